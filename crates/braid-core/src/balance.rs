@@ -1,0 +1,218 @@
+//! Balancing between cores: what an idle core asks for and what a busy one gives.
+//!
+//! The protocol, as the runtime drives it over the bus:
+//! 1. A core with nothing to run calls [`Balancer::on_idle`]; if it names a victim,
+//!    the core sends that victim a work request and waits (parked if need be) for
+//!    the reply. At most one request is outstanding per core.
+//! 2. The victim calls [`Balancer::on_request`] with its ready count and replies
+//!    with what the [`Grant`] says (possibly nothing). A victim that had nothing to
+//!    give remembers the asker as idle.
+//! 3. The asker calls [`Balancer::on_reply`]. After a full round of refusals it
+//!    stops asking until something changes ([`Balancer::on_busy`]), so an idle
+//!    runtime goes quiet instead of sending requests in circles.
+//! 4. A core that gains ready work calls [`Balancer::on_surplus`]; if it knows an
+//!    idle core it offers part of its work unasked, which is how a parked core
+//!    gets work again without polling.
+
+use crate::rng::Rng;
+use std::collections::VecDeque;
+
+/// Index of a core, `0..cores`.
+pub type CoreId = usize;
+
+/// A victim's answer to a work request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Grant {
+    /// Nothing to give: reply empty-handed.
+    Nothing,
+    /// Give this many ready strands.
+    Give(usize),
+}
+
+/// The balancing decisions of one core. Implementations are pure state machines.
+pub trait Balancer {
+    /// The core has nothing to run: the core to ask for work, or `None` to wait for
+    /// mail (a request is already outstanding, or every other core just refused).
+    fn on_idle(&mut self, rng: &mut Rng) -> Option<CoreId>;
+
+    /// The reply to our request arrived from `from`, carrying `received` strands.
+    fn on_reply(&mut self, from: CoreId, received: usize);
+
+    /// Core `from` asks for work while `ready` strands wait here.
+    fn on_request(&mut self, from: CoreId, ready: usize) -> Grant;
+
+    /// `ready` strands wait here: the idle core to offer some to, and how many.
+    fn on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)>;
+
+    /// This core got work by other means (a spawn, a wake, an offer): a later idle
+    /// spell starts a fresh round of requests.
+    fn on_busy(&mut self);
+}
+
+/// Asks the other cores one at a time, starting from a random one; a victim gives
+/// half of its ready strands (rounded up) and offers the same to cores it knows idle.
+#[derive(Debug)]
+pub struct StealHalf {
+    me: CoreId,
+    cores: usize,
+    outstanding: Option<CoreId>,
+    round_start: CoreId,
+    asked_in_round: usize,
+    idle_peers: VecDeque<CoreId>,
+    known_idle: Vec<bool>,
+}
+
+impl StealHalf {
+    /// The balancer of core `me` in a runtime of `cores` cores.
+    pub fn new(me: CoreId, cores: usize) -> StealHalf {
+        StealHalf {
+            me,
+            cores,
+            outstanding: None,
+            round_start: 0,
+            asked_in_round: 0,
+            idle_peers: VecDeque::new(),
+            known_idle: vec![false; cores],
+        }
+    }
+
+    /// Whether a request is waiting for its reply.
+    pub fn is_waiting(&self) -> bool {
+        self.outstanding.is_some()
+    }
+
+    fn half_rounded_up(ready: usize) -> usize {
+        ready.div_ceil(2)
+    }
+}
+
+impl Balancer for StealHalf {
+    fn on_idle(&mut self, rng: &mut Rng) -> Option<CoreId> {
+        let others = self.cores.saturating_sub(1);
+        if self.outstanding.is_some() || self.asked_in_round >= others {
+            return None;
+        }
+        if self.asked_in_round == 0 {
+            self.round_start = rng.below(others as u64) as usize;
+        }
+        // Enumerate the other cores as offsets 1..cores from `me`, rotated by the
+        // random start so idle cores do not all ask the same victim first.
+        let offset = 1 + (self.round_start + self.asked_in_round) % others;
+        let victim = (self.me + offset) % self.cores;
+        self.asked_in_round += 1;
+        self.outstanding = Some(victim);
+        Some(victim)
+    }
+
+    fn on_reply(&mut self, from: CoreId, received: usize) {
+        if self.outstanding == Some(from) {
+            self.outstanding = None;
+        }
+        if received > 0 {
+            self.asked_in_round = 0;
+        }
+    }
+
+    fn on_request(&mut self, from: CoreId, ready: usize) -> Grant {
+        if ready == 0 {
+            if from < self.cores && from != self.me && !self.known_idle[from] {
+                self.known_idle[from] = true;
+                self.idle_peers.push_back(from);
+            }
+            return Grant::Nothing;
+        }
+        Grant::Give(Self::half_rounded_up(ready))
+    }
+
+    fn on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)> {
+        if ready == 0 {
+            return None;
+        }
+        let peer = self.idle_peers.pop_front()?;
+        self.known_idle[peer] = false;
+        Some((peer, Self::half_rounded_up(ready)))
+    }
+
+    fn on_busy(&mut self) {
+        self.asked_in_round = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_asks_every_other_core_exactly_once() {
+        for cores in 2..9 {
+            for me in 0..cores {
+                for seed in 1..20 {
+                    let mut rng = Rng::new(seed);
+                    let mut b = StealHalf::new(me, cores);
+                    let mut asked = vec![0; cores];
+                    while let Some(victim) = b.on_idle(&mut rng) {
+                        assert_ne!(victim, me);
+                        assert!(b.is_waiting());
+                        // No second request while one is outstanding.
+                        assert_eq!(b.on_idle(&mut rng), None);
+                        asked[victim] += 1;
+                        b.on_reply(victim, 0);
+                    }
+                    for (core, &n) in asked.iter().enumerate() {
+                        assert_eq!(n, usize::from(core != me), "cores={cores} me={me}");
+                    }
+                    // The round is over until something changes.
+                    assert_eq!(b.on_idle(&mut rng), None);
+                    b.on_busy();
+                    assert!(b.on_idle(&mut rng).is_some());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_successful_reply_starts_a_new_round() {
+        let mut rng = Rng::new(3);
+        let mut b = StealHalf::new(0, 3);
+        let v = b.on_idle(&mut rng).unwrap();
+        b.on_reply(v, 4);
+        assert!(!b.is_waiting());
+        let mut count = 0;
+        while let Some(v) = b.on_idle(&mut rng) {
+            b.on_reply(v, 0);
+            count += 1;
+        }
+        assert_eq!(count, 2);
+    }
+
+    #[test]
+    fn single_core_never_asks() {
+        let mut b = StealHalf::new(0, 1);
+        assert_eq!(b.on_idle(&mut Rng::new(1)), None);
+    }
+
+    #[test]
+    fn refused_askers_get_offers_once() {
+        let mut b = StealHalf::new(0, 4);
+        assert_eq!(b.on_request(2, 0), Grant::Nothing);
+        assert_eq!(b.on_request(2, 0), Grant::Nothing);
+        assert_eq!(b.on_request(3, 0), Grant::Nothing);
+        assert_eq!(b.on_surplus(0), None);
+        assert_eq!(b.on_surplus(5), Some((2, 3)));
+        assert_eq!(b.on_surplus(1), Some((3, 1)));
+        assert_eq!(b.on_surplus(9), None);
+    }
+
+    #[test]
+    fn grants_half_rounded_up() {
+        let mut b = StealHalf::new(1, 2);
+        assert_eq!(b.on_request(0, 1), Grant::Give(1));
+        assert_eq!(b.on_request(0, 4), Grant::Give(2));
+        assert_eq!(b.on_request(0, 7), Grant::Give(4));
+        // Out-of-range or self requests are never remembered as idle peers.
+        assert_eq!(b.on_request(9, 0), Grant::Nothing);
+        assert_eq!(b.on_request(1, 0), Grant::Nothing);
+        assert_eq!(b.on_surplus(3), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! Pure scheduling logic for braid.
+//!
+//! Nothing in this crate reads a clock, spawns a thread, touches an atomic or does
+//! I/O: time and randomness are arguments, decisions are return values. The runtime
+//! (`braid`) applies the decisions to real strands and cores; tests and the
+//! simulator drive exactly the same code with made-up clocks.
+//!
+//! - [`policy`]: the order in which one core runs its ready strands.
+//! - [`balance`]: what an idle core asks for and what a busy core gives away.
+//! - [`rng`]: a small seedable generator so every decision can be replayed.
+
+pub mod balance;
+pub mod policy;
+pub mod rng;
+
+pub use balance::{Balancer, CoreId, Grant, StealHalf};
+pub use policy::{Insert, Nanos, Policy, RoundRobin};
+pub use rng::Rng;

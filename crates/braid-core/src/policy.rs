@@ -1,0 +1,142 @@
+//! The local scheduling policy: which ready strand a core runs next.
+//!
+//! A policy owns the ready structure of one core. The runtime calls it from that
+//! core only, so it needs no synchronisation; time is passed in as [`Nanos`] from
+//! whatever clock the caller uses (a real coarse clock, or a simulated one).
+
+use std::collections::VecDeque;
+
+/// Nanoseconds on the caller's clock. Only differences are meaningful.
+pub type Nanos = u64;
+
+/// Where a newly ready strand enters the ready structure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Insert {
+    /// Behind everything already ready: the normal case (spawn, yield, wake).
+    Tail,
+    /// In front of everything: a strand that should run next (for example one woken
+    /// by the strand that just blocked on it, to keep a hand-off on one core hot).
+    Head,
+}
+
+/// A core's ready structure and the rule that orders it.
+///
+/// `T` is whatever the runtime schedules (a boxed strand, an id in a simulator).
+pub trait Policy<T> {
+    /// Makes `item` ready at time `now`, placed according to `hint`.
+    fn enqueue(&mut self, item: T, hint: Insert, now: Nanos);
+
+    /// Removes and returns the strand to run next, or `None` when nothing is ready.
+    fn pick_next(&mut self, now: Nanos) -> Option<T>;
+
+    /// Whether a strand that started running at `started` has used up its slice at
+    /// `now` and should yield to the others at its next runtime call.
+    #[must_use]
+    fn slice_expired(&self, started: Nanos, now: Nanos) -> bool;
+
+    /// Number of ready strands.
+    fn len(&self) -> usize;
+
+    /// Whether nothing is ready.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes up to `count` strands that are the best candidates to run elsewhere
+    /// (the ones this core would run last), for the balancer to give away.
+    fn take_for_transfer(&mut self, count: usize) -> Vec<T>;
+}
+
+/// First-in, first-out round robin with a fixed time slice.
+#[derive(Debug)]
+pub struct RoundRobin<T> {
+    ready: VecDeque<T>,
+    slice: Nanos,
+}
+
+impl<T> RoundRobin<T> {
+    /// A round-robin policy whose strands may run `slice` nanoseconds before they
+    /// are asked to yield.
+    pub fn new(slice: Nanos) -> RoundRobin<T> {
+        RoundRobin {
+            ready: VecDeque::new(),
+            slice,
+        }
+    }
+
+    /// The configured time slice.
+    pub fn slice(&self) -> Nanos {
+        self.slice
+    }
+}
+
+impl<T> Policy<T> for RoundRobin<T> {
+    #[inline]
+    fn enqueue(&mut self, item: T, hint: Insert, _now: Nanos) {
+        match hint {
+            Insert::Tail => self.ready.push_back(item),
+            Insert::Head => self.ready.push_front(item),
+        }
+    }
+
+    #[inline]
+    fn pick_next(&mut self, _now: Nanos) -> Option<T> {
+        self.ready.pop_front()
+    }
+
+    #[inline]
+    fn slice_expired(&self, started: Nanos, now: Nanos) -> bool {
+        now.saturating_sub(started) >= self.slice
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.ready.len()
+    }
+
+    fn take_for_transfer(&mut self, count: usize) -> Vec<T> {
+        let count = count.min(self.ready.len());
+        let keep = self.ready.len() - count;
+        self.ready.drain(keep..).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_order_with_head_insertion() {
+        let mut rr = RoundRobin::new(1_000);
+        rr.enqueue(1, Insert::Tail, 0);
+        rr.enqueue(2, Insert::Tail, 0);
+        rr.enqueue(0, Insert::Head, 0);
+        assert_eq!(rr.len(), 3);
+        assert_eq!(rr.pick_next(0), Some(0));
+        assert_eq!(rr.pick_next(0), Some(1));
+        assert_eq!(rr.pick_next(0), Some(2));
+        assert_eq!(rr.pick_next(0), None);
+        assert!(rr.is_empty());
+    }
+
+    #[test]
+    fn slice_expiry_is_inclusive_and_clock_agnostic() {
+        let rr = RoundRobin::<u32>::new(2_000_000);
+        assert!(!rr.slice_expired(10, 10));
+        assert!(!rr.slice_expired(10, 2_000_009));
+        assert!(rr.slice_expired(10, 2_000_010));
+        // A clock that went backwards never expires a slice.
+        assert!(!rr.slice_expired(100, 50));
+    }
+
+    #[test]
+    fn transfer_takes_the_strands_that_would_run_last() {
+        let mut rr = RoundRobin::new(1);
+        for i in 0..6 {
+            rr.enqueue(i, Insert::Tail, 0);
+        }
+        assert_eq!(rr.take_for_transfer(2), vec![4, 5]);
+        assert_eq!(rr.take_for_transfer(10), vec![0, 1, 2, 3]);
+        assert!(rr.take_for_transfer(1).is_empty());
+    }
+}

@@ -1,0 +1,148 @@
+//! What a strand calls about itself: yield, sleep, identity, cancellation.
+
+use crate::context::{self, Suspend};
+use crate::error::Cancelled;
+use crate::group::Group;
+use crate::stats::StrandStats;
+use crate::strand::{self, Header, StrandState};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Lets the other ready strands of this core run, then continues. Outside a
+/// strand it yields the OS thread.
+pub fn yield_now() {
+    if context::current_ptr().is_null() {
+        std::thread::yield_now();
+        return;
+    }
+    context::suspend(Suspend::Yield);
+}
+
+/// Yields if the monitor found that this strand used up its time slice; cheap
+/// otherwise. Called by runtime operations that do not block.
+pub(crate) fn yield_if_slice_expired() {
+    let c = context::carrier();
+    if c.is_null() {
+        return;
+    }
+    // SAFETY: a non-null carrier is this thread's live carrier.
+    let expired =
+        unsafe { !(*c).current.is_null() && (*(*c).core).yield_requested.load(Ordering::Relaxed) };
+    if expired {
+        yield_now();
+    }
+}
+
+/// Blocks the strand (not the thread) for at least `duration`. Returns
+/// `Err(Cancelled)` as soon as its group is cancelled. Outside a strand it
+/// sleeps the thread.
+pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
+    let deadline = Instant::now() + duration;
+    let Some(me) = context::current_header() else {
+        std::thread::sleep(duration);
+        return Ok(());
+    };
+    if me.is_cancelled() {
+        return Err(Cancelled);
+    }
+    if duration.is_zero() {
+        yield_now();
+        return if me.is_cancelled() {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        };
+    }
+    let mut timer = Some(me.clone());
+    let armed = context::with_local(|local| {
+        local
+            .timers
+            .insert(deadline, timer.take().expect("taken once"));
+    });
+    if armed.is_none() {
+        // This carrier lost its core: sleep the thread (it runs alone on it now).
+        std::thread::sleep(duration);
+        return Ok(());
+    }
+    loop {
+        strand::park_current();
+        if me.is_cancelled() {
+            return Err(Cancelled);
+        }
+        if Instant::now() >= deadline {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether the calling strand's group (or an enclosing one) was cancelled.
+/// Always false outside a strand.
+pub fn is_cancelled() -> bool {
+    let h = context::current_ptr();
+    // SAFETY: a non-null current header belongs to the running strand.
+    !h.is_null() && unsafe { (*h).is_cancelled() }
+}
+
+/// A handle on the calling strand, or `None` outside one.
+pub fn current() -> Option<Strand> {
+    context::current_header().map(Strand::from_header)
+}
+
+/// Identity, placement and accounting of a strand.
+#[derive(Clone)]
+pub struct Strand {
+    header: Arc<Header>,
+}
+
+impl std::fmt::Debug for Strand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Strand")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("core", &self.core())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Strand {
+    pub(crate) fn from_header(header: Arc<Header>) -> Strand {
+        Strand { header }
+    }
+
+    /// The strand's id, unique within its runtime.
+    pub fn id(&self) -> u64 {
+        self.header.id
+    }
+
+    /// The strand's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.header.name.as_deref()
+    }
+
+    /// The core that owns the strand now (it may move while ready).
+    pub fn core(&self) -> usize {
+        self.header.home.load(Ordering::Relaxed)
+    }
+
+    /// Ready, running, blocked or exited.
+    pub fn state(&self) -> StrandState {
+        self.header.state()
+    }
+
+    /// The strand's stack size in bytes.
+    pub fn stack_size(&self) -> usize {
+        self.header.stack_size
+    }
+
+    /// The group made of this strand and its descendants.
+    pub fn group(&self) -> Group {
+        Group::of(self.header.clone())
+    }
+
+    /// The strand's accounting so far.
+    pub fn stats(&self) -> StrandStats {
+        StrandStats::read(&self.header)
+    }
+}

@@ -1,0 +1,263 @@
+//! Runtime configuration and its validation.
+
+use crate::sys;
+use std::fmt;
+use std::time::Duration;
+
+/// Largest number of cores a runtime accepts.
+pub const MAX_CORES: usize = 1024;
+/// Smallest strand stack, in bytes: room for a panic to unwind and print.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// Largest strand stack, in bytes.
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+/// Default strand stack, in bytes. Reserved, not committed: a strand pays for the
+/// pages it touches.
+pub const DEFAULT_STACK_SIZE: usize = 128 * 1024;
+
+/// An invalid setting: which one, the value given, and what is accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    setting: &'static str,
+    value: String,
+    allowed: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(
+        setting: &'static str,
+        value: impl fmt::Display,
+        allowed: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError {
+            setting,
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+
+    /// The name of the offending setting, e.g. `"cores"`.
+    pub fn setting(&self) -> &str {
+        self.setting
+    }
+
+    /// The rejected value, as given.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// What the setting accepts.
+    pub fn allowed(&self) -> &str {
+        &self.allowed
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid runtime setting `{}` = {}: allowed {}",
+            self.setting, self.value, self.allowed
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Checks a strand stack size: within bounds and a whole number of pages.
+pub(crate) fn check_stack_size(setting: &'static str, bytes: usize) -> Result<usize, ConfigError> {
+    let page = sys::page_size();
+    if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&bytes) || bytes % page != 0 {
+        return Err(ConfigError::new(
+            setting,
+            bytes,
+            format!("{MIN_STACK_SIZE}..={MAX_STACK_SIZE} bytes in whole pages of {page} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Validated settings of a runtime.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) cores: usize,
+    pub(crate) cpus: Vec<usize>,
+    pub(crate) pin: bool,
+    pub(crate) stack_size: usize,
+    pub(crate) time_slice: Duration,
+    pub(crate) hog_threshold: Duration,
+    pub(crate) ring_capacity: usize,
+    pub(crate) seed: u64,
+}
+
+/// Builds a [`Runtime`](crate::Runtime); every setting is checked by
+/// [`build`](RuntimeBuilder::build).
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct RuntimeBuilder {
+    cores: Option<usize>,
+    pin: Option<bool>,
+    stack_size: Option<usize>,
+    time_slice: Option<Duration>,
+    hog_threshold: Option<Duration>,
+    ring_capacity: Option<usize>,
+    seed: Option<u64>,
+}
+
+impl RuntimeBuilder {
+    /// Number of cores (carrier threads). Default: the CPUs this process may use.
+    pub fn cores(mut self, cores: usize) -> Self {
+        self.cores = Some(cores);
+        self
+    }
+
+    /// Whether each core's thread is pinned to one CPU (default true). Where the
+    /// system refuses, the core runs unpinned and a warning is printed once.
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.pin = Some(pin);
+        self
+    }
+
+    /// Default stack size of strands, in bytes (default 128 KiB).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How long a strand may run before it is asked to yield at its next runtime
+    /// call (default 2 ms).
+    pub fn time_slice(mut self, slice: Duration) -> Self {
+        self.time_slice = Some(slice);
+        self
+    }
+
+    /// How long a strand may run without any runtime call while others wait on its
+    /// core before the core's queue is moved to a replacement carrier thread
+    /// (default 4 ms).
+    pub fn hog_threshold(mut self, threshold: Duration) -> Self {
+        self.hog_threshold = Some(threshold);
+        self
+    }
+
+    /// Capacity of each inter-core ring (default 256; a power of two).
+    pub fn ring_capacity(mut self, capacity: usize) -> Self {
+        self.ring_capacity = Some(capacity);
+        self
+    }
+
+    /// Seed of the balancers' random choices, for replayable runs.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Checks every setting and starts the runtime.
+    pub fn build(self) -> Result<crate::Runtime, ConfigError> {
+        crate::Runtime::start(self.validate()?)
+    }
+
+    pub(crate) fn validate(self) -> Result<Config, ConfigError> {
+        let mut cpus = sys::allowed_cpus();
+        if cpus.is_empty() {
+            cpus.push(0);
+        }
+        let cores = self.cores.unwrap_or(cpus.len().min(MAX_CORES));
+        if !(1..=MAX_CORES).contains(&cores) {
+            return Err(ConfigError::new("cores", cores, format!("1..={MAX_CORES}")));
+        }
+        let stack_size =
+            check_stack_size("stack_size", self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))?;
+        let time_slice = self.time_slice.unwrap_or(Duration::from_millis(2));
+        let slice_range = Duration::from_micros(100)..=Duration::from_secs(1);
+        if !slice_range.contains(&time_slice) {
+            return Err(ConfigError::new(
+                "time_slice",
+                format!("{time_slice:?}"),
+                "100µs..=1s",
+            ));
+        }
+        let hog_threshold = self.hog_threshold.unwrap_or(Duration::from_millis(4));
+        let hog_range = Duration::from_millis(1)..=Duration::from_secs(60);
+        if !hog_range.contains(&hog_threshold) {
+            return Err(ConfigError::new(
+                "hog_threshold",
+                format!("{hog_threshold:?}"),
+                "1ms..=60s",
+            ));
+        }
+        let ring_capacity = self.ring_capacity.unwrap_or(256);
+        if !ring_capacity.is_power_of_two()
+            || !(2..=braid_bus::MAX_RING_CAPACITY).contains(&ring_capacity)
+        {
+            return Err(ConfigError::new(
+                "ring_capacity",
+                ring_capacity,
+                format!("a power of two in 2..={}", braid_bus::MAX_RING_CAPACITY),
+            ));
+        }
+        Ok(Config {
+            cores,
+            cpus,
+            pin: self.pin.unwrap_or(true),
+            stack_size,
+            time_slice,
+            hog_threshold,
+            ring_capacity,
+            seed: self.seed.unwrap_or(0x5EED),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_setting_names_itself() {
+        let cases: Vec<(RuntimeBuilder, &str)> = vec![
+            (RuntimeBuilder::default().cores(0), "cores"),
+            (RuntimeBuilder::default().cores(MAX_CORES + 1), "cores"),
+            (RuntimeBuilder::default().stack_size(1024), "stack_size"),
+            (
+                RuntimeBuilder::default().stack_size(64 * 1024 + 1),
+                "stack_size",
+            ),
+            (
+                RuntimeBuilder::default().stack_size(MAX_STACK_SIZE * 2),
+                "stack_size",
+            ),
+            (
+                RuntimeBuilder::default().time_slice(Duration::ZERO),
+                "time_slice",
+            ),
+            (
+                RuntimeBuilder::default().hog_threshold(Duration::from_secs(3600)),
+                "hog_threshold",
+            ),
+            (
+                RuntimeBuilder::default().ring_capacity(100),
+                "ring_capacity",
+            ),
+            (RuntimeBuilder::default().ring_capacity(0), "ring_capacity"),
+        ];
+        for (builder, setting) in cases {
+            let err = builder.validate().unwrap_err();
+            assert_eq!(err.setting(), setting);
+            let text = err.to_string();
+            assert!(text.contains(setting) && text.contains("allowed"), "{text}");
+        }
+    }
+
+    #[test]
+    fn stack_error_says_page_multiple() {
+        let err = check_stack_size("stack_size", 20_000).unwrap_err();
+        assert_eq!(err.value(), "20000");
+        assert!(err.allowed().contains("whole pages"), "{}", err.allowed());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = RuntimeBuilder::default().validate().unwrap();
+        assert!(config.cores >= 1);
+        assert_eq!(config.stack_size, DEFAULT_STACK_SIZE);
+    }
+}

@@ -1,0 +1,135 @@
+//! The calling thread's view of the runtime: which core it drives and which strand
+//! it is running.
+//!
+//! Each carrier thread keeps a [`Carrier`] on its own stack and publishes a pointer
+//! to it in a thread-local. A strand reaches the runtime only through [`carrier`],
+//! which re-reads the thread-local on every call: a strand may resume on another
+//! carrier thread after any blocking call, so nothing derived from the thread-local
+//! may be kept across a suspension. The getter is opaque to the optimiser
+//! (`black_box`) so it cannot reuse a value computed before a suspension.
+
+use crate::core::{CoreShared, Local};
+use crate::strand::{Header, StrandYielder};
+use std::cell::Cell;
+use std::ptr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Why a strand suspended, read by its carrier when `resume` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// Still ready: requeue it behind the others.
+    Yield,
+    /// Blocked: file it until it is woken.
+    Park,
+}
+
+/// Per-thread state of a carrier. Lives on the carrier thread's own stack.
+pub(crate) struct Carrier {
+    /// The core this carrier drives.
+    pub(crate) core: *const CoreShared,
+    /// The core's local state. Valid while this carrier owns the core.
+    pub(crate) local: *mut Local,
+    /// The strand being run, or null while in the scheduler.
+    pub(crate) current: *const Header,
+    /// Why the current strand suspended.
+    pub(crate) reason: Suspend,
+    /// This carrier's ownership epoch (see `core::shared`).
+    pub(crate) epoch: u32,
+    /// Set when this carrier lost its core to a replacement (see `core::handoff`):
+    /// from then on it must not touch `local`.
+    pub(crate) retired: bool,
+}
+
+thread_local! {
+    static CARRIER: Cell<*mut Carrier> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Installs `carrier` as this thread's carrier for the duration of `f`.
+pub(crate) fn with_carrier<R>(carrier: &mut Carrier, f: impl FnOnce(*mut Carrier) -> R) -> R {
+    let ptr: *mut Carrier = carrier;
+    let previous = CARRIER.replace(ptr);
+    let result = f(ptr);
+    CARRIER.set(previous);
+    result
+}
+
+/// This thread's carrier, or null outside the runtime.
+#[inline(never)]
+pub(crate) fn carrier() -> *mut Carrier {
+    std::hint::black_box(CARRIER.get())
+}
+
+/// The current strand's header as a raw pointer, or null when not in a strand.
+#[inline]
+pub(crate) fn current_ptr() -> *const Header {
+    let c = carrier();
+    if c.is_null() {
+        return ptr::null();
+    }
+    // SAFETY: a non-null carrier pointer refers to the live `Carrier` on this
+    // thread's stack (installed by `with_carrier`), and only this thread uses it.
+    unsafe { (*c).current }
+}
+
+/// The current strand's header, or `None` outside a strand.
+pub(crate) fn current_header() -> Option<Arc<Header>> {
+    let h = current_ptr();
+    if h.is_null() {
+        return None;
+    }
+    // SAFETY: `current` points into an `Arc<Header>` kept alive by the running
+    // task, which cannot exit while it is executing this call.
+    unsafe {
+        Arc::increment_strong_count(h);
+        Some(Arc::from_raw(h))
+    }
+}
+
+/// Runs `f` with the core-local state of the calling strand's (or carrier's) core.
+/// `None` outside the runtime, or when this carrier lost its core to a replacement;
+/// callers then take the path a foreign thread would.
+///
+/// `f` must not suspend the strand: the reference does not outlive the call.
+#[inline]
+pub(crate) fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    let c = carrier();
+    if c.is_null() {
+        return None;
+    }
+    // SAFETY: see `current_ptr`. In scheduler code (`current` is null) this carrier
+    // already owns the core. From a strand, `enter_scheduler` runs the ownership
+    // handshake with the monitor; while it reports ownership, this thread is the
+    // only one touching `local`, and no other reference to it is live because the
+    // scheduler loop holds none across `resume`.
+    unsafe {
+        if (*c).retired {
+            return None;
+        }
+        if (*c).current.is_null() {
+            return Some(f(&mut *(*c).local));
+        }
+        if (*(*c).core).enter_scheduler((*c).epoch) {
+            let result = f(&mut *(*c).local);
+            (*(*c).core).leave_scheduler();
+            Some(result)
+        } else {
+            (*c).retired = true;
+            None
+        }
+    }
+}
+
+/// Suspends the current strand for `reason`. Must be called from a strand.
+pub(crate) fn suspend(reason: Suspend) {
+    let c = carrier();
+    debug_assert!(!c.is_null(), "suspend outside a strand");
+    // SAFETY: called from a running strand, so the carrier is live and `current`
+    // is the running strand, whose yielder was stored when it started and lives on
+    // its own stack for as long as it runs.
+    unsafe {
+        (*c).reason = reason;
+        let yielder: *const StrandYielder = (*(*c).current).yielder.load(Ordering::Relaxed);
+        (*yielder).suspend(());
+    }
+}

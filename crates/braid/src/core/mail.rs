@@ -1,0 +1,33 @@
+//! Messages between cores, and how the receiving core applies them.
+
+use crate::strand::{Header, Task};
+use std::sync::Arc;
+
+/// How a strand left a carrier that lost its core while running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Yielded,
+    Parked,
+    Exited,
+}
+
+/// A bus message. Every cross-core action is one of these.
+#[derive(Debug)]
+pub(crate) enum Msg {
+    /// A strand parked on the receiving core was unparked elsewhere.
+    Wake(Arc<Header>),
+    /// Run this new strand here.
+    Spawn(Box<Task>),
+    /// The sender is idle and asks for work.
+    WorkRequest,
+    /// The answer to a work request (possibly empty).
+    WorkReply(Vec<Box<Task>>),
+    /// Work pushed to a core the sender knows is idle.
+    Offer(Vec<Box<Task>>),
+    /// A subtree was cancelled: wake its strands blocked here.
+    Cancel(Arc<Header>),
+    /// A strand that was running on a carrier that lost this core.
+    Orphan(Box<Task>, Outcome),
+    /// Stop the scheduling loop.
+    Shutdown,
+}

@@ -1,0 +1,182 @@
+//! The carrier thread: the scheduling loop of one core.
+//!
+//! Each pass applies mail (O(1) when there is none), fires due timers, and runs
+//! the next ready strand until it yields, parks or exits. With nothing to run the
+//! carrier asks the balancer for work, spins briefly (waking a parked thread costs
+//! tens of microseconds, a spin a fraction of that), then parks on its doorbell
+//! with a timeout of its earliest timer.
+
+use super::local::Local;
+use super::mail::{Msg, Outcome};
+use super::shared::bump;
+use crate::context::{self, Carrier, Suspend};
+use crate::runtime::RuntimeShared;
+use crate::strand::{StrandCounters, StrandState, Task};
+use crate::{overflow, sys};
+use braid_core::{Balancer, Insert, Policy};
+use corosensei::CoroutineResult;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long an idle carrier polls its doorbell before parking.
+const SPIN: Duration = Duration::from_micros(20);
+
+/// Body of a carrier thread for `core`, holding ownership epoch `epoch`.
+pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
+    let shared = &rt.cores[core];
+    if let Some(cpu) = shared.cpu {
+        if let Err(err) = sys::pin_current_thread(cpu) {
+            rt.warn_once(&format!(
+                "braid: cannot pin core {core} to CPU {cpu} ({err}); running unpinned"
+            ));
+        }
+    }
+    overflow::prepare_thread();
+    let mut carrier = Carrier {
+        core: shared,
+        local: shared.local_ptr(),
+        current: std::ptr::null(),
+        reason: Suspend::Yield,
+        epoch,
+        retired: false,
+    };
+    context::with_carrier(&mut carrier, |c| {
+        // SAFETY: `c` is this thread's live carrier, and this thread owns the core
+        // (a new runtime, or a handoff that gave it epoch `epoch`).
+        unsafe { scheduler_loop(&rt, c) }
+    });
+}
+
+/// # Safety
+/// `c` must be the calling thread's installed carrier, owning its core.
+unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
+    // SAFETY: the caller guarantees `c` is live and owns the core, so `local`
+    // is ours; each `&mut *local` below ends before a strand runs.
+    unsafe {
+        let local = (*c).local;
+        loop {
+            (*local).poll_mail();
+            if (*local).shutdown {
+                let leaked = (*local).abandon_all();
+                rt.leaked.fetch_add(leaked, Ordering::Relaxed);
+                return;
+            }
+            (*local).fire_timers();
+            let next = (*local).policy.pick_next(0);
+            match next {
+                Some(task) => {
+                    if !run_task(rt, c, task) {
+                        return;
+                    }
+                }
+                None => idle(rt, &mut *local),
+            }
+        }
+    }
+}
+
+/// Runs `task` until it suspends. Returns false if this carrier lost its core
+/// meanwhile (the task was handed to the core's new carrier).
+///
+/// # Safety
+/// As for `scheduler_loop`.
+#[inline]
+unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Box<Task>) -> bool {
+    // SAFETY: the caller guarantees `c` is this thread's carrier; while the strand
+    // runs, no reference to local state is held here.
+    unsafe {
+        let shared = &*(*c).core;
+        let header = Arc::as_ptr(&task.header);
+        (*header).set_state(StrandState::Running);
+        (*c).current = header;
+        if shared.yield_requested.load(Ordering::Relaxed) {
+            shared.yield_requested.store(false, Ordering::Relaxed);
+        }
+        let started = rt.clock_ns.load(Ordering::Relaxed);
+        shared.leave_scheduler();
+        let result = task
+            .coroutine
+            .as_mut()
+            .expect("a queued task has its coroutine")
+            .resume(());
+        let owned = shared.enter_scheduler((*c).epoch) && !(*c).retired;
+        (*c).current = std::ptr::null();
+        let counters = &(*header).counters;
+        StrandCounters::bump(&counters.switches, 1);
+        StrandCounters::bump(
+            &counters.runtime_ns,
+            rt.clock_ns.load(Ordering::Relaxed).saturating_sub(started),
+        );
+        bump(&shared.counters.switches, 1);
+        let outcome = match result {
+            CoroutineResult::Yield(()) if (*c).reason == Suspend::Park => Outcome::Parked,
+            CoroutineResult::Yield(()) => Outcome::Yielded,
+            CoroutineResult::Return(()) => Outcome::Exited,
+        };
+        if !owned {
+            // The monitor gave this core to a new carrier while the strand ran:
+            // hand the strand over and let this thread end.
+            (*c).retired = true;
+            rt.inject(shared.id, Msg::Orphan(task, outcome));
+            return false;
+        }
+        let local = &mut *(*c).local;
+        match outcome {
+            Outcome::Yielded => local.enqueue(task, Insert::Tail),
+            Outcome::Parked => local.file_blocked(task),
+            Outcome::Exited => local.finish(task),
+        }
+        local.publish_ready_len();
+        true
+    }
+}
+
+/// Nothing to run: ask for work, spin, then park until mail or the next timer.
+fn idle(rt: &RuntimeShared, local: &mut Local) {
+    if let Some(victim) = local.balancer.on_idle(&mut local.rng) {
+        local.send(victim, Msg::WorkRequest);
+    }
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if !local.endpoint.doorbell().is_empty() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= SPIN {
+            break;
+        }
+    }
+    if local.endpoint.has_overflow() {
+        // Our messages wait for room in a full ring: retry soon, never park.
+        std::thread::sleep(Duration::from_micros(50));
+        return;
+    }
+    let timeout = match local.timers.next_deadline() {
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            Some(left)
+        }
+        None => None,
+    };
+    if !local.endpoint.try_sleep() {
+        return;
+    }
+    let shared = local.shared();
+    shared.parked.store(true, Ordering::Relaxed);
+    bump(&shared.counters.parks, 1);
+    rt.core_parked();
+    sys::futex_wait(
+        local.endpoint.doorbell().word(),
+        braid_bus::SLEEPING,
+        timeout,
+    );
+    local.endpoint.wake_up();
+    rt.core_unparked();
+    local.shared().parked.store(false, Ordering::Relaxed);
+}

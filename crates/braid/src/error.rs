@@ -1,0 +1,158 @@
+//! Errors of strands and blocking calls.
+
+use std::any::Any;
+use std::fmt;
+
+/// A blocking call returned early because the calling strand's group was
+/// cancelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the strand's group was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+enum Kind {
+    Panicked(Box<dyn Any + Send + 'static>),
+    Cancelled,
+}
+
+/// Why joining a strand produced no value: it panicked (the payload is kept), or
+/// its group was cancelled before it could produce one, or the joiner itself was
+/// cancelled while waiting.
+pub struct StrandError {
+    kind: Kind,
+    strand: String,
+}
+
+impl StrandError {
+    pub(crate) fn panicked(payload: Box<dyn Any + Send + 'static>, strand: String) -> StrandError {
+        StrandError {
+            kind: Kind::Panicked(payload),
+            strand,
+        }
+    }
+
+    pub(crate) fn cancelled(strand: String) -> StrandError {
+        StrandError {
+            kind: Kind::Cancelled,
+            strand,
+        }
+    }
+
+    /// Whether the strand panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.kind, Kind::Panicked(_))
+    }
+
+    /// Whether the result is missing because of a cancellation.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.kind, Kind::Cancelled)
+    }
+
+    /// The panic message, when the payload is a string.
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Panicked(p) => p
+                .downcast_ref::<&'static str>()
+                .copied()
+                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
+            Kind::Cancelled => None,
+        }
+    }
+
+    /// The panic payload, to resume the panic with `std::panic::resume_unwind`.
+    /// Returns `Err(self)` for a cancellation.
+    pub fn into_panic(self) -> Result<Box<dyn Any + Send + 'static>, StrandError> {
+        match self.kind {
+            Kind::Panicked(p) => Ok(p),
+            Kind::Cancelled => Err(self),
+        }
+    }
+
+    /// Which strand: its name, or `#id` when it has none.
+    pub fn strand(&self) -> &str {
+        &self.strand
+    }
+}
+
+impl fmt::Debug for StrandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for StrandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Panicked(_) => match self.panic_message() {
+                Some(msg) => write!(f, "strand {} panicked: {msg}", self.strand),
+                None => write!(f, "strand {} panicked", self.strand),
+            },
+            Kind::Cancelled => write!(f, "strand {}: cancelled", self.strand),
+        }
+    }
+}
+
+impl std::error::Error for StrandError {}
+
+/// Why a strand could not be spawned.
+#[derive(Debug)]
+pub struct SpawnError {
+    kind: SpawnErrorKind,
+}
+
+#[derive(Debug)]
+enum SpawnErrorKind {
+    NotInRuntime,
+    Config(crate::ConfigError),
+    Stack(std::io::Error),
+    ShuttingDown,
+}
+
+impl SpawnError {
+    pub(crate) fn not_in_runtime() -> SpawnError {
+        SpawnError {
+            kind: SpawnErrorKind::NotInRuntime,
+        }
+    }
+    pub(crate) fn config(err: crate::ConfigError) -> SpawnError {
+        SpawnError {
+            kind: SpawnErrorKind::Config(err),
+        }
+    }
+    pub(crate) fn stack(err: std::io::Error) -> SpawnError {
+        SpawnError {
+            kind: SpawnErrorKind::Stack(err),
+        }
+    }
+    pub(crate) fn shutting_down() -> SpawnError {
+        SpawnError {
+            kind: SpawnErrorKind::ShuttingDown,
+        }
+    }
+
+    /// Whether the spawn was attempted outside any strand of a runtime.
+    pub fn is_not_in_runtime(&self) -> bool {
+        matches!(self.kind, SpawnErrorKind::NotInRuntime)
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            SpawnErrorKind::NotInRuntime => f.write_str(
+                "spawn called outside a braid runtime: call it from a strand, or use Runtime::spawn",
+            ),
+            SpawnErrorKind::Config(err) => write!(f, "cannot spawn: {err}"),
+            SpawnErrorKind::Stack(err) => write!(f, "cannot allocate a strand stack: {err}"),
+            SpawnErrorKind::ShuttingDown => f.write_str("the runtime is shutting down"),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}

@@ -1,0 +1,104 @@
+//! The monitor thread: the coarse clock, time slices, and rescuing the queue of a
+//! core whose strand never returns to the runtime.
+//!
+//! Every tick (1 ms while any core is awake) the monitor advances the coarse
+//! clock and looks at each core's switch counter. A core whose counter has not
+//! moved while it runs strand code is running one strand for that long:
+//! - past the time slice, the strand is asked to yield at its next runtime call;
+//! - past the hog threshold, with strands waiting behind it, the monitor takes the
+//!   core's local state from the stuck carrier (see `core::shared` for the
+//!   handshake) and starts a replacement carrier on the same CPU. The kernel then
+//!   time-shares that CPU between the hog and the replacement, so the queued
+//!   strands run within about the threshold plus a tick. The old carrier hands its
+//!   strand back when it next returns to the runtime, then ends.
+//!
+//! When every core is parked the monitor sleeps too, on a futex that the first
+//! core to wake bumps: an idle runtime uses no CPU.
+
+use crate::runtime::RuntimeShared;
+use crate::sys;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+const TICK: Duration = Duration::from_millis(1);
+
+struct Watch {
+    switches: u64,
+    since_ns: u64,
+}
+
+pub(crate) fn start(rt: Arc<RuntimeShared>) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("braid-monitor".into())
+        .spawn(move || run(&rt))
+        .expect("cannot start the braid monitor thread")
+}
+
+fn run(rt: &Arc<RuntimeShared>) {
+    let slice_ns = rt.config.time_slice.as_nanos() as u64;
+    let hog_ns = rt.config.hog_threshold.as_nanos() as u64;
+    let mut watches: Vec<Watch> = rt
+        .cores
+        .iter()
+        .map(|_| Watch {
+            switches: 0,
+            since_ns: 0,
+        })
+        .collect();
+    loop {
+        if rt.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let seq = rt.monitor_seq.load(Ordering::SeqCst);
+        if rt.awake_cores() == 0 {
+            sys::futex_wait(&rt.monitor_seq, seq, None);
+            continue;
+        }
+        std::thread::sleep(TICK);
+        let now = rt.started.elapsed().as_nanos() as u64;
+        rt.clock_ns.fetch_max(now, Ordering::Relaxed);
+        for (core, watch) in rt.cores.iter().zip(watches.iter_mut()) {
+            let switches = core.counters.switches.load(Ordering::Relaxed);
+            if switches != watch.switches || !core.in_strand() {
+                watch.switches = switches;
+                watch.since_ns = now;
+                continue;
+            }
+            let running_for = now.saturating_sub(watch.since_ns);
+            if running_for >= slice_ns {
+                core.yield_requested.store(true, Ordering::Relaxed);
+            }
+            let waiting =
+                core.ready_len.load(Ordering::Relaxed) > 0 || !rt.bus.doorbell(core.id).is_empty();
+            if running_for >= hog_ns && waiting {
+                let stuck = || core.counters.switches.load(Ordering::Relaxed) == switches;
+                if let Some(epoch) = core.try_revoke(stuck) {
+                    replace_carrier(rt, core.id, epoch);
+                    watch.since_ns = now;
+                }
+            }
+        }
+    }
+}
+
+fn replace_carrier(rt: &Arc<RuntimeShared>, core: usize, epoch: u32) {
+    match rt.start_carrier(core, epoch) {
+        Ok(handle) => {
+            let mut carriers = rt.carriers.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(old) = carriers
+                .active
+                .get_mut(core)
+                .and_then(|slot| slot.replace(handle))
+            {
+                carriers.retired.push(old);
+            }
+        }
+        Err(err) => {
+            rt.warn_once(&format!(
+                "braid: cannot start a replacement carrier for core {core}: {err}"
+            ));
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The runtime: its cores, carrier threads, monitor and teardown.
+
+use crate::config::{Config, RuntimeBuilder};
+use crate::core::{worker, CoreShared, Local, Msg};
+use crate::error::SpawnError;
+use crate::spawn::{self, JoinHandle};
+use crate::stack::{SlabRegistry, StackPool};
+use crate::stats::{CoreStats, Stats};
+use crate::{monitor, overflow, sys, ConfigError};
+use braid_bus::{Bus, Notify};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::thread::JoinHandle as ThreadHandle;
+use std::time::Instant;
+
+/// State shared by every thread of one runtime.
+pub(crate) struct RuntimeShared {
+    pub(crate) id: u64,
+    pub(crate) config: Config,
+    pub(crate) bus: Bus<Msg>,
+    pub(crate) cores: Box<[CoreShared]>,
+    pub(crate) slabs: SlabRegistry,
+    /// Stacks for strands spawned from threads outside the runtime.
+    pub(crate) foreign_stacks: Mutex<StackPool>,
+    pub(crate) foreign_ids: AtomicU64,
+    foreign_next_core: AtomicUsize,
+    /// Coarse clock: nanoseconds since `started`, advanced by the monitor.
+    pub(crate) clock_ns: AtomicU64,
+    pub(crate) started: Instant,
+    pub(crate) shutdown: AtomicBool,
+    /// Strands abandoned unfinished at shutdown (their stacks stay mapped).
+    pub(crate) leaked: AtomicUsize,
+    pub(crate) panics: AtomicU64,
+    /// Cores not parked; the monitor sleeps while this is zero.
+    awake_cores: AtomicUsize,
+    /// Bumped when a core wakes an idle runtime; the monitor sleeps on it.
+    pub(crate) monitor_seq: AtomicU32,
+    /// The live carrier thread of each core, and the retired ones.
+    pub(crate) carriers: Mutex<Carriers>,
+    warned: AtomicBool,
+}
+
+#[derive(Default)]
+pub(crate) struct Carriers {
+    pub(crate) active: Vec<Option<ThreadHandle<()>>>,
+    pub(crate) retired: Vec<ThreadHandle<()>>,
+}
+
+static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+
+fn registry() -> &'static Mutex<Vec<(u64, Weak<RuntimeShared>)>> {
+    static REGISTRY: OnceLock<Mutex<Vec<(u64, Weak<RuntimeShared>)>>> = OnceLock::new();
+    REGISTRY.get_or_init(Mutex::default)
+}
+
+/// The runtime with id `id`, if it still exists (the foreign wake path).
+pub(crate) fn lookup(id: u64) -> Option<Arc<RuntimeShared>> {
+    let registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    registry
+        .iter()
+        .find(|(rid, _)| *rid == id)
+        .and_then(|(_, w)| w.upgrade())
+}
+
+impl RuntimeShared {
+    /// Delivers `msg` to `core` from a thread that is not one of our cores.
+    pub(crate) fn inject(&self, core: usize, msg: Msg) {
+        match self.bus.inject(core, msg) {
+            Ok(Notify::WakeReceiver) => sys::futex_wake_all(self.bus.doorbell(core).word()),
+            Ok(Notify::None) => {}
+            Err(err) => debug_assert!(false, "inject to a missing core: {err}"),
+        }
+    }
+
+    /// The core a strand spawned from outside the runtime starts on.
+    pub(crate) fn next_foreign_core(&self) -> usize {
+        self.foreign_next_core.fetch_add(1, Ordering::Relaxed) % self.cores.len()
+    }
+
+    pub(crate) fn warn_once(&self, message: &str) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            eprintln!("{message}");
+        }
+    }
+
+    pub(crate) fn core_parked(&self) {
+        self.awake_cores.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn core_unparked(&self) {
+        // SeqCst with the monitor's loads of `monitor_seq` then `awake_cores`:
+        // either it sees us awake, or its futex wait sees the new sequence.
+        if self.awake_cores.fetch_add(1, Ordering::SeqCst) == 0 {
+            self.monitor_seq.fetch_add(1, Ordering::SeqCst);
+            sys::futex_wake_all(&self.monitor_seq);
+        }
+    }
+
+    pub(crate) fn awake_cores(&self) -> usize {
+        self.awake_cores.load(Ordering::SeqCst)
+    }
+
+    /// Starts a carrier thread for `core` with ownership epoch `epoch`.
+    pub(crate) fn start_carrier(
+        self: &Arc<Self>,
+        core: usize,
+        epoch: u32,
+    ) -> std::io::Result<ThreadHandle<()>> {
+        let rt = self.clone();
+        std::thread::Builder::new()
+            .name(format!("braid-core-{core}"))
+            .spawn(move || worker::carrier_main(rt, core, epoch))
+    }
+}
+
+impl Drop for RuntimeShared {
+    fn drop(&mut self) {
+        for core in self.cores.iter() {
+            drop(core.take_local());
+        }
+        if self.leaked.load(Ordering::Relaxed) == 0 {
+            // SAFETY: every carrier has stopped and no strand is left unfinished,
+            // so no stack of ours is in use or pointed into.
+            unsafe { self.slabs.release_all() };
+        }
+    }
+}
+
+/// A braid runtime: one scheduler per core, each on its own carrier thread.
+///
+/// ```
+/// let rt = braid::Runtime::builder().cores(2).build()?;
+/// let answer = rt.block_on(|| {
+///     let h = braid::spawn(|| 40 + 2);
+///     h.join().unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), braid::ConfigError>(())
+/// ```
+pub struct Runtime {
+    shared: Arc<RuntimeShared>,
+    monitor: Option<ThreadHandle<()>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("id", &self.shared.id)
+            .field("cores", &self.shared.cores.len())
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A builder with every setting at its default.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// A runtime with default settings.
+    pub fn new() -> Result<Runtime, ConfigError> {
+        RuntimeBuilder::default().build()
+    }
+
+    pub(crate) fn start(config: Config) -> Result<Runtime, ConfigError> {
+        overflow::install_handler();
+        let cores = config.cores;
+        let (bus, endpoints) = Bus::new(cores, config.ring_capacity)
+            .map_err(|e| ConfigError::new("ring_capacity", config.ring_capacity, e.to_string()))?;
+        let cpu_of = |core: usize| {
+            config
+                .pin
+                .then(|| config.cpus.get(core % config.cpus.len()).copied())
+                .flatten()
+        };
+        let core_shared: Box<[CoreShared]> =
+            (0..cores).map(|i| CoreShared::new(i, cpu_of(i))).collect();
+        let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(RuntimeShared {
+            id,
+            bus,
+            cores: core_shared,
+            slabs: SlabRegistry::default(),
+            foreign_stacks: Mutex::default(),
+            foreign_ids: AtomicU64::new(0),
+            foreign_next_core: AtomicUsize::new(0),
+            clock_ns: AtomicU64::new(0),
+            started: Instant::now(),
+            shutdown: AtomicBool::new(false),
+            leaked: AtomicUsize::new(0),
+            panics: AtomicU64::new(0),
+            awake_cores: AtomicUsize::new(cores),
+            monitor_seq: AtomicU32::new(0),
+            carriers: Mutex::default(),
+            warned: AtomicBool::new(false),
+            config,
+        });
+        let slice_ns = shared.config.time_slice.as_nanos() as u64;
+        for (core, endpoint) in endpoints.into_iter().enumerate() {
+            let local = Local::new(
+                core,
+                Arc::as_ptr(&shared),
+                id,
+                endpoint,
+                slice_ns,
+                shared.config.seed,
+            );
+            shared.cores[core].install_local(Box::new(local));
+        }
+        registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((id, Arc::downgrade(&shared)));
+        let mut handles = Vec::with_capacity(cores);
+        for core in 0..cores {
+            let handle = shared.start_carrier(core, 0).map_err(|e| {
+                ConfigError::new(
+                    "cores",
+                    cores,
+                    format!("as many as the system lets us start threads ({e})"),
+                )
+            })?;
+            handles.push(Some(handle));
+        }
+        shared
+            .carriers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .active = handles;
+        let monitor = monitor::start(shared.clone());
+        Ok(Runtime {
+            shared,
+            monitor: Some(monitor),
+        })
+    }
+
+    /// Runs `f` as a strand of this runtime and blocks the calling thread until it
+    /// returns its value. A panic in `f` is resumed here.
+    ///
+    /// # Panics
+    /// When called from inside a strand (it would block a core's thread): use
+    /// [`spawn`](crate::spawn) and [`JoinHandle::join`] there.
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        assert!(
+            crate::context::current_ptr().is_null(),
+            "Runtime::block_on called from inside a strand; use braid::spawn and join instead"
+        );
+        let handle = self
+            .spawn(f)
+            .unwrap_or_else(|e| panic!("Runtime::block_on: {e}"));
+        match handle.join() {
+            Ok(value) => value,
+            Err(err) => match err.into_panic() {
+                Ok(payload) => std::panic::resume_unwind(payload),
+                Err(err) => panic!("Runtime::block_on: {err}"),
+            },
+        }
+    }
+
+    /// Starts `f` as a top-level strand from outside the runtime (it has no parent
+    /// strand). Cores are chosen round robin; balancing moves work from there.
+    pub fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn::spawn_foreign(&self.shared, None, None, f)
+    }
+
+    /// Number of cores.
+    pub fn cores(&self) -> usize {
+        self.shared.cores.len()
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn stats(&self) -> Stats {
+        let shared = &*self.shared;
+        let cores: Vec<CoreStats> = shared.cores.iter().map(CoreStats::read).collect();
+        Stats::new(
+            cores,
+            shared.foreign_ids.load(Ordering::Relaxed),
+            shared.panics.load(Ordering::Relaxed),
+            shared.slabs.slab_count(),
+            shared.leaked.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.shutdown.store(true, Ordering::SeqCst);
+        for core in 0..shared.cores.len() {
+            shared.inject(core, Msg::Shutdown);
+        }
+        shared.monitor_seq.fetch_add(1, Ordering::SeqCst);
+        sys::futex_wake_all(&shared.monitor_seq);
+        if let Some(monitor) = self.monitor.take() {
+            let _ = monitor.join();
+        }
+        let carriers =
+            std::mem::take(&mut *shared.carriers.lock().unwrap_or_else(|e| e.into_inner()));
+        for handle in carriers.active.into_iter().flatten() {
+            let _ = handle.join();
+        }
+        for handle in carriers.retired {
+            if handle.is_finished() {
+                let _ = handle.join();
+            } else {
+                // Still inside a strand that never returns to the runtime: the
+                // thread keeps the runtime's memory alive until it ends.
+                shared.leaked.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _)| *id != shared.id);
+    }
+}

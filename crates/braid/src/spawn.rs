@@ -1,0 +1,412 @@
+//! Spawning strands and joining them.
+
+use crate::config::check_stack_size;
+use crate::context;
+use crate::error::{SpawnError, StrandError};
+use crate::group::Group;
+use crate::runtime::RuntimeShared;
+use crate::scope::ScopeState;
+use crate::stack::StrandStack;
+use crate::stats::StrandStats;
+use crate::strand::{
+    self, Header, StrandCoroutine, StrandCounters, StrandState, StrandYielder, Task, Waiter,
+    NO_SLOT, RUNNING,
+};
+use braid_core::Insert;
+use std::cell::UnsafeCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+const EMPTY: u32 = 0;
+const WAITING: u32 = 1;
+const DONE: u32 = 2;
+
+/// Where a strand's result travels from the strand to its joiner.
+///
+/// `state` is `EMPTY`, then `WAITING` once a joiner stored itself in `waiter`,
+/// and finally `DONE` once the result is in `result`. The joiner writes `waiter`
+/// only before its `EMPTY -> WAITING` CAS; the strand reads it only after its
+/// swap to `DONE` saw `WAITING`; the result is written before that swap and read
+/// only after observing `DONE`.
+pub(crate) struct Packet<T> {
+    state: AtomicU32,
+    result: UnsafeCell<Option<Result<T, StrandError>>>,
+    waiter: UnsafeCell<Option<Waiter>>,
+    /// The scope this strand belongs to, told when the packet goes away.
+    pub(crate) scope: Option<Arc<ScopeState>>,
+}
+
+// SAFETY: the cells are accessed under the state protocol above, which hands
+// each of them from one thread to another with release/acquire.
+unsafe impl<T: Send> Sync for Packet<T> {}
+// SAFETY: as above; the result crosses threads, hence T: Send.
+unsafe impl<T: Send> Send for Packet<T> {}
+
+impl<T> Packet<T> {
+    fn new(scope: Option<Arc<ScopeState>>) -> Packet<T> {
+        Packet {
+            state: AtomicU32::new(EMPTY),
+            result: UnsafeCell::new(None),
+            waiter: UnsafeCell::new(None),
+            scope,
+        }
+    }
+
+    fn complete(&self, result: Result<T, StrandError>) {
+        // SAFETY: only the strand writes `result`, once, before publishing DONE.
+        unsafe { *self.result.get() = Some(result) };
+        // AcqRel: Release publishes the result; Acquire sees the joiner's waiter.
+        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
+            // SAFETY: WAITING means the joiner stored its waiter and will not
+            // touch the cell again.
+            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
+                waiter.wake();
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Blocks until the result is in, then takes it. A joiner that is itself
+    /// cancelled gives up with a cancellation error.
+    fn wait(
+        &self,
+        joiner_cancelled: impl Fn() -> bool,
+        strand_name: impl Fn() -> String,
+    ) -> Result<T, StrandError> {
+        if !self.is_done() {
+            // SAFETY: before our CAS, only we touch `waiter`.
+            unsafe { *self.waiter.get() = Some(Waiter::current()) };
+            // AcqRel: Release publishes the waiter to the completing strand.
+            if self
+                .state
+                .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                while !self.is_done() {
+                    if joiner_cancelled() {
+                        return Err(StrandError::cancelled(strand_name()));
+                    }
+                    strand::park_current();
+                }
+            }
+        }
+        // SAFETY: DONE was observed with Acquire; the strand wrote the result
+        // before and never touches it again; we are the only joiner.
+        unsafe { (*self.result.get()).take() }
+            .unwrap_or_else(|| Err(StrandError::cancelled(strand_name())))
+    }
+}
+
+impl<T> Drop for Packet<T> {
+    fn drop(&mut self) {
+        if let Some(scope) = self.scope.take() {
+            let unjoined_panic = matches!(self.result.get_mut(), Some(Err(e)) if e.is_panic());
+            // Drop the result before telling the scope: it may borrow from it.
+            drop(self.result.get_mut().take());
+            scope.strand_done(unjoined_panic);
+        }
+    }
+}
+
+/// Owns the right to join a strand. Dropping it detaches the strand: it keeps
+/// running, stays in its group, and its panic (if any) is only reported.
+pub struct JoinHandle<T> {
+    header: Arc<Header>,
+    packet: Arc<Packet<T>>,
+}
+
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("strand", &strand_label(&self.header))
+            .finish()
+    }
+}
+
+pub(crate) fn strand_label(header: &Header) -> String {
+    match &header.name {
+        Some(name) => format!("'{name}'"),
+        None => format!("#{}", header.id),
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the strand to finish and returns its value, or why there is none.
+    /// Blocks only the calling strand (or thread, outside the runtime).
+    pub fn join(self) -> Result<T, StrandError> {
+        let header = self.header.clone();
+        self.packet
+            .wait(crate::api::is_cancelled, move || strand_label(&header))
+    }
+
+    /// Whether the strand has finished.
+    pub fn is_finished(&self) -> bool {
+        self.packet.is_done()
+    }
+
+    /// The strand's identity and state.
+    pub fn strand(&self) -> crate::Strand {
+        crate::Strand::from_header(self.header.clone())
+    }
+
+    /// The group made of this strand and its descendants.
+    pub fn group(&self) -> Group {
+        Group::of(self.header.clone())
+    }
+
+    /// The strand's accounting so far.
+    pub fn stats(&self) -> StrandStats {
+        StrandStats::read(&self.header)
+    }
+}
+
+/// Configures a strand before spawning it, like `std::thread::Builder`.
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the runtime's defaults.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the strand (shown in panics, overflow reports and diagnostics).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The strand's stack size in bytes: whole pages, 16 KiB to 1 GiB.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Spawns the strand as a child of the calling strand, on its core.
+    pub fn spawn<F, T>(self, f: F) -> Result<JoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // SAFETY: `F` and `T` are `'static`.
+        unsafe { self.spawn_unchecked(None, f) }
+    }
+
+    /// Spawns without requiring `'static`.
+    ///
+    /// # Safety
+    /// If `F` or `T` borrow anything, `scope` must be `Some` and the scope's
+    /// owner must not let those borrows end before the scope's `running` count
+    /// returns to zero (see `scope::ScopeState`).
+    pub(crate) unsafe fn spawn_unchecked<F, T>(
+        self,
+        scope: Option<Arc<ScopeState>>,
+        f: F,
+    ) -> Result<JoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let parent = context::current_header().ok_or_else(SpawnError::not_in_runtime)?;
+        let stack_size = self
+            .stack_size
+            .map(|s| check_stack_size("stack_size", s))
+            .transpose()
+            .map_err(SpawnError::config)?;
+        let name = self.name;
+        let mut request = Some((f, scope));
+        let local_result = context::with_local(|local| {
+            let (f, scope) = request.take().expect("taken once");
+            let size = stack_size.unwrap_or(local.rt().config.stack_size);
+            let stack = local.take_stack(size).map_err(SpawnError::stack)?;
+            let id = local.next_strand_id();
+            let (task, handle) = build(
+                local.rt(),
+                id,
+                local.core,
+                name.clone(),
+                Some(parent.clone()),
+                stack,
+                scope,
+                f,
+            );
+            crate::core::shared::bump(&local.shared().counters.spawned, 1);
+            local.enqueue(task, Insert::Tail);
+            Ok(handle)
+        });
+        crate::api::yield_if_slice_expired();
+        match local_result {
+            Some(result) => result,
+            None => {
+                // This carrier lost its core (the strand ran too long without a
+                // runtime call): spawn the way a foreign thread would.
+                let (f, scope) = request.take().expect("closure unused");
+                let rt = crate::runtime::lookup(parent.runtime_id)
+                    .ok_or_else(SpawnError::shutting_down)?;
+                spawn_foreign_sized(&rt, name, stack_size, Some(parent), scope, f)
+            }
+        }
+    }
+}
+
+/// Spawns a strand from a thread that is not running one of `rt`'s strands.
+pub(crate) fn spawn_foreign<F, T>(
+    rt: &Arc<RuntimeShared>,
+    name: Option<String>,
+    parent: Option<Arc<Header>>,
+    f: F,
+) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_foreign_sized(rt, name, None, parent, None, f)
+}
+
+fn spawn_foreign_sized<F, T>(
+    rt: &Arc<RuntimeShared>,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    parent: Option<Arc<Header>>,
+    scope: Option<Arc<ScopeState>>,
+    f: F,
+) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    if rt.shutdown.load(Ordering::Relaxed) {
+        return Err(SpawnError::shutting_down());
+    }
+    let size = stack_size.unwrap_or(rt.config.stack_size);
+    let stack = rt
+        .foreign_stacks
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take(size, &rt.slabs)
+        .map_err(SpawnError::stack)?;
+    let id = (rt.foreign_ids.fetch_add(1, Ordering::Relaxed) + 1) << 12 | 0xFFF;
+    let core = rt.next_foreign_core();
+    let (task, handle) = build(rt, id, core, name, parent, stack, scope, f);
+    rt.inject(core, crate::core::Msg::Spawn(task));
+    Ok(handle)
+}
+
+/// Creates the header, packet and coroutine of a new strand.
+#[allow(clippy::too_many_arguments)]
+fn build<F, T>(
+    rt: &RuntimeShared,
+    id: u64,
+    core: usize,
+    name: Option<String>,
+    parent: Option<Arc<Header>>,
+    stack: StrandStack,
+    scope: Option<Arc<ScopeState>>,
+    f: F,
+) -> (Box<Task>, JoinHandle<T>)
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    let header = Arc::new(Header {
+        id,
+        name: name.map(String::into_boxed_str),
+        stack_size: stack.usable(),
+        guard: stack.guard(),
+        runtime_id: rt.id,
+        parent,
+        cancelled: AtomicBool::new(false),
+        live: AtomicUsize::new(0),
+        has_group_waiters: AtomicBool::new(false),
+        group_waiters: Mutex::new(Vec::new()),
+        park: AtomicU32::new(RUNNING),
+        state: AtomicU8::new(StrandState::Ready as u8),
+        home: AtomicUsize::new(core),
+        blocked_slot: AtomicU32::new(NO_SLOT),
+        yielder: AtomicPtr::new(std::ptr::null_mut()),
+        counters: StrandCounters::default(),
+    });
+    header.enter_subtree();
+    let packet = Arc::new(Packet::new(scope));
+    let body = StrandBody {
+        f,
+        packet: packet.clone(),
+    };
+    let entry = move |yielder: &StrandYielder, ()| {
+        let me = context::current_ptr();
+        // SAFETY: the strand runs, so `me` is its live header.
+        unsafe {
+            (*me).yielder.store(
+                yielder as *const StrandYielder as *mut StrandYielder,
+                Ordering::Relaxed,
+            )
+        };
+        body.run();
+    };
+    // SAFETY: `with_stack_unchecked` waives the `'static` bound on the closure.
+    // Unscoped strands are `'static` anyway; a scoped strand's closure and result
+    // may borrow from the enclosing `scope` call, which does not return before
+    // every scoped packet (and with it the closure and result) is gone, see
+    // `scope::ScopeState`.
+    let coroutine: StrandCoroutine = unsafe { StrandCoroutine::with_stack_unchecked(stack, entry) };
+    let task = Box::new(Task {
+        coroutine: Some(coroutine),
+        header: header.clone(),
+    });
+    (task, JoinHandle { header, packet })
+}
+
+struct StrandBody<F, T> {
+    f: F,
+    packet: Arc<Packet<T>>,
+}
+
+impl<F: FnOnce() -> T, T> StrandBody<F, T> {
+    fn run(self) {
+        let StrandBody { f, packet } = self;
+        let me = context::current_ptr();
+        // SAFETY: the strand runs, so `me` is its live header.
+        let header = unsafe { &*me };
+        let result = if header.is_cancelled() {
+            Err(StrandError::cancelled(strand_label(header)))
+        } else {
+            match catch_unwind(AssertUnwindSafe(f)) {
+                Ok(value) => Ok(value),
+                Err(payload) => {
+                    // A panic ends the strand's subtree: its descendants are
+                    // cancelled; the joiner gets the payload.
+                    crate::group::cancel_subtree(header);
+                    if let Some(rt) = crate::runtime::lookup(header.runtime_id) {
+                        rt.panics.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(StrandError::panicked(payload, strand_label(header)))
+                }
+            }
+        };
+        packet.complete(result);
+    }
+}
+
+/// Spawns a strand running `f` as a child of the calling strand, on the calling
+/// strand's core (balancing may move it).
+///
+/// # Panics
+/// Outside a strand of a braid runtime, or when no stack can be had; use
+/// [`Builder::spawn`] to get these as errors.
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new()
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("braid::spawn: {e}"))
+}

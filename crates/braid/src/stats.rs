@@ -1,0 +1,133 @@
+//! Snapshots of the runtime's accounting.
+
+use crate::core::CoreShared;
+use crate::strand::Header;
+use crate::sys::{self, GuardKind};
+use std::sync::atomic::Ordering;
+
+/// Accounting of one strand.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StrandStats {
+    /// Time spent running, in nanoseconds, sampled with the runtime's coarse
+    /// clock (1 ms ticks): exact for long runs, statistical for short ones.
+    pub runtime_ns: u64,
+    /// Times the strand was switched in.
+    pub switches: u64,
+    /// Times the strand blocked (parked) voluntarily.
+    pub blocks: u64,
+    /// Times the strand moved to another core.
+    pub migrations: u64,
+}
+
+impl StrandStats {
+    pub(crate) fn read(header: &Header) -> StrandStats {
+        let c = &header.counters;
+        StrandStats {
+            runtime_ns: c.runtime_ns.load(Ordering::Relaxed),
+            switches: c.switches.load(Ordering::Relaxed),
+            blocks: c.blocks.load(Ordering::Relaxed),
+            migrations: c.migrations.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Accounting of one core.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    /// The core's index.
+    pub core: usize,
+    /// The CPU it is pinned to, if pinned.
+    pub cpu: Option<usize>,
+    /// Strand switches (resumes) on this core.
+    pub switches: u64,
+    /// Strands received from other cores (stolen or offered).
+    pub steals: u64,
+    /// Strands given to other cores.
+    pub given: u64,
+    /// Bus messages sent.
+    pub bus_sent: u64,
+    /// Bus messages received.
+    pub bus_received: u64,
+    /// Times the core parked idle.
+    pub parks: u64,
+    /// Strands spawned on this core.
+    pub spawned: u64,
+    /// Strands that exited on this core.
+    pub exited: u64,
+    /// Times the core's queue moved to a replacement carrier (a hog was running).
+    pub handoffs: u64,
+    /// Strands ready to run at the snapshot.
+    pub ready: usize,
+    /// Whether the core was parked at the snapshot.
+    pub parked: bool,
+}
+
+impl CoreStats {
+    pub(crate) fn read(core: &CoreShared) -> CoreStats {
+        let c = &core.counters;
+        let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+        CoreStats {
+            core: core.id,
+            cpu: core.cpu,
+            switches: load(&c.switches),
+            steals: load(&c.steals),
+            given: load(&c.given),
+            bus_sent: load(&c.sent),
+            bus_received: load(&c.received),
+            parks: load(&c.parks),
+            spawned: load(&c.spawned),
+            exited: load(&c.exited),
+            handoffs: load(&c.handoffs),
+            ready: core.ready_len.load(Ordering::Relaxed),
+            parked: core.parked.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A snapshot of a runtime's accounting.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    /// Per-core figures.
+    pub cores: Vec<CoreStats>,
+    /// Strands spawned and not yet exited.
+    pub live_strands: u64,
+    /// Strands that panicked.
+    pub panics: u64,
+    /// Stack slabs mapped (each one kernel mapping holding 64 stacks).
+    pub stack_slabs: usize,
+    /// How stack guard pages are made on this kernel.
+    pub guard: GuardKind,
+    /// Strands abandoned unfinished at shutdown.
+    pub leaked: usize,
+}
+
+impl Stats {
+    pub(crate) fn new(
+        cores: Vec<CoreStats>,
+        foreign_spawned: u64,
+        panics: u64,
+        stack_slabs: usize,
+        leaked: usize,
+    ) -> Stats {
+        let spawned: u64 = cores.iter().map(|c| c.spawned).sum::<u64>() + foreign_spawned;
+        let exited: u64 = cores.iter().map(|c| c.exited).sum();
+        Stats {
+            cores,
+            live_strands: spawned.saturating_sub(exited),
+            panics,
+            stack_slabs,
+            guard: sys::guard_kind(),
+            leaked,
+        }
+    }
+
+    /// Total switches over all cores.
+    pub fn switches(&self) -> u64 {
+        self.cores.iter().map(|c| c.switches).sum()
+    }
+
+    /// Total strands moved between cores.
+    pub fn steals(&self) -> u64 {
+        self.cores.iter().map(|c| c.steals).sum()
+    }
+}

@@ -1,0 +1,279 @@
+//! A strand's two halves: the shared [`Header`] and the runnable [`Task`].
+//!
+//! The header is reference counted and reachable from anywhere (join handles,
+//! timers, group handles, wakers on other cores); the task owns the coroutine and
+//! its stack and is owned by exactly one place at a time: a ready queue, a core's
+//! blocked table, a bus message, or the carrier that is running it.
+//!
+//! # The park word
+//!
+//! Blocking follows the park/unpark token discipline of `std::thread::park`:
+//! 1. A running strand is `RUNNING`. To block it CASes `RUNNING -> PARKED` and
+//!    suspends; the carrier then files the task in its core's blocked table.
+//! 2. A waker swaps in `NOTIFIED`. Only the waker that saw `PARKED` schedules the
+//!    task (locally, or by a `Wake` message to the strand's home core), so a strand
+//!    is made ready exactly once per park however many wakers race.
+//! 3. If the CAS in step 1 finds `NOTIFIED`, a wake came first: the strand consumes
+//!    it and does not block. Every blocking call re-checks its condition in a loop,
+//!    so a stale or spurious wake is harmless.
+//! 4. An exited strand is `EXITED`: wakes addressed to it are ignored.
+//!
+//! A `Wake` message is applied by the home core in its scheduling loop, which only
+//! runs after the parking strand has suspended and been filed, so the message can
+//! never find a half-parked strand.
+
+use crate::stack::StrandStack;
+use corosensei::{Coroutine, Yielder};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
+use std::sync::{Arc, Mutex};
+
+pub(crate) const RUNNING: u32 = 0;
+pub(crate) const PARKED: u32 = 1;
+pub(crate) const NOTIFIED: u32 = 2;
+pub(crate) const EXITED: u32 = 3;
+
+/// No blocked-table slot.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+/// The coroutine a strand runs on.
+pub(crate) type StrandCoroutine = Coroutine<(), (), (), StrandStack>;
+/// The handle a strand uses to suspend itself.
+pub(crate) type StrandYielder = Yielder<(), ()>;
+
+/// A strand's scheduling state, for diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StrandState {
+    /// Waiting in a ready queue (or in flight to another core).
+    Ready,
+    /// Running on a core right now.
+    Running,
+    /// Blocked: parked until a wake, a timer or a cancellation.
+    Blocked,
+    /// Finished; its result waits for (or went to) its joiner.
+    Exited,
+}
+
+impl StrandState {
+    fn from_u8(v: u8) -> StrandState {
+        match v {
+            0 => StrandState::Ready,
+            1 => StrandState::Running,
+            2 => StrandState::Blocked,
+            _ => StrandState::Exited,
+        }
+    }
+}
+
+/// Somebody waiting for a strand or a group to finish.
+#[derive(Debug, Clone)]
+pub(crate) enum Waiter {
+    /// A strand: woken through the park word.
+    Strand(Arc<Header>),
+    /// An OS thread outside the runtime: woken with `Thread::unpark`.
+    Thread(std::thread::Thread),
+}
+
+impl Waiter {
+    /// The waiter for the calling context: the current strand, else this thread.
+    pub(crate) fn current() -> Waiter {
+        match crate::context::current_header() {
+            Some(h) => Waiter::Strand(h),
+            None => Waiter::Thread(std::thread::current()),
+        }
+    }
+
+    pub(crate) fn wake(self) {
+        match self {
+            Waiter::Strand(h) => unpark(&h),
+            Waiter::Thread(t) => t.unpark(),
+        }
+    }
+}
+
+/// Per-strand counters, written only by the core running the strand (so plain
+/// relaxed loads and stores suffice) and readable from anywhere.
+#[derive(Debug, Default)]
+pub(crate) struct StrandCounters {
+    pub(crate) runtime_ns: AtomicU64,
+    pub(crate) switches: AtomicU64,
+    pub(crate) blocks: AtomicU64,
+    pub(crate) migrations: AtomicU64,
+}
+
+impl StrandCounters {
+    #[inline]
+    pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+        // Single writer: a load and a store, not a read-modify-write.
+        counter.store(counter.load(Ordering::Relaxed) + by, Ordering::Relaxed);
+    }
+}
+
+/// The shared half of a strand. Also its node in the strand tree.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) id: u64,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) stack_size: usize,
+    /// Guard page range of the strand's stack, for the overflow report.
+    pub(crate) guard: (usize, usize),
+    /// Identity of the runtime the strand belongs to.
+    pub(crate) runtime_id: u64,
+    /// The spawning strand; `None` for strands started from outside the runtime.
+    pub(crate) parent: Option<Arc<Header>>,
+    /// Set once by a cancellation of this subtree; never cleared.
+    pub(crate) cancelled: AtomicBool,
+    /// Live strands in this subtree, this one included.
+    pub(crate) live: AtomicUsize,
+    /// Set (SeqCst) before a group waiter checks `live`, so the strand that brings
+    /// `live` to zero knows to take the lock and wake it.
+    pub(crate) has_group_waiters: AtomicBool,
+    pub(crate) group_waiters: Mutex<Vec<Waiter>>,
+    /// The park word (see the module docs).
+    pub(crate) park: AtomicU32,
+    /// [`StrandState`] as a byte, for diagnostics only.
+    pub(crate) state: AtomicU8,
+    /// The core whose queues own the task. Written by the owning core before it
+    /// publishes the task (release on the bus or on the park word).
+    pub(crate) home: AtomicUsize,
+    /// Index in the home core's blocked table while blocked. Home core only.
+    pub(crate) blocked_slot: AtomicU32,
+    /// The strand's yielder, set when it first runs.
+    pub(crate) yielder: AtomicPtr<StrandYielder>,
+    pub(crate) counters: StrandCounters,
+}
+
+impl Header {
+    pub(crate) fn state(&self) -> StrandState {
+        StrandState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    #[inline]
+    pub(crate) fn set_state(&self, state: StrandState) {
+        self.state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// Whether this strand or any ancestor was cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        let mut node = Some(self);
+        while let Some(h) = node {
+            // Acquire pairs with the Release in `cancel`, so whoever sees the flag
+            // also sees what the canceller wrote before it.
+            if h.cancelled.load(Ordering::Acquire) {
+                return true;
+            }
+            node = h.parent.as_deref();
+        }
+        false
+    }
+
+    /// Whether `ancestor` is this strand or one of its ancestors.
+    pub(crate) fn descends_from(&self, ancestor: &Header) -> bool {
+        let mut node = Some(self);
+        while let Some(h) = node {
+            if std::ptr::eq(h, ancestor) {
+                return true;
+            }
+            node = h.parent.as_deref();
+        }
+        false
+    }
+
+    /// Counts a new live strand in this subtree and every enclosing one.
+    pub(crate) fn enter_subtree(self: &Arc<Header>) {
+        let mut node = Some(&**self);
+        while let Some(h) = node {
+            h.live.fetch_add(1, Ordering::Relaxed);
+            node = h.parent.as_deref();
+        }
+    }
+
+    /// Uncounts an exited strand from this subtree and every enclosing one, and
+    /// collects the group waiters of each of those subtrees, which re-check their
+    /// own condition when woken.
+    pub(crate) fn leave_subtree(&self, woken: &mut Vec<Waiter>) {
+        let mut node = Some(self);
+        while let Some(h) = node {
+            // SeqCst pairs with the SeqCst store of `has_group_waiters` in
+            // `Group::wait`: either the waiter sees our decrement, or we see its flag.
+            h.live.fetch_sub(1, Ordering::SeqCst);
+            if h.has_group_waiters.load(Ordering::SeqCst) {
+                let mut waiters = h.group_waiters.lock().unwrap_or_else(|e| e.into_inner());
+                h.has_group_waiters.store(false, Ordering::SeqCst);
+                woken.append(&mut waiters);
+            }
+            node = h.parent.as_deref();
+        }
+    }
+}
+
+/// Makes a parked strand ready (or leaves a token if it is running). Callable from
+/// any thread; see the module docs for the protocol.
+pub(crate) fn unpark(header: &Arc<Header>) {
+    // AcqRel: Release publishes what the waker wrote before waking (the strand
+    // reads it after its Acquire when it resumes); Acquire makes the strand's
+    // `home` and table slot, written before it parked, visible to us.
+    if header.park.swap(NOTIFIED, Ordering::AcqRel) == PARKED {
+        crate::core::schedule_wake(header.clone());
+    }
+}
+
+/// The runnable half of a strand.
+pub(crate) struct Task {
+    /// Always `Some` until `finish` takes the stack back.
+    pub(crate) coroutine: Option<StrandCoroutine>,
+    pub(crate) header: Arc<Header>,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Some(coroutine) = self.coroutine.take() {
+            if coroutine.done() {
+                drop(coroutine);
+            } else {
+                // Unwinding a strand from outside its scheduler (at teardown) would
+                // run its destructors where they cannot block or reach a core, so
+                // an unfinished strand is leaked instead, stack and all.
+                std::mem::forget(coroutine);
+            }
+        }
+    }
+}
+
+// SAFETY: a task is run by one carrier thread at a time and moves between threads
+// only through the bus or a ready queue handover, both of which synchronize. The
+// strand's closure was required to be `Send`. What the strand keeps on its own
+// stack across a blocking call travels with it; the public docs tell users not to
+// hold thread-bound values (thread-local references, `!Send` guards) across
+// blocking calls, as with every M:N runtime that migrates stackful tasks.
+unsafe impl Send for Task {}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task").field("id", &self.header.id).finish()
+    }
+}
+
+/// Blocks the calling strand until it is unparked (possibly spuriously), or, on a
+/// thread outside the runtime, parks the thread. Callers re-check their condition.
+pub(crate) fn park_current() {
+    let h = crate::context::current_ptr();
+    if h.is_null() {
+        std::thread::park();
+        return;
+    }
+    // SAFETY: `h` is the running strand's header, kept alive by its task.
+    let header = unsafe { &*h };
+    // AcqRel/Acquire: see the module docs; Release publishes `home` to wakers.
+    if header
+        .park
+        .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        StrandCounters::bump(&header.counters.blocks, 1);
+        crate::context::suspend(crate::context::Suspend::Park);
+    }
+    // Consume the token. Acquire pairs with the waker's AcqRel swap.
+    header.park.swap(RUNNING, Ordering::Acquire);
+}

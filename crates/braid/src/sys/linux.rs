@@ -1,0 +1,220 @@
+//! Linux: stacks with guard regions, futexes, CPU affinity, asymmetric barriers.
+
+use std::io;
+use std::sync::atomic::AtomicU32;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// `madvise` advice that installs a guard region in the page tables without
+/// splitting the mapping (Linux 6.13+). Not yet exported by the `libc` crate.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
+
+/// The size of a memory page.
+pub(crate) fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size)
+            .ok()
+            .filter(|&s| s > 0)
+            .unwrap_or(4096)
+    })
+}
+
+/// Reserves `len` bytes of read-write anonymous memory that is committed only when
+/// touched (no swap reservation), for strand stacks.
+pub(crate) fn map_stack_memory(len: usize) -> io::Result<usize> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing
+    // aliases no existing Rust object.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ptr as usize)
+}
+
+/// Returns memory obtained from [`map_stack_memory`] to the system.
+///
+/// # Safety
+/// `addr..addr + len` must be a whole mapping from [`map_stack_memory`] that no
+/// live object (in particular no stack in use) still points into.
+pub(crate) unsafe fn unmap(addr: usize, len: usize) {
+    // SAFETY: the caller guarantees the range is an unused mapping of ours.
+    unsafe { libc::munmap(addr as *mut libc::c_void, len) };
+}
+
+/// How stack guard pages are made on this kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuardKind {
+    /// `MADV_GUARD_INSTALL`: page-table guard markers; the mapping is not split, so
+    /// a million guarded stacks cost a few thousand mappings, not two million.
+    PageTableMarker,
+    /// `mprotect(PROT_NONE)`: every guard splits the mapping, so the number of
+    /// guarded stacks is bounded by `vm.max_map_count` (about 32 000 by default).
+    Mprotect,
+}
+
+/// Makes `addr..addr + len` (page aligned) a guard region: any access faults.
+pub(crate) fn install_guard(addr: usize, len: usize, kind: GuardKind) -> io::Result<()> {
+    // SAFETY: the range lies inside a mapping we own and holds no Rust object;
+    // making it inaccessible cannot invalidate any reference.
+    let rc = unsafe {
+        match kind {
+            GuardKind::PageTableMarker => {
+                libc::madvise(addr as *mut libc::c_void, len, MADV_GUARD_INSTALL)
+            }
+            GuardKind::Mprotect => libc::mprotect(addr as *mut libc::c_void, len, libc::PROT_NONE),
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The best guard mechanism this kernel offers, probed once.
+pub(crate) fn guard_kind() -> GuardKind {
+    static KIND: OnceLock<GuardKind> = OnceLock::new();
+    *KIND.get_or_init(|| {
+        let page = page_size();
+        let Ok(probe) = map_stack_memory(2 * page) else {
+            return GuardKind::Mprotect;
+        };
+        let kind = match install_guard(probe, page, GuardKind::PageTableMarker) {
+            Ok(()) => GuardKind::PageTableMarker,
+            Err(_) => GuardKind::Mprotect,
+        };
+        // SAFETY: the probe mapping was created above and nothing points into it.
+        unsafe { unmap(probe, 2 * page) };
+        kind
+    })
+}
+
+/// Sleeps while `word` holds `expected`, at most `timeout` (forever if `None`).
+/// Returns early on a wake, a signal, or when the value already differs.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live, aligned 32-bit atomic for the duration of the call;
+    // FUTEX_WAIT only reads it. `ts_ptr` is null or points to a live timespec.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            ts_ptr,
+        );
+    }
+}
+
+/// Wakes every thread sleeping in [`futex_wait`] on `word`.
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses the address as a key; `word` is live.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
+}
+
+/// Pins the calling thread to `cpu`.
+pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cpu index too large",
+        ));
+    }
+    // SAFETY: `cpu` was checked to be below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t and its size is passed with it.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The CPUs this process may run on, in increasing order.
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        return (0..n).collect();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: every index is below CPU_SETSIZE.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
+}
+
+/// Registers the process for expedited private memory barriers. Returns whether
+/// [`heavy_barrier`] is available.
+pub(crate) fn register_heavy_barrier() -> bool {
+    static OK: OnceLock<bool> = OnceLock::new();
+    *OK.get_or_init(|| {
+        // SAFETY: membarrier registration has no memory-safety preconditions.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+                0,
+                0,
+            )
+        };
+        rc == 0
+    })
+}
+
+/// Executes a full memory barrier on every running thread of this process, so a
+/// thread that only used a compiler fence is ordered against the caller. Only
+/// valid after [`register_heavy_barrier`] returned true.
+pub(crate) fn heavy_barrier() {
+    // SAFETY: membarrier has no memory-safety preconditions.
+    unsafe {
+        libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    }
+}
+
+/// Writes `bytes` to standard error with one system call, for signal handlers.
+pub(crate) fn write_stderr_raw(bytes: &[u8]) {
+    // SAFETY: write(2) is async-signal-safe; the buffer is live for the call.
+    unsafe {
+        libc::write(2, bytes.as_ptr().cast(), bytes.len());
+    }
+}
+
+/// Aborts the process immediately (async-signal-safe).
+pub(crate) fn abort_now() -> ! {
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
