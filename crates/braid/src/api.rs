@@ -76,6 +76,14 @@ pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
     }
 }
 
+/// Blocks the calling strand until [`Strand::unpark`] is called for it, like
+/// `std::thread::park`: an unpark that came first is consumed instead, and the
+/// call may also return spuriously, so check your condition in a loop. Outside a
+/// strand it parks the thread.
+pub fn park() {
+    strand::park_current();
+}
+
 /// Whether the calling strand's group (or an enclosing one) was cancelled.
 /// Always false outside a strand.
 pub fn is_cancelled() -> bool {
@@ -144,5 +152,11 @@ impl Strand {
     /// The strand's accounting so far.
     pub fn stats(&self) -> StrandStats {
         StrandStats::read(&self.header)
+    }
+
+    /// Wakes the strand if it is blocked in [`park`], or makes its next `park`
+    /// return at once. Callable from any thread.
+    pub fn unpark(&self) {
+        strand::unpark(&self.header);
     }
 }

@@ -25,6 +25,10 @@
 //! thread that took it. This is the price of every runtime that migrates stackful
 //! tasks; `!Send` values that stay on the strand's own stack are otherwise fine.
 
+// Tasks travel as boxes everywhere (ready queue, blocked table, bus messages),
+// so moving one, alone or in a batch, moves a pointer.
+#![allow(clippy::vec_box)]
+
 mod api;
 mod config;
 mod context;
@@ -42,7 +46,7 @@ mod strand;
 mod sys;
 mod timer;
 
-pub use api::{current, is_cancelled, sleep, yield_now, Strand};
+pub use api::{current, is_cancelled, park, sleep, yield_now, Strand};
 pub use config::{
     ConfigError, RuntimeBuilder, DEFAULT_STACK_SIZE, MAX_CORES, MAX_STACK_SIZE, MIN_STACK_SIZE,
 };

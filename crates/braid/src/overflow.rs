@@ -12,26 +12,35 @@
 
 use crate::context;
 use crate::sys;
-use std::mem::MaybeUninit;
-use std::sync::Once;
+use std::sync::OnceLock;
 
-static INSTALL: Once = Once::new();
-static mut PREVIOUS_SEGV: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
-static mut PREVIOUS_BUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+/// The SIGSEGV and SIGBUS actions that were in place before ours.
+struct Previous {
+    segv: libc::sigaction,
+    bus: libc::sigaction,
+}
+
+static PREVIOUS: OnceLock<Previous> = OnceLock::new();
 
 /// Installs the fault handler once per process.
 pub(crate) fn install_handler() {
-    INSTALL.call_once(|| {
-        // SAFETY: sigaction is given valid, initialised structures; the PREVIOUS
-        // statics are written here exactly once, before the handler that reads
-        // them can run (it is installed by these very calls).
+    PREVIOUS.get_or_init(|| {
+        // SAFETY: sigaction is given valid, initialised structures. The previous
+        // actions are returned into PREVIOUS, which the handler only reads after
+        // this initialiser completed (a fault before that finds it unset and
+        // takes the default action).
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_fault as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(libc::SIGSEGV, &action, (&raw mut PREVIOUS_SEGV).cast());
-            libc::sigaction(libc::SIGBUS, &action, (&raw mut PREVIOUS_BUS).cast());
+            let mut previous = Previous {
+                segv: std::mem::zeroed(),
+                bus: std::mem::zeroed(),
+            };
+            libc::sigaction(libc::SIGSEGV, &action, &mut previous.segv);
+            libc::sigaction(libc::SIGBUS, &action, &mut previous.bus);
+            previous
         }
     });
 }
@@ -104,24 +113,20 @@ extern "C" fn on_fault(
             sys::abort_now();
         }
     }
-    // SAFETY: the PREVIOUS statics were written before this handler was installed.
-    let previous = unsafe {
+    let previous = PREVIOUS.get().map(|p| {
         if signal == libc::SIGBUS {
-            (*(&raw const PREVIOUS_BUS)).assume_init_ref()
+            p.bus
         } else {
-            (*(&raw const PREVIOUS_SEGV)).assume_init_ref()
+            p.segv
         }
+    });
+    let Some(previous) = previous else {
+        reset_to_default(signal);
+        return;
     };
     let handler = previous.sa_sigaction;
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
-        // Restore the default action and return: the fault repeats and the
-        // process ends with the usual signal.
-        // SAFETY: resetting a signal to its default action is always valid.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(signal, &action, std::ptr::null_mut());
-        }
+        reset_to_default(signal);
     } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous handler was installed with SA_SIGINFO, so it has
         // this signature; we pass through the kernel's arguments.
@@ -136,6 +141,17 @@ extern "C" fn on_fault(
             let f: extern "C" fn(libc::c_int) = std::mem::transmute(handler);
             f(signal);
         }
+    }
+}
+
+/// Restores the default action: when the handler returns, the fault repeats and
+/// the process ends with the usual signal.
+fn reset_to_default(signal: libc::c_int) {
+    // SAFETY: resetting a signal to its default action is always valid.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(signal, &action, std::ptr::null_mut());
     }
 }
 

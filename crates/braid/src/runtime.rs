@@ -48,8 +48,11 @@ pub(crate) struct Carriers {
 
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
 
-fn registry() -> &'static Mutex<Vec<(u64, Weak<RuntimeShared>)>> {
-    static REGISTRY: OnceLock<Mutex<Vec<(u64, Weak<RuntimeShared>)>>> = OnceLock::new();
+/// Live runtimes by id, for waking strands from threads outside them.
+type Registry = Mutex<Vec<(u64, Weak<RuntimeShared>)>>;
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(Mutex::default)
 }
 

@@ -170,6 +170,7 @@ impl<T> JoinHandle<T> {
 pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
+    core: Option<usize>,
 }
 
 impl Builder {
@@ -187,6 +188,13 @@ impl Builder {
     /// The strand's stack size in bytes: whole pages, 16 KiB to 1 GiB.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs the strand on core `core` and keeps it there: balancing never moves
+    /// it. Without this, a strand starts on its parent's core and may move.
+    pub fn core(mut self, core: usize) -> Builder {
+        self.core = Some(core);
         self
     }
 
@@ -222,24 +230,44 @@ impl Builder {
             .transpose()
             .map_err(SpawnError::config)?;
         let name = self.name;
+        let pin = self.core;
         let mut request = Some((f, scope));
         let local_result = context::with_local(|local| {
             let (f, scope) = request.take().expect("taken once");
+            let cores = local.endpoint.cores();
+            let target = match pin {
+                Some(core) if core >= cores => {
+                    let allowed = format!("0..{cores} (the runtime's cores)");
+                    let err = crate::ConfigError::new("core", core, allowed);
+                    return Err(SpawnError::config(err));
+                }
+                Some(core) => core,
+                None => local.core,
+            };
             let size = stack_size.unwrap_or(local.rt().config.stack_size);
             let stack = local.take_stack(size).map_err(SpawnError::stack)?;
             let id = local.next_strand_id();
+            let placement = Placement {
+                core: target,
+                pinned: pin.is_some(),
+            };
+            let parent = Some(parent.clone());
             let (task, handle) = build(
                 local.rt(),
                 id,
-                local.core,
+                placement,
                 name.clone(),
-                Some(parent.clone()),
+                parent,
                 stack,
                 scope,
                 f,
             );
             crate::core::shared::bump(&local.shared().counters.spawned, 1);
-            local.enqueue(task, Insert::Tail);
+            if target == local.core {
+                local.enqueue(task, Insert::Tail);
+            } else {
+                local.send(target, crate::core::Msg::Spawn(task));
+            }
             Ok(handle)
         });
         crate::api::yield_if_slice_expired();
@@ -295,9 +323,19 @@ where
         .map_err(SpawnError::stack)?;
     let id = (rt.foreign_ids.fetch_add(1, Ordering::Relaxed) + 1) << 12 | 0xFFF;
     let core = rt.next_foreign_core();
-    let (task, handle) = build(rt, id, core, name, parent, stack, scope, f);
+    let placement = Placement {
+        core,
+        pinned: false,
+    };
+    let (task, handle) = build(rt, id, placement, name, parent, stack, scope, f);
     rt.inject(core, crate::core::Msg::Spawn(task));
     Ok(handle)
+}
+
+/// Where a new strand starts, and whether it may move.
+struct Placement {
+    core: usize,
+    pinned: bool,
 }
 
 /// Creates the header, packet and coroutine of a new strand.
@@ -305,7 +343,7 @@ where
 fn build<F, T>(
     rt: &RuntimeShared,
     id: u64,
-    core: usize,
+    placement: Placement,
     name: Option<String>,
     parent: Option<Arc<Header>>,
     stack: StrandStack,
@@ -320,6 +358,7 @@ where
         id,
         name: name.map(String::into_boxed_str),
         stack_size: stack.usable(),
+        pinned: placement.pinned,
         guard: stack.guard(),
         runtime_id: rt.id,
         parent,
@@ -329,7 +368,7 @@ where
         group_waiters: Mutex::new(Vec::new()),
         park: AtomicU32::new(RUNNING),
         state: AtomicU8::new(StrandState::Ready as u8),
-        home: AtomicUsize::new(core),
+        home: AtomicUsize::new(placement.core),
         blocked_slot: AtomicU32::new(NO_SLOT),
         yielder: AtomicPtr::new(std::ptr::null_mut()),
         counters: StrandCounters::default(),

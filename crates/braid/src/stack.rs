@@ -181,8 +181,7 @@ mod tests {
         let d = pool.take(128 * 1024, &slabs).unwrap();
         assert_eq!(d.usable(), 128 * 1024);
         assert_eq!(slabs.slab_count(), 2);
-        drop((b, c, d));
-        // SAFETY: the stacks above are plain descriptors that were dropped.
+        // SAFETY: the stacks above are plain descriptors no longer used.
         unsafe { slabs.release_all() };
     }
 
@@ -201,8 +200,7 @@ mod tests {
             lowest.write_volatile(7);
             assert_eq!(lowest.read_volatile(), 7);
         }
-        drop(s);
-        // SAFETY: the stack descriptor was dropped.
+        // SAFETY: the stack descriptor is no longer used.
         unsafe { slabs.release_all() };
     }
 }

@@ -116,6 +116,8 @@ pub(crate) struct Header {
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
     pub(crate) stack_size: usize,
+    /// Placed on a core by the spawner: never moved by balancing.
+    pub(crate) pinned: bool,
     /// Guard page range of the strand's stack, for the overflow report.
     pub(crate) guard: (usize, usize),
     /// Identity of the runtime the strand belongs to.

@@ -122,7 +122,15 @@ impl Local {
     }
 
     fn take_for_transfer(&mut self, to: usize, count: usize) -> Vec<Box<Task>> {
-        let tasks = self.policy.take_for_transfer(count);
+        let mut tasks = self.policy.take_for_transfer(count);
+        if tasks.iter().any(|t| t.header.pinned) {
+            let (movable, pinned): (Vec<_>, Vec<_>) =
+                tasks.into_iter().partition(|t| !t.header.pinned);
+            for task in pinned {
+                self.policy.enqueue(task, Insert::Tail, 0);
+            }
+            tasks = movable;
+        }
         for task in &tasks {
             // Released to `to` by the bus push.
             task.header.home.store(to, Ordering::Relaxed);

@@ -1,0 +1,209 @@
+//! Strand trees: panic containment, cancellation, group counting and waiting,
+//! cross-core joins.
+
+use braid::{Cancelled, Runtime};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn runtime(cores: usize) -> Runtime {
+    Runtime::builder()
+        .cores(cores)
+        .build()
+        .expect("valid configuration")
+}
+
+#[test]
+fn a_panic_is_returned_to_the_joiner_and_the_runtime_keeps_serving() {
+    let rt = runtime(2);
+    let err = rt
+        .block_on(|| {
+            braid::Builder::new()
+                .name("doomed")
+                .spawn(|| -> u32 { panic!("boom {}", 7) })
+                .unwrap()
+                .join()
+        })
+        .unwrap_err();
+    assert!(err.is_panic());
+    assert_eq!(err.panic_message(), Some("boom 7"));
+    assert_eq!(err.strand(), "'doomed'");
+    // The runtime still runs other work.
+    assert_eq!(rt.block_on(|| braid::spawn(|| 5).join().unwrap()), 5);
+    assert_eq!(rt.stats().panics, 1);
+}
+
+#[test]
+fn a_panic_cancels_the_panicking_strands_descendants() {
+    let rt = runtime(2);
+    let (child_outcome, sibling) = rt.block_on(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let parent = braid::spawn(move || {
+            // A long-sleeping child: it must be woken by the cancellation.
+            let child = braid::spawn(|| braid::sleep(Duration::from_secs(60)));
+            tx.send(child).unwrap();
+            braid::sleep(Duration::from_millis(20)).unwrap();
+            panic!("parent fails");
+        });
+        let sibling = braid::spawn(|| {
+            braid::sleep(Duration::from_millis(50)).unwrap();
+            "sibling unaffected"
+        });
+        let child = rx.recv().unwrap();
+        assert!(parent.join().unwrap_err().is_panic());
+        let start = Instant::now();
+        let child_outcome = child.join().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
+        (child_outcome, sibling.join().unwrap())
+    });
+    assert_eq!(child_outcome, Err(Cancelled));
+    assert_eq!(sibling, "sibling unaffected");
+}
+
+#[test]
+fn cancelling_a_group_wakes_every_blocked_member_on_every_core() {
+    let rt = runtime(2);
+    let cancelled = rt.block_on(|| {
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        let root = braid::spawn(move || {
+            let kids: Vec<_> = (0..64)
+                .map(|_| {
+                    let c = c.clone();
+                    braid::spawn(move || {
+                        if braid::sleep(Duration::from_secs(60)) == Err(Cancelled) {
+                            assert!(braid::is_cancelled());
+                            c.fetch_add(1, Ordering::SeqCst);
+                        }
+                    })
+                })
+                .collect();
+            for k in kids {
+                k.join().unwrap();
+            }
+        });
+        let group = root.group();
+        while group.live() < 65 {
+            braid::yield_now();
+        }
+        braid::sleep(Duration::from_millis(20)).unwrap();
+        group.cancel();
+        assert!(group.is_cancelled());
+        // The root's join of its children is itself cancelled, so it returns
+        // early; wait for the whole group instead.
+        group.wait().unwrap();
+        assert_eq!(group.live(), 0);
+        let _ = root.join();
+        count.load(Ordering::SeqCst)
+    });
+    assert_eq!(cancelled, 64);
+}
+
+#[test]
+fn cancelled_strands_that_never_started_do_not_run() {
+    let rt = runtime(1);
+    let (ran, outcomes) = rt.block_on(|| {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let root = braid::spawn(move || {
+            // The root cancels its own group, then spawns: the children belong to
+            // a cancelled group and never run their bodies.
+            braid::current().unwrap().group().cancel();
+            (0..10)
+                .map(|_| {
+                    let r = r.clone();
+                    braid::spawn(move || {
+                        r.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect::<Vec<_>>()
+        });
+        let kids = root.join().unwrap();
+        let outcomes: Vec<bool> = kids
+            .into_iter()
+            .map(|k| k.join().unwrap_err().is_cancelled())
+            .collect();
+        (ran.load(Ordering::SeqCst), outcomes)
+    });
+    assert_eq!(ran, 0);
+    assert_eq!(outcomes, vec![true; 10]);
+}
+
+#[test]
+fn group_counts_and_waits_for_a_whole_subtree() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let finished = Arc::new(AtomicUsize::new(0));
+        let f = finished.clone();
+        let root = braid::spawn(move || {
+            for _ in 0..4 {
+                let f = f.clone();
+                // Detached grandchildren still belong to the group.
+                drop(braid::spawn(move || {
+                    for _ in 0..4 {
+                        let f = f.clone();
+                        drop(braid::spawn(move || {
+                            braid::sleep(Duration::from_millis(30)).unwrap();
+                            f.fetch_add(1, Ordering::SeqCst);
+                        }));
+                    }
+                }));
+            }
+        });
+        let group = root.group();
+        root.join().unwrap();
+        group.wait().unwrap();
+        assert_eq!(finished.load(Ordering::SeqCst), 16);
+        assert_eq!(group.live(), 0);
+    });
+}
+
+#[test]
+fn waiting_for_ones_own_group_waits_for_the_others() {
+    let rt = runtime(2);
+    let done = rt.block_on(|| {
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let root = braid::spawn(move || {
+            for _ in 0..8 {
+                let d = d.clone();
+                drop(braid::spawn(move || {
+                    braid::sleep(Duration::from_millis(10)).unwrap();
+                    d.fetch_add(1, Ordering::SeqCst);
+                }));
+            }
+            braid::current().unwrap().group().wait().unwrap();
+            d.load(Ordering::SeqCst)
+        });
+        root.join().unwrap()
+    });
+    assert_eq!(done, 8);
+}
+
+#[test]
+fn cross_core_joins_deliver_every_result() {
+    let rt = runtime(2);
+    let total = rt.block_on(|| {
+        // Joiners and joinees end up on both cores through balancing; each pair
+        // hands its result across whatever cores they landed on.
+        let pairs: Vec<_> = (0..500u64)
+            .map(|i| {
+                braid::spawn(move || {
+                    let inner = braid::spawn(move || {
+                        braid::yield_now();
+                        i
+                    });
+                    braid::yield_now();
+                    inner.join().unwrap()
+                })
+            })
+            .collect();
+        pairs.into_iter().map(|p| p.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(total, 500 * 499 / 2);
+    let stats = rt.stats();
+    assert!(
+        stats.steals() > 0,
+        "no strand moved between cores: {stats:?}"
+    );
+}
