@@ -1,0 +1,352 @@
+//! The four micro-benchmarks of the foundation: yield switch, spawn + join,
+//! cross-core wake latency, and memory per parked task.
+
+use crate::figures::{median, print_figure, sample, Row};
+use crate::Options;
+use std::error::Error;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+const RUNS: usize = 5;
+
+pub(crate) fn run_all(options: &Options) -> Result<(), Box<dyn Error>> {
+    println!("braid micro-benchmarks (medians of {RUNS} runs after a warm-up; ratios from this run)");
+    yield_switch(options)?;
+    spawn_join(options)?;
+    cross_core_wake(options)?;
+    parked_memory(options)?;
+    Ok(())
+}
+
+fn braid_rt(cores: usize) -> Result<braid::Runtime, braid::ConfigError> {
+    braid::Runtime::builder().cores(cores).build()
+}
+
+fn tokio_current() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+fn yield_switch(options: &Options) -> Result<(), Box<dyn Error>> {
+    let n: u64 = if options.quick { 200_000 } else { 2_000_000 };
+    let rt = braid_rt(1)?;
+    let braid = sample(RUNS, || {
+        rt.block_on(move || {
+            let start = Instant::now();
+            let a = braid::spawn(move || (0..n).for_each(|_| braid::yield_now()));
+            let b = braid::spawn(move || (0..n).for_each(|_| braid::yield_now()));
+            a.join().unwrap();
+            b.join().unwrap();
+            start.elapsed().as_nanos() as f64 / (2 * n) as f64
+        })
+    });
+    let trt = tokio_current()?;
+    let tokio = sample(RUNS, || {
+        trt.block_on(async move {
+            let start = Instant::now();
+            let a = tokio::spawn(async move {
+                for _ in 0..n {
+                    tokio::task::yield_now().await;
+                }
+            });
+            let b = tokio::spawn(async move {
+                for _ in 0..n {
+                    tokio::task::yield_now().await;
+                }
+            });
+            a.await.unwrap();
+            b.await.unwrap();
+            start.elapsed().as_nanos() as f64 / (2 * n) as f64
+        })
+    });
+    let threads_n = n / 10;
+    let std_threads = sample(RUNS, || {
+        let start = Instant::now();
+        let spawn = || std::thread::spawn(move || (0..threads_n).for_each(|_| std::thread::yield_now()));
+        let (a, b) = (spawn(), spawn());
+        a.join().unwrap();
+        b.join().unwrap();
+        start.elapsed().as_nanos() as f64 / (2 * threads_n) as f64
+    });
+    print_figure(
+        "yield switch, 2 tasks on 1 core (std: 2 threads calling sched_yield)",
+        "ns per switch",
+        Some("<= 10 ns"),
+        &[Row { runtime: "braid", samples: braid }, Row { runtime: "tokio", samples: tokio }, Row { runtime: "std-thread", samples: std_threads }],
+    );
+    Ok(())
+}
+
+fn spawn_join(options: &Options) -> Result<(), Box<dyn Error>> {
+    let n: usize = if options.quick { 100_000 } else { 1_000_000 };
+    let rt = braid_rt(1)?;
+    let braid = sample(RUNS, || {
+        rt.block_on(move || {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..n).map(|i| braid::spawn(move || i)).collect();
+            let sum: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+            std::hint::black_box(sum);
+            start.elapsed().as_nanos() as f64 / n as f64
+        })
+    });
+    let trt = tokio_current()?;
+    let tokio = sample(RUNS, || {
+        trt.block_on(async move {
+            let start = Instant::now();
+            let handles: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+            let mut sum = 0;
+            for h in handles {
+                sum += h.await.unwrap();
+            }
+            std::hint::black_box(sum);
+            start.elapsed().as_nanos() as f64 / n as f64
+        })
+    });
+    let threads = n / 100;
+    let std_threads = sample(RUNS, || {
+        let start = Instant::now();
+        let handles: Vec<_> = (0..threads).map(|i| std::thread::spawn(move || i)).collect();
+        let sum: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        std::hint::black_box(sum);
+        start.elapsed().as_nanos() as f64 / threads as f64
+    });
+    print_figure(
+        &format!("spawn + join, {n} tasks on 1 core (std: {threads} threads)"),
+        "ns per task",
+        Some("<= 50 ns"),
+        &[Row { runtime: "braid", samples: braid }, Row { runtime: "tokio", samples: tokio }, Row { runtime: "std-thread", samples: std_threads }],
+    );
+    Ok(())
+}
+
+/// Round trips between two tasks on different cores; each sample is the median
+/// one-way wake latency of a run, and the p99 is reported separately.
+fn cross_core_wake(options: &Options) -> Result<(), Box<dyn Error>> {
+    let rounds: usize = if options.quick { 2_000 } else { 20_000 };
+    let rt = braid_rt(2)?;
+    let mut braid_p99 = Vec::new();
+    let braid = sample(RUNS, || {
+        let lat = rt.block_on(move || braid_ping_pong(rounds));
+        braid_p99.push(percentile(&lat, 0.99));
+        median(&lat)
+    });
+    let trt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let mut tokio_p99 = Vec::new();
+    let tokio = sample(RUNS, || {
+        let lat = trt.block_on(tokio_ping_pong(rounds));
+        tokio_p99.push(percentile(&lat, 0.99));
+        median(&lat)
+    });
+    let mut std_p99 = Vec::new();
+    let std_threads = sample(RUNS, || {
+        let lat = std_ping_pong(rounds);
+        std_p99.push(percentile(&lat, 0.99));
+        median(&lat)
+    });
+    print_figure(
+        "cross-core wake latency, median of each run (one way = round trip / 2)",
+        "ns",
+        None,
+        &[Row { runtime: "braid", samples: braid }, Row { runtime: "tokio", samples: tokio }, Row { runtime: "std-thread", samples: std_threads }],
+    );
+    for v in [&mut braid_p99, &mut tokio_p99, &mut std_p99] {
+        v.sort_by(f64::total_cmp);
+    }
+    print_figure(
+        "cross-core wake latency, p99 of each run",
+        "ns",
+        None,
+        &[Row { runtime: "braid", samples: braid_p99 }, Row { runtime: "tokio", samples: tokio_p99 }, Row { runtime: "std-thread", samples: std_p99 }],
+    );
+    Ok(())
+}
+
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * q) as usize]
+}
+
+fn braid_ping_pong(rounds: usize) -> Vec<f64> {
+    let turn = Arc::new(AtomicU64::new(0));
+    let t = turn.clone();
+    let me = braid::current().expect("in a strand");
+    let pinger = braid::Builder::new()
+        .core(0)
+        .spawn(move || {
+            let t2 = t.clone();
+            let (tx, rx) = std::sync::mpsc::channel::<braid::Strand>();
+            let ponger = braid::Builder::new()
+                .core(1)
+                .spawn(move || {
+                    let pinger = rx.recv().unwrap();
+                    for i in 0..rounds as u64 {
+                        while t2.load(Ordering::Acquire) != 2 * i + 1 {
+                            braid::park();
+                        }
+                        t2.store(2 * i + 2, Ordering::Release);
+                        pinger.unpark();
+                    }
+                })
+                .unwrap();
+            tx.send(braid::current().unwrap()).unwrap();
+            let partner = ponger.strand();
+            let mut lat = Vec::with_capacity(rounds);
+            for i in 0..rounds as u64 {
+                let start = Instant::now();
+                t.store(2 * i + 1, Ordering::Release);
+                partner.unpark();
+                while t.load(Ordering::Acquire) != 2 * i + 2 {
+                    braid::park();
+                }
+                lat.push(start.elapsed().as_nanos() as f64 / 2.0);
+            }
+            ponger.join().unwrap();
+            lat
+        })
+        .unwrap();
+    drop(me);
+    pinger.join().unwrap()
+}
+
+async fn tokio_ping_pong(rounds: usize) -> Vec<f64> {
+    let ping = Arc::new(tokio::sync::Notify::new());
+    let pong = Arc::new(tokio::sync::Notify::new());
+    let (p1, p2) = (ping.clone(), pong.clone());
+    let ponger = tokio::spawn(async move {
+        for _ in 0..rounds {
+            p1.notified().await;
+            p2.notify_one();
+        }
+    });
+    let mut lat = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        ping.notify_one();
+        pong.notified().await;
+        lat.push(start.elapsed().as_nanos() as f64 / 2.0);
+    }
+    ponger.await.unwrap();
+    lat
+}
+
+fn std_ping_pong(rounds: usize) -> Vec<f64> {
+    let turn = Arc::new(AtomicU64::new(0));
+    let t = turn.clone();
+    let main = std::thread::current();
+    let ponger = std::thread::spawn(move || {
+        for i in 0..rounds as u64 {
+            while t.load(Ordering::Acquire) != 2 * i + 1 {
+                std::thread::park();
+            }
+            t.store(2 * i + 2, Ordering::Release);
+            main.unpark();
+        }
+    });
+    let mut lat = Vec::with_capacity(rounds);
+    for i in 0..rounds as u64 {
+        let start = Instant::now();
+        turn.store(2 * i + 1, Ordering::Release);
+        ponger.thread().unpark();
+        while turn.load(Ordering::Acquire) != 2 * i + 2 {
+            std::thread::park();
+        }
+        lat.push(start.elapsed().as_nanos() as f64 / 2.0);
+    }
+    ponger.join().unwrap();
+    lat
+}
+
+/// Resident set size of this process, in bytes.
+fn rss_bytes() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+    pages * 4096.0
+}
+
+fn parked_memory(options: &Options) -> Result<(), Box<dyn Error>> {
+    let n: usize = if options.quick { 100_000 } else { 1_000_000 };
+    let braid = sample(RUNS, || {
+        let rt = braid_rt(2).expect("runtime");
+        let before = rss_bytes();
+        let release = Arc::new(AtomicBool::new(false));
+        let r = release.clone();
+        let (handles, after) = rt.block_on(move || {
+            let handles: Vec<_> = (0..n)
+                .map(|_| {
+                    let r = r.clone();
+                    braid::Builder::new()
+                        .stack_size(16 * 1024)
+                        .spawn(move || {
+                            while !r.load(Ordering::Acquire) {
+                                braid::park();
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            while handles.iter().any(|h| h.strand().state() != braid::StrandState::Blocked) {
+                braid::sleep(std::time::Duration::from_millis(5)).unwrap();
+            }
+            (handles, rss_bytes())
+        });
+        release.store(true, Ordering::Release);
+        for h in &handles {
+            h.strand().unpark();
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        (after - before) / n as f64
+    });
+    let tokio = sample(RUNS, || {
+        let trt = tokio_current().expect("tokio");
+        trt.block_on(async move {
+            let before = rss_bytes();
+            let gate = Arc::new(tokio::sync::Notify::new());
+            let handles: Vec<_> = (0..n)
+                .map(|_| {
+                    let g = gate.clone();
+                    tokio::spawn(async move { g.notified().await })
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            let after = rss_bytes();
+            gate.notify_waiters();
+            for h in handles {
+                h.await.unwrap();
+            }
+            (after - before) / n as f64
+        })
+    });
+    let threads = 1_000;
+    let std_threads = sample(RUNS, || {
+        let before = rss_bytes();
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let s = stop.clone();
+                std::thread::spawn(move || {
+                    while !s.load(Ordering::Acquire) {
+                        std::thread::park();
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let after = rss_bytes();
+        stop.store(true, Ordering::Release);
+        for h in handles {
+            h.thread().unpark();
+            h.join().unwrap();
+        }
+        (after - before) / threads as f64
+    });
+    print_figure(
+        &format!("resident memory per parked task, {n} parked (std: {threads} threads)"),
+        "bytes per task",
+        Some("<= 2048 bytes"),
+        &[Row { runtime: "braid", samples: braid }, Row { runtime: "tokio", samples: tokio }, Row { runtime: "std-thread", samples: std_threads }],
+    );
+    Ok(())
+}

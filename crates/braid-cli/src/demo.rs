@@ -1,0 +1,177 @@
+//! `braid demo`: each part of the runtime, shown working.
+
+use braid::{Runtime, StrandState};
+use std::error::Error;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub(crate) fn run(cores: Option<usize>, strands: usize) -> Result<(), Box<dyn Error>> {
+    // Panics are part of the tour: report them in one line instead of a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let strand = braid::current().map(|s| s.name().unwrap_or("unnamed").to_owned());
+        println!("   [panic hook] strand {:?}: {info}", strand.unwrap_or_default());
+    }));
+    let mut builder = Runtime::builder();
+    if let Some(cores) = cores {
+        builder = builder.cores(cores);
+    }
+    let rt = builder.build()?;
+    println!("braid demo: {} cores, one pinned carrier thread each\n", rt.cores());
+    million(&rt, strands);
+    contained_panic(&rt);
+    hog(&rt);
+    stats(&rt);
+    Ok(())
+}
+
+fn million(rt: &Runtime, strands: usize) {
+    println!("== {strands} strands: spawn, park all at once, wake, join");
+    let start = Instant::now();
+    let (sum, spawn_time) = rt.block_on(move || {
+        let release = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..strands as u64)
+            .map(|i| {
+                let release = release.clone();
+                braid::Builder::new()
+                    .stack_size(16 * 1024)
+                    .spawn(move || {
+                        while !release.load(Ordering::Acquire) {
+                            braid::park();
+                        }
+                        i
+                    })
+                    .expect("spawn")
+            })
+            .collect();
+        let spawn_time = start.elapsed();
+        // Let every strand run once and park.
+        while handles.iter().any(|h| h.strand().state() == StrandState::Ready) {
+            braid::sleep(Duration::from_millis(10)).unwrap();
+        }
+        let parked = handles.iter().filter(|h| h.strand().state() == StrandState::Blocked).count();
+        println!("   {parked} strands parked at once after {:.2?}", start.elapsed());
+        release.store(true, Ordering::Release);
+        for h in &handles {
+            h.strand().unpark();
+        }
+        let sum: u64 = handles.into_iter().map(|h| h.join().expect("no panic")).sum();
+        (sum, spawn_time)
+    });
+    let expected = (strands as u64) * (strands as u64).saturating_sub(1) / 2;
+    println!(
+        "   spawned in {spawn_time:.2?} ({:.0} ns per strand), all joined in {:.2?}; sum {} ({})\n",
+        spawn_time.as_nanos() as f64 / strands.max(1) as f64,
+        start.elapsed(),
+        sum,
+        if sum == expected { "correct" } else { "WRONG" }
+    );
+}
+
+fn contained_panic(rt: &Runtime) {
+    println!("== a panic ends its own subtree, nothing else");
+    rt.block_on(|| {
+        let failing = braid::Builder::new()
+            .name("failing-parent")
+            .spawn(|| {
+                for i in 0..3 {
+                    drop(braid::Builder::new().name(format!("child-{i}")).spawn(|| {
+                        // Sleeps far longer than the demo: only cancellation ends it.
+                        let outcome = braid::sleep(Duration::from_secs(3600));
+                        println!("   {} woke: {outcome:?}", braid::current().unwrap().name().unwrap());
+                    }));
+                }
+                braid::sleep(Duration::from_millis(20)).unwrap();
+                panic!("something went wrong in the parent");
+            })
+            .expect("spawn");
+        let group = failing.group();
+        let healthy = braid::spawn(|| {
+            braid::sleep(Duration::from_millis(50)).unwrap();
+            "the unrelated strand finished normally"
+        });
+        match failing.join() {
+            Err(err) => println!("   joiner got: {err}"),
+            Ok(()) => println!("   unexpected: the parent did not fail"),
+        }
+        group.wait().unwrap();
+        println!("   the failed subtree has {} live strands", group.live());
+        println!("   {}\n", healthy.join().unwrap());
+    });
+}
+
+fn hog(rt: &Runtime) {
+    println!("== strands that never yield do not starve their neighbours");
+    let cores = rt.cores();
+    let stop = Arc::new(AtomicBool::new(false));
+    let before: u64 = rt.stats().cores.iter().map(|c| c.handoffs).sum();
+    let s = stop.clone();
+    let delays = rt.block_on(move || {
+        let hogs: Vec<_> = (0..cores)
+            .map(|core| {
+                let s = s.clone();
+                braid::Builder::new()
+                    .core(core)
+                    .name(format!("hog-{core}"))
+                    .spawn(move || {
+                        while !s.load(Ordering::Relaxed) {
+                            std::hint::spin_loop();
+                        }
+                    })
+                    .expect("spawn")
+            })
+            .collect();
+        // Give the hogs time to occupy every core (this strand's own core too:
+        // it comes back only because the monitor moves the queue).
+        let slept = Instant::now();
+        braid::sleep(Duration::from_millis(1)).unwrap();
+        println!("   a 1 ms sleep behind a hog on this core ended after {:.2?}", slept.elapsed());
+        let queued = Instant::now();
+        let neighbours: Vec<_> = (0..cores * 2)
+            .map(|core| braid::Builder::new().core(core % cores).spawn(move || queued.elapsed()).expect("spawn"))
+            .collect();
+        let delays: Vec<Duration> = neighbours.into_iter().map(|h| h.join().unwrap()).collect();
+        s.store(true, Ordering::Relaxed);
+        for h in hogs {
+            h.join().unwrap();
+        }
+        delays
+    });
+    drop(stop);
+    let after: u64 = rt.stats().cores.iter().map(|c| c.handoffs).sum();
+    let worst = delays.iter().max().copied().unwrap_or_default();
+    println!(
+        "   {} hogs spun on {cores} cores; {} neighbours queued behind them all ran, the last after {worst:.2?}",
+        cores,
+        delays.len()
+    );
+    println!("   core queues handed to replacement carrier threads: {}\n", after - before);
+}
+
+fn stats(rt: &Runtime) {
+    let stats = rt.stats();
+    println!("== per-core statistics");
+    println!(
+        "   {:>4} {:>4} {:>10} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
+        "core", "cpu", "switches", "spawned", "exited", "stolen", "given", "bus sent", "bus recv", "parks"
+    );
+    for c in &stats.cores {
+        println!(
+            "   {:>4} {:>4} {:>10} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
+            c.core,
+            c.cpu.map_or("-".to_string(), |cpu| cpu.to_string()),
+            c.switches,
+            c.spawned,
+            c.exited,
+            c.steals,
+            c.given,
+            c.bus_sent,
+            c.bus_received,
+            c.parks
+        );
+    }
+    println!(
+        "   live strands {}, panics {}, stack slabs {} (guards: {:?})",
+        stats.live_strands, stats.panics, stats.stack_slabs, stats.guard
+    );
+}
