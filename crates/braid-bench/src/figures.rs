@@ -30,16 +30,40 @@ pub(crate) struct Row {
 /// Prints a figure: each runtime's median and range, and braid's ratio to each
 /// peer (peer / braid for costs, so > 1 means braid is better).
 pub(crate) fn print_figure(title: &str, unit: &str, target: Option<&str>, rows: &[Row]) {
-    println!("\n{title}  [{unit}, lower is better{}]", target.map(|t| format!("; target {t}")).unwrap_or_default());
-    let braid = rows.iter().find(|r| r.runtime == "braid").map(|r| median(&r.samples));
+    println!(
+        "\n{title}  [{unit}, lower is better{}]",
+        target.map(|t| format!("; target {t}")).unwrap_or_default()
+    );
+    let braid = rows
+        .iter()
+        .find(|r| r.runtime == "braid")
+        .map(|r| median(&r.samples));
     for row in rows {
         let m = median(&row.samples);
-        let (lo, hi) = (row.samples.first().copied().unwrap_or(f64::NAN), row.samples.last().copied().unwrap_or(f64::NAN));
+        let (lo, hi) = (
+            row.samples.first().copied().unwrap_or(f64::NAN),
+            row.samples.last().copied().unwrap_or(f64::NAN),
+        );
         let ratio = match braid {
-            Some(b) if row.runtime != "braid" && b > 0.0 => format!("  braid is {:.2}x {}", m / b, if m >= b { "faster/smaller" } else { "slower/larger" }),
+            Some(b) if row.runtime != "braid" && b > 0.0 => format!(
+                "  braid is {:.2}x {}",
+                m / b,
+                if m >= b {
+                    "faster/smaller"
+                } else {
+                    "slower/larger"
+                }
+            ),
             _ => String::new(),
         };
-        println!("  {:<12} median {:>12.1}  (min {:>10.1}, max {:>10.1}, {} runs){ratio}", row.runtime, m, lo, hi, row.samples.len());
+        println!(
+            "  {:<12} median {:>12.1}  (min {:>10.1}, max {:>10.1}, {} runs){ratio}",
+            row.runtime,
+            m,
+            lo,
+            hi,
+            row.samples.len()
+        );
     }
 }
 
@@ -61,6 +85,7 @@ mod tests {
             n += 1.0;
             10.0 - n
         });
-        assert_eq!(s, vec![3.0, 4.0, 5.0, 6.0, 7.0]);
+        // The warm-up run (9.0) is discarded.
+        assert_eq!(s, vec![4.0, 5.0, 6.0, 7.0, 8.0]);
     }
 }

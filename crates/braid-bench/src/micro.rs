@@ -11,7 +11,9 @@ use std::time::Instant;
 const RUNS: usize = 5;
 
 pub(crate) fn run_all(options: &Options) -> Result<(), Box<dyn Error>> {
-    println!("braid micro-benchmarks (medians of {RUNS} runs after a warm-up; ratios from this run)");
+    println!(
+        "braid micro-benchmarks (medians of {RUNS} runs after a warm-up; ratios from this run)"
+    );
     yield_switch(options)?;
     spawn_join(options)?;
     cross_core_wake(options)?;
@@ -24,7 +26,9 @@ fn braid_rt(cores: usize) -> Result<braid::Runtime, braid::ConfigError> {
 }
 
 fn tokio_current() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 fn yield_switch(options: &Options) -> Result<(), Box<dyn Error>> {
@@ -62,7 +66,8 @@ fn yield_switch(options: &Options) -> Result<(), Box<dyn Error>> {
     let threads_n = n / 10;
     let std_threads = sample(RUNS, || {
         let start = Instant::now();
-        let spawn = || std::thread::spawn(move || (0..threads_n).for_each(|_| std::thread::yield_now()));
+        let spawn =
+            || std::thread::spawn(move || (0..threads_n).for_each(|_| std::thread::yield_now()));
         let (a, b) = (spawn(), spawn());
         a.join().unwrap();
         b.join().unwrap();
@@ -72,7 +77,20 @@ fn yield_switch(options: &Options) -> Result<(), Box<dyn Error>> {
         "yield switch, 2 tasks on 1 core (std: 2 threads calling sched_yield)",
         "ns per switch",
         Some("<= 10 ns"),
-        &[Row { runtime: "braid", samples: braid }, Row { runtime: "tokio", samples: tokio }, Row { runtime: "std-thread", samples: std_threads }],
+        &[
+            Row {
+                runtime: "braid",
+                samples: braid,
+            },
+            Row {
+                runtime: "tokio",
+                samples: tokio,
+            },
+            Row {
+                runtime: "std-thread",
+                samples: std_threads,
+            },
+        ],
     );
     Ok(())
 }
@@ -105,7 +123,9 @@ fn spawn_join(options: &Options) -> Result<(), Box<dyn Error>> {
     let threads = n / 100;
     let std_threads = sample(RUNS, || {
         let start = Instant::now();
-        let handles: Vec<_> = (0..threads).map(|i| std::thread::spawn(move || i)).collect();
+        let handles: Vec<_> = (0..threads)
+            .map(|i| std::thread::spawn(move || i))
+            .collect();
         let sum: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
         std::hint::black_box(sum);
         start.elapsed().as_nanos() as f64 / threads as f64
@@ -114,7 +134,20 @@ fn spawn_join(options: &Options) -> Result<(), Box<dyn Error>> {
         &format!("spawn + join, {n} tasks on 1 core (std: {threads} threads)"),
         "ns per task",
         Some("<= 50 ns"),
-        &[Row { runtime: "braid", samples: braid }, Row { runtime: "tokio", samples: tokio }, Row { runtime: "std-thread", samples: std_threads }],
+        &[
+            Row {
+                runtime: "braid",
+                samples: braid,
+            },
+            Row {
+                runtime: "tokio",
+                samples: tokio,
+            },
+            Row {
+                runtime: "std-thread",
+                samples: std_threads,
+            },
+        ],
     );
     Ok(())
 }
@@ -130,7 +163,10 @@ fn cross_core_wake(options: &Options) -> Result<(), Box<dyn Error>> {
         braid_p99.push(percentile(&lat, 0.99));
         median(&lat)
     });
-    let trt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let trt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let mut tokio_p99 = Vec::new();
     let tokio = sample(RUNS, || {
         let lat = trt.block_on(tokio_ping_pong(rounds));
@@ -147,7 +183,20 @@ fn cross_core_wake(options: &Options) -> Result<(), Box<dyn Error>> {
         "cross-core wake latency, median of each run (one way = round trip / 2)",
         "ns",
         None,
-        &[Row { runtime: "braid", samples: braid }, Row { runtime: "tokio", samples: tokio }, Row { runtime: "std-thread", samples: std_threads }],
+        &[
+            Row {
+                runtime: "braid",
+                samples: braid,
+            },
+            Row {
+                runtime: "tokio",
+                samples: tokio,
+            },
+            Row {
+                runtime: "std-thread",
+                samples: std_threads,
+            },
+        ],
     );
     for v in [&mut braid_p99, &mut tokio_p99, &mut std_p99] {
         v.sort_by(f64::total_cmp);
@@ -156,7 +205,20 @@ fn cross_core_wake(options: &Options) -> Result<(), Box<dyn Error>> {
         "cross-core wake latency, p99 of each run",
         "ns",
         None,
-        &[Row { runtime: "braid", samples: braid_p99 }, Row { runtime: "tokio", samples: tokio_p99 }, Row { runtime: "std-thread", samples: std_p99 }],
+        &[
+            Row {
+                runtime: "braid",
+                samples: braid_p99,
+            },
+            Row {
+                runtime: "tokio",
+                samples: tokio_p99,
+            },
+            Row {
+                runtime: "std-thread",
+                samples: std_p99,
+            },
+        ],
     );
     Ok(())
 }
@@ -260,7 +322,11 @@ fn std_ping_pong(rounds: usize) -> Vec<f64> {
 /// Resident set size of this process, in bytes.
 fn rss_bytes() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
     pages * 4096.0
 }
 
@@ -285,7 +351,10 @@ fn parked_memory(options: &Options) -> Result<(), Box<dyn Error>> {
                         .unwrap()
                 })
                 .collect();
-            while handles.iter().any(|h| h.strand().state() != braid::StrandState::Blocked) {
+            while handles
+                .iter()
+                .any(|h| h.strand().state() != braid::StrandState::Blocked)
+            {
                 braid::sleep(std::time::Duration::from_millis(5)).unwrap();
             }
             (handles, rss_bytes())
@@ -346,7 +415,20 @@ fn parked_memory(options: &Options) -> Result<(), Box<dyn Error>> {
         &format!("resident memory per parked task, {n} parked (std: {threads} threads)"),
         "bytes per task",
         Some("<= 2048 bytes"),
-        &[Row { runtime: "braid", samples: braid }, Row { runtime: "tokio", samples: tokio }, Row { runtime: "std-thread", samples: std_threads }],
+        &[
+            Row {
+                runtime: "braid",
+                samples: braid,
+            },
+            Row {
+                runtime: "tokio",
+                samples: tokio,
+            },
+            Row {
+                runtime: "std-thread",
+                samples: std_threads,
+            },
+        ],
     );
     Ok(())
 }

@@ -10,14 +10,20 @@ pub(crate) fn run(cores: Option<usize>, strands: usize) -> Result<(), Box<dyn Er
     // Panics are part of the tour: report them in one line instead of a backtrace.
     std::panic::set_hook(Box::new(|info| {
         let strand = braid::current().map(|s| s.name().unwrap_or("unnamed").to_owned());
-        println!("   [panic hook] strand {:?}: {info}", strand.unwrap_or_default());
+        println!(
+            "   [panic hook] strand {:?}: {info}",
+            strand.unwrap_or_default()
+        );
     }));
     let mut builder = Runtime::builder();
     if let Some(cores) = cores {
         builder = builder.cores(cores);
     }
     let rt = builder.build()?;
-    println!("braid demo: {} cores, one pinned carrier thread each\n", rt.cores());
+    println!(
+        "braid demo: {} cores, one pinned carrier thread each\n",
+        rt.cores()
+    );
     million(&rt, strands);
     contained_panic(&rt);
     hog(&rt);
@@ -46,16 +52,28 @@ fn million(rt: &Runtime, strands: usize) {
             .collect();
         let spawn_time = start.elapsed();
         // Let every strand run once and park.
-        while handles.iter().any(|h| h.strand().state() == StrandState::Ready) {
+        while handles
+            .iter()
+            .any(|h| h.strand().state() == StrandState::Ready)
+        {
             braid::sleep(Duration::from_millis(10)).unwrap();
         }
-        let parked = handles.iter().filter(|h| h.strand().state() == StrandState::Blocked).count();
-        println!("   {parked} strands parked at once after {:.2?}", start.elapsed());
+        let parked = handles
+            .iter()
+            .filter(|h| h.strand().state() == StrandState::Blocked)
+            .count();
+        println!(
+            "   {parked} strands parked at once after {:.2?}",
+            start.elapsed()
+        );
         release.store(true, Ordering::Release);
         for h in &handles {
             h.strand().unpark();
         }
-        let sum: u64 = handles.into_iter().map(|h| h.join().expect("no panic")).sum();
+        let sum: u64 = handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .sum();
         (sum, spawn_time)
     });
     let expected = (strands as u64) * (strands as u64).saturating_sub(1) / 2;
@@ -78,7 +96,10 @@ fn contained_panic(rt: &Runtime) {
                     drop(braid::Builder::new().name(format!("child-{i}")).spawn(|| {
                         // Sleeps far longer than the demo: only cancellation ends it.
                         let outcome = braid::sleep(Duration::from_secs(3600));
-                        println!("   {} woke: {outcome:?}", braid::current().unwrap().name().unwrap());
+                        println!(
+                            "   {} woke: {outcome:?}",
+                            braid::current().unwrap().name().unwrap()
+                        );
                     }));
                 }
                 braid::sleep(Duration::from_millis(20)).unwrap();
@@ -125,10 +146,18 @@ fn hog(rt: &Runtime) {
         // it comes back only because the monitor moves the queue).
         let slept = Instant::now();
         braid::sleep(Duration::from_millis(1)).unwrap();
-        println!("   a 1 ms sleep behind a hog on this core ended after {:.2?}", slept.elapsed());
+        println!(
+            "   a 1 ms sleep behind a hog on this core ended after {:.2?}",
+            slept.elapsed()
+        );
         let queued = Instant::now();
         let neighbours: Vec<_> = (0..cores * 2)
-            .map(|core| braid::Builder::new().core(core % cores).spawn(move || queued.elapsed()).expect("spawn"))
+            .map(|core| {
+                braid::Builder::new()
+                    .core(core % cores)
+                    .spawn(move || queued.elapsed())
+                    .expect("spawn")
+            })
             .collect();
         let delays: Vec<Duration> = neighbours.into_iter().map(|h| h.join().unwrap()).collect();
         s.store(true, Ordering::Relaxed);
@@ -145,7 +174,10 @@ fn hog(rt: &Runtime) {
         cores,
         delays.len()
     );
-    println!("   core queues handed to replacement carrier threads: {}\n", after - before);
+    println!(
+        "   core queues handed to replacement carrier threads: {}\n",
+        after - before
+    );
 }
 
 fn stats(rt: &Runtime) {
@@ -153,7 +185,16 @@ fn stats(rt: &Runtime) {
     println!("== per-core statistics");
     println!(
         "   {:>4} {:>4} {:>10} {:>9} {:>9} {:>7} {:>7} {:>9} {:>9} {:>8}",
-        "core", "cpu", "switches", "spawned", "exited", "stolen", "given", "bus sent", "bus recv", "parks"
+        "core",
+        "cpu",
+        "switches",
+        "spawned",
+        "exited",
+        "stolen",
+        "given",
+        "bus sent",
+        "bus recv",
+        "parks"
     );
     for c in &stats.cores {
         println!(

@@ -5,7 +5,11 @@ mod demo;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "braid", version, about = "braid: a decentralized per-core M:N strand runtime")]
+#[command(
+    name = "braid",
+    version,
+    about = "braid: a decentralized per-core M:N strand runtime"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
