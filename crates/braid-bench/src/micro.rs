@@ -374,16 +374,26 @@ fn parked_memory(options: &Options) -> Result<(), Box<dyn Error>> {
         let trt = tokio_current().expect("tokio");
         trt.block_on(async move {
             let before = rss_bytes();
-            let gate = Arc::new(tokio::sync::Notify::new());
+            // A semaphore with no permits parks every task until the release;
+            // the start count says when all of them have been polled once (on
+            // a current-thread runtime a task counted here is already waiting).
+            let gate = Arc::new(tokio::sync::Semaphore::new(0));
+            let started = Arc::new(AtomicU64::new(0));
             let handles: Vec<_> = (0..n)
                 .map(|_| {
                     let g = gate.clone();
-                    tokio::spawn(async move { g.notified().await })
+                    let s = started.clone();
+                    tokio::spawn(async move {
+                        s.fetch_add(1, Ordering::Relaxed);
+                        g.acquire().await.unwrap().forget();
+                    })
                 })
                 .collect();
-            tokio::task::yield_now().await;
+            while started.load(Ordering::Relaxed) < n as u64 {
+                tokio::task::yield_now().await;
+            }
             let after = rss_bytes();
-            gate.notify_waiters();
+            gate.add_permits(n);
             for h in handles {
                 h.await.unwrap();
             }
