@@ -136,6 +136,7 @@ impl<M> Bus<M> {
     /// # Panics
     ///
     /// If `core` is not below [`cores`](Self::cores).
+    #[inline]
     pub fn doorbell(&self, core: usize) -> &Doorbell {
         assert!(
             core < self.shared.cores,

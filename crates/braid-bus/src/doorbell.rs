@@ -126,6 +126,7 @@ impl Doorbell {
     /// The answer may be stale by the time it is used; that is fine because a
     /// core only parks through [`try_sleep`](Self::try_sleep), which sees the
     /// latest value.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         // Relaxed: a hint only. Reading the mail itself goes through `take`,
         // and deciding to park through `try_sleep`; both are RMWs that see the
@@ -177,6 +178,7 @@ impl Doorbell {
     /// The word itself, for the runtime's futex wait (expecting [`SLEEPING`])
     /// and futex wake.
     #[cfg(not(loom))]
+    #[inline]
     pub fn word(&self) -> &AtomicU32 {
         &self.word
     }

@@ -238,6 +238,7 @@ impl<M> Endpoint<M> {
 
     /// Whether messages wait in an overflow queue. They reach their receivers
     /// only through later calls on this endpoint, so its core must not park.
+    #[inline]
     pub fn has_overflow(&self) -> bool {
         self.overflowed != 0
     }
@@ -258,6 +259,7 @@ impl<M> Endpoint<M> {
     }
 
     /// This core's own doorbell.
+    #[inline]
     pub fn doorbell(&self) -> &Doorbell {
         self.shared.doorbell(self.core)
     }

@@ -125,6 +125,7 @@ impl Balancer for StealHalf {
         Grant::Give(Self::half_rounded_up(ready))
     }
 
+    #[inline]
     fn on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)> {
         if ready == 0 {
             return None;

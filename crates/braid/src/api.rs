@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 
 /// Lets the other ready strands of this core run, then continues. Outside a
 /// strand it yields the OS thread.
+// Inlined so the context switch sits in the caller's frame: a stack switch
+// unbalances the CPU's return predictor, and each frame returned through after
+// one costs a misprediction (measured: 30 ns vs 12 ns per switch in a bare
+// corosensei loop with the switch one call deeper).
+#[inline]
 pub fn yield_now() {
     if context::current_ptr().is_null() {
         std::thread::yield_now();

@@ -121,6 +121,7 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
 }
 
 /// Suspends the current strand for `reason`. Must be called from a strand.
+#[inline(always)]
 pub(crate) fn suspend(reason: Suspend) {
     let c = carrier();
     debug_assert!(!c.is_null(), "suspend outside a strand");

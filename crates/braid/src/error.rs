@@ -19,11 +19,13 @@ impl std::error::Error for Cancelled {}
 enum Kind {
     Panicked(Box<dyn Any + Send + 'static>),
     Cancelled,
+    NotStarted(String),
 }
 
 /// Why joining a strand produced no value: it panicked (the payload is kept), or
 /// its group was cancelled before it could produce one, or the joiner itself was
-/// cancelled while waiting.
+/// cancelled while waiting, or the strand could not start because no stack could
+/// be mapped for it (stacks are taken when a strand first runs).
 pub struct StrandError {
     kind: Kind,
     strand: String,
@@ -44,6 +46,19 @@ impl StrandError {
         }
     }
 
+    pub(crate) fn not_started(reason: String, strand: String) -> StrandError {
+        StrandError {
+            kind: Kind::NotStarted(reason),
+            strand,
+        }
+    }
+
+    /// Whether the strand never ran because no stack could be had for it; the
+    /// message says why (for example the kernel's mapping limit).
+    pub fn is_not_started(&self) -> bool {
+        matches!(self.kind, Kind::NotStarted(_))
+    }
+
     /// Whether the strand panicked.
     pub fn is_panic(&self) -> bool {
         matches!(self.kind, Kind::Panicked(_))
@@ -61,7 +76,7 @@ impl StrandError {
                 .downcast_ref::<&'static str>()
                 .copied()
                 .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
-            Kind::Cancelled => None,
+            Kind::Cancelled | Kind::NotStarted(_) => None,
         }
     }
 
@@ -70,7 +85,7 @@ impl StrandError {
     pub fn into_panic(self) -> Result<Box<dyn Any + Send + 'static>, StrandError> {
         match self.kind {
             Kind::Panicked(p) => Ok(p),
-            Kind::Cancelled => Err(self),
+            Kind::Cancelled | Kind::NotStarted(_) => Err(self),
         }
     }
 
@@ -94,6 +109,9 @@ impl fmt::Display for StrandError {
                 None => write!(f, "strand {} panicked", self.strand),
             },
             Kind::Cancelled => write!(f, "strand {}: cancelled", self.strand),
+            Kind::NotStarted(reason) => {
+                write!(f, "strand {} could not start: {reason}", self.strand)
+            }
         }
     }
 }
@@ -110,7 +128,6 @@ pub struct SpawnError {
 enum SpawnErrorKind {
     NotInRuntime,
     Config(crate::ConfigError),
-    Stack(std::io::Error),
     ShuttingDown,
 }
 
@@ -123,11 +140,6 @@ impl SpawnError {
     pub(crate) fn config(err: crate::ConfigError) -> SpawnError {
         SpawnError {
             kind: SpawnErrorKind::Config(err),
-        }
-    }
-    pub(crate) fn stack(err: std::io::Error) -> SpawnError {
-        SpawnError {
-            kind: SpawnErrorKind::Stack(err),
         }
     }
     pub(crate) fn shutting_down() -> SpawnError {
@@ -149,7 +161,6 @@ impl fmt::Display for SpawnError {
                 "spawn called outside a braid runtime: call it from a strand, or use Runtime::spawn",
             ),
             SpawnErrorKind::Config(err) => write!(f, "cannot spawn: {err}"),
-            SpawnErrorKind::Stack(err) => write!(f, "cannot allocate a strand stack: {err}"),
             SpawnErrorKind::ShuttingDown => f.write_str("the runtime is shutting down"),
         }
     }

@@ -12,6 +12,7 @@
 
 use crate::context;
 use crate::sys;
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 /// The SIGSEGV and SIGBUS actions that were in place before ours.
@@ -94,9 +95,11 @@ extern "C" fn on_fault(
     let header = context::current_ptr();
     if !header.is_null() {
         // SAFETY: the running strand's header is alive while it runs; its fields
-        // read here are immutable after spawn.
+        // read here are immutable after spawn, the guard after the first run
+        // (set by this thread's scheduler before it resumed the strand).
         let h = unsafe { &*header };
-        let (lo, hi) = h.guard;
+        let lo = h.guard[0].load(Ordering::Relaxed);
+        let hi = h.guard[1].load(Ordering::Relaxed);
         if (lo..hi).contains(&addr) {
             let mut digits = [0u8; 20];
             sys::write_stderr_raw(b"\nbraid: strand '");

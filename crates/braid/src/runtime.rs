@@ -4,7 +4,7 @@ use crate::config::{Config, RuntimeBuilder};
 use crate::core::{worker, CoreShared, Local, Msg};
 use crate::error::SpawnError;
 use crate::spawn::{self, JoinHandle};
-use crate::stack::{SlabRegistry, StackPool};
+use crate::stack::SlabRegistry;
 use crate::stats::{CoreStats, Stats};
 use crate::{monitor, overflow, sys, ConfigError};
 use braid_bus::{Bus, Notify};
@@ -21,7 +21,6 @@ pub(crate) struct RuntimeShared {
     pub(crate) cores: Box<[CoreShared]>,
     pub(crate) slabs: SlabRegistry,
     /// Stacks for strands spawned from threads outside the runtime.
-    pub(crate) foreign_stacks: Mutex<StackPool>,
     pub(crate) foreign_ids: AtomicU64,
     foreign_next_core: AtomicUsize,
     /// Coarse clock: nanoseconds since `started`, advanced by the monitor.
@@ -184,7 +183,6 @@ impl Runtime {
             bus,
             cores: core_shared,
             slabs: SlabRegistry::default(),
-            foreign_stacks: Mutex::default(),
             foreign_ids: AtomicU64::new(0),
             foreign_next_core: AtomicUsize::new(0),
             clock_ns: AtomicU64::new(0),

@@ -9,8 +9,8 @@ use crate::scope::ScopeState;
 use crate::stack::StrandStack;
 use crate::stats::StrandStats;
 use crate::strand::{
-    self, Header, StrandCoroutine, StrandCounters, StrandState, StrandYielder, Task, Waiter,
-    NO_SLOT, RUNNING,
+    self, Header, Launch, StrandCoroutine, StrandCounters, StrandState, StrandYielder, Task,
+    Waiter, NO_SLOT, RUNNING,
 };
 use braid_core::Insert;
 use std::cell::UnsafeCell;
@@ -116,7 +116,13 @@ impl<T> Drop for Packet<T> {
 /// running, stays in its group, and its panic (if any) is only reported.
 pub struct JoinHandle<T> {
     header: Arc<Header>,
-    packet: Arc<Packet<T>>,
+    /// The strand's body and packet, one allocation (see `StrandBody`).
+    packet: Arc<dyn Joinable<T>>,
+}
+
+/// The packet part of a `StrandBody`, without naming its closure type.
+trait Joinable<T>: Send + Sync {
+    fn packet(&self) -> &Packet<T>;
 }
 
 impl<T> std::fmt::Debug for JoinHandle<T> {
@@ -140,12 +146,13 @@ impl<T> JoinHandle<T> {
     pub fn join(self) -> Result<T, StrandError> {
         let header = self.header.clone();
         self.packet
+            .packet()
             .wait(crate::api::is_cancelled, move || strand_label(&header))
     }
 
     /// Whether the strand has finished.
     pub fn is_finished(&self) -> bool {
-        self.packet.is_done()
+        self.packet.packet().is_done()
     }
 
     /// The strand's identity and state.
@@ -245,7 +252,6 @@ impl Builder {
                 None => local.core,
             };
             let size = stack_size.unwrap_or(local.rt().config.stack_size);
-            let stack = local.take_stack(size).map_err(SpawnError::stack)?;
             let id = local.next_strand_id();
             let placement = Placement {
                 core: target,
@@ -258,7 +264,7 @@ impl Builder {
                 placement,
                 name.clone(),
                 parent,
-                stack,
+                size,
                 scope,
                 f,
             );
@@ -266,7 +272,7 @@ impl Builder {
             if target == local.core {
                 local.enqueue(task, Insert::Tail);
             } else {
-                local.send(target, crate::core::Msg::Spawn(task));
+                local.send(target, crate::core::Msg::Spawn(Box::new(task)));
             }
             Ok(handle)
         });
@@ -315,20 +321,14 @@ where
         return Err(SpawnError::shutting_down());
     }
     let size = stack_size.unwrap_or(rt.config.stack_size);
-    let stack = rt
-        .foreign_stacks
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take(size, &rt.slabs)
-        .map_err(SpawnError::stack)?;
     let id = (rt.foreign_ids.fetch_add(1, Ordering::Relaxed) + 1) << 12 | 0xFFF;
     let core = rt.next_foreign_core();
     let placement = Placement {
         core,
         pinned: false,
     };
-    let (task, handle) = build(rt, id, placement, name, parent, stack, scope, f);
-    rt.inject(core, crate::core::Msg::Spawn(task));
+    let (task, handle) = build(rt, id, placement, name, parent, size, scope, f);
+    rt.inject(core, crate::core::Msg::Spawn(Box::new(task)));
     Ok(handle)
 }
 
@@ -338,7 +338,8 @@ struct Placement {
     pinned: bool,
 }
 
-/// Creates the header, packet and coroutine of a new strand.
+/// Creates the header, packet and pending body of a new strand. The stack comes
+/// later, when the strand first runs (see `strand::Launch`).
 #[allow(clippy::too_many_arguments)]
 fn build<F, T>(
     rt: &RuntimeShared,
@@ -346,10 +347,10 @@ fn build<F, T>(
     placement: Placement,
     name: Option<String>,
     parent: Option<Arc<Header>>,
-    stack: StrandStack,
+    stack_size: usize,
     scope: Option<Arc<ScopeState>>,
     f: F,
-) -> (Box<Task>, JoinHandle<T>)
+) -> (Task, JoinHandle<T>)
 where
     F: FnOnce() -> T + Send,
     T: Send,
@@ -357,9 +358,9 @@ where
     let header = Arc::new(Header {
         id,
         name: name.map(String::into_boxed_str),
-        stack_size: stack.usable(),
+        stack_size,
         pinned: placement.pinned,
-        guard: stack.guard(),
+        guard: [AtomicUsize::new(0), AtomicUsize::new(0)],
         runtime_id: rt.id,
         parent,
         cancelled: AtomicBool::new(false),
@@ -374,64 +375,152 @@ where
         counters: StrandCounters::default(),
     });
     header.enter_subtree();
-    let packet = Arc::new(Packet::new(scope));
-    let body = StrandBody {
-        f,
-        packet: packet.clone(),
-    };
-    let entry = move |yielder: &StrandYielder, ()| {
-        let me = context::current_ptr();
-        // SAFETY: the strand runs, so `me` is its live header.
-        unsafe {
-            (*me).yielder.store(
-                yielder as *const StrandYielder as *mut StrandYielder,
-                Ordering::Relaxed,
-            )
-        };
-        body.run();
-    };
-    // SAFETY: `with_stack_unchecked` waives the `'static` bound on the closure.
-    // Unscoped strands are `'static` anyway; a scoped strand's closure and result
-    // may borrow from the enclosing `scope` call, which does not return before
-    // every scoped packet (and with it the closure and result) is gone, see
-    // `scope::ScopeState`.
-    let coroutine: StrandCoroutine = unsafe { StrandCoroutine::with_stack_unchecked(stack, entry) };
-    let task = Box::new(Task {
-        coroutine: Some(coroutine),
-        header: header.clone(),
+    let body = Arc::new(StrandBody {
+        f: UnsafeCell::new(Some(f)),
+        packet: Packet::new(scope),
     });
+    let pending: Arc<dyn Launch + '_> = body.clone();
+    let packet: Arc<dyn Joinable<T> + '_> = body;
+    // SAFETY: only the lifetime bounds of the trait objects change. Unscoped
+    // strands are `'static` anyway; a scoped strand's closure and result may
+    // borrow from the enclosing `scope` call, which does not return before every
+    // scoped packet (and with it the closure and result) is gone, see
+    // `scope::ScopeState`.
+    let (pending, packet) = unsafe {
+        (
+            std::mem::transmute::<Arc<dyn Launch + '_>, Arc<dyn Launch + 'static>>(pending),
+            std::mem::transmute::<Arc<dyn Joinable<T> + '_>, Arc<dyn Joinable<T> + 'static>>(
+                packet,
+            ),
+        )
+    };
+    let task = Task {
+        coroutine: None,
+        pending: Some(pending),
+        header: header.clone(),
+    };
     (task, JoinHandle { header, packet })
 }
 
+/// A strand's closure and its join packet, in one allocation shared by the task
+/// (until the strand starts) and the join handle.
 struct StrandBody<F, T> {
-    f: F,
-    packet: Arc<Packet<T>>,
+    /// Taken once, by the carrier that starts (or fails to start) the strand.
+    /// Declared before `packet` so it is dropped before the packet tells its
+    /// scope that the strand is gone.
+    f: UnsafeCell<Option<F>>,
+    packet: Packet<T>,
 }
 
-impl<F: FnOnce() -> T, T> StrandBody<F, T> {
-    fn run(self) {
-        let StrandBody { f, packet } = self;
-        let me = context::current_ptr();
-        // SAFETY: the strand runs, so `me` is its live header.
-        let header = unsafe { &*me };
-        let result = if header.is_cancelled() {
-            Err(StrandError::cancelled(strand_label(header)))
-        } else {
-            match catch_unwind(AssertUnwindSafe(f)) {
-                Ok(value) => Ok(value),
-                Err(payload) => {
-                    // A panic ends the strand's subtree: its descendants are
-                    // cancelled; the joiner gets the payload.
-                    crate::group::cancel_subtree(header);
-                    if let Some(rt) = crate::runtime::lookup(header.runtime_id) {
-                        rt.panics.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(StrandError::panicked(payload, strand_label(header)))
-                }
-            }
-        };
-        packet.complete(result);
+// SAFETY: `f` is touched only by the one carrier that launches the strand, before
+// and while it runs the body, and moves between threads only with the task (see
+// `Task`'s Send); `packet` is Sync by its own protocol. `F: Send` and `T: Send`.
+unsafe impl<F: Send, T: Send> Sync for StrandBody<F, T> {}
+
+impl<F: Send, T: Send> Joinable<T> for StrandBody<F, T> {
+    fn packet(&self) -> &Packet<T> {
+        &self.packet
     }
+}
+
+impl<F, T> StrandBody<F, T> {
+    /// Takes the closure out.
+    ///
+    /// # Safety
+    /// Only the carrier that launches the strand may call this.
+    unsafe fn take_f(&self) -> Option<F> {
+        // SAFETY: the caller is the only thread touching `f`.
+        unsafe { (*self.f.get()).take() }
+    }
+}
+
+/// Gives a strand that never ran its stack and coroutine. When no stack can be
+/// had, or the strand was cancelled before it started, its joiner gets the error
+/// instead and `false` is returned: the caller then finishes the task.
+///
+/// Must be called from scheduler code with no reference to the core's local
+/// state live (a failed strand's joiner is woken through the usual paths).
+pub(crate) fn launch(
+    task: &mut Task,
+    take_stack: impl FnOnce(usize) -> std::io::Result<StrandStack>,
+) -> bool {
+    let pending = task
+        .pending
+        .take()
+        .expect("launch of a strand that never ran");
+    let header = &task.header;
+    if header.is_cancelled() {
+        pending.fail(StrandError::cancelled(strand_label(header)));
+        return false;
+    }
+    match take_stack(header.stack_size) {
+        Ok(stack) => {
+            let (lo, hi) = stack.guard();
+            header.guard[0].store(lo, Ordering::Relaxed);
+            header.guard[1].store(hi, Ordering::Relaxed);
+            task.coroutine = Some(pending.launch(stack));
+            true
+        }
+        Err(err) => {
+            let reason = format!(
+                "no stack of {} bytes could be mapped ({err})",
+                header.stack_size
+            );
+            pending.fail(StrandError::not_started(reason, strand_label(header)));
+            false
+        }
+    }
+}
+
+impl<F: FnOnce() -> T + Send, T: Send> Launch for StrandBody<F, T> {
+    fn launch(self: Arc<Self>, stack: StrandStack) -> StrandCoroutine {
+        let entry = move |yielder: &StrandYielder, ()| {
+            let me = context::current_ptr();
+            // SAFETY: the strand runs, so `me` is its live header.
+            unsafe {
+                (*me).yielder.store(
+                    yielder as *const StrandYielder as *mut StrandYielder,
+                    Ordering::Relaxed,
+                )
+            };
+            // SAFETY: this is the launched strand itself.
+            let f = unsafe { self.take_f() }.expect("a strand's body runs once");
+            run_body(f, &self.packet);
+        };
+        // SAFETY: `with_stack_unchecked` waives the `'static` bound on the
+        // closure; see `build` for why the borrows it may hold stay valid.
+        unsafe { StrandCoroutine::with_stack_unchecked(stack, entry) }
+    }
+
+    fn fail(self: Arc<Self>, error: StrandError) {
+        // SAFETY: called by the carrier launching the strand, instead of running it.
+        drop(unsafe { self.take_f() });
+        self.packet.complete(Err(error));
+    }
+}
+
+/// Runs a strand's closure on the strand and completes its packet.
+fn run_body<F: FnOnce() -> T, T>(f: F, packet: &Packet<T>) {
+    let me = context::current_ptr();
+    // SAFETY: the strand runs, so `me` is its live header.
+    let header = unsafe { &*me };
+    let result = if header.is_cancelled() {
+        Err(StrandError::cancelled(strand_label(header)))
+    } else {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => Ok(value),
+            Err(payload) => {
+                // A panic ends the strand's subtree: its descendants are
+                // cancelled; the joiner gets the payload.
+                crate::group::cancel_subtree(header);
+                if let Some(rt) = crate::runtime::lookup(header.runtime_id) {
+                    rt.panics.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(StrandError::panicked(payload, strand_label(header)))
+            }
+        }
+    };
+    packet.complete(result);
 }
 
 /// Spawns a strand running `f` as a child of the calling strand, on the calling

@@ -24,13 +24,16 @@
 //! `mprotect` guards and reports an error (never an unguarded stack) once the
 //! mapping budget is spent; the fallback is named in [`crate::Stats`].
 //!
+//! A strand takes its stack from its core's pool when it first runs, not when it
+//! is spawned (see `strand::Launch`): strands waiting to start hold no stack, and
+//! the last stack given back (still in the cache) is the next one handed out.
+//!
 //! Stacks are never unmapped while the runtime lives: an exited strand's stack goes
 //! to its core's free list and the next spawn of the same size reuses it, so the
 //! spawn/exit path makes no system call once the pool is warm.
 
 use crate::sys;
 use corosensei::stack::{Stack, StackPointer};
-use std::collections::HashMap;
 use std::io;
 use std::sync::Mutex;
 
@@ -47,6 +50,7 @@ pub(crate) struct StrandStack {
 
 impl StrandStack {
     /// Usable bytes (excluding the guard page).
+    #[cfg(test)]
     pub(crate) fn usable(&self) -> usize {
         self.usable
     }
@@ -130,15 +134,29 @@ impl SlabRegistry {
 }
 
 /// One core's free stacks, by usable size. Touched only by the owning core.
+///
+/// A short list searched linearly: programs use one or two stack sizes, and the
+/// most recently used size is kept first.
 #[derive(Debug, Default)]
 pub(crate) struct StackPool {
-    free: HashMap<usize, Vec<StrandStack>>,
+    free: Vec<(usize, Vec<StrandStack>)>,
 }
 
 impl StackPool {
+    /// The free list for `usable`-byte stacks, moved to the front.
+    #[inline]
+    fn list(&mut self, usable: usize) -> &mut Vec<StrandStack> {
+        match self.free.iter().position(|(size, _)| *size == usable) {
+            Some(0) => {}
+            Some(i) => self.free[..=i].rotate_right(1),
+            None => self.free.insert(0, (usable, Vec::new())),
+        }
+        &mut self.free[0].1
+    }
+
     /// A stack of `usable` bytes: reused if one is free, else from a new slab.
     pub(crate) fn take(&mut self, usable: usize, slabs: &SlabRegistry) -> io::Result<StrandStack> {
-        let list = self.free.entry(usable).or_default();
+        let list = self.list(usable);
         if let Some(stack) = list.pop() {
             return Ok(stack);
         }
@@ -150,13 +168,13 @@ impl StackPool {
 
     /// Returns a stack whose strand has finished, for reuse.
     pub(crate) fn give_back(&mut self, stack: StrandStack) {
-        self.free.entry(stack.usable).or_default().push(stack);
+        self.list(stack.usable).push(stack);
     }
 
     /// Free stacks held.
     #[cfg(test)]
     pub(crate) fn free_count(&self) -> usize {
-        self.free.values().map(Vec::len).sum()
+        self.free.iter().map(|(_, list)| list.len()).sum()
     }
 }
 

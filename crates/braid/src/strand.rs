@@ -22,6 +22,7 @@
 //! runs after the parking strand has suspended and been filed, so the message can
 //! never find a half-parked strand.
 
+use crate::error::StrandError;
 use crate::stack::StrandStack;
 use corosensei::{Coroutine, Yielder};
 use std::sync::atomic::{
@@ -118,8 +119,9 @@ pub(crate) struct Header {
     pub(crate) stack_size: usize,
     /// Placed on a core by the spawner: never moved by balancing.
     pub(crate) pinned: bool,
-    /// Guard page range of the strand's stack, for the overflow report.
-    pub(crate) guard: (usize, usize),
+    /// Guard page range `[lo, hi)` of the strand's stack, for the overflow
+    /// report; set when the strand first runs and gets its stack.
+    pub(crate) guard: [AtomicUsize; 2],
     /// Identity of the runtime the strand belongs to.
     pub(crate) runtime_id: u64,
     /// The spawning strand; `None` for strands started from outside the runtime.
@@ -221,15 +223,35 @@ pub(crate) fn unpark(header: &Arc<Header>) {
     }
 }
 
+/// A strand that has not run yet: its body, waiting for a stack.
+///
+/// Stacks are taken when a strand first runs, not when it is spawned, so a burst
+/// of spawns holds no stacks while it waits, and a strand that starts after
+/// another exits reuses that one's stack while it is still in the cache.
+pub(crate) trait Launch: Send + Sync {
+    /// Builds the strand's coroutine on `stack`.
+    fn launch(self: Arc<Self>, stack: StrandStack) -> StrandCoroutine;
+    /// The strand cannot start (no stack could be had): completes its join with
+    /// `error` instead, without running the body.
+    fn fail(self: Arc<Self>, error: StrandError);
+}
+
 /// The runnable half of a strand.
 pub(crate) struct Task {
-    /// Always `Some` until `finish` takes the stack back.
+    /// `Some` from the first run until `finish` takes the stack back.
     pub(crate) coroutine: Option<StrandCoroutine>,
+    /// `Some` until the first run.
+    pub(crate) pending: Option<Arc<dyn Launch>>,
     pub(crate) header: Arc<Header>,
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            // Never started: leaked like an unfinished strand (below), because
+            // dropping its closure could run user code at teardown.
+            std::mem::forget(pending);
+        }
         if let Some(coroutine) = self.coroutine.take() {
             if coroutine.done() {
                 drop(coroutine);

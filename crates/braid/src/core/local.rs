@@ -19,13 +19,15 @@ use std::time::Instant;
 pub(crate) struct Local {
     pub(crate) core: usize,
     pub(crate) rt: *const RuntimeShared,
+    /// `&rt.cores[core]`, kept to spare the lookup on every switch.
+    shared: *const CoreShared,
     pub(crate) runtime_id: u64,
-    pub(crate) policy: RoundRobin<Box<Task>>,
+    pub(crate) policy: RoundRobin<Task>,
     pub(crate) balancer: StealHalf,
     pub(crate) rng: Rng,
     pub(crate) endpoint: Endpoint<Msg>,
     /// Parked strands, indexed by `Header::blocked_slot`.
-    blocked: Vec<Option<Box<Task>>>,
+    blocked: Vec<Option<Task>>,
     free_slots: Vec<u32>,
     pub(crate) timers: TimerHeap,
     pub(crate) stacks: StackPool,
@@ -45,9 +47,13 @@ impl Local {
         seed: u64,
     ) -> Local {
         let cores = endpoint.cores();
+        // SAFETY: `rt` points to the runtime being built, whose core list is
+        // complete and never resized; see `rt()` for its lifetime.
+        let shared = unsafe { &(*rt).cores[core] as *const CoreShared };
         Local {
             core,
             rt,
+            shared,
             runtime_id,
             policy: RoundRobin::new(slice_ns),
             balancer: StealHalf::new(core, cores),
@@ -75,7 +81,8 @@ impl Local {
 
     #[inline]
     pub(crate) fn shared(&self) -> &CoreShared {
-        &self.rt().cores[self.core]
+        // SAFETY: as in `rt`: the core list lives as long as the runtime.
+        unsafe { &*self.shared }
     }
 
     /// A stack of `usable` bytes from this core's pool.
@@ -96,7 +103,7 @@ impl Local {
 
     /// Makes `task` ready here.
     #[inline]
-    pub(crate) fn enqueue(&mut self, task: Box<Task>, hint: Insert) {
+    pub(crate) fn enqueue(&mut self, task: Task, hint: Insert) {
         task.header.set_state(StrandState::Ready);
         self.policy.enqueue(task, hint, 0);
         self.publish_ready_len();
@@ -121,7 +128,7 @@ impl Local {
         }
     }
 
-    fn take_for_transfer(&mut self, to: usize, count: usize) -> Vec<Box<Task>> {
+    fn take_for_transfer(&mut self, to: usize, count: usize) -> Vec<Task> {
         let mut tasks = self.policy.take_for_transfer(count);
         if tasks.iter().any(|t| t.header.pinned) {
             let (movable, pinned): (Vec<_>, Vec<_>) =
@@ -160,7 +167,7 @@ impl Local {
     /// Files a parked strand until it is woken. If a wake already arrived (only
     /// possible for a strand handed over by a carrier that lost this core), it is
     /// made ready instead.
-    pub(crate) fn file_blocked(&mut self, task: Box<Task>) {
+    pub(crate) fn file_blocked(&mut self, task: Task) {
         task.header.set_state(StrandState::Blocked);
         if task.header.park.load(Ordering::Acquire) == NOTIFIED {
             self.enqueue(task, Insert::Tail);
@@ -196,7 +203,7 @@ impl Local {
     }
 
     /// Bookkeeping for a strand whose body returned.
-    pub(crate) fn finish(&mut self, task: Box<Task>) {
+    pub(crate) fn finish(&mut self, task: Task) {
         let mut task = task;
         if let Some(coroutine) = task.coroutine.take() {
             self.stacks.give_back(coroutine.into_stack());
@@ -278,7 +285,7 @@ impl Local {
             Msg::Wake(header) => self.wake_filed(&header),
             Msg::Spawn(task) => {
                 task.header.home.store(self.core, Ordering::Relaxed);
-                self.enqueue(task, Insert::Tail);
+                self.enqueue(*task, Insert::Tail);
                 self.balancer.on_busy();
             }
             Msg::WorkRequest => {
@@ -300,16 +307,16 @@ impl Local {
             Msg::Orphan(task, outcome) => {
                 task.header.home.store(self.core, Ordering::Relaxed);
                 match outcome {
-                    Outcome::Yielded => self.enqueue(task, Insert::Tail),
-                    Outcome::Parked => self.file_blocked(task),
-                    Outcome::Exited => self.finish(task),
+                    Outcome::Yielded => self.enqueue(*task, Insert::Tail),
+                    Outcome::Parked => self.file_blocked(*task),
+                    Outcome::Exited => self.finish(*task),
                 }
             }
             Msg::Shutdown => self.shutdown = true,
         }
     }
 
-    fn receive_transfer(&mut self, tasks: Vec<Box<Task>>) {
+    fn receive_transfer(&mut self, tasks: Vec<Task>) {
         bump(&self.shared().counters.steals, tasks.len() as u64);
         for task in tasks {
             task.header.home.store(self.core, Ordering::Relaxed);

@@ -21,9 +21,9 @@ pub(crate) enum Msg {
     /// The sender is idle and asks for work.
     WorkRequest,
     /// The answer to a work request (possibly empty).
-    WorkReply(Vec<Box<Task>>),
+    WorkReply(Vec<Task>),
     /// Work pushed to a core the sender knows is idle.
-    Offer(Vec<Box<Task>>),
+    Offer(Vec<Task>),
     /// A subtree was cancelled: wake its strands blocked here.
     Cancel(Arc<Header>),
     /// A strand that was running on a carrier that lost this core.

@@ -82,11 +82,20 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
 /// # Safety
 /// As for `scheduler_loop`.
 #[inline]
-unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Box<Task>) -> bool {
+unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool {
     // SAFETY: the caller guarantees `c` is this thread's carrier; while the strand
     // runs, no reference to local state is held here.
     unsafe {
         let shared = &*(*c).core;
+        if task.coroutine.is_none() {
+            // First run: take a stack now (no reference to `local` is live
+            // across the call, which may wake a joiner).
+            let local = (*c).local;
+            if !crate::spawn::launch(&mut task, |size| (*local).take_stack(size)) {
+                (*local).finish(task);
+                return true;
+            }
+        }
         let header = Arc::as_ptr(&task.header);
         (*header).set_state(StrandState::Running);
         (*c).current = header;
@@ -118,7 +127,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Box<Task>) -> 
             // The monitor gave this core to a new carrier while the strand ran:
             // hand the strand over and let this thread end.
             (*c).retired = true;
-            rt.inject(shared.id, Msg::Orphan(task, outcome));
+            rt.inject(shared.id, Msg::Orphan(Box::new(task), outcome));
             return false;
         }
         let local = &mut *(*c).local;
