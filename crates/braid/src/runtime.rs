@@ -20,7 +20,7 @@ pub(crate) struct RuntimeShared {
     pub(crate) bus: Bus<Msg>,
     pub(crate) cores: Box<[CoreShared]>,
     pub(crate) slabs: SlabRegistry,
-    /// Stacks for strands spawned from threads outside the runtime.
+    /// Strands spawned from threads outside the runtime (their ids).
     pub(crate) foreign_ids: AtomicU64,
     foreign_next_core: AtomicUsize,
     /// Coarse clock: nanoseconds since `started`, advanced by the monitor.
@@ -30,6 +30,8 @@ pub(crate) struct RuntimeShared {
     /// Strands abandoned unfinished at shutdown (their stacks stay mapped).
     pub(crate) leaked: AtomicUsize,
     pub(crate) panics: AtomicU64,
+    /// Bus messages from threads that own no core (see `Stats::injected`).
+    injected: AtomicU64,
     /// Cores not parked; the monitor sleeps while this is zero.
     awake_cores: AtomicUsize,
     /// Bumped when a core wakes an idle runtime; the monitor sleeps on it.
@@ -67,6 +69,7 @@ pub(crate) fn lookup(id: u64) -> Option<Arc<RuntimeShared>> {
 impl RuntimeShared {
     /// Delivers `msg` to `core` from a thread that is not one of our cores.
     pub(crate) fn inject(&self, core: usize, msg: Msg) {
+        self.injected.fetch_add(1, Ordering::Relaxed);
         match self.bus.inject(core, msg) {
             Ok(Notify::WakeReceiver) => sys::futex_wake_all(self.bus.doorbell(core).word()),
             Ok(Notify::None) => {}
@@ -189,6 +192,7 @@ impl Runtime {
             started: Instant::now(),
             shutdown: AtomicBool::new(false),
             leaked: AtomicUsize::new(0),
+            injected: AtomicU64::new(0),
             panics: AtomicU64::new(0),
             awake_cores: AtomicUsize::new(cores),
             monitor_seq: AtomicU32::new(0),
@@ -287,6 +291,7 @@ impl Runtime {
             shared.panics.load(Ordering::Relaxed),
             shared.slabs.slab_count(),
             shared.leaked.load(Ordering::Relaxed),
+            shared.injected.load(Ordering::Relaxed),
         )
     }
 }

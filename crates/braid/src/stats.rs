@@ -99,6 +99,11 @@ pub struct Stats {
     pub guard: GuardKind,
     /// Strands abandoned unfinished at shutdown.
     pub leaked: usize,
+    /// Bus messages put in by threads that do not own a core (spawns, wakes and
+    /// joins from outside the runtime, strands handed back by a replaced
+    /// carrier). Once the bus is quiet, the cores' `bus_received` sum equals
+    /// their `bus_sent` sum plus this.
+    pub injected: u64,
 }
 
 impl Stats {
@@ -108,6 +113,7 @@ impl Stats {
         panics: u64,
         stack_slabs: usize,
         leaked: usize,
+        injected: u64,
     ) -> Stats {
         let spawned: u64 = cores.iter().map(|c| c.spawned).sum::<u64>() + foreign_spawned;
         let exited: u64 = cores.iter().map(|c| c.exited).sum();
@@ -118,6 +124,7 @@ impl Stats {
             stack_slabs,
             guard: sys::guard_kind(),
             leaked,
+            injected,
         }
     }
 
