@@ -25,10 +25,6 @@
 //! thread that took it. This is the price of every runtime that migrates stackful
 //! tasks; `!Send` values that stay on the strand's own stack are otherwise fine.
 
-// Tasks travel as boxes everywhere (ready queue, blocked table, bus messages),
-// so moving one, alone or in a batch, moves a pointer.
-#![allow(clippy::vec_box)]
-
 mod api;
 mod config;
 mod context;
@@ -37,12 +33,14 @@ mod error;
 mod group;
 mod monitor;
 mod overflow;
+mod park;
 mod runtime;
 mod scope;
 mod spawn;
 mod stack;
 mod stats;
 mod strand;
+mod sync;
 mod sys;
 mod timer;
 

@@ -257,7 +257,14 @@ impl Runtime {
         let handle = self
             .spawn(f)
             .unwrap_or_else(|e| panic!("Runtime::block_on: {e}"));
-        match handle.join() {
+        let strand = handle.strand();
+        let result = handle.join();
+        // The result arrives just before the strand's core counts it out; wait
+        // for that (microseconds) so `stats()` right after sees it gone.
+        while strand.state() != crate::StrandState::Exited {
+            std::thread::yield_now();
+        }
+        match result {
             Ok(value) => value,
             Err(err) => match err.into_panic() {
                 Ok(payload) => std::panic::resume_unwind(payload),

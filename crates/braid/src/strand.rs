@@ -5,22 +5,7 @@
 //! its stack and is owned by exactly one place at a time: a ready queue, a core's
 //! blocked table, a bus message, or the carrier that is running it.
 //!
-//! # The park word
-//!
-//! Blocking follows the park/unpark token discipline of `std::thread::park`:
-//! 1. A running strand is `RUNNING`. To block it CASes `RUNNING -> PARKED` and
-//!    suspends; the carrier then files the task in its core's blocked table.
-//! 2. A waker swaps in `NOTIFIED`. Only the waker that saw `PARKED` schedules the
-//!    task (locally, or by a `Wake` message to the strand's home core), so a strand
-//!    is made ready exactly once per park however many wakers race.
-//! 3. If the CAS in step 1 finds `NOTIFIED`, a wake came first: the strand consumes
-//!    it and does not block. Every blocking call re-checks its condition in a loop,
-//!    so a stale or spurious wake is harmless.
-//! 4. An exited strand is `EXITED`: wakes addressed to it are ignored.
-//!
-//! A `Wake` message is applied by the home core in its scheduling loop, which only
-//! runs after the parking strand has suspended and been filed, so the message can
-//! never find a half-parked strand.
+//! Blocking and waking follow the park word protocol of [`crate::park`].
 
 use crate::error::StrandError;
 use crate::stack::StrandStack;
@@ -30,10 +15,7 @@ use std::sync::atomic::{
 };
 use std::sync::{Arc, Mutex};
 
-pub(crate) const RUNNING: u32 = 0;
-pub(crate) const PARKED: u32 = 1;
-pub(crate) const NOTIFIED: u32 = 2;
-pub(crate) const EXITED: u32 = 3;
+pub(crate) use crate::park::RUNNING;
 
 /// No blocked-table slot.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
@@ -150,7 +132,8 @@ pub(crate) struct Header {
 
 impl Header {
     pub(crate) fn state(&self) -> StrandState {
-        StrandState::from_u8(self.state.load(Ordering::Relaxed))
+        // Acquire pairs with the Release store of `Exited` in `Local::finish`.
+        StrandState::from_u8(self.state.load(Ordering::Acquire))
     }
 
     #[inline]
@@ -215,10 +198,7 @@ impl Header {
 /// Makes a parked strand ready (or leaves a token if it is running). Callable from
 /// any thread; see the module docs for the protocol.
 pub(crate) fn unpark(header: &Arc<Header>) {
-    // AcqRel: Release publishes what the waker wrote before waking (the strand
-    // reads it after its Acquire when it resumes); Acquire makes the strand's
-    // `home` and table slot, written before it parked, visible to us.
-    if header.park.swap(NOTIFIED, Ordering::AcqRel) == PARKED {
+    if crate::park::notify(&header.park) {
         crate::core::schedule_wake(header.clone());
     }
 }
@@ -289,15 +269,9 @@ pub(crate) fn park_current() {
     }
     // SAFETY: `h` is the running strand's header, kept alive by its task.
     let header = unsafe { &*h };
-    // AcqRel/Acquire: see the module docs; Release publishes `home` to wakers.
-    if header
-        .park
-        .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
+    if crate::park::begin_park(&header.park) {
         StrandCounters::bump(&header.counters.blocks, 1);
         crate::context::suspend(crate::context::Suspend::Park);
     }
-    // Consume the token. Acquire pairs with the waker's AcqRel swap.
-    header.park.swap(RUNNING, Ordering::Acquire);
+    crate::park::end_park(&header.park);
 }

@@ -238,3 +238,13 @@ fn idle_runtime_parks_its_cores() {
         "parked cores must stay parked when nothing happens"
     );
 }
+
+#[test]
+fn stats_right_after_block_on_count_the_strand_out() {
+    let rt = runtime(2);
+    for i in 0..200u64 {
+        assert_eq!(rt.block_on(move || i + 1), i + 1);
+        let live = rt.stats().live_strands;
+        assert_eq!(live, 0, "round {i}: {live} strands still counted live");
+    }
+}

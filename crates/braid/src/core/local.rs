@@ -4,9 +4,10 @@
 
 use super::mail::{Msg, Outcome};
 use super::shared::{bump, CoreShared};
+use crate::park;
 use crate::runtime::RuntimeShared;
 use crate::stack::StackPool;
-use crate::strand::{Header, StrandState, Task, Waiter, EXITED, NOTIFIED, NO_SLOT, PARKED};
+use crate::strand::{Header, StrandState, Task, Waiter, NO_SLOT};
 use crate::sys;
 use crate::timer::TimerHeap;
 use braid_bus::{Endpoint, Notify, Origin};
@@ -169,7 +170,7 @@ impl Local {
     /// made ready instead.
     pub(crate) fn file_blocked(&mut self, task: Task) {
         task.header.set_state(StrandState::Blocked);
-        if task.header.park.load(Ordering::Acquire) == NOTIFIED {
+        if park::woken_before_filing(&task.header.park) {
             self.enqueue(task, Insert::Tail);
             return;
         }
@@ -210,12 +211,15 @@ impl Local {
         }
         let header = task.header.clone();
         drop(task);
-        // Release: wakes that still arrive see the strand gone.
-        header.park.store(EXITED, Ordering::Release);
-        header.set_state(StrandState::Exited);
+        park::exit(&header.park);
         bump(&self.shared().counters.exited, 1);
         let mut waiters = Vec::new();
         header.leave_subtree(&mut waiters);
+        // Release, last: whoever sees `Exited` (Acquire) also sees the strand
+        // counted out of the core's figures and its subtree.
+        header
+            .state
+            .store(StrandState::Exited as u8, Ordering::Release);
         for waiter in waiters {
             self.wake_waiter(waiter);
         }
@@ -223,8 +227,7 @@ impl Local {
 
     /// `strand::unpark` for code that already holds this core's local state.
     pub(crate) fn unpark_here(&mut self, header: &Arc<Header>) {
-        // AcqRel: as in `strand::unpark`.
-        if header.park.swap(NOTIFIED, Ordering::AcqRel) == PARKED {
+        if park::notify(&header.park) {
             self.route_wake(header.clone());
         }
     }
