@@ -6,13 +6,17 @@
 //! simulator drive exactly the same code with made-up clocks.
 //!
 //! - [`policy`]: the order in which one core runs its ready strands.
+//! - [`event`]: named events: the per-core wait graph and the negotiated wakeup
+//!   protocol between cores.
 //! - [`balance`]: what an idle core asks for and what a busy core gives away.
 //! - [`rng`]: a small seedable generator so every decision can be replayed.
 
 pub mod balance;
+pub mod event;
 pub mod policy;
 pub mod rng;
 
 pub use balance::{Balancer, CoreId, Grant, StealHalf};
+pub use event::{home_core, EventMsg, Events, Queued, Signalled, Ticket, WaitOutcome};
 pub use policy::{Insert, Nanos, Policy, RoundRobin};
 pub use rng::Rng;
