@@ -30,6 +30,7 @@ mod config;
 mod context;
 mod core;
 mod error;
+pub mod event;
 mod group;
 mod monitor;
 mod overflow;

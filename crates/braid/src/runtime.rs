@@ -288,6 +288,28 @@ impl Runtime {
         self.shared.cores.len()
     }
 
+    /// Signals global `event` from a thread outside the runtime (strands call
+    /// [`Event::signal`](crate::event::Event::signal)). Local names belong to a
+    /// strand's group and cannot be reached from here.
+    pub fn signal(&self, event: &crate::event::Event) -> Result<(), crate::event::EventError> {
+        crate::event::signal_from_outside(&self.shared, event, &[], false)
+    }
+
+    /// As [`signal`](Self::signal), with up to
+    /// [`MAX_PAYLOAD`](crate::event::MAX_PAYLOAD) bytes of payload.
+    pub fn signal_with(
+        &self,
+        event: &crate::event::Event,
+        payload: &[u8],
+    ) -> Result<(), crate::event::EventError> {
+        crate::event::signal_from_outside(&self.shared, event, payload, false)
+    }
+
+    /// Broadcasts global `event` from a thread outside the runtime.
+    pub fn broadcast(&self, event: &crate::event::Event) -> Result<(), crate::event::EventError> {
+        crate::event::signal_from_outside(&self.shared, event, &[], true)
+    }
+
     /// A snapshot of the runtime's counters.
     pub fn stats(&self) -> Stats {
         let shared = &*self.shared;

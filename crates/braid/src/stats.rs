@@ -58,6 +58,9 @@ pub struct CoreStats {
     pub handoffs: u64,
     /// Strands ready to run at the snapshot.
     pub ready: usize,
+    /// Events with state on this core at the snapshot: local waiters, or homed
+    /// here with stored signals or waiters elsewhere.
+    pub live_events: usize,
     /// Whether the core was parked at the snapshot.
     pub parked: bool,
 }
@@ -79,6 +82,7 @@ impl CoreStats {
             exited: load(&c.exited),
             handoffs: load(&c.handoffs),
             ready: core.ready_len.load(Ordering::Relaxed),
+            live_events: core.live_events.load(Ordering::Relaxed),
             parked: core.parked.load(Ordering::Relaxed),
         }
     }
@@ -126,6 +130,12 @@ impl Stats {
             leaked,
             injected,
         }
+    }
+
+    /// Events that exist right now (waited on, or with a stored signal), summed
+    /// over the cores. Returns to 0 when nobody waits and nothing is stored.
+    pub fn live_events(&self) -> usize {
+        self.cores.iter().map(|c| c.live_events).sum()
     }
 
     /// Total switches over all cores.

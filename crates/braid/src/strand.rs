@@ -155,6 +155,16 @@ impl Header {
         false
     }
 
+    /// The id of the strand at the top of this strand's tree (a strand started
+    /// from outside the runtime): names its top-level group.
+    pub(crate) fn root_id(&self) -> u64 {
+        let mut node = self;
+        while let Some(parent) = node.parent.as_deref() {
+            node = parent;
+        }
+        node.id
+    }
+
     /// Whether `ancestor` is this strand or one of its ancestors.
     pub(crate) fn descends_from(&self, ancestor: &Header) -> bool {
         let mut node = Some(self);

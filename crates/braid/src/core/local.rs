@@ -4,6 +4,7 @@
 
 use super::mail::{Msg, Outcome};
 use super::shared::{bump, CoreShared};
+use crate::event::{EventKey, EventMessage, Payload, WaitCell};
 use crate::park;
 use crate::runtime::RuntimeShared;
 use crate::stack::StackPool;
@@ -11,7 +12,8 @@ use crate::strand::{Header, StrandState, Task, Waiter, NO_SLOT};
 use crate::sys;
 use crate::timer::TimerHeap;
 use braid_bus::{Endpoint, Notify, Origin};
-use braid_core::{Balancer, Grant, Insert, Policy, Rng, RoundRobin, StealHalf};
+use braid_core::event::{Events, Outbox, Queued, WaitOutcome};
+use braid_core::{Balancer, Grant, Insert, Policy, Rng, RoundRobin, StealHalf, Ticket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +37,12 @@ pub(crate) struct Local {
     next_id: u64,
     inbox: Vec<(Origin, Msg)>,
     fired: Vec<Arc<Header>>,
+    /// This core's wait graph and the events homed here.
+    events: Events<EventKey, Arc<WaitCell>, Payload>,
+    next_ticket: Ticket,
+    /// Scratch space for the event protocol: messages out, strands to wake.
+    event_out: Outbox<EventKey, Payload>,
+    event_wakes: Vec<Arc<Header>>,
     pub(crate) shutdown: bool,
 }
 
@@ -67,6 +75,10 @@ impl Local {
             next_id: 0,
             inbox: Vec::new(),
             fired: Vec::new(),
+            events: Events::new(core, cores),
+            next_ticket: 0,
+            event_out: Vec::new(),
+            event_wakes: Vec::new(),
             shutdown: false,
         }
     }
@@ -315,8 +327,98 @@ impl Local {
                     Outcome::Exited => self.finish(*task),
                 }
             }
+            Msg::Event(msg) => self.event_message(from, *msg),
+            Msg::EventCancel(key, ticket) => self.event_cancel(&key, ticket),
             Msg::Shutdown => self.shutdown = true,
         }
+    }
+
+    /// Queues `cell` on `key` unless a stored permit is taken at once. Returns
+    /// the wait's ticket when queued.
+    pub(crate) fn event_wait(&mut self, key: &EventKey, cell: Arc<WaitCell>) -> Option<Ticket> {
+        self.next_ticket += 1;
+        let ticket = (self.next_ticket << 12) | self.core as u64;
+        let queued = Queued {
+            ticket,
+            since: self.rt().started.elapsed().as_nanos() as u64,
+            waiter: cell,
+        };
+        let home = key.home(self.endpoint.cores());
+        let outcome = self
+            .with_events(|events, mut claim, out| events.wait(key, home, queued, &mut claim, out));
+        (outcome == WaitOutcome::Queued).then_some(ticket)
+    }
+
+    pub(crate) fn event_signal(&mut self, key: &EventKey, payload: Payload) {
+        let home = key.home(self.endpoint.cores());
+        self.with_events(|events, mut claim, out| {
+            events.signal(key, home, payload, &mut claim, out);
+        });
+    }
+
+    pub(crate) fn event_broadcast(&mut self, key: &EventKey) {
+        let home = key.home(self.endpoint.cores());
+        self.with_events(|events, mut claim, out| {
+            events.broadcast(key, home, &Payload::EMPTY, &mut claim, out);
+        });
+    }
+
+    pub(crate) fn event_cancel(&mut self, key: &EventKey, ticket: Ticket) {
+        let home = key.home(self.endpoint.cores());
+        self.with_events(|events, _, out| {
+            events.cancel(key, home, ticket, out);
+        });
+    }
+
+    fn event_message(&mut self, from: usize, msg: EventMessage) {
+        let cores = self.endpoint.cores();
+        // Injected messages (from threads outside the runtime) are only
+        // `Signal` and `WakeAll`, which do not use the sender.
+        let from = if from == usize::MAX { self.core } else { from };
+        self.with_events(|events, mut claim, out| {
+            events.on_message(
+                from,
+                msg,
+                |k| k.home(cores),
+                &Payload::EMPTY,
+                &mut claim,
+                out,
+            );
+        });
+    }
+
+    /// Runs an operation on the event tables, then sends its messages, wakes
+    /// the strands it claimed, and publishes the live event count.
+    fn with_events<R>(
+        &mut self,
+        op: impl FnOnce(
+            &mut Events<EventKey, Arc<WaitCell>, Payload>,
+            &mut dyn FnMut(&Arc<WaitCell>, &Payload) -> bool,
+            &mut Outbox<EventKey, Payload>,
+        ) -> R,
+    ) -> R {
+        let mut out = std::mem::take(&mut self.event_out);
+        let mut wakes = std::mem::take(&mut self.event_wakes);
+        let mut claim = |cell: &Arc<WaitCell>, _: &Payload| {
+            let won = cell.claim();
+            if won {
+                wakes.push(cell.strand().clone());
+            }
+            won
+        };
+        let result = op(&mut self.events, &mut claim, &mut out);
+        for (to, msg) in out.drain(..) {
+            self.send(to, Msg::Event(Box::new(msg)));
+        }
+        for header in wakes.drain(..) {
+            self.unpark_here(&header);
+        }
+        self.event_out = out;
+        self.event_wakes = wakes;
+        self.shared()
+            .live_events
+            .store(self.events.live(), Ordering::Relaxed);
+        result
     }
 
     fn receive_transfer(&mut self, tasks: Vec<Task>) {

@@ -1,6 +1,8 @@
 //! Messages between cores, and how the receiving core applies them.
 
+use crate::event::{EventKey, EventMessage};
 use crate::strand::{Header, Task};
+use braid_core::Ticket;
 use std::sync::Arc;
 
 /// How a strand left a carrier that lost its core while running it.
@@ -28,6 +30,11 @@ pub(crate) enum Msg {
     Cancel(Arc<Header>),
     /// A strand that was running on a carrier that lost this core.
     Orphan(Box<Task>, Outcome),
+    /// A message of the event protocol (see `braid_core::event`).
+    Event(Box<EventMessage>),
+    /// A wait queued here gave up (timed out or cancelled) on another core:
+    /// take it out of the wait graph.
+    EventCancel(EventKey, Ticket),
     /// Stop the scheduling loop.
     Shutdown,
 }

@@ -85,6 +85,9 @@ pub(crate) struct CoreShared {
     /// strand yields at its next runtime call.
     pub(crate) yield_requested: AtomicBool,
     pub(crate) counters: CoreCounters,
+    /// Events this core holds state for (waiters, or homed here), published
+    /// after every event operation.
+    pub(crate) live_events: AtomicUsize,
     /// Whether the fast path may use a compiler fence (membarrier available).
     light: bool,
     local: UnsafeCell<Option<Box<Local>>>,
@@ -109,6 +112,7 @@ impl CoreShared {
             ready_len: AtomicUsize::new(0),
             yield_requested: AtomicBool::new(false),
             counters: CoreCounters::default(),
+            live_events: AtomicUsize::new(0),
             light: heavy_barrier_available(),
             local: UnsafeCell::new(None),
         }

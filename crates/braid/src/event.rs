@@ -1,0 +1,432 @@
+//! Named events: wait on a name, signal a name.
+//!
+//! An event has no handle and is never created or destroyed: it exists while a
+//! strand waits on it or a signal is stored for it, and is reclaimed right after
+//! (see [`crate::Stats::live_events`]).
+//!
+//! - [`signal`] wakes one waiter, or stores one permit when nobody waits; a
+//!   later [`wait`] takes a stored permit without blocking.
+//! - [`broadcast`] wakes every strand waiting at that moment and stores nothing.
+//! - [`wait`] blocks the strand (not the thread) until a signal reaches it;
+//!   [`wait_timeout`] gives up after a while. Both return
+//!   [`EventError::Cancelled`] as soon as the strand's group is cancelled.
+//!
+//! Names live in two namespaces that can never collide. A plain name (`wait`,
+//! `signal`, [`local`]) is scoped to the caller's top-level group — the tree of
+//! strands under one `Runtime::block_on` or `Runtime::spawn` — so unrelated
+//! programs sharing a runtime cannot reach each other's events. [`global`] names
+//! are shared by every strand of the runtime, and may be signalled from threads
+//! outside it.
+//!
+//! On one core, waiting and signalling touch only that core's wait graph. Across
+//! cores a signal is placed by the negotiated wakeup protocol of
+//! `braid_core::event`: the event's home core (chosen by hashing the name) stores
+//! permits and grants each signal to the core whose waiter has waited longest.
+//!
+//! ```
+//! # let rt = braid::Runtime::builder().cores(2).build()?;
+//! rt.block_on(|| {
+//!     let waiter = braid::spawn(|| braid::event::wait("ready"));
+//!     braid::event::signal("ready").unwrap();
+//!     waiter.join().unwrap().unwrap();
+//! });
+//! # Ok::<(), braid::ConfigError>(())
+//! ```
+
+use crate::context;
+use crate::core::Msg;
+use crate::runtime::RuntimeShared;
+use crate::strand::{self, Header};
+use braid_core::event::EventMsg;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest event name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
+/// Largest payload a signal may carry, in bytes.
+pub const MAX_PAYLOAD: usize = 64;
+
+/// Why an event operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The name was empty; names are 1 to [`MAX_NAME_LEN`] bytes.
+    EmptyName,
+    /// The name was longer than [`MAX_NAME_LEN`] bytes.
+    NameTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The payload was longer than [`MAX_PAYLOAD`] bytes.
+    PayloadTooLarge {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Called outside a strand: local names belong to a strand's group, only
+    /// strands block on events, and threads outside the runtime signal global
+    /// events through [`Runtime::signal`](crate::Runtime::signal).
+    NotInStrand,
+    /// The waiting strand's group was cancelled.
+    Cancelled,
+    /// `wait_timeout` ran out of time.
+    TimedOut,
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventError::EmptyName => {
+                write!(
+                    f,
+                    "event name is empty (names are 1 to {MAX_NAME_LEN} bytes)"
+                )
+            }
+            EventError::NameTooLong { len } => write!(
+                f,
+                "event name is {len} bytes long (names are 1 to {MAX_NAME_LEN} bytes)"
+            ),
+            EventError::PayloadTooLarge { len } => write!(
+                f,
+                "signal payload is {len} bytes (at most {MAX_PAYLOAD} bytes)"
+            ),
+            EventError::NotInStrand => f.write_str(
+                "not in a strand: local event names, waits and signals need a strand \
+                 (threads outside the runtime use Runtime::signal on global events)",
+            ),
+            EventError::Cancelled => f.write_str("the waiting strand's group was cancelled"),
+            EventError::TimedOut => f.write_str("timed out waiting for the event"),
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// Which namespace a name is in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Namespace {
+    Global,
+    /// The top-level group, by its root strand's id.
+    Local(u64),
+}
+
+/// An event's identity inside the runtime.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct EventKey {
+    namespace: Namespace,
+    name: Arc<str>,
+    /// Hash of the two fields above, fixed for the runtime's life: picks the
+    /// event's home core.
+    hash: u64,
+}
+
+impl EventKey {
+    pub(crate) fn home(&self, cores: usize) -> usize {
+        braid_core::home_core(self.hash, cores)
+    }
+}
+
+/// A signal's payload: up to [`MAX_PAYLOAD`] bytes, inline.
+#[derive(Clone, Copy)]
+pub(crate) struct Payload {
+    len: u8,
+    bytes: [u8; MAX_PAYLOAD],
+}
+
+impl Payload {
+    pub(crate) const EMPTY: Payload = Payload {
+        len: 0,
+        bytes: [0; MAX_PAYLOAD],
+    };
+
+    fn new(data: &[u8]) -> Result<Payload, EventError> {
+        if data.len() > MAX_PAYLOAD {
+            return Err(EventError::PayloadTooLarge { len: data.len() });
+        }
+        let mut bytes = [0; MAX_PAYLOAD];
+        bytes[..data.len()].copy_from_slice(data);
+        Ok(Payload {
+            len: data.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The payload's bytes.
+    #[allow(dead_code)] // read by scheduler closures
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Payload({} bytes)", self.len)
+    }
+}
+
+/// A message of the event protocol, as carried by the bus.
+pub(crate) type EventMessage = EventMsg<EventKey, Payload>;
+
+const WAITING: u8 = 0;
+const SIGNALLED: u8 = 1;
+const ABANDONED: u8 = 2;
+
+/// One wait, resolved exactly once: by a signal (`SIGNALLED`) or by the waiter
+/// giving up (`ABANDONED`), whichever swaps `WAITING` first.
+pub(crate) struct WaitCell {
+    state: AtomicU8,
+    strand: Arc<Header>,
+}
+
+impl WaitCell {
+    /// Called by the core that wakes this waiter. True if the signal is its.
+    pub(crate) fn claim(&self) -> bool {
+        // AcqRel: the waiter reads what the signaller wrote before signalling.
+        self.state
+            .compare_exchange(WAITING, SIGNALLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    pub(crate) fn strand(&self) -> &Arc<Header> {
+        &self.strand
+    }
+}
+
+impl fmt::Debug for WaitCell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WaitCell(strand #{})", self.strand.id)
+    }
+}
+
+/// A named event: a name and its namespace, nothing more. Cheap to clone; two
+/// `Event`s with the same name and namespace are the same event.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Event {
+    key: EventKey,
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.key.namespace {
+            Namespace::Global => write!(f, "Event(global {:?})", self.key.name),
+            Namespace::Local(_) => write!(f, "Event(local {:?})", self.key.name),
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), EventError> {
+    if name.is_empty() {
+        return Err(EventError::EmptyName);
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(EventError::NameTooLong { len: name.len() });
+    }
+    Ok(())
+}
+
+fn key(namespace: Namespace, name: &str) -> EventKey {
+    // SipHash with fixed keys: the same name has the same home for the life of
+    // the process (homes only need to agree within one runtime).
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    namespace.hash(&mut h);
+    name.hash(&mut h);
+    EventKey {
+        namespace,
+        name: Arc::from(name),
+        hash: h.finish(),
+    }
+}
+
+/// The event `name` in the runtime-wide namespace. Callable from any thread.
+pub fn global(name: &str) -> Result<Event, EventError> {
+    check_name(name)?;
+    Ok(Event {
+        key: key(Namespace::Global, name),
+    })
+}
+
+/// The event `name` in the calling strand's top-level group.
+pub fn local(name: &str) -> Result<Event, EventError> {
+    check_name(name)?;
+    let me = context::current_header().ok_or(EventError::NotInStrand)?;
+    Ok(Event {
+        key: key(Namespace::Local(me.root_id()), name),
+    })
+}
+
+/// Waits on the local event `name`; see [`Event::wait`].
+pub fn wait(name: &str) -> Result<(), EventError> {
+    local(name)?.wait()
+}
+
+/// Waits on the local event `name` for at most `timeout`; see
+/// [`Event::wait_timeout`].
+pub fn wait_timeout(name: &str, timeout: Duration) -> Result<(), EventError> {
+    local(name)?.wait_timeout(timeout)
+}
+
+/// Signals the local event `name`; see [`Event::signal`].
+pub fn signal(name: &str) -> Result<(), EventError> {
+    local(name)?.signal()
+}
+
+/// Broadcasts the local event `name`; see [`Event::broadcast`].
+pub fn broadcast(name: &str) -> Result<(), EventError> {
+    local(name)?.broadcast()
+}
+
+impl Event {
+    /// The event's name.
+    pub fn name(&self) -> &str {
+        &self.key.name
+    }
+
+    /// Whether the name is in the global namespace.
+    pub fn is_global(&self) -> bool {
+        self.key.namespace == Namespace::Global
+    }
+
+    /// Blocks the calling strand until a signal reaches it, or takes a stored
+    /// permit at once. Returns `Err(Cancelled)` if the strand's group is
+    /// cancelled (before or while waiting).
+    pub fn wait(&self) -> Result<(), EventError> {
+        self.wait_until(None)
+    }
+
+    /// As [`wait`](Self::wait), giving up with `Err(TimedOut)` after `timeout`.
+    /// A signal that races with the timeout is never lost: either this wait
+    /// took it (and returns `Ok`) or it goes to another waiter or is stored.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), EventError> {
+        self.wait_until(Some(Instant::now() + timeout))
+    }
+
+    /// Wakes one waiter (the one that has waited longest, approximately, when
+    /// several cores have waiters), or stores a permit when nobody waits.
+    /// Must be called from a strand; threads outside the runtime signal global
+    /// events with [`Runtime::signal`](crate::Runtime::signal).
+    pub fn signal(&self) -> Result<(), EventError> {
+        self.signal_with(&[])
+    }
+
+    /// As [`signal`](Self::signal), carrying up to [`MAX_PAYLOAD`] bytes for
+    /// scheduler closures registered on the event.
+    pub fn signal_with(&self, payload: &[u8]) -> Result<(), EventError> {
+        let payload = Payload::new(payload)?;
+        if context::current_ptr().is_null() {
+            return Err(EventError::NotInStrand);
+        }
+        on_core(|local| local.event_signal(&self.key, payload));
+        crate::api::yield_if_slice_expired();
+        Ok(())
+    }
+
+    /// Wakes every strand waiting on the event now, on every core. Stores
+    /// nothing: a strand that starts waiting afterwards waits for the next
+    /// signal.
+    /// Must be called from a strand; see [`signal`](Self::signal).
+    pub fn broadcast(&self) -> Result<(), EventError> {
+        if context::current_ptr().is_null() {
+            return Err(EventError::NotInStrand);
+        }
+        on_core(|local| local.event_broadcast(&self.key));
+        crate::api::yield_if_slice_expired();
+        Ok(())
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<(), EventError> {
+        let me = context::current_header().ok_or(EventError::NotInStrand)?;
+        if me.is_cancelled() {
+            return Err(EventError::Cancelled);
+        }
+        let cell = Arc::new(WaitCell {
+            state: AtomicU8::new(WAITING),
+            strand: me.clone(),
+        });
+        let queued = on_core(|local| {
+            let queued = local.event_wait(&self.key, cell.clone());
+            if queued.is_some() {
+                if let Some(deadline) = deadline {
+                    local.timers.insert(deadline, me.clone());
+                }
+            }
+            queued.map(|ticket| (ticket, local.core))
+        });
+        let Some((ticket, queue_core)) = queued else {
+            return Ok(()); // took a stored permit
+        };
+        loop {
+            strand::park_current();
+            if cell.state.load(Ordering::Acquire) == SIGNALLED {
+                return Ok(());
+            }
+            let give_up = if me.is_cancelled() {
+                EventError::Cancelled
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                EventError::TimedOut
+            } else {
+                continue;
+            };
+            // AcqRel: against the claim of a signal that races with us.
+            if cell
+                .state
+                .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return Ok(()); // a signal got here first: it is ours
+            }
+            // Take the wait out of the table of the core it is queued on (this
+            // strand may have moved since it was woken).
+            on_core(|local| {
+                if local.core == queue_core {
+                    local.event_cancel(&self.key, ticket);
+                } else {
+                    let key = self.key.clone();
+                    local.send(queue_core, Msg::EventCancel(key, ticket));
+                }
+            });
+            return Err(give_up);
+        }
+    }
+}
+
+/// Signals or broadcasts global `event` of `rt` from a thread outside it.
+pub(crate) fn signal_from_outside(
+    rt: &RuntimeShared,
+    event: &Event,
+    payload: &[u8],
+    all: bool,
+) -> Result<(), EventError> {
+    if !event.is_global() {
+        return Err(EventError::NotInStrand);
+    }
+    let payload = Payload::new(payload)?;
+    let key = event.key.clone();
+    if all {
+        for core in 0..rt.cores.len() {
+            let msg = EventMsg::WakeAll { event: key.clone() };
+            rt.inject(core, Msg::Event(Box::new(msg)));
+        }
+    } else {
+        let home = key.home(rt.cores.len());
+        let msg = EventMsg::Signal {
+            event: key,
+            payload,
+        };
+        rt.inject(home, Msg::Event(Box::new(msg)));
+    }
+    Ok(())
+}
+
+/// Runs `f` on the calling strand's core. If this carrier lost its core (the
+/// strand ran too long without a runtime call), yields first: the strand is then
+/// handed to the core's new carrier and `f` runs there.
+fn on_core<R>(mut f: impl FnMut(&mut crate::core::Local) -> R) -> R {
+    loop {
+        if let Some(result) = context::with_local(&mut f) {
+            return result;
+        }
+        crate::api::yield_now();
+    }
+}

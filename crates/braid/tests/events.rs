@@ -1,0 +1,358 @@
+//! Named events: wait, signal, broadcast, timeouts, cancellation, namespaces,
+//! bad input, and a stress test whose counts must balance exactly.
+
+use braid::event::{self, EventError, MAX_NAME_LEN, MAX_PAYLOAD};
+use braid::Runtime;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn runtime(cores: usize) -> Runtime {
+    Runtime::builder().cores(cores).build().unwrap()
+}
+
+/// Waits (bounded) until the runtime reports no live events.
+fn events_drain(rt: &Runtime) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let live = rt.stats().live_events();
+        if live == 0 || Instant::now() > deadline {
+            return live;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn wait_then_signal_on_one_core() {
+    let rt = runtime(1);
+    let order = rt.block_on(|| {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let l = log.clone();
+        let waiter = braid::spawn(move || {
+            l.lock().unwrap().push("waiting");
+            event::wait("go").unwrap();
+            l.lock().unwrap().push("woken");
+        });
+        braid::yield_now(); // the waiter runs and blocks
+        log.lock().unwrap().push("signal");
+        event::signal("go").unwrap();
+        waiter.join().unwrap();
+        Arc::try_unwrap(log).unwrap().into_inner().unwrap()
+    });
+    assert_eq!(order, ["waiting", "signal", "woken"]);
+    assert_eq!(events_drain(&rt), 0);
+}
+
+#[test]
+fn a_signal_with_no_waiter_is_stored_once() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        event::signal("permit").unwrap();
+        // One stored permit: the first wait takes it without blocking...
+        event::wait("permit").unwrap();
+        // ...and there is no second one.
+        assert_eq!(
+            event::wait_timeout("permit", Duration::from_millis(30)),
+            Err(EventError::TimedOut)
+        );
+    });
+    assert_eq!(events_drain(&rt), 0);
+}
+
+#[test]
+fn signals_cross_cores_whatever_the_home() {
+    let rt = runtime(2);
+    // Twenty names: their homes fall on both cores.
+    for i in 0..20 {
+        let name = format!("cross-{i}");
+        rt.block_on(move || {
+            for (wait_core, signal_core) in [(0, 1), (1, 0)] {
+                let n = name.clone();
+                let waiter = braid::Builder::new()
+                    .core(wait_core)
+                    .spawn(move || event::wait(&n))
+                    .unwrap();
+                let n = name.clone();
+                braid::Builder::new()
+                    .core(signal_core)
+                    .spawn(move || event::signal(&n).unwrap())
+                    .unwrap()
+                    .join()
+                    .unwrap();
+                waiter.join().unwrap().unwrap();
+            }
+        });
+    }
+    assert_eq!(events_drain(&rt), 0);
+}
+
+#[test]
+fn wait_timeout_times_out_and_leaves_nothing_behind() {
+    let rt = runtime(2);
+    let waited = rt.block_on(|| {
+        let start = Instant::now();
+        let r = event::wait_timeout("nobody-signals", Duration::from_millis(50));
+        (r, start.elapsed())
+    });
+    assert_eq!(waited.0, Err(EventError::TimedOut));
+    assert!(waited.1 >= Duration::from_millis(50), "{:?}", waited.1);
+    assert_eq!(events_drain(&rt), 0);
+}
+
+#[test]
+fn cancelling_the_group_ends_the_wait() {
+    let rt = runtime(2);
+    let result = rt.block_on(|| {
+        let h = braid::spawn(|| event::wait("never"));
+        std::thread::sleep(Duration::from_millis(20)); // let it block
+        h.group().cancel();
+        h.join().unwrap()
+    });
+    assert_eq!(result, Err(EventError::Cancelled));
+    assert_eq!(events_drain(&rt), 0);
+}
+
+#[test]
+fn broadcast_wakes_every_waiter_on_every_core() {
+    let rt = runtime(2);
+    let woken = rt.block_on(|| {
+        let woken = Arc::new(AtomicU64::new(0));
+        let waiters: Vec<_> = (0..20)
+            .map(|i| {
+                let w = woken.clone();
+                braid::Builder::new()
+                    .core(i % 2)
+                    .spawn(move || {
+                        event::wait("all").unwrap();
+                        w.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .unwrap()
+            })
+            .collect();
+        // All twenty must be queued before the broadcast: poll their states.
+        while !waiters
+            .iter()
+            .all(|h| h.strand().state() == braid::StrandState::Blocked)
+        {
+            braid::sleep(Duration::from_millis(1)).unwrap();
+        }
+        event::broadcast("all").unwrap();
+        for h in waiters {
+            h.join().unwrap();
+        }
+        // A broadcast stores nothing.
+        assert_eq!(
+            event::wait_timeout("all", Duration::from_millis(20)),
+            Err(EventError::TimedOut)
+        );
+        woken.load(Ordering::SeqCst)
+    });
+    assert_eq!(woken, 20);
+    assert_eq!(events_drain(&rt), 0);
+}
+
+#[test]
+fn local_names_are_private_to_their_top_level_group() {
+    let rt = runtime(2);
+    // Two unrelated top-level strands use the same local name.
+    let a = rt
+        .spawn(|| event::wait_timeout("shared-name", Duration::from_millis(100)))
+        .unwrap();
+    let b = rt
+        .spawn(|| {
+            braid::sleep(Duration::from_millis(10)).unwrap();
+            event::signal("shared-name").unwrap();
+            // The permit is ours (our group's): we can take it back.
+            event::wait("shared-name").unwrap();
+        })
+        .unwrap();
+    assert_eq!(a.join().unwrap(), Err(EventError::TimedOut));
+    b.join().unwrap();
+    // The same name in the global namespace is a third, distinct event.
+    let g = event::global("shared-name").unwrap();
+    assert!(g.is_global());
+    assert_ne!(g, rt.block_on(|| event::local("shared-name").unwrap()));
+    assert_eq!(events_drain(&rt), 0);
+}
+
+#[test]
+fn global_events_are_shared_and_signalled_from_outside() {
+    let rt = runtime(2);
+    let ev = event::global("io_complete_disk0").unwrap();
+    let e = ev.clone();
+    let waiter = rt.spawn(move || e.wait()).unwrap();
+    let e = ev.clone();
+    let other_tree = rt
+        .spawn(move || e.wait_timeout(Duration::from_secs(10)))
+        .unwrap();
+    // From this thread, which is not a strand.
+    assert_eq!(ev.signal(), Err(EventError::NotInStrand));
+    std::thread::sleep(Duration::from_millis(20));
+    rt.signal(&ev).unwrap();
+    rt.signal_with(&ev, b"done").unwrap();
+    waiter.join().unwrap().unwrap();
+    other_tree.join().unwrap().unwrap();
+    // Local names cannot be reached from outside.
+    let local = rt.block_on(|| event::local("x").unwrap());
+    assert_eq!(rt.signal(&local), Err(EventError::NotInStrand));
+    assert_eq!(events_drain(&rt), 0);
+}
+
+#[test]
+fn bad_input_gets_typed_errors() {
+    let rt = runtime(1);
+    rt.block_on(|| {
+        assert_eq!(event::signal(""), Err(EventError::EmptyName));
+        let long = "x".repeat(MAX_NAME_LEN + 1);
+        let err = event::wait(&long).unwrap_err();
+        assert_eq!(
+            err,
+            EventError::NameTooLong {
+                len: MAX_NAME_LEN + 1
+            }
+        );
+        assert!(err.to_string().contains("256"), "{err}");
+        assert!(event::local(&"y".repeat(MAX_NAME_LEN)).is_ok());
+        let ev = event::local("payload").unwrap();
+        let err = ev.signal_with(&[0; MAX_PAYLOAD + 1]).unwrap_err();
+        assert_eq!(
+            err,
+            EventError::PayloadTooLarge {
+                len: MAX_PAYLOAD + 1
+            }
+        );
+        assert!(err.to_string().contains("64"), "{err}");
+        ev.signal_with(&[7; MAX_PAYLOAD]).unwrap();
+        ev.wait().unwrap();
+    });
+    assert_eq!(event::wait("outside"), Err(EventError::NotInStrand));
+    assert_eq!(event::global(""), Err(EventError::EmptyName));
+    // The runtime still works after all that.
+    assert_eq!(rt.block_on(|| 5), 5);
+    assert_eq!(events_drain(&rt), 0);
+}
+
+/// One million signals between strands on both cores, through events homed on
+/// both cores: every signal is taken by exactly one wait, and nothing is left
+/// stored or queued at the end.
+#[test]
+fn a_million_cross_core_signals_balance_exactly() {
+    const SIGNALS: u64 = 1_000_000;
+    const PAIRS: u64 = 8;
+    let rt = runtime(2);
+    let taken = Arc::new(AtomicU64::new(0));
+    let t = taken.clone();
+    rt.block_on(move || {
+        let per_pair = SIGNALS / PAIRS;
+        let mut handles = Vec::new();
+        for pair in 0..PAIRS {
+            let name = format!("stress-{pair}");
+            let (wait_core, signal_core) = if pair % 2 == 0 { (0, 1) } else { (1, 0) };
+            let (n, t) = (name.clone(), t.clone());
+            handles.push(
+                braid::Builder::new()
+                    .core(wait_core)
+                    .spawn(move || {
+                        for _ in 0..per_pair {
+                            // Bounded, so a lost signal fails the test instead
+                            // of hanging it.
+                            event::wait_timeout(&n, Duration::from_secs(60))
+                                .expect("a signal was lost");
+                            t.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                    .unwrap(),
+            );
+            handles.push(
+                braid::Builder::new()
+                    .core(signal_core)
+                    .spawn(move || {
+                        for i in 0..per_pair {
+                            event::signal(&name).unwrap();
+                            if i % 64 == 0 {
+                                braid::yield_now();
+                            }
+                        }
+                    })
+                    .unwrap(),
+            );
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    assert_eq!(taken.load(Ordering::SeqCst), SIGNALS);
+    assert_eq!(events_drain(&rt), 0, "events left stored or queued");
+}
+
+/// Waiters with very short timeouts race with signals: a signal that meets a
+/// waiter giving up must go to another waiter or be stored, never vanish, and a
+/// waiter that gave up must never also take a signal. The waiters keep trying
+/// until they have taken every signal sent.
+#[test]
+fn timeouts_racing_with_signals_lose_nothing() {
+    const SIGNALS: u64 = 200_000;
+    let rt = runtime(2);
+    let taken = Arc::new(AtomicU64::new(0));
+    let timeouts = Arc::new(AtomicU64::new(0));
+    let (t, o) = (taken.clone(), timeouts.clone());
+    rt.block_on(move || {
+        let mut handles = Vec::new();
+        for w in 0..4u64 {
+            let (t, o) = (t.clone(), o.clone());
+            handles.push(
+                braid::Builder::new()
+                    .core((w % 2) as usize)
+                    .spawn(move || {
+                        let deadline = Instant::now() + Duration::from_secs(60);
+                        while t.load(Ordering::Relaxed) < SIGNALS {
+                            assert!(Instant::now() < deadline, "signals were lost");
+                            match event::wait_timeout("racy", Duration::from_micros(20)) {
+                                Ok(()) => {
+                                    t.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(EventError::TimedOut) => {
+                                    o.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    })
+                    .unwrap(),
+            );
+        }
+        for s in 0..2u64 {
+            handles.push(
+                braid::Builder::new()
+                    .core(s as usize)
+                    .spawn(move || {
+                        for i in 0..SIGNALS / 2 {
+                            event::signal("racy").unwrap();
+                            if i % 16 == 0 {
+                                braid::yield_now();
+                            }
+                        }
+                    })
+                    .unwrap(),
+            );
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    assert_eq!(
+        taken.load(Ordering::SeqCst),
+        SIGNALS,
+        "each signal taken exactly once"
+    );
+    assert!(
+        timeouts.load(Ordering::SeqCst) > 0,
+        "no timeout raced at all"
+    );
+    assert_eq!(events_drain(&rt), 0);
+    eprintln!(
+        "{SIGNALS} signals taken, {} timeouts",
+        timeouts.load(Ordering::SeqCst)
+    );
+}
