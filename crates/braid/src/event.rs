@@ -40,7 +40,7 @@ use crate::strand::{self, Header};
 use braid_core::event::EventMsg;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,13 +113,29 @@ pub(crate) enum Namespace {
 }
 
 /// An event's identity inside the runtime.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug)]
 pub(crate) struct EventKey {
     namespace: Namespace,
     name: Arc<str>,
     /// Hash of the two fields above, fixed for the runtime's life: picks the
-    /// event's home core.
+    /// event's home core, and is all that tables hash.
     hash: u64,
+}
+
+impl PartialEq for EventKey {
+    fn eq(&self, other: &EventKey) -> bool {
+        self.hash == other.hash
+            && self.namespace == other.namespace
+            && (Arc::ptr_eq(&self.name, &other.name) || self.name == other.name)
+    }
+}
+
+impl Eq for EventKey {}
+
+impl Hash for EventKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 impl EventKey {
@@ -169,24 +185,56 @@ impl fmt::Debug for Payload {
 /// A message of the event protocol, as carried by the bus.
 pub(crate) type EventMessage = EventMsg<EventKey, Payload>;
 
-const WAITING: u8 = 0;
-const SIGNALLED: u8 = 1;
-const ABANDONED: u8 = 2;
+/// The wait word of a strand (`Header::wait`): the generation of its current
+/// wait above two state bits. A strand waits on one event at a time; each wait
+/// gets a fresh generation, so a queue entry left from an earlier wait can never
+/// claim a later one.
+const STATE_BITS: u64 = 2;
+const WAITING: u64 = 0;
+const SIGNALLED: u64 = 1;
+const ABANDONED: u64 = 2;
 
-/// One wait, resolved exactly once: by a signal (`SIGNALLED`) or by the waiter
-/// giving up (`ABANDONED`), whichever swaps `WAITING` first.
+/// One wait of one strand, as queued in a wait graph. Resolved exactly once: by
+/// a signal (`SIGNALLED`) or by the waiter giving up (`ABANDONED`), whichever
+/// moves the strand's wait word from (generation, `WAITING`) first.
 pub(crate) struct WaitCell {
-    state: AtomicU8,
     strand: Arc<Header>,
+    generation: u64,
 }
 
 impl WaitCell {
+    /// Starts a new wait of `strand`: returns its generation.
+    fn begin(strand: &Header) -> u64 {
+        let generation = (strand.wait.load(Ordering::Relaxed) >> STATE_BITS) + 1;
+        // Only the strand itself writes a new generation, and only between waits.
+        strand
+            .wait
+            .store(generation << STATE_BITS | WAITING, Ordering::Relaxed);
+        generation
+    }
+
+    /// Moves `strand`'s wait `generation` from waiting to `to`; false if it was
+    /// resolved already.
+    fn resolve(strand: &Header, generation: u64, to: u64) -> bool {
+        // AcqRel: the waiter sees what the signaller wrote before signalling.
+        strand
+            .wait
+            .compare_exchange(
+                generation << STATE_BITS | WAITING,
+                generation << STATE_BITS | to,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    fn signalled(strand: &Header, generation: u64) -> bool {
+        strand.wait.load(Ordering::Acquire) == generation << STATE_BITS | SIGNALLED
+    }
+
     /// Called by the core that wakes this waiter. True if the signal is its.
     pub(crate) fn claim(&self) -> bool {
-        // AcqRel: the waiter reads what the signaller wrote before signalling.
-        self.state
-            .compare_exchange(WAITING, SIGNALLED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        WaitCell::resolve(&self.strand, self.generation, SIGNALLED)
     }
 
     pub(crate) fn strand(&self) -> &Arc<Header> {
@@ -196,7 +244,11 @@ impl WaitCell {
 
 impl fmt::Debug for WaitCell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "WaitCell(strand #{})", self.strand.id)
+        write!(
+            f,
+            "WaitCell(strand #{} wait {})",
+            self.strand.id, self.generation
+        )
     }
 }
 
@@ -340,12 +392,14 @@ impl Event {
         if me.is_cancelled() {
             return Err(EventError::Cancelled);
         }
-        let cell = Arc::new(WaitCell {
-            state: AtomicU8::new(WAITING),
+        let generation = WaitCell::begin(&me);
+        let mut entry = Some(WaitCell {
             strand: me.clone(),
+            generation,
         });
         let queued = on_core(|local| {
-            let queued = local.event_wait(&self.key, cell.clone());
+            let entry = entry.take().expect("queued once");
+            let queued = local.event_wait(&self.key, entry);
             if queued.is_some() {
                 if let Some(deadline) = deadline {
                     local.timers.insert(deadline, me.clone());
@@ -358,7 +412,7 @@ impl Event {
         };
         loop {
             strand::park_current();
-            if cell.state.load(Ordering::Acquire) == SIGNALLED {
+            if WaitCell::signalled(&me, generation) {
                 return Ok(());
             }
             let give_up = if me.is_cancelled() {
@@ -368,12 +422,7 @@ impl Event {
             } else {
                 continue;
             };
-            // AcqRel: against the claim of a signal that races with us.
-            if cell
-                .state
-                .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
+            if !WaitCell::resolve(&me, generation, ABANDONED) {
                 return Ok(()); // a signal got here first: it is ours
             }
             // Take the wait out of the table of the core it is queued on (this

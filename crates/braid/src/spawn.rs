@@ -15,7 +15,9 @@ use crate::strand::{
 use braid_core::Insert;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 use std::sync::{Arc, Mutex};
 
 const EMPTY: u32 = 0;
@@ -367,6 +369,7 @@ where
         live: AtomicUsize::new(0),
         has_group_waiters: AtomicBool::new(false),
         group_waiters: Mutex::new(Vec::new()),
+        wait: AtomicU64::new(0),
         park: AtomicU32::new(RUNNING),
         state: AtomicU8::new(StrandState::Ready as u8),
         home: AtomicUsize::new(placement.core),

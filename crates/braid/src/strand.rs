@@ -116,6 +116,8 @@ pub(crate) struct Header {
     /// `live` to zero knows to take the lock and wake it.
     pub(crate) has_group_waiters: AtomicBool,
     pub(crate) group_waiters: Mutex<Vec<Waiter>>,
+    /// The wait word of the strand's current event wait (see `event::WaitCell`).
+    pub(crate) wait: AtomicU64,
     /// The park word (see the module docs).
     pub(crate) park: AtomicU32,
     /// [`StrandState`] as a byte, for diagnostics only.

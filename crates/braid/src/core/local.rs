@@ -38,7 +38,7 @@ pub(crate) struct Local {
     inbox: Vec<(Origin, Msg)>,
     fired: Vec<Arc<Header>>,
     /// This core's wait graph and the events homed here.
-    events: Events<EventKey, Arc<WaitCell>, Payload>,
+    events: Events<EventKey, WaitCell, Payload>,
     next_ticket: Ticket,
     /// Scratch space for the event protocol: messages out, strands to wake.
     event_out: Outbox<EventKey, Payload>,
@@ -335,12 +335,14 @@ impl Local {
 
     /// Queues `cell` on `key` unless a stored permit is taken at once. Returns
     /// the wait's ticket when queued.
-    pub(crate) fn event_wait(&mut self, key: &EventKey, cell: Arc<WaitCell>) -> Option<Ticket> {
+    pub(crate) fn event_wait(&mut self, key: &EventKey, cell: WaitCell) -> Option<Ticket> {
         self.next_ticket += 1;
         let ticket = (self.next_ticket << 12) | self.core as u64;
         let queued = Queued {
             ticket,
-            since: self.rt().started.elapsed().as_nanos() as u64,
+            // The coarse clock (1 ms steps): FIFO across cores is approximate
+            // anyway, and a fine clock read costs more than the whole local wait.
+            since: self.rt().clock_ns.load(Ordering::Relaxed),
             waiter: cell,
         };
         let home = key.home(self.endpoint.cores());
@@ -392,14 +394,14 @@ impl Local {
     fn with_events<R>(
         &mut self,
         op: impl FnOnce(
-            &mut Events<EventKey, Arc<WaitCell>, Payload>,
-            &mut dyn FnMut(&Arc<WaitCell>, &Payload) -> bool,
+            &mut Events<EventKey, WaitCell, Payload>,
+            &mut dyn FnMut(&WaitCell, &Payload) -> bool,
             &mut Outbox<EventKey, Payload>,
         ) -> R,
     ) -> R {
         let mut out = std::mem::take(&mut self.event_out);
         let mut wakes = std::mem::take(&mut self.event_wakes);
-        let mut claim = |cell: &Arc<WaitCell>, _: &Payload| {
+        let mut claim = |cell: &WaitCell, _: &Payload| {
             let won = cell.claim();
             if won {
                 wakes.push(cell.strand().clone());
@@ -407,11 +409,15 @@ impl Local {
             won
         };
         let result = op(&mut self.events, &mut claim, &mut out);
-        for (to, msg) in out.drain(..) {
-            self.send(to, Msg::Event(Box::new(msg)));
+        if !out.is_empty() {
+            for (to, msg) in out.drain(..) {
+                self.send(to, Msg::Event(Box::new(msg)));
+            }
         }
-        for header in wakes.drain(..) {
-            self.unpark_here(&header);
+        if !wakes.is_empty() {
+            for header in wakes.drain(..) {
+                self.unpark_here(&header);
+            }
         }
         self.event_out = out;
         self.event_wakes = wakes;
