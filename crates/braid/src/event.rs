@@ -36,11 +36,10 @@
 use crate::context;
 use crate::core::Msg;
 use crate::runtime::RuntimeShared;
-use crate::strand::{self, Header};
+use crate::sync::waiter::{Outcome, Waiting};
 use braid_core::event::EventMsg;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -185,73 +184,6 @@ impl fmt::Debug for Payload {
 /// A message of the event protocol, as carried by the bus.
 pub(crate) type EventMessage = EventMsg<EventKey, Payload>;
 
-/// The wait word of a strand (`Header::wait`): the generation of its current
-/// wait above two state bits. A strand waits on one event at a time; each wait
-/// gets a fresh generation, so a queue entry left from an earlier wait can never
-/// claim a later one.
-const STATE_BITS: u64 = 2;
-const WAITING: u64 = 0;
-const SIGNALLED: u64 = 1;
-const ABANDONED: u64 = 2;
-
-/// One wait of one strand, as queued in a wait graph. Resolved exactly once: by
-/// a signal (`SIGNALLED`) or by the waiter giving up (`ABANDONED`), whichever
-/// moves the strand's wait word from (generation, `WAITING`) first.
-pub(crate) struct WaitCell {
-    strand: Arc<Header>,
-    generation: u64,
-}
-
-impl WaitCell {
-    /// Starts a new wait of `strand`: returns its generation.
-    fn begin(strand: &Header) -> u64 {
-        let generation = (strand.wait.load(Ordering::Relaxed) >> STATE_BITS) + 1;
-        // Only the strand itself writes a new generation, and only between waits.
-        strand
-            .wait
-            .store(generation << STATE_BITS | WAITING, Ordering::Relaxed);
-        generation
-    }
-
-    /// Moves `strand`'s wait `generation` from waiting to `to`; false if it was
-    /// resolved already.
-    fn resolve(strand: &Header, generation: u64, to: u64) -> bool {
-        // AcqRel: the waiter sees what the signaller wrote before signalling.
-        strand
-            .wait
-            .compare_exchange(
-                generation << STATE_BITS | WAITING,
-                generation << STATE_BITS | to,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-    }
-
-    fn signalled(strand: &Header, generation: u64) -> bool {
-        strand.wait.load(Ordering::Acquire) == generation << STATE_BITS | SIGNALLED
-    }
-
-    /// Called by the core that wakes this waiter. True if the signal is its.
-    pub(crate) fn claim(&self) -> bool {
-        WaitCell::resolve(&self.strand, self.generation, SIGNALLED)
-    }
-
-    pub(crate) fn strand(&self) -> &Arc<Header> {
-        &self.strand
-    }
-}
-
-impl fmt::Debug for WaitCell {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "WaitCell(strand #{} wait {})",
-            self.strand.id, self.generation
-        )
-    }
-}
-
 /// A named event: a name and its namespace, nothing more. Cheap to clone; two
 /// `Event`s with the same name and namespace are the same event.
 #[derive(Clone, PartialEq, Eq)]
@@ -392,51 +324,31 @@ impl Event {
         if me.is_cancelled() {
             return Err(EventError::Cancelled);
         }
-        let generation = WaitCell::begin(&me);
-        let mut entry = Some(WaitCell {
-            strand: me.clone(),
-            generation,
-        });
+        let waiting = Waiting::begin();
         let queued = on_core(|local| {
-            let entry = entry.take().expect("queued once");
-            let queued = local.event_wait(&self.key, entry);
-            if queued.is_some() {
-                if let Some(deadline) = deadline {
-                    local.timers.insert(deadline, me.clone());
-                }
-            }
-            queued.map(|ticket| (ticket, local.core))
+            local
+                .event_wait(&self.key, waiting.waker())
+                .map(|ticket| (ticket, local.core))
         });
         let Some((ticket, queue_core)) = queued else {
             return Ok(()); // took a stored permit
         };
-        loop {
-            strand::park_current();
-            if WaitCell::signalled(&me, generation) {
-                return Ok(());
-            }
-            let give_up = if me.is_cancelled() {
-                EventError::Cancelled
-            } else if deadline.is_some_and(|d| Instant::now() >= d) {
-                EventError::TimedOut
+        let error = match waiting.block(deadline) {
+            Outcome::Signalled => return Ok(()),
+            Outcome::TimedOut => EventError::TimedOut,
+            Outcome::Cancelled => EventError::Cancelled,
+        };
+        // Take the wait out of the table of the core it is queued on (this
+        // strand may have moved since it was woken).
+        on_core(|local| {
+            if local.core == queue_core {
+                local.event_cancel(&self.key, ticket);
             } else {
-                continue;
-            };
-            if !WaitCell::resolve(&me, generation, ABANDONED) {
-                return Ok(()); // a signal got here first: it is ours
+                let key = self.key.clone();
+                local.send(queue_core, Msg::EventCancel(key, ticket));
             }
-            // Take the wait out of the table of the core it is queued on (this
-            // strand may have moved since it was woken).
-            on_core(|local| {
-                if local.core == queue_core {
-                    local.event_cancel(&self.key, ticket);
-                } else {
-                    let key = self.key.clone();
-                    local.send(queue_core, Msg::EventCancel(key, ticket));
-                }
-            });
-            return Err(give_up);
-        }
+        });
+        Err(error)
     }
 }
 

@@ -31,6 +31,7 @@ mod context;
 mod core;
 mod error;
 pub mod event;
+mod facade;
 mod group;
 mod monitor;
 mod overflow;
@@ -41,7 +42,7 @@ mod spawn;
 mod stack;
 mod stats;
 mod strand;
-mod sync;
+pub mod sync;
 mod sys;
 mod timer;
 

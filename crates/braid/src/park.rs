@@ -22,7 +22,7 @@
 //! The functions here are the whole protocol; `tests/park_loom.rs` model-checks
 //! them (this file is compiled there against loom's atomics).
 
-use crate::sync::{AtomicU32, Ordering};
+use crate::facade::{AtomicU32, Ordering};
 
 /// Running, or ready to run, with no wake pending.
 pub(crate) const RUNNING: u32 = 0;

@@ -9,7 +9,7 @@
 //! leaves the core waiting forever, which loom reports), a strand is scheduled at
 //! most once per park, and every message is accounted for.
 
-mod sync {
+mod facade {
     pub(crate) use loom::sync::atomic::{AtomicU32, Ordering};
 }
 
@@ -22,7 +22,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 struct Strand {
-    word: sync::AtomicU32,
+    word: facade::AtomicU32,
     /// What the strand waits for: one increment per waker.
     done: AtomicUsize,
     /// `Wake` messages sent to the home core.
@@ -76,7 +76,7 @@ fn check(wakers: usize) {
     model.preemption_bound = Some(3);
     model.check(move || {
         let s = Arc::new(Strand {
-            word: sync::AtomicU32::new(park::RUNNING),
+            word: facade::AtomicU32::new(park::RUNNING),
             done: AtomicUsize::new(0),
             mailbox: AtomicUsize::new(0),
         });

@@ -4,11 +4,12 @@
 
 use super::mail::{Msg, Outcome};
 use super::shared::{bump, CoreShared};
-use crate::event::{EventKey, EventMessage, Payload, WaitCell};
+use crate::event::{EventKey, EventMessage, Payload};
 use crate::park;
 use crate::runtime::RuntimeShared;
 use crate::stack::StackPool;
 use crate::strand::{Header, StrandState, Task, Waiter, NO_SLOT};
+use crate::sync::waiter::Waker;
 use crate::sys;
 use crate::timer::TimerHeap;
 use braid_bus::{Endpoint, Notify, Origin};
@@ -38,11 +39,11 @@ pub(crate) struct Local {
     inbox: Vec<(Origin, Msg)>,
     fired: Vec<Arc<Header>>,
     /// This core's wait graph and the events homed here.
-    events: Events<EventKey, WaitCell, Payload>,
+    events: Events<EventKey, Waker, Payload>,
     next_ticket: Ticket,
     /// Scratch space for the event protocol: messages out, strands to wake.
     event_out: Outbox<EventKey, Payload>,
-    event_wakes: Vec<Arc<Header>>,
+    event_wakes: Vec<Waker>,
     pub(crate) shutdown: bool,
 }
 
@@ -335,7 +336,7 @@ impl Local {
 
     /// Queues `cell` on `key` unless a stored permit is taken at once. Returns
     /// the wait's ticket when queued.
-    pub(crate) fn event_wait(&mut self, key: &EventKey, cell: WaitCell) -> Option<Ticket> {
+    pub(crate) fn event_wait(&mut self, key: &EventKey, waker: Waker) -> Option<Ticket> {
         self.next_ticket += 1;
         let ticket = (self.next_ticket << 12) | self.core as u64;
         let queued = Queued {
@@ -343,7 +344,7 @@ impl Local {
             // The coarse clock (1 ms steps): FIFO across cores is approximate
             // anyway, and a fine clock read costs more than the whole local wait.
             since: self.rt().clock_ns.load(Ordering::Relaxed),
-            waiter: cell,
+            waiter: waker,
         };
         let home = key.home(self.endpoint.cores());
         let outcome = self
@@ -394,17 +395,17 @@ impl Local {
     fn with_events<R>(
         &mut self,
         op: impl FnOnce(
-            &mut Events<EventKey, WaitCell, Payload>,
-            &mut dyn FnMut(&WaitCell, &Payload) -> bool,
+            &mut Events<EventKey, Waker, Payload>,
+            &mut dyn FnMut(&Waker, &Payload) -> bool,
             &mut Outbox<EventKey, Payload>,
         ) -> R,
     ) -> R {
         let mut out = std::mem::take(&mut self.event_out);
         let mut wakes = std::mem::take(&mut self.event_wakes);
-        let mut claim = |cell: &WaitCell, _: &Payload| {
-            let won = cell.claim();
+        let mut claim = |waker: &Waker, _: &Payload| {
+            let won = waker.claim();
             if won {
-                wakes.push(cell.strand().clone());
+                wakes.push(waker.clone());
             }
             won
         };
@@ -415,8 +416,11 @@ impl Local {
             }
         }
         if !wakes.is_empty() {
-            for header in wakes.drain(..) {
-                self.unpark_here(&header);
+            for waker in wakes.drain(..) {
+                match waker.strand() {
+                    Some(header) => self.unpark_here(header),
+                    None => waker.wake(),
+                }
             }
         }
         self.event_out = out;

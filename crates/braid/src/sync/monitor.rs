@@ -1,0 +1,73 @@
+//! State behind one small lock, with blocking until an attempt succeeds: the
+//! shared skeleton of the primitives in this module.
+
+use super::waiter::{wake_all, Outcome, Waiting, Waker};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+/// Why a blocking attempt gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GaveUp {
+    TimedOut,
+    Cancelled,
+}
+
+pub(crate) struct Monitor<S> {
+    state: Mutex<S>,
+}
+
+impl<S> Monitor<S> {
+    pub(crate) fn new(state: S) -> Monitor<S> {
+        Monitor {
+            state: Mutex::new(state),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, S> {
+        // A panic while the lock is held can only come from user code run by
+        // `with` (e.g. a Drop impl); the state itself stays consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the state; the waiters it claims into its vector are woken
+    /// after the lock is released.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut S, &mut Vec<Waker>) -> R) -> R {
+        let mut wakes = Vec::new();
+        let result = f(&mut self.lock(), &mut wakes);
+        wake_all(wakes);
+        result
+    }
+
+    /// Calls `attempt` under the lock until it returns `Some`. When it returns
+    /// `None` it must have queued the waker it was given where the state's
+    /// changes will claim it; the caller then blocks until claimed, `deadline`,
+    /// or cancellation. On giving up, `withdraw` removes the waker again (and
+    /// may pass on to another waiter what this one was offered).
+    pub(crate) fn wait_until<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut attempt: impl FnMut(&mut S, &mut Vec<Waker>, &Waker) -> Option<R>,
+        mut withdraw: impl FnMut(&mut S, &mut Vec<Waker>, &Waker),
+    ) -> Result<R, GaveUp> {
+        loop {
+            let waiting = Waiting::begin();
+            let waker = waiting.waker();
+            if let Some(result) = self.with(|s, wakes| attempt(s, wakes, &waker)) {
+                return Ok(result);
+            }
+            let gave_up = match waiting.block(deadline) {
+                Outcome::Signalled => continue,
+                Outcome::TimedOut => GaveUp::TimedOut,
+                Outcome::Cancelled => GaveUp::Cancelled,
+            };
+            self.with(|s, wakes| withdraw(s, wakes, &waker));
+            return Err(gave_up);
+        }
+    }
+}
+
+/// Whether the caller is a strand whose group was cancelled: blocking calls then
+/// fail at once.
+pub(crate) fn cancelled() -> bool {
+    crate::api::is_cancelled()
+}

@@ -1,0 +1,273 @@
+//! One wait, resolved exactly once: the building block of every blocking
+//! primitive (events, channels, locks).
+//!
+//! A waiter — a strand, or a thread outside the runtime — has a **wait word**:
+//! the generation of its current wait above two state bits. Starting a wait
+//! ([`Waiting::begin`]) moves to a fresh generation in state `WAITING` and hands
+//! out a [`Waker`] naming that generation. The wait is then resolved once, by
+//! whichever compare-and-swap comes first:
+//! - a waker's [`claim`](Waker::claim): `WAITING -> SIGNALLED` (the waker then
+//!   unparks the waiter);
+//! - the waiter giving up (timeout, cancellation): `WAITING -> ABANDONED`.
+//!
+//! A waker whose claim fails — the waiter gave up, or the waker belongs to an
+//! older wait — wakes nobody, and the primitive passes what it had to offer to
+//! the next waiter. One wait may hand out several wakers (a select registers one
+//! in each channel): the first claim wins, the others fail.
+
+use crate::context;
+use crate::strand::{self, Header};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+const STATE_BITS: u64 = 2;
+const WAITING: u64 = 0;
+const SIGNALLED: u64 = 1;
+const ABANDONED: u64 = 2;
+
+/// The wait word of a thread outside the runtime.
+#[derive(Debug)]
+struct ThreadWord {
+    word: AtomicU64,
+    thread: std::thread::Thread,
+}
+
+thread_local! {
+    static THREAD_WORD: Arc<ThreadWord> = Arc::new(ThreadWord {
+        word: AtomicU64::new(0),
+        thread: std::thread::current(),
+    });
+}
+
+#[derive(Clone, Debug)]
+enum Target {
+    Strand(Arc<Header>),
+    Thread(Arc<ThreadWord>),
+}
+
+impl Target {
+    fn word(&self) -> &AtomicU64 {
+        match self {
+            Target::Strand(h) => &h.wait,
+            Target::Thread(t) => &t.word,
+        }
+    }
+}
+
+/// The right to resolve one wait as signalled.
+#[derive(Clone, Debug)]
+pub(crate) struct Waker {
+    target: Target,
+    generation: u64,
+}
+
+impl Waker {
+    /// Resolves the wait as signalled. True if this call did it (the caller
+    /// must then [`wake`](Self::wake) the waiter); false if the wait was
+    /// already resolved (given up, or claimed by another waker).
+    pub(crate) fn claim(&self) -> bool {
+        resolve(self.target.word(), self.generation, SIGNALLED)
+    }
+
+    /// Makes the waiter run again after a successful claim.
+    pub(crate) fn wake(&self) {
+        match &self.target {
+            Target::Strand(h) => strand::unpark(h),
+            Target::Thread(t) => t.thread.unpark(),
+        }
+    }
+
+    /// The strand waiting, if the waiter is a strand.
+    pub(crate) fn strand(&self) -> Option<&Arc<Header>> {
+        match &self.target {
+            Target::Strand(h) => Some(h),
+            Target::Thread(_) => None,
+        }
+    }
+
+    /// Whether this waker and `other` belong to the same wait.
+    pub(crate) fn same_wait(&self, other: &Waker) -> bool {
+        self.generation == other.generation && std::ptr::eq(self.target.word(), other.target.word())
+    }
+}
+
+fn resolve(word: &AtomicU64, generation: u64, to: u64) -> bool {
+    // AcqRel: the waiter sees what the waker wrote before claiming, and the
+    // waker sees what the waiter wrote before it started waiting.
+    word.compare_exchange(
+        generation << STATE_BITS | WAITING,
+        generation << STATE_BITS | to,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    )
+    .is_ok()
+}
+
+/// How a wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// A waker claimed it.
+    Signalled,
+    /// The deadline passed first.
+    TimedOut,
+    /// The waiting strand's group was cancelled first.
+    Cancelled,
+}
+
+/// The waiting side of one wait.
+pub(crate) struct Waiting {
+    target: Target,
+    generation: u64,
+}
+
+impl Waiting {
+    /// Starts a new wait of the calling strand (or thread).
+    pub(crate) fn begin() -> Waiting {
+        let target = match context::current_header() {
+            Some(h) => Target::Strand(h),
+            None => Target::Thread(THREAD_WORD.with(Arc::clone)),
+        };
+        let word = target.word();
+        let generation = (word.load(Ordering::Relaxed) >> STATE_BITS) + 1;
+        // Only the waiter writes a new generation, and only between its waits.
+        word.store(generation << STATE_BITS | WAITING, Ordering::Relaxed);
+        Waiting { target, generation }
+    }
+
+    /// A waker for this wait (as many as needed).
+    pub(crate) fn waker(&self) -> Waker {
+        Waker {
+            target: self.target.clone(),
+            generation: self.generation,
+        }
+    }
+
+    /// Whether a waker claimed this wait.
+    pub(crate) fn is_signalled(&self) -> bool {
+        self.target.word().load(Ordering::Acquire) == self.generation << STATE_BITS | SIGNALLED
+    }
+
+    /// Gives the wait up. False if a waker claimed it first (the wait then
+    /// counts as signalled).
+    pub(crate) fn abandon(&self) -> bool {
+        resolve(self.target.word(), self.generation, ABANDONED)
+    }
+
+    /// Blocks until a waker claims the wait, `deadline` passes, or the strand's
+    /// group is cancelled. Timeouts and cancellation resolve the wait as given
+    /// up (so a racing waker fails and passes its offer on); if a waker won that
+    /// race the outcome is `Signalled`.
+    pub(crate) fn block(&self, deadline: Option<Instant>) -> Outcome {
+        match &self.target {
+            Target::Strand(me) => {
+                if let Some(deadline) = deadline {
+                    arm_timer(me, deadline);
+                }
+                loop {
+                    if self.is_signalled() {
+                        return Outcome::Signalled;
+                    }
+                    let give_up = if me.is_cancelled() {
+                        Outcome::Cancelled
+                    } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                        Outcome::TimedOut
+                    } else {
+                        strand::park_current();
+                        continue;
+                    };
+                    return if self.abandon() {
+                        give_up
+                    } else {
+                        Outcome::Signalled
+                    };
+                }
+            }
+            Target::Thread(_) => loop {
+                if self.is_signalled() {
+                    return Outcome::Signalled;
+                }
+                match deadline {
+                    Some(d) => {
+                        let now = Instant::now();
+                        if now >= d {
+                            return if self.abandon() {
+                                Outcome::TimedOut
+                            } else {
+                                Outcome::Signalled
+                            };
+                        }
+                        std::thread::park_timeout(d - now);
+                    }
+                    None => std::thread::park(),
+                }
+            },
+        }
+    }
+}
+
+/// Makes the strand `me` (the caller) runnable again at `deadline`.
+fn arm_timer(me: &Arc<Header>, deadline: Instant) {
+    let mut header = Some(me.clone());
+    loop {
+        let armed = context::with_local(|local| {
+            local
+                .timers
+                .insert(deadline, header.take().expect("armed once"));
+        });
+        if armed.is_some() {
+            return;
+        }
+        // This carrier lost its core: yielding hands the strand to the new one.
+        crate::api::yield_now();
+    }
+}
+
+/// Waiters of one object, in arrival order, kept under the object's own lock.
+#[derive(Debug, Default)]
+pub(crate) struct WaitList {
+    queue: std::collections::VecDeque<Waker>,
+}
+
+impl WaitList {
+    pub(crate) fn push(&mut self, waker: Waker) {
+        self.queue.push_back(waker);
+    }
+
+    /// Claims the first waiter still waiting and puts it in `wakes` (to be
+    /// woken once the object's lock is released). Returns whether one was found.
+    pub(crate) fn claim_one(&mut self, wakes: &mut Vec<Waker>) -> bool {
+        while let Some(waker) = self.queue.pop_front() {
+            if waker.claim() {
+                wakes.push(waker);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Claims every waiter still waiting into `wakes`.
+    pub(crate) fn claim_all(&mut self, wakes: &mut Vec<Waker>) {
+        for waker in self.queue.drain(..) {
+            if waker.claim() {
+                wakes.push(waker);
+            }
+        }
+    }
+
+    /// Removes the entries of the wait `waker` belongs to.
+    pub(crate) fn remove(&mut self, waker: &Waker) {
+        self.queue.retain(|w| !w.same_wait(waker));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// Wakes the waiters claimed while a lock was held, after it was released.
+pub(crate) fn wake_all(wakes: Vec<Waker>) {
+    for waker in wakes {
+        waker.wake();
+    }
+}

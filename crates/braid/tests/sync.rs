@@ -1,0 +1,484 @@
+//! The strand sync toolkit, across cores: channels (bounded, unbounded, many
+//! senders and receivers, disconnection, timeouts, cancellation, select),
+//! Mutex, RwLock, Semaphore, Barrier, WaitGroup, OnceCell. Counts are exact.
+
+use braid::sync::channel::{self, RecvError, Select, SelectError, SendError, TryRecvError};
+use braid::sync::{Barrier, Mutex, OnceCell, RwLock, Semaphore, WaitGroup};
+use braid::Runtime;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn runtime(cores: usize) -> Runtime {
+    Runtime::builder().cores(cores).build().unwrap()
+}
+
+#[test]
+fn many_senders_and_receivers_deliver_every_message_once() {
+    const PER_SENDER: u64 = 50_000;
+    const SENDERS: u64 = 4;
+    const RECEIVERS: usize = 4;
+    let rt = runtime(2);
+    for capacity in [Some(8), None] {
+        let (sum, count) = rt.block_on(move || {
+            let (tx, rx) = match capacity {
+                Some(c) => channel::bounded(c),
+                None => channel::unbounded(),
+            };
+            let receivers: Vec<_> = (0..RECEIVERS)
+                .map(|i| {
+                    let rx = rx.clone();
+                    braid::Builder::new()
+                        .core(i % 2)
+                        .spawn(move || {
+                            let (mut sum, mut count) = (0u64, 0u64);
+                            for v in rx.iter() {
+                                sum += v;
+                                count += 1;
+                            }
+                            (sum, count)
+                        })
+                        .unwrap()
+                })
+                .collect();
+            drop(rx);
+            let senders: Vec<_> = (0..SENDERS)
+                .map(|s| {
+                    let tx = tx.clone();
+                    braid::Builder::new()
+                        .core((s % 2) as usize)
+                        .spawn(move || {
+                            for i in 0..PER_SENDER {
+                                tx.send(s * PER_SENDER + i).unwrap();
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            drop(tx);
+            senders.into_iter().for_each(|h| h.join().unwrap());
+            receivers
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        });
+        let n = SENDERS * PER_SENDER;
+        assert_eq!(count, n, "capacity {capacity:?}");
+        assert_eq!(sum, n * (n - 1) / 2, "capacity {capacity:?}");
+    }
+}
+
+#[test]
+fn a_bounded_channel_blocks_the_sender_when_full() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let (tx, rx) = channel::bounded(2);
+        tx.send(1).unwrap();
+        tx.send(2).unwrap();
+        assert!(matches!(
+            tx.try_send(3),
+            Err(channel::TrySendError::Full(3))
+        ));
+        assert_eq!(
+            tx.send_timeout(3, Duration::from_millis(20)),
+            Err(SendError::Timeout(3))
+        );
+        let sent = Arc::new(AtomicUsize::new(0));
+        let s = sent.clone();
+        let h = braid::spawn(move || {
+            tx.send(3).unwrap(); // blocks until a slot frees
+            s.store(1, Ordering::SeqCst);
+        });
+        braid::sleep(Duration::from_millis(20)).unwrap();
+        assert_eq!(sent.load(Ordering::SeqCst), 0, "send did not block");
+        assert_eq!(rx.recv(), Ok(1));
+        h.join().unwrap();
+        assert_eq!(sent.load(Ordering::SeqCst), 1);
+        assert_eq!((rx.recv(), rx.recv()), (Ok(2), Ok(3)));
+    });
+}
+
+#[test]
+fn disconnection_is_seen_on_both_sides() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let (tx, rx) = channel::unbounded::<u8>();
+        tx.send(1).unwrap();
+        drop(tx);
+        assert_eq!(rx.recv(), Ok(1), "queued messages survive the senders");
+        assert_eq!(rx.recv(), Err(RecvError::Disconnected));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+
+        let (tx, rx) = channel::bounded::<u8>(1);
+        tx.send(1).unwrap();
+        let blocked = braid::spawn(move || tx.send(2));
+        braid::sleep(Duration::from_millis(10)).unwrap();
+        drop(rx); // wakes the blocked sender
+        assert_eq!(blocked.join().unwrap(), Err(SendError::Disconnected(2)));
+
+        // A receiver blocked when the last sender goes away wakes up.
+        let (tx, rx) = channel::unbounded::<u8>();
+        let waiting = braid::spawn(move || rx.recv());
+        braid::sleep(Duration::from_millis(10)).unwrap();
+        drop(tx);
+        assert_eq!(waiting.join().unwrap(), Err(RecvError::Disconnected));
+    });
+}
+
+#[test]
+fn receive_timeouts_and_cancellation() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let (tx, rx) = channel::unbounded::<u8>();
+        let start = Instant::now();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(30)),
+            Err(RecvError::Timeout)
+        );
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        let h = braid::spawn(move || rx.recv());
+        braid::sleep(Duration::from_millis(10)).unwrap();
+        h.group().cancel();
+        assert_eq!(h.join().unwrap(), Err(RecvError::Cancelled));
+        drop(tx);
+    });
+}
+
+#[test]
+fn select_over_channels_of_different_types() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let (tx_num, rx_num) = channel::unbounded::<u64>();
+        let (tx_txt, rx_txt) = channel::unbounded::<String>();
+        // Nothing ready: times out.
+        {
+            let mut sel = Select::new();
+            sel.recv(&rx_num);
+            sel.recv(&rx_txt);
+            assert_eq!(
+                sel.ready_timeout(Duration::from_millis(20)),
+                Err(SelectError::Timeout)
+            );
+        }
+        // A message sent from another core wakes the selector.
+        let sender = braid::Builder::new()
+            .core(1)
+            .spawn(move || {
+                braid::sleep(Duration::from_millis(10)).unwrap();
+                tx_txt.send("hi".to_string()).unwrap();
+                tx_num
+            })
+            .unwrap();
+        let mut got = Vec::new();
+        let mut sel = Select::new();
+        let num = sel.recv(&rx_num);
+        let txt = sel.recv(&rx_txt);
+        let i = sel.ready().unwrap();
+        assert_eq!(i, txt);
+        got.push(rx_txt.try_recv().unwrap());
+        let tx_num = sender.join().unwrap();
+        tx_num.send(7).unwrap();
+        assert_eq!(sel.ready().unwrap(), num);
+        assert_eq!(rx_num.try_recv(), Ok(7));
+        assert_eq!(got, ["hi"]);
+        // Disconnection counts as ready.
+        drop(tx_num);
+        assert_eq!(sel.ready().unwrap(), num);
+        assert_eq!(rx_num.try_recv(), Err(TryRecvError::Disconnected));
+    });
+}
+
+/// Selects and plain receivers compete for the messages of one channel; every
+/// message is received exactly once and nobody is left waiting.
+#[test]
+fn select_competing_with_receivers_loses_nothing() {
+    const N: u64 = 100_000;
+    let rt = runtime(2);
+    let total = rt.block_on(|| {
+        let (tx, rx) = channel::unbounded::<u64>();
+        let (_idle_tx, idle_rx) = channel::unbounded::<u64>();
+        let mut takers = Vec::new();
+        for i in 0..4 {
+            let rx = rx.clone();
+            let idle_rx = idle_rx.clone();
+            takers.push(
+                braid::Builder::new()
+                    .core(i % 2)
+                    .spawn(move || {
+                        let mut sum = 0;
+                        loop {
+                            if i % 2 == 0 {
+                                let mut sel = Select::new();
+                                let _ = sel.recv(&idle_rx);
+                                let main = sel.recv(&rx);
+                                if sel.ready().unwrap() != main {
+                                    continue;
+                                }
+                                match rx.try_recv() {
+                                    Ok(v) => sum += v,
+                                    Err(TryRecvError::Empty) => continue,
+                                    Err(TryRecvError::Disconnected) => return sum,
+                                }
+                            } else {
+                                match rx.recv() {
+                                    Ok(v) => sum += v,
+                                    Err(_) => return sum,
+                                }
+                            }
+                        }
+                    })
+                    .unwrap(),
+            );
+        }
+        drop(rx);
+        for v in 1..=N {
+            tx.send(v).unwrap();
+            if v % 100 == 0 {
+                braid::yield_now();
+            }
+        }
+        drop(tx);
+        takers.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(total, N * (N + 1) / 2);
+}
+
+#[test]
+fn threads_outside_the_runtime_use_channels_too() {
+    let rt = runtime(2);
+    let (to_strand, from_thread) = channel::bounded::<u32>(4);
+    let (to_thread, from_strand) = channel::unbounded::<u32>();
+    let echo = rt
+        .spawn(move || {
+            for v in from_thread.iter() {
+                to_thread.send(v * 2).unwrap();
+            }
+        })
+        .unwrap();
+    let t = std::thread::spawn(move || {
+        for v in 0..1000 {
+            to_strand.send(v).unwrap();
+        }
+    });
+    let doubled: u32 = (0..1000).map(|_| from_strand.recv().unwrap()).sum();
+    t.join().unwrap();
+    echo.join().unwrap();
+    assert_eq!(doubled, 2 * (0..1000).sum::<u32>());
+    assert_eq!(from_strand.recv(), Err(RecvError::Disconnected));
+}
+
+#[test]
+fn mutex_counts_exactly_under_contention() {
+    let rt = runtime(2);
+    let count = rt.block_on(|| {
+        let m = Arc::new(Mutex::new(0u64));
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let m = m.clone();
+                braid::Builder::new()
+                    .core(i % 2)
+                    .spawn(move || {
+                        for k in 0..20_000 {
+                            let mut g = m.lock().unwrap();
+                            *g += 1;
+                            if k % 100 == 0 {
+                                braid::yield_now(); // holding the lock across a switch
+                            }
+                        }
+                    })
+                    .unwrap()
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        let v = *m.lock().unwrap();
+        v
+    });
+    assert_eq!(count, 160_000);
+}
+
+#[test]
+fn mutex_timeout_try_lock_and_cancellation() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let m = Arc::new(Mutex::new(1));
+        let g = m.lock().unwrap();
+        assert!(m.try_lock().is_none());
+        assert!(m.lock_timeout(Duration::from_millis(10)).unwrap().is_none());
+        let m2 = m.clone();
+        let h = braid::spawn(move || m2.lock().map(|g| *g));
+        braid::sleep(Duration::from_millis(10)).unwrap();
+        h.group().cancel();
+        assert_eq!(h.join().unwrap(), Err(braid::Cancelled));
+        drop(g);
+        assert_eq!(*m.try_lock().unwrap(), 1);
+    });
+}
+
+#[test]
+fn rwlock_readers_share_writers_exclude() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let lock = Arc::new(RwLock::new(0u64));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let max_readers = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let (lock, inside, max_readers) =
+                    (lock.clone(), inside.clone(), max_readers.clone());
+                braid::Builder::new()
+                    .core(i % 2)
+                    .spawn(move || {
+                        for _ in 0..500 {
+                            if i == 0 {
+                                let mut w = lock.write().unwrap();
+                                assert_eq!(inside.load(Ordering::SeqCst), 0, "writer with readers");
+                                *w += 1;
+                            } else {
+                                let r = lock.read().unwrap();
+                                let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                                max_readers.fetch_max(n, Ordering::SeqCst);
+                                braid::yield_now();
+                                let _ = *r;
+                                inside.fetch_sub(1, Ordering::SeqCst);
+                            }
+                        }
+                    })
+                    .unwrap()
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        assert_eq!(*lock.read().unwrap(), 500);
+        assert!(
+            max_readers.load(Ordering::SeqCst) > 1,
+            "readers never overlapped"
+        );
+    });
+}
+
+#[test]
+fn semaphore_bounds_concurrency() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let sem = Arc::new(Semaphore::new(3));
+        let inside = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..12)
+            .map(|i| {
+                let (sem, inside, max) = (sem.clone(), inside.clone(), max.clone());
+                braid::Builder::new()
+                    .core(i % 2)
+                    .spawn(move || {
+                        for _ in 0..200 {
+                            let _p = sem.acquire().unwrap();
+                            let n = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                            max.fetch_max(n, Ordering::SeqCst);
+                            braid::yield_now();
+                            inside.fetch_sub(1, Ordering::SeqCst);
+                        }
+                    })
+                    .unwrap()
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        assert_eq!(max.load(Ordering::SeqCst), 3);
+        assert_eq!(sem.available(), 3);
+        let held: Vec<_> = (0..3).map(|_| sem.try_acquire().unwrap()).collect();
+        assert!(sem.try_acquire().is_none());
+        assert!(sem
+            .acquire_timeout(Duration::from_millis(5))
+            .unwrap()
+            .is_none());
+        drop(held);
+    });
+}
+
+#[test]
+fn barrier_releases_rounds_with_one_leader_each() {
+    const PARTIES: usize = 6;
+    const ROUNDS: usize = 50;
+    let rt = runtime(2);
+    let leaders = rt.block_on(|| {
+        let barrier = Arc::new(Barrier::new(PARTIES));
+        let phase = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..PARTIES)
+            .map(|i| {
+                let (barrier, phase) = (barrier.clone(), phase.clone());
+                braid::Builder::new()
+                    .core(i % 2)
+                    .spawn(move || {
+                        let mut led = 0;
+                        for round in 0..ROUNDS {
+                            // Nobody runs ahead into the next round.
+                            assert!(phase.load(Ordering::SeqCst) >= round * PARTIES);
+                            phase.fetch_add(1, Ordering::SeqCst);
+                            if barrier.wait().unwrap().is_leader() {
+                                led += 1;
+                            }
+                            assert!(phase.load(Ordering::SeqCst) >= (round + 1) * PARTIES);
+                        }
+                        led
+                    })
+                    .unwrap()
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum::<usize>()
+    });
+    assert_eq!(leaders, ROUNDS);
+}
+
+#[test]
+fn wait_group_waits_for_every_piece() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let wg = WaitGroup::new();
+        let done = Arc::new(AtomicUsize::new(0));
+        wg.add(20);
+        for i in 0..20 {
+            let (wg, done) = (wg.clone(), done.clone());
+            braid::Builder::new()
+                .core(i % 2)
+                .spawn(move || {
+                    braid::sleep(Duration::from_millis(1 + i as u64 % 5)).unwrap();
+                    done.fetch_add(1, Ordering::SeqCst);
+                    wg.done();
+                })
+                .unwrap();
+        }
+        wg.wait().unwrap();
+        assert_eq!(done.load(Ordering::SeqCst), 20);
+        assert_eq!(wg.count(), 0);
+    });
+}
+
+#[test]
+fn once_cell_runs_its_initializer_once() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let cell = Arc::new(OnceCell::new());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..10)
+            .map(|i| {
+                let (cell, runs) = (cell.clone(), runs.clone());
+                braid::Builder::new()
+                    .core(i % 2)
+                    .spawn(move || {
+                        *cell
+                            .get_or_init(|| {
+                                runs.fetch_add(1, Ordering::SeqCst);
+                                braid::sleep(Duration::from_millis(10)).unwrap();
+                                42
+                            })
+                            .unwrap()
+                    })
+                    .unwrap()
+            })
+            .collect();
+        for h in hs {
+            assert_eq!(h.join().unwrap(), 42);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(cell.set(7), Err(7));
+        assert_eq!(cell.get(), Some(&42));
+    });
+}
