@@ -27,6 +27,12 @@ pub(crate) struct Row {
     pub(crate) samples: Vec<f64>,
 }
 
+impl Row {
+    pub(crate) fn new(runtime: &'static str, samples: Vec<f64>) -> Row {
+        Row { runtime, samples }
+    }
+}
+
 /// Prints a figure: each runtime's median and range, and braid's ratio to each
 /// peer (peer / braid for costs, so > 1 means braid is better).
 pub(crate) fn print_figure(title: &str, unit: &str, target: Option<&str>, rows: &[Row]) {

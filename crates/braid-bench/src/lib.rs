@@ -6,6 +6,7 @@
 
 mod figures;
 mod micro;
+mod sync;
 
 use std::error::Error;
 
@@ -16,7 +17,8 @@ pub struct Options {
     pub quick: bool,
 }
 
-/// Runs the micro-benchmarks and prints their figures.
+/// Runs the benchmarks and prints their figures.
 pub fn run(options: &Options) -> Result<(), Box<dyn Error>> {
-    micro::run_all(options)
+    micro::run_all(options)?;
+    sync::run_all(options)
 }

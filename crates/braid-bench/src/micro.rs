@@ -78,18 +78,9 @@ fn yield_switch(options: &Options) -> Result<(), Box<dyn Error>> {
         "ns per switch",
         Some("<= 10 ns"),
         &[
-            Row {
-                runtime: "braid",
-                samples: braid,
-            },
-            Row {
-                runtime: "tokio",
-                samples: tokio,
-            },
-            Row {
-                runtime: "std-thread",
-                samples: std_threads,
-            },
+            Row::new("braid", braid),
+            Row::new("tokio", tokio),
+            Row::new("std-thread", std_threads),
         ],
     );
     Ok(())
@@ -135,18 +126,9 @@ fn spawn_join(options: &Options) -> Result<(), Box<dyn Error>> {
         "ns per task",
         Some("<= 50 ns"),
         &[
-            Row {
-                runtime: "braid",
-                samples: braid,
-            },
-            Row {
-                runtime: "tokio",
-                samples: tokio,
-            },
-            Row {
-                runtime: "std-thread",
-                samples: std_threads,
-            },
+            Row::new("braid", braid),
+            Row::new("tokio", tokio),
+            Row::new("std-thread", std_threads),
         ],
     );
     Ok(())
@@ -184,18 +166,9 @@ fn cross_core_wake(options: &Options) -> Result<(), Box<dyn Error>> {
         "ns",
         None,
         &[
-            Row {
-                runtime: "braid",
-                samples: braid,
-            },
-            Row {
-                runtime: "tokio",
-                samples: tokio,
-            },
-            Row {
-                runtime: "std-thread",
-                samples: std_threads,
-            },
+            Row::new("braid", braid),
+            Row::new("tokio", tokio),
+            Row::new("std-thread", std_threads),
         ],
     );
     for v in [&mut braid_p99, &mut tokio_p99, &mut std_p99] {
@@ -208,18 +181,9 @@ fn cross_core_wake(options: &Options) -> Result<(), Box<dyn Error>> {
         "ns",
         None,
         &[
-            Row {
-                runtime: "braid",
-                samples: braid_p99,
-            },
-            Row {
-                runtime: "tokio",
-                samples: tokio_p99,
-            },
-            Row {
-                runtime: "std-thread",
-                samples: std_p99,
-            },
+            Row::new("braid", braid_p99),
+            Row::new("tokio", tokio_p99),
+            Row::new("std-thread", std_p99),
         ],
     );
     Ok(())
@@ -428,18 +392,9 @@ fn parked_memory(options: &Options) -> Result<(), Box<dyn Error>> {
         "bytes per task",
         Some("<= 2048 bytes"),
         &[
-            Row {
-                runtime: "braid",
-                samples: braid,
-            },
-            Row {
-                runtime: "tokio",
-                samples: tokio,
-            },
-            Row {
-                runtime: "std-thread",
-                samples: std_threads,
-            },
+            Row::new("braid", braid),
+            Row::new("tokio", tokio),
+            Row::new("std-thread", std_threads),
         ],
     );
     Ok(())

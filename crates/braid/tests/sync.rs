@@ -482,3 +482,40 @@ fn once_cell_runs_its_initializer_once() {
         assert_eq!(cell.get(), Some(&42));
     });
 }
+
+/// Lockers that give up after a few microseconds race with unlocks handing the
+/// lock on: no wake may be lost (every locker eventually gets through), and
+/// the count stays exact. Threads outside the runtime take part too.
+#[test]
+fn mutex_timeouts_racing_with_unlocks() {
+    let rt = runtime(2);
+    let m = Arc::new(Mutex::new(0u64));
+    let gave_up = Arc::new(AtomicUsize::new(0));
+    let worker = |m: Arc<Mutex<u64>>, gave_up: Arc<AtomicUsize>| {
+        move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut done = 0;
+            while done < 5_000 {
+                assert!(Instant::now() < deadline, "a locker starved: lost wake");
+                match m.lock_timeout(Duration::from_micros(5)).unwrap() {
+                    Some(mut g) => {
+                        *g += 1;
+                        done += 1;
+                        braid::yield_now(); // hold it across a switch
+                    }
+                    None => {
+                        gave_up.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    };
+    let strands: Vec<_> = (0..6)
+        .map(|_| rt.spawn(worker(m.clone(), gave_up.clone())).unwrap())
+        .collect();
+    let thread = std::thread::spawn(worker(m.clone(), gave_up.clone()));
+    strands.into_iter().for_each(|h| h.join().unwrap());
+    thread.join().unwrap();
+    assert_eq!(*m.try_lock().unwrap(), 7 * 5_000);
+    eprintln!("{} timed-out attempts", gave_up.load(Ordering::Relaxed));
+}

@@ -1,5 +1,8 @@
 //! `Mutex` and `RwLock` that block the strand, not the thread.
 //!
+//! `Mutex` takes its lock with atomics and uses its wait list only when a strand
+//! must wait; `RwLock` keeps all of its state under its small lock.
+//!
 //! Neither is poisoned by a panic: the guard is released as the panicking strand
 //! unwinds, and the next holder sees whatever state the panic left.
 
@@ -9,6 +12,7 @@ use crate::error::Cancelled;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 fn gave_up_to_cancelled(g: GaveUp) -> Option<Cancelled> {
@@ -83,11 +87,17 @@ impl LockState {
     }
 }
 
+const LOCKED: u8 = 1;
+/// Some strand may be queued: the unlocker must look at the wait list.
+const HAS_WAITERS: u8 = 2;
+
 /// Mutual exclusion for strands: `lock` blocks the strand while another holds
-/// the lock. Waiters are served in arrival order, but a strand that arrives
-/// while the lock is free takes it at once.
+/// the lock. Uncontended, locking is one compare-and-swap and unlocking one
+/// swap; waiters queue in arrival order, but a strand that arrives while the
+/// lock is free takes it at once (no convoys behind a waiter still waking up).
 pub struct Mutex<T: ?Sized> {
-    state: Monitor<LockState>,
+    state: AtomicU8,
+    waiters: Monitor<WaitList>,
     value: UnsafeCell<T>,
 }
 
@@ -106,7 +116,8 @@ impl<T> Mutex<T> {
     /// A mutex holding `value`.
     pub fn new(value: T) -> Mutex<T> {
         Mutex {
-            state: Monitor::new(LockState::default()),
+            state: AtomicU8::new(0),
+            waiters: Monitor::new(WaitList::default()),
             value: UnsafeCell::new(value),
         }
     }
@@ -121,14 +132,20 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks, blocking the strand while another holds the lock. Fails only if
     /// the strand's group is cancelled.
     pub fn lock(&self) -> Result<MutexGuard<'_, T>, Cancelled> {
-        LockState::lock_write(&self.state, None)
+        if self.try_lock_fast() {
+            return Ok(MutexGuard { mutex: self });
+        }
+        self.lock_slow(None)
             .map_err(|g| gave_up_to_cancelled(g).expect("no deadline"))?;
         Ok(MutexGuard { mutex: self })
     }
 
     /// As [`lock`](Self::lock), giving up (`Ok(None)`) after `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<MutexGuard<'_, T>>, Cancelled> {
-        match LockState::lock_write(&self.state, Some(Instant::now() + timeout)) {
+        if self.try_lock_fast() {
+            return Ok(Some(MutexGuard { mutex: self }));
+        }
+        match self.lock_slow(Some(Instant::now() + timeout)) {
             Ok(()) => Ok(Some(MutexGuard { mutex: self })),
             Err(g) => gave_up_to_cancelled(g).map_or(Ok(None), Err),
         }
@@ -136,15 +153,80 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Locks if nobody holds the lock now.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        let mut s = self.state.load(Ordering::Relaxed);
+        while s & LOCKED == 0 {
+            match self.state.compare_exchange_weak(
+                s,
+                s | LOCKED,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(MutexGuard { mutex: self }),
+                Err(now) => s = now,
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn try_lock_fast(&self) -> bool {
         self.state
-            .with(|s, _| {
-                if s.writer {
-                    return false;
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    fn lock_slow(&self, deadline: Option<Instant>) -> Result<(), GaveUp> {
+        self.waiters.wait_until(
+            deadline,
+            |list, _, waker| {
+                // Under the wait list's lock: either take the free lock, or
+                // mark that a waiter is queued and queue — an unlock after
+                // the mark comes here and finds the waker.
+                let mut s = self.state.load(Ordering::Relaxed);
+                loop {
+                    let (next, acquired) = if s & LOCKED == 0 {
+                        (s | LOCKED, true)
+                    } else {
+                        (s | HAS_WAITERS, false)
+                    };
+                    match self.state.compare_exchange_weak(
+                        s,
+                        next,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) if acquired => return Some(Ok(())),
+                        Ok(_) => break,
+                        Err(now) => s = now,
+                    }
                 }
-                s.writer = true;
-                true
-            })
-            .then(|| MutexGuard { mutex: self })
+                if cancelled() {
+                    return Some(Err(GaveUp::Cancelled));
+                }
+                list.push(waker.clone());
+                None
+            },
+            |list, wakes, waker| {
+                list.remove(waker);
+                // A wake meant for us goes to the next waiter.
+                if self.state.load(Ordering::Relaxed) & LOCKED == 0 {
+                    list.claim_one(wakes);
+                }
+            },
+        )?
+    }
+
+    fn unlock(&self) {
+        // Release: the next holder sees what this one wrote.
+        if self.state.swap(0, Ordering::Release) & HAS_WAITERS == 0 {
+            return;
+        }
+        self.waiters.with(|list, wakes| {
+            list.claim_one(wakes);
+            if !list.is_empty() {
+                self.state.fetch_or(HAS_WAITERS, Ordering::Relaxed);
+            }
+        });
     }
 
     /// The value, through exclusive access to the mutex.
@@ -170,10 +252,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.mutex.state.with(|s, wakes| {
-            s.writer = false;
-            s.release(wakes);
-        });
+        self.mutex.unlock();
     }
 }
 
