@@ -27,6 +27,7 @@ pub(crate) fn run(cores: Option<usize>, strands: usize) -> Result<(), Box<dyn Er
     million(&rt, strands);
     contained_panic(&rt);
     hog(&rt);
+    events_and_channels(&rt);
     stats(&rt);
     Ok(())
 }
@@ -177,6 +178,87 @@ fn hog(rt: &Runtime) {
     println!(
         "   core queues handed to replacement carrier threads: {}\n",
         after - before
+    );
+}
+
+/// Named events across cores, and a three-stage channel pipeline spread over
+/// the cores.
+fn events_and_channels(rt: &Runtime) {
+    use braid::sync::channel;
+    println!("== named events and a channel pipeline across cores");
+    let last = rt.cores() - 1;
+    let (order, waited) = rt.block_on(move || {
+        // A strand on the last core waits on an event no one has signalled yet;
+        // the signal comes from core 0 and crosses the bus.
+        let start = Instant::now();
+        let waiter = braid::Builder::new()
+            .name("event-waiter")
+            .core(last)
+            .spawn(move || {
+                braid::event::wait("config-loaded").unwrap();
+                braid::current().map(|s| s.core()).unwrap_or(0)
+            })
+            .unwrap();
+        braid::Builder::new()
+            .core(0)
+            .spawn(|| {
+                braid::sleep(Duration::from_millis(5)).unwrap();
+                braid::event::signal("config-loaded").unwrap();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        let woke_on = waiter.join().unwrap();
+        // A signal with nobody waiting is stored, and taken by the next wait.
+        braid::event::signal("ticket").unwrap();
+        braid::event::wait("ticket").unwrap();
+        (woke_on, start.elapsed())
+    });
+    println!(
+        "   a waiter on core {order} woke {:.1} ms after waiting (signal sent from core 0 after 5 ms)",
+        waited.as_secs_f64() * 1e3
+    );
+    let (sum, count, cores_used) = rt.block_on(move || {
+        let (raw_tx, raw_rx) = channel::bounded::<u64>(64);
+        let (sq_tx, sq_rx) = channel::bounded::<(u64, usize)>(64);
+        let producer = braid::Builder::new()
+            .core(0)
+            .spawn(move || (1..=10_000u64).for_each(|i| raw_tx.send(i).unwrap()))
+            .unwrap();
+        let squarers: Vec<_> = (0..4)
+            .map(|i| {
+                let (rx, tx) = (raw_rx.clone(), sq_tx.clone());
+                braid::Builder::new()
+                    .core(i % (last + 1))
+                    .spawn(move || {
+                        let core = braid::current().map(|s| s.core()).unwrap_or(0);
+                        for v in rx.iter() {
+                            tx.send((v * v, core)).unwrap();
+                        }
+                    })
+                    .unwrap()
+            })
+            .collect();
+        drop((raw_rx, sq_tx));
+        let mut cores = std::collections::BTreeSet::new();
+        let (mut sum, mut count) = (0u64, 0u64);
+        for (v, core) in sq_rx.iter() {
+            sum += v;
+            count += 1;
+            cores.insert(core);
+        }
+        producer.join().unwrap();
+        squarers.into_iter().for_each(|h| h.join().unwrap());
+        (sum, count, cores)
+    });
+    let expected: u64 = (1..=10_000u64).map(|i| i * i).sum();
+    println!(
+        "   producer -> 4 squarers on cores {cores_used:?} -> collector: {count} values, sum of squares {sum} ({})",
+        if sum == expected { "correct" } else { "WRONG" }
+    );
+    println!(
+        "   live events now: {} (events exist only while waited on or stored)\n",
+        rt.stats().live_events()
     );
 }
 
