@@ -36,6 +36,7 @@ mod group;
 mod monitor;
 mod overflow;
 mod park;
+pub mod registry;
 mod runtime;
 mod scope;
 mod spawn;

@@ -32,6 +32,8 @@ pub(crate) struct RuntimeShared {
     pub(crate) panics: AtomicU64,
     /// Bus messages from threads that own no core (see `Stats::injected`).
     injected: AtomicU64,
+    /// Shared named objects (`braid::registry`).
+    pub(crate) registry: crate::registry::Registry,
     /// Cores not parked; the monitor sleeps while this is zero.
     awake_cores: AtomicUsize,
     /// Bumped when a core wakes an idle runtime; the monitor sleeps on it.
@@ -193,6 +195,7 @@ impl Runtime {
             shutdown: AtomicBool::new(false),
             leaked: AtomicUsize::new(0),
             injected: AtomicU64::new(0),
+            registry: crate::registry::Registry::default(),
             panics: AtomicU64::new(0),
             awake_cores: AtomicUsize::new(cores),
             monitor_seq: AtomicU32::new(0),
@@ -308,6 +311,30 @@ impl Runtime {
     /// Broadcasts global `event` from a thread outside the runtime.
     pub fn broadcast(&self, event: &crate::event::Event) -> Result<(), crate::event::EventError> {
         crate::event::signal_from_outside(&self.shared, event, &[], true)
+    }
+
+    /// Publishes `value` as `name` in this runtime's registry, from any thread
+    /// (strands call [`crate::registry::publish`]).
+    pub fn publish<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+        value: T,
+    ) -> Result<crate::registry::Shared<T>, crate::registry::RegistryError> {
+        crate::registry::publish_in(&self.shared, name, value)
+    }
+
+    /// The value published as `name` in this runtime's registry, from any
+    /// thread (strands call [`crate::registry::lookup`]).
+    pub fn lookup<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<crate::registry::Shared<T>, crate::registry::RegistryError> {
+        crate::registry::lookup_in(&self.shared, name)
+    }
+
+    /// Names published in this runtime's registry and still held.
+    pub fn published(&self) -> usize {
+        crate::registry::count(&self.shared)
     }
 
     /// A snapshot of the runtime's counters.

@@ -519,3 +519,80 @@ fn mutex_timeouts_racing_with_unlocks() {
     assert_eq!(*m.try_lock().unwrap(), 7 * 5_000);
     eprintln!("{} timed-out attempts", gave_up.load(Ordering::Relaxed));
 }
+
+mod registry {
+    use super::runtime;
+    use braid::registry::{self, RegistryError, MAX_NAME_LEN};
+
+    #[test]
+    fn published_values_are_shared_and_vanish_with_their_last_holder() {
+        let rt = runtime(2);
+        rt.block_on(|| {
+            let counter = registry::publish("hits", std::sync::atomic::AtomicU64::new(0)).unwrap();
+            let hs: Vec<_> = (0..4)
+                .map(|i| {
+                    braid::Builder::new()
+                        .core(i % 2)
+                        .spawn(|| {
+                            let c =
+                                registry::lookup::<std::sync::atomic::AtomicU64>("hits").unwrap();
+                            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        })
+                        .unwrap()
+                })
+                .collect();
+            hs.into_iter().for_each(|h| h.join().unwrap());
+            assert_eq!(counter.load(std::sync::atomic::Ordering::SeqCst), 4);
+            // A second publisher of the same name is refused while it is held.
+            assert_eq!(
+                registry::publish("hits", 1u8).unwrap_err(),
+                RegistryError::AlreadyPublished {
+                    name: "hits".into()
+                }
+            );
+            let another = registry::lookup::<std::sync::atomic::AtomicU64>("hits").unwrap();
+            drop(counter);
+            // Still held by `another`.
+            assert!(registry::lookup::<std::sync::atomic::AtomicU64>("hits").is_ok());
+            drop(another);
+            assert_eq!(
+                registry::lookup::<std::sync::atomic::AtomicU64>("hits").unwrap_err(),
+                RegistryError::NotFound {
+                    name: "hits".into()
+                }
+            );
+            // The name is free again.
+            let again = registry::publish("hits", 5u8).unwrap();
+            assert_eq!(*again, 5);
+        });
+        assert_eq!(rt.published(), 0);
+    }
+
+    #[test]
+    fn wrong_type_and_bad_names_are_typed_errors() {
+        let rt = runtime(1);
+        let held = rt.publish("config", String::from("x=1")).unwrap();
+        let err = rt.lookup::<u32>("config").unwrap_err();
+        assert!(matches!(err, RegistryError::WrongType { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("String") && err.to_string().contains("u32"),
+            "{err}"
+        );
+        assert_eq!(*rt.lookup::<String>("config").unwrap(), "x=1");
+        assert_eq!(rt.publish("", 1).unwrap_err(), RegistryError::EmptyName);
+        let long = "n".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(
+            rt.lookup::<u8>(&long).unwrap_err(),
+            RegistryError::NameTooLong {
+                len: MAX_NAME_LEN + 1
+            }
+        );
+        assert_eq!(
+            registry::lookup::<u8>("config").unwrap_err(),
+            RegistryError::NotInStrand
+        );
+        assert_eq!(rt.published(), 1);
+        drop(held);
+        assert_eq!(rt.published(), 0);
+    }
+}
