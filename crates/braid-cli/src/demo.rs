@@ -185,7 +185,7 @@ fn hog(rt: &Runtime) {
 /// the cores.
 fn events_and_channels(rt: &Runtime) {
     use braid::sync::channel;
-    println!("== named events and a channel pipeline across cores");
+    println!("== named events, a scheduler closure, and a channel pipeline across cores");
     let last = rt.cores() - 1;
     let (order, waited) = rt.block_on(move || {
         // A strand on the last core waits on an event no one has signalled yet;
@@ -217,6 +217,34 @@ fn events_and_channels(rt: &Runtime) {
     println!(
         "   a waiter on core {order} woke {:.1} ms after waiting (signal sent from core 0 after 5 ms)",
         waited.as_secs_f64() * 1e3
+    );
+    // A scheduler closure: runs inside the scheduler on each signal, with its
+    // payload, without waking a strand. Registering one needs the capability
+    // that only this program (the runtime's owner) can mint.
+    let cap = rt.closure_cap();
+    let readings = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = readings.clone();
+    rt.block_on(move || {
+        let sensor = braid::event::local("sensor").unwrap();
+        let s = sensor.clone();
+        let host = braid::spawn(move || {
+            braid::event::on_signal(&cap, &s, move |payload| {
+                r.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(payload).into_owned());
+            })
+            .unwrap();
+            braid::sleep(Duration::from_millis(20)).unwrap(); // the closure lives while its host does
+        });
+        braid::sleep(Duration::from_millis(2)).unwrap();
+        for reading in ["21.5C", "21.7C", "22.0C"] {
+            sensor.signal_with(reading.as_bytes()).unwrap();
+        }
+        host.join().unwrap();
+    });
+    println!(
+        "   a scheduler closure saw the signals' payloads {:?}",
+        readings.lock().unwrap()
     );
     let (sum, count, cores_used) = rt.block_on(move || {
         let (raw_tx, raw_rx) = channel::bounded::<u64>(64);

@@ -156,6 +156,10 @@ pub struct Queued<W> {
     pub since: Nanos,
     /// What the runtime needs to wake it.
     pub waiter: W,
+    /// A standing waiter (a scheduler closure): queued ahead of the others,
+    /// it takes every signal that reaches its core and stays queued until
+    /// cancelled.
+    pub standing: bool,
 }
 
 #[derive(Clone)]
@@ -299,7 +303,9 @@ impl<K: Clone + Eq + Hash, W, P: Clone> Events<K, W, P> {
     }
 
     /// A strand starts waiting on `event` (homed at `home`). Takes a stored
-    /// signal if one is here; otherwise queues it.
+    /// signal if one is here; otherwise queues it. A standing waiter is always
+    /// queued (ahead of the others); signals stored before it came are then
+    /// delivered to it.
     pub fn wait(
         &mut self,
         event: &K,
@@ -308,7 +314,7 @@ impl<K: Clone + Eq + Hash, W, P: Clone> Events<K, W, P> {
         claim: &mut impl FnMut(&W, &P) -> bool,
         out: &mut Outbox<K, P>,
     ) -> WaitOutcome {
-        if home == self.me {
+        if home == self.me && !queued.standing {
             if let Some(h) = self.homes.get_mut(event) {
                 if let Some(payload) = h.pending.pop_front() {
                     if h.is_idle() {
@@ -321,7 +327,11 @@ impl<K: Clone + Eq + Hash, W, P: Clone> Events<K, W, P> {
         }
         let slot = self.slot_for(event);
         let was_empty = self.slots[slot].waiters.is_empty();
-        self.slots[slot].waiters.push_back(queued);
+        if queued.standing {
+            self.slots[slot].waiters.push_front(queued);
+        } else {
+            self.slots[slot].waiters.push_back(queued);
+        }
         if was_empty {
             if home == self.me {
                 self.place(event, claim, out);
@@ -664,6 +674,9 @@ impl<K: Clone + Eq + Hash, W, P: Clone> Events<K, W, P> {
         while let Some(w) = self.slots[slot as usize].waiters.pop_front() {
             if claim(&w.waiter, payload) {
                 woke = true;
+                if w.standing {
+                    self.slots[slot as usize].waiters.push_front(w);
+                }
                 break;
             }
         }
@@ -686,10 +699,17 @@ impl<K: Clone + Eq + Hash, W, P: Clone> Events<K, W, P> {
             return 0;
         }
         let mut woke = 0;
+        let mut standing = Vec::new();
         while let Some(w) = self.slots[slot as usize].waiters.pop_front() {
             if claim(&w.waiter, payload) {
                 woke += 1;
+                if w.standing {
+                    standing.push(w);
+                }
             }
+        }
+        for w in standing.into_iter().rev() {
+            self.slots[slot as usize].waiters.push_front(w);
         }
         self.after_removal(event, home, out);
         woke
@@ -772,6 +792,7 @@ mod tests {
             ticket,
             since,
             waiter: ticket,
+            standing: false,
         }
     }
 

@@ -31,6 +31,10 @@ enum Op {
     /// The runtime removes an abandoned waiter from its core's table (it may
     /// happen well after the give-up, e.g. after the strand migrated).
     Cleanup(Event, Ticket),
+    /// A standing waiter (a scheduler closure) is registered.
+    Stand(Event, Ticket),
+    /// A standing waiter is removed (its host strand exited).
+    Unstand(Event, Ticket),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +46,8 @@ enum TicketState {
     /// Took a stored signal without blocking.
     Permit,
     Abandoned,
+    /// A standing waiter: takes signals and stays.
+    Standing,
 }
 
 #[derive(Clone)]
@@ -55,6 +61,8 @@ struct World {
     tickets: HashMap<Ticket, TicketState>,
     next_signal: Payload,
     permits_taken: usize,
+    /// Signals taken by standing waiters.
+    stood: Vec<Payload>,
     /// For each broadcast made: the tickets that were waiting on its event.
     broadcast_targets: Vec<Vec<Ticket>>,
     clock: u64,
@@ -64,7 +72,7 @@ impl World {
     fn new(cores: usize, home: fn(&Event) -> usize, scripts: Vec<Vec<Op>>) -> World {
         let mut tickets = HashMap::new();
         for op in scripts.iter().flatten() {
-            if let Op::Wait(_, t) = op {
+            if let Op::Wait(_, t) | Op::Stand(_, t) = op {
                 tickets.insert(*t, TicketState::NotYet);
             }
         }
@@ -78,6 +86,7 @@ impl World {
             tickets,
             next_signal: 0,
             permits_taken: 0,
+            stood: Vec::new(),
             broadcast_targets: Vec::new(),
             clock: 0,
         }
@@ -94,8 +103,13 @@ impl World {
         let mut tickets: Vec<_> = self.tickets.iter().collect();
         tickets.sort();
         format!(
-            "{:?}|{rings:?}|{:?}|{tickets:?}|{}|{}|{:?}",
-            self.events, self.pos, self.next_signal, self.permits_taken, self.broadcast_targets
+            "{:?}|{rings:?}|{:?}|{tickets:?}|{}|{}|{:?}|{:?}",
+            self.events,
+            self.pos,
+            self.next_signal,
+            self.permits_taken,
+            self.broadcast_targets,
+            self.stood
         )
     }
 
@@ -131,8 +145,9 @@ impl World {
                         // Waiting from the moment it is queued: a placement made
                         // inside `wait` may claim it at once.
                         self.tickets.insert(t, TicketState::Waiting);
-                        let tickets = &mut self.tickets;
-                        let mut claim = |w: &Ticket, p: &Payload| claim_ticket(tickets, w, p);
+                        let (tickets, stood) = (&mut self.tickets, &mut self.stood);
+                        let mut claim =
+                            |w: &Ticket, p: &Payload| claim_ticket(tickets, stood, w, p);
                         let outcome = self.events[core].wait(
                             &e,
                             home_of(&e),
@@ -140,6 +155,7 @@ impl World {
                                 ticket: t,
                                 since: now,
                                 waiter: t,
+                                standing: false,
                             },
                             &mut claim,
                             &mut out,
@@ -152,8 +168,9 @@ impl World {
                     Op::Signal(e) => {
                         let id = self.next_signal;
                         self.next_signal += 1;
-                        let tickets = &mut self.tickets;
-                        let mut claim = |w: &Ticket, p: &Payload| claim_ticket(tickets, w, p);
+                        let (tickets, stood) = (&mut self.tickets, &mut self.stood);
+                        let mut claim =
+                            |w: &Ticket, p: &Payload| claim_ticket(tickets, stood, w, p);
                         self.events[core].signal(&e, home_of(&e), id, &mut claim, &mut out);
                     }
                     Op::Broadcast(e) => {
@@ -170,8 +187,9 @@ impl World {
                             })
                             .collect();
                         self.broadcast_targets.push(targets);
-                        let tickets = &mut self.tickets;
-                        let mut claim = |w: &Ticket, p: &Payload| claim_ticket(tickets, w, p);
+                        let (tickets, stood) = (&mut self.tickets, &mut self.stood);
+                        let mut claim =
+                            |w: &Ticket, p: &Payload| claim_ticket(tickets, stood, w, p);
                         self.events[core].broadcast(
                             &e,
                             home_of(&e),
@@ -185,6 +203,29 @@ impl World {
                         if *state == TicketState::Waiting {
                             *state = TicketState::Abandoned;
                         }
+                    }
+                    Op::Stand(e, t) => {
+                        self.tickets.insert(t, TicketState::Standing);
+                        let (tickets, stood) = (&mut self.tickets, &mut self.stood);
+                        let mut claim =
+                            |w: &Ticket, p: &Payload| claim_ticket(tickets, stood, w, p);
+                        let outcome = self.events[core].wait(
+                            &e,
+                            home_of(&e),
+                            Queued {
+                                ticket: t,
+                                since: now,
+                                waiter: t,
+                                standing: true,
+                            },
+                            &mut claim,
+                            &mut out,
+                        );
+                        assert_eq!(outcome, WaitOutcome::Queued);
+                    }
+                    Op::Unstand(e, t) => {
+                        assert!(self.events[core].cancel(&e, home_of(&e), t, &mut out));
+                        self.tickets.insert(t, TicketState::Abandoned);
                     }
                     Op::Cleanup(e, t) => {
                         if self.tickets[&t] == TicketState::Abandoned {
@@ -200,8 +241,8 @@ impl World {
                     .get_mut(&(from, to))
                     .and_then(VecDeque::pop_front)
                     .expect("a message to deliver");
-                let tickets = &mut self.tickets;
-                let mut claim = |w: &Ticket, p: &Payload| claim_ticket(tickets, w, p);
+                let (tickets, stood) = (&mut self.tickets, &mut self.stood);
+                let mut claim = |w: &Ticket, p: &Payload| claim_ticket(tickets, stood, w, p);
                 self.events[to].on_message(from, msg, home_of, &BROADCAST, &mut claim, &mut out);
                 to
             }
@@ -229,6 +270,9 @@ impl World {
                     assert!(taken.insert(*id), "signal {id} taken twice");
                 }
             }
+        }
+        for id in &self.stood {
+            assert!(taken.insert(*id), "signal {id} taken twice");
         }
         assert_eq!(
             taken.len() + self.permits_taken + stored,
@@ -298,9 +342,20 @@ impl World {
     }
 }
 
-fn claim_ticket(tickets: &mut HashMap<Ticket, TicketState>, t: &Ticket, p: &Payload) -> bool {
+fn claim_ticket(
+    tickets: &mut HashMap<Ticket, TicketState>,
+    stood: &mut Vec<Payload>,
+    t: &Ticket,
+    p: &Payload,
+) -> bool {
     let state = tickets.get_mut(t).expect("known ticket");
     match *state {
+        TicketState::Standing => {
+            if *p != BROADCAST {
+                stood.push(*p);
+            }
+            true
+        }
         TicketState::Waiting => {
             *state = TicketState::Woken(*p);
             true
@@ -480,5 +535,20 @@ fn everything_at_once_on_three_cores() {
             ],
         ));
         assert!(n > 1000, "{n} states");
+    }
+}
+
+#[test]
+fn standing_waiters_take_signals_ahead_of_strands() {
+    for home in [home0 as fn(&Event) -> usize, home1, home2] {
+        explore(World::new(
+            3,
+            home,
+            vec![
+                vec![Signal(6), Signal(6)],
+                vec![Stand(6, 1), Wait(6, 2), Unstand(6, 1)],
+                vec![Signal(6)],
+            ],
+        ));
     }
 }

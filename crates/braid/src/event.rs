@@ -18,6 +18,11 @@
 //! are shared by every strand of the runtime, and may be signalled from threads
 //! outside it.
 //!
+//! [`on_signal`] registers a scheduler closure: a short callback run inside the
+//! scheduler, with the signal's payload, ahead of waiting strands. Registering
+//! one needs a [`ClosureCap`], which only the program owning the runtime can
+//! mint.
+//!
 //! On one core, waiting and signalling touch only that core's wait graph. Across
 //! cores a signal is placed by the negotiated wakeup protocol of
 //! `braid_core::event`: the event's home core (chosen by hashing the name) stores
@@ -34,6 +39,7 @@
 //! ```
 
 use crate::context;
+use crate::core::events::{core_bit, in_closure, ClosureFn};
 use crate::core::Msg;
 use crate::runtime::RuntimeShared;
 use crate::sync::waiter::{Outcome, Waiting};
@@ -47,6 +53,8 @@ use std::time::{Duration, Instant};
 pub const MAX_NAME_LEN: usize = 256;
 /// Largest payload a signal may carry, in bytes.
 pub const MAX_PAYLOAD: usize = 64;
+/// Most scheduler closures one strand may have registered at a time.
+pub const MAX_CLOSURES_PER_STRAND: u32 = 16;
 
 /// Why an event operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +80,13 @@ pub enum EventError {
     Cancelled,
     /// `wait_timeout` ran out of time.
     TimedOut,
+    /// A wait inside a scheduler closure: closures run inside the scheduler
+    /// and must not block.
+    InClosure,
+    /// The [`ClosureCap`] belongs to another runtime.
+    WrongRuntime,
+    /// The strand already has [`MAX_CLOSURES_PER_STRAND`] closures.
+    TooManyClosures,
 }
 
 impl fmt::Display for EventError {
@@ -97,6 +112,16 @@ impl fmt::Display for EventError {
             ),
             EventError::Cancelled => f.write_str("the waiting strand's group was cancelled"),
             EventError::TimedOut => f.write_str("timed out waiting for the event"),
+            EventError::InClosure => {
+                f.write_str("a scheduler closure cannot wait on an event (closures must not block)")
+            }
+            EventError::WrongRuntime => {
+                f.write_str("the closure capability was minted by another runtime")
+            }
+            EventError::TooManyClosures => write!(
+                f,
+                "the strand already has {MAX_CLOSURES_PER_STRAND} scheduler closures (the limit)"
+            ),
         }
     }
 }
@@ -242,12 +267,18 @@ pub fn local(name: &str) -> Result<Event, EventError> {
 
 /// Waits on the local event `name`; see [`Event::wait`].
 pub fn wait(name: &str) -> Result<(), EventError> {
+    if in_closure() {
+        return Err(EventError::InClosure);
+    }
     local(name)?.wait()
 }
 
 /// Waits on the local event `name` for at most `timeout`; see
 /// [`Event::wait_timeout`].
 pub fn wait_timeout(name: &str, timeout: Duration) -> Result<(), EventError> {
+    if in_closure() {
+        return Err(EventError::InClosure);
+    }
     local(name)?.wait_timeout(timeout)
 }
 
@@ -298,7 +329,7 @@ impl Event {
     /// scheduler closures registered on the event.
     pub fn signal_with(&self, payload: &[u8]) -> Result<(), EventError> {
         let payload = Payload::new(payload)?;
-        if context::current_ptr().is_null() {
+        if context::current_ptr().is_null() && !in_closure() {
             return Err(EventError::NotInStrand);
         }
         on_core(|local| local.event_signal(&self.key, payload));
@@ -311,7 +342,7 @@ impl Event {
     /// signal.
     /// Must be called from a strand; see [`signal`](Self::signal).
     pub fn broadcast(&self) -> Result<(), EventError> {
-        if context::current_ptr().is_null() {
+        if context::current_ptr().is_null() && !in_closure() {
             return Err(EventError::NotInStrand);
         }
         on_core(|local| local.event_broadcast(&self.key));
@@ -320,6 +351,9 @@ impl Event {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<(), EventError> {
+        if in_closure() {
+            return Err(EventError::InClosure);
+        }
         let me = context::current_header().ok_or(EventError::NotInStrand)?;
         if me.is_cancelled() {
             return Err(EventError::Cancelled);
@@ -350,6 +384,84 @@ impl Event {
         });
         Err(error)
     }
+}
+
+/// The capability to register scheduler closures. Minted only by
+/// [`Runtime::closure_cap`](crate::Runtime::closure_cap), so the program that
+/// owns the runtime decides which strands may run code inside the scheduler.
+#[derive(Clone, Debug)]
+pub struct ClosureCap {
+    runtime_id: u64,
+}
+
+impl ClosureCap {
+    pub(crate) fn new(runtime_id: u64) -> ClosureCap {
+        ClosureCap { runtime_id }
+    }
+}
+
+/// Registers `closure` to run inside the scheduler when `event` is signalled,
+/// with the signal's payload (up to [`MAX_PAYLOAD`] bytes). It runs on the
+/// calling strand's current core, takes the event's signals there ahead of
+/// waiting strands (signals from other cores are granted to it as to any
+/// waiter), and stays registered until the calling strand exits (on the
+/// strand's last core at once; on other cores as soon as they read the notice
+/// from the bus, so a signal racing with the exit may still reach it).
+///
+/// A closure must be short and must not block: a wait inside it returns
+/// [`EventError::InClosure`], and other blocking calls panic with a clear
+/// message; a closure that panics is dropped (counted in
+/// [`Stats::closure_failures`](crate::Stats::closure_failures)) and the core
+/// carries on. It may signal or broadcast events.
+///
+/// ```
+/// # let rt = braid::Runtime::builder().cores(1).build()?;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// let cap = rt.closure_cap();
+/// let seen = Arc::new(AtomicUsize::new(0));
+/// let s = seen.clone();
+/// rt.block_on(move || {
+///     let ev = braid::event::local("tick").unwrap();
+///     braid::event::on_signal(&cap, &ev, move |payload| {
+///         s.fetch_add(payload.len(), Ordering::SeqCst);
+///     })
+///     .unwrap();
+///     ev.signal_with(b"abc").unwrap();
+///     braid::yield_now(); // the scheduler runs the closure at its next pass
+/// });
+/// assert_eq!(seen.load(Ordering::SeqCst), 3);
+/// # Ok::<(), braid::ConfigError>(())
+/// ```
+pub fn on_signal(
+    cap: &ClosureCap,
+    event: &Event,
+    closure: impl FnMut(&[u8]) + Send + 'static,
+) -> Result<(), EventError> {
+    if in_closure() {
+        return Err(EventError::InClosure);
+    }
+    let me = context::current_header().ok_or(EventError::NotInStrand)?;
+    if cap.runtime_id != me.runtime_id {
+        return Err(EventError::WrongRuntime);
+    }
+    if me
+        .closures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        >= MAX_CLOSURES_PER_STRAND
+    {
+        me.closures
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(EventError::TooManyClosures);
+    }
+    let mut closure: Option<ClosureFn> = Some(Box::new(closure));
+    on_core(|local| {
+        // Release: the core that runs this strand's exit sees the bit.
+        me.closure_cores
+            .fetch_or(core_bit(local.core), std::sync::atomic::Ordering::Release);
+        local.register_closure(&event.key, &me, closure.take().expect("registered once"));
+    });
+    Ok(())
 }
 
 /// Signals or broadcasts global `event` of `rt` from a thread outside it.

@@ -32,6 +32,8 @@ pub(crate) struct RuntimeShared {
     pub(crate) panics: AtomicU64,
     /// Bus messages from threads that own no core (see `Stats::injected`).
     injected: AtomicU64,
+    /// Scheduler closures that panicked or tried to block (and were dropped).
+    pub(crate) closure_failures: AtomicU64,
     /// Shared named objects (`braid::registry`).
     pub(crate) registry: crate::registry::Registry,
     /// Cores not parked; the monitor sleeps while this is zero.
@@ -195,6 +197,7 @@ impl Runtime {
             shutdown: AtomicBool::new(false),
             leaked: AtomicUsize::new(0),
             injected: AtomicU64::new(0),
+            closure_failures: AtomicU64::new(0),
             registry: crate::registry::Registry::default(),
             panics: AtomicU64::new(0),
             awake_cores: AtomicUsize::new(cores),
@@ -337,6 +340,14 @@ impl Runtime {
         crate::registry::count(&self.shared)
     }
 
+    /// The capability to register scheduler closures
+    /// ([`event::on_signal`](crate::event::on_signal)). Only the program holding
+    /// the runtime can mint it; hand it to the strands that may register
+    /// closures. None exists until this is called.
+    pub fn closure_cap(&self) -> crate::event::ClosureCap {
+        crate::event::ClosureCap::new(self.shared.id)
+    }
+
     /// A snapshot of the runtime's counters.
     pub fn stats(&self) -> Stats {
         let shared = &*self.shared;
@@ -348,6 +359,7 @@ impl Runtime {
             shared.slabs.slab_count(),
             shared.leaked.load(Ordering::Relaxed),
             shared.injected.load(Ordering::Relaxed),
+            shared.closure_failures.load(Ordering::Relaxed),
         )
     }
 }

@@ -370,6 +370,8 @@ where
         has_group_waiters: AtomicBool::new(false),
         group_waiters: Mutex::new(Vec::new()),
         wait: AtomicU64::new(0),
+        closures: AtomicU32::new(0),
+        closure_cores: AtomicU64::new(0),
         park: AtomicU32::new(RUNNING),
         state: AtomicU8::new(StrandState::Ready as u8),
         home: AtomicUsize::new(placement.core),

@@ -108,6 +108,8 @@ pub struct Stats {
     /// carrier). Once the bus is quiet, the cores' `bus_received` sum equals
     /// their `bus_sent` sum plus this.
     pub injected: u64,
+    /// Scheduler closures dropped because they panicked or tried to block.
+    pub closure_failures: u64,
 }
 
 impl Stats {
@@ -118,6 +120,7 @@ impl Stats {
         stack_slabs: usize,
         leaked: usize,
         injected: u64,
+        closure_failures: u64,
     ) -> Stats {
         let spawned: u64 = cores.iter().map(|c| c.spawned).sum::<u64>() + foreign_spawned;
         let exited: u64 = cores.iter().map(|c| c.exited).sum();
@@ -129,6 +132,7 @@ impl Stats {
             guard: sys::guard_kind(),
             leaked,
             injected,
+            closure_failures,
         }
     }
 

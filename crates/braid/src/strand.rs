@@ -116,8 +116,12 @@ pub(crate) struct Header {
     /// `live` to zero knows to take the lock and wake it.
     pub(crate) has_group_waiters: AtomicBool,
     pub(crate) group_waiters: Mutex<Vec<Waiter>>,
-    /// The wait word of the strand's current event wait (see `event::WaitCell`).
+    /// The wait word of the strand's current wait (see `sync::waiter`).
     pub(crate) wait: AtomicU64,
+    /// Scheduler closures this strand registered, and on which cores (bit per
+    /// core, see `core::events::core_bit`): they are dropped when it exits.
+    pub(crate) closures: AtomicU32,
+    pub(crate) closure_cores: AtomicU64,
     /// The park word (see the module docs).
     pub(crate) park: AtomicU32,
     /// [`StrandState`] as a byte, for diagnostics only.
@@ -276,6 +280,7 @@ impl std::fmt::Debug for Task {
 pub(crate) fn park_current() {
     let h = crate::context::current_ptr();
     if h.is_null() {
+        crate::core::events::forbid_blocking_in_closure("park or join");
         std::thread::park();
         return;
     }

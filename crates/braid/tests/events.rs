@@ -356,3 +356,141 @@ fn timeouts_racing_with_signals_lose_nothing() {
         timeouts.load(Ordering::SeqCst)
     );
 }
+
+mod closures {
+    use super::{events_drain, runtime};
+    use braid::event::{self, EventError, MAX_CLOSURES_PER_STRAND};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    #[test]
+    fn a_closure_gets_signals_and_payloads_ahead_of_waiting_strands() {
+        // One core: "ahead of waiting strands" is per core (a signal wakes a
+        // waiter on the signalling core first), and the host's exit removes
+        // its closures before the joiner runs.
+        let rt = runtime(1);
+        let cap = rt.closure_cap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        rt.block_on(move || {
+            let ev = event::local("reading").unwrap();
+            let waiter_ev = ev.clone();
+            let waiter = braid::spawn(move || waiter_ev.wait_timeout(Duration::from_millis(100)));
+            braid::yield_now();
+            let host_ev = ev.clone();
+            let (stop_tx, stop_rx) = braid::sync::channel::bounded::<()>(1);
+            let host = braid::spawn(move || {
+                event::on_signal(&cap, &host_ev, move |p| s.lock().unwrap().push(p.to_vec()))
+                    .unwrap();
+                stop_rx.recv().ok(); // the closures live as long as this strand
+            });
+            braid::sleep(Duration::from_millis(5)).unwrap();
+            ev.signal_with(b"21.5C").unwrap();
+            ev.signal_with(b"22.0C").unwrap();
+            // The closure took both signals; the waiting strand got none.
+            assert_eq!(waiter.join().unwrap(), Err(EventError::TimedOut));
+            stop_tx.send(()).unwrap();
+            host.join().unwrap();
+            // With the host gone, the closure is gone: a signal is stored again.
+            ev.signal().unwrap();
+            ev.wait_timeout(Duration::from_secs(5)).unwrap();
+        });
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![b"21.5C".to_vec(), b"22.0C".to_vec()]
+        );
+        assert_eq!(events_drain(&rt), 0);
+    }
+
+    #[test]
+    fn signals_from_other_cores_reach_a_closure() {
+        let rt = runtime(2);
+        let cap = rt.closure_cap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        rt.block_on(move || {
+            let ev = event::global("disk0-done").unwrap();
+            let (stop_tx, stop_rx) = braid::sync::channel::bounded::<()>(1);
+            let (ready_tx, ready_rx) = braid::sync::channel::bounded::<()>(1);
+            let e = ev.clone();
+            let host = braid::Builder::new()
+                .core(1)
+                .spawn(move || {
+                    event::on_signal(&cap, &e, move |_| {
+                        c.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .unwrap();
+                    ready_tx.send(()).unwrap();
+                    stop_rx.recv().ok();
+                })
+                .unwrap();
+            ready_rx.recv().unwrap();
+            let signaller = braid::Builder::new()
+                .core(0)
+                .spawn(move || (0..1000).for_each(|_| ev.signal().unwrap()))
+                .unwrap();
+            signaller.join().unwrap();
+            while count.load(Ordering::SeqCst) < 1000 {
+                braid::sleep(Duration::from_millis(1)).unwrap();
+            }
+            stop_tx.send(()).unwrap();
+            host.join().unwrap();
+        });
+        assert_eq!(events_drain(&rt), 0);
+    }
+
+    #[test]
+    fn a_closure_that_blocks_is_stopped_and_the_core_carries_on() {
+        let rt = runtime(1);
+        let cap = rt.closure_cap();
+        let waited = Arc::new(Mutex::new(None));
+        let w = waited.clone();
+        rt.block_on(move || {
+            let ev = event::local("bad").unwrap();
+            let (_tx, rx) = braid::sync::channel::unbounded::<u8>();
+            event::on_signal(&cap, &ev, move |_| {
+                // An event wait is refused with a typed error...
+                *w.lock().unwrap() = Some(event::wait("other"));
+                // ...and a blocking receive panics (caught; the closure is dropped).
+                let _ = rx.recv();
+            })
+            .unwrap();
+            ev.signal().unwrap();
+            braid::yield_now();
+            // The core still runs strands.
+            assert_eq!(braid::spawn(|| 5).join().unwrap(), 5);
+        });
+        assert_eq!(*waited.lock().unwrap(), Some(Err(EventError::InClosure)));
+        assert_eq!(rt.stats().closure_failures, 1);
+    }
+
+    #[test]
+    fn closures_need_the_runtimes_capability_and_respect_the_limit() {
+        let rt = runtime(1);
+        let other = runtime(1);
+        let foreign_cap = other.closure_cap();
+        let cap = rt.closure_cap();
+        rt.block_on(move || {
+            let ev = event::local("x").unwrap();
+            assert_eq!(
+                event::on_signal(&foreign_cap, &ev, |_| {}),
+                Err(EventError::WrongRuntime)
+            );
+            for _ in 0..MAX_CLOSURES_PER_STRAND {
+                event::on_signal(&cap, &ev, |_| {}).unwrap();
+            }
+            let err = event::on_signal(&cap, &ev, |_| {}).unwrap_err();
+            assert_eq!(err, EventError::TooManyClosures);
+            assert!(err.to_string().contains("16"), "{err}");
+        });
+        // Outside a strand there is no host.
+        let ev = event::global("y").unwrap();
+        assert_eq!(
+            event::on_signal(&rt.closure_cap(), &ev, |_| {}),
+            Err(EventError::NotInStrand)
+        );
+        // The strand that registered them ended: nothing is left.
+        assert_eq!(events_drain(&rt), 0);
+    }
+}

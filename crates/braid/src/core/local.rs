@@ -2,9 +2,10 @@
 //! so nothing here is atomic or locked (the counters it publishes are single-writer
 //! stores).
 
+use super::events::{ClosureSet, EventWaiter};
 use super::mail::{Msg, Outcome};
 use super::shared::{bump, CoreShared};
-use crate::event::{EventKey, EventMessage, Payload};
+use crate::event::{EventKey, Payload};
 use crate::park;
 use crate::runtime::RuntimeShared;
 use crate::stack::StackPool;
@@ -13,7 +14,7 @@ use crate::sync::waiter::Waker;
 use crate::sys;
 use crate::timer::TimerHeap;
 use braid_bus::{Endpoint, Notify, Origin};
-use braid_core::event::{Events, Outbox, Queued, WaitOutcome};
+use braid_core::event::{Events, Outbox};
 use braid_core::{Balancer, Grant, Insert, Policy, Rng, RoundRobin, StealHalf, Ticket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -38,12 +39,16 @@ pub(crate) struct Local {
     next_id: u64,
     inbox: Vec<(Origin, Msg)>,
     fired: Vec<Arc<Header>>,
-    /// This core's wait graph and the events homed here.
-    events: Events<EventKey, Waker, Payload>,
-    next_ticket: Ticket,
-    /// Scratch space for the event protocol: messages out, strands to wake.
-    event_out: Outbox<EventKey, Payload>,
-    event_wakes: Vec<Waker>,
+    /// This core's wait graph and the events homed here (see `core::events`).
+    pub(super) events: Events<EventKey, EventWaiter, Payload>,
+    pub(super) next_ticket: Ticket,
+    /// Scratch space for the event protocol: messages out, waiters to wake.
+    pub(super) event_out: Outbox<EventKey, Payload>,
+    pub(super) event_wakes: Vec<Waker>,
+    /// Scheduler closures registered on this core, by event.
+    pub(super) closures: std::collections::HashMap<EventKey, ClosureSet>,
+    /// Signals taken by closures, to run at the next scheduler pass.
+    pub(super) closure_jobs: Vec<(EventKey, Payload)>,
     pub(crate) shutdown: bool,
 }
 
@@ -80,6 +85,8 @@ impl Local {
             next_ticket: 0,
             event_out: Vec::new(),
             event_wakes: Vec::new(),
+            closures: std::collections::HashMap::new(),
+            closure_jobs: Vec::new(),
             shutdown: false,
         }
     }
@@ -226,6 +233,7 @@ impl Local {
         drop(task);
         park::exit(&header.park);
         bump(&self.shared().counters.exited, 1);
+        self.closures_host_exited(&header);
         let mut waiters = Vec::new();
         header.leave_subtree(&mut waiters);
         // Release, last: whoever sees `Exited` (Acquire) also sees the strand
@@ -330,105 +338,9 @@ impl Local {
             }
             Msg::Event(msg) => self.event_message(from, *msg),
             Msg::EventCancel(key, ticket) => self.event_cancel(&key, ticket),
+            Msg::ClosuresGone(host) => self.remove_closures_of(host),
             Msg::Shutdown => self.shutdown = true,
         }
-    }
-
-    /// Queues `cell` on `key` unless a stored permit is taken at once. Returns
-    /// the wait's ticket when queued.
-    pub(crate) fn event_wait(&mut self, key: &EventKey, waker: Waker) -> Option<Ticket> {
-        self.next_ticket += 1;
-        let ticket = (self.next_ticket << 12) | self.core as u64;
-        let queued = Queued {
-            ticket,
-            // The coarse clock (1 ms steps): FIFO across cores is approximate
-            // anyway, and a fine clock read costs more than the whole local wait.
-            since: self.rt().clock_ns.load(Ordering::Relaxed),
-            waiter: waker,
-        };
-        let home = key.home(self.endpoint.cores());
-        let outcome = self
-            .with_events(|events, mut claim, out| events.wait(key, home, queued, &mut claim, out));
-        (outcome == WaitOutcome::Queued).then_some(ticket)
-    }
-
-    pub(crate) fn event_signal(&mut self, key: &EventKey, payload: Payload) {
-        let home = key.home(self.endpoint.cores());
-        self.with_events(|events, mut claim, out| {
-            events.signal(key, home, payload, &mut claim, out);
-        });
-    }
-
-    pub(crate) fn event_broadcast(&mut self, key: &EventKey) {
-        let home = key.home(self.endpoint.cores());
-        self.with_events(|events, mut claim, out| {
-            events.broadcast(key, home, &Payload::EMPTY, &mut claim, out);
-        });
-    }
-
-    pub(crate) fn event_cancel(&mut self, key: &EventKey, ticket: Ticket) {
-        let home = key.home(self.endpoint.cores());
-        self.with_events(|events, _, out| {
-            events.cancel(key, home, ticket, out);
-        });
-    }
-
-    fn event_message(&mut self, from: usize, msg: EventMessage) {
-        let cores = self.endpoint.cores();
-        // Injected messages (from threads outside the runtime) are only
-        // `Signal` and `WakeAll`, which do not use the sender.
-        let from = if from == usize::MAX { self.core } else { from };
-        self.with_events(|events, mut claim, out| {
-            events.on_message(
-                from,
-                msg,
-                |k| k.home(cores),
-                &Payload::EMPTY,
-                &mut claim,
-                out,
-            );
-        });
-    }
-
-    /// Runs an operation on the event tables, then sends its messages, wakes
-    /// the strands it claimed, and publishes the live event count.
-    fn with_events<R>(
-        &mut self,
-        op: impl FnOnce(
-            &mut Events<EventKey, Waker, Payload>,
-            &mut dyn FnMut(&Waker, &Payload) -> bool,
-            &mut Outbox<EventKey, Payload>,
-        ) -> R,
-    ) -> R {
-        let mut out = std::mem::take(&mut self.event_out);
-        let mut wakes = std::mem::take(&mut self.event_wakes);
-        let mut claim = |waker: &Waker, _: &Payload| {
-            let won = waker.claim();
-            if won {
-                wakes.push(waker.clone());
-            }
-            won
-        };
-        let result = op(&mut self.events, &mut claim, &mut out);
-        if !out.is_empty() {
-            for (to, msg) in out.drain(..) {
-                self.send(to, Msg::Event(Box::new(msg)));
-            }
-        }
-        if !wakes.is_empty() {
-            for waker in wakes.drain(..) {
-                match waker.strand() {
-                    Some(header) => self.unpark_here(header),
-                    None => waker.wake(),
-                }
-            }
-        }
-        self.event_out = out;
-        self.event_wakes = wakes;
-        self.shared()
-            .live_events
-            .store(self.events.live(), Ordering::Relaxed);
-        result
     }
 
     fn receive_transfer(&mut self, tasks: Vec<Task>) {

@@ -35,6 +35,9 @@ pub(crate) enum Msg {
     /// A wait queued here gave up (timed out or cancelled) on another core:
     /// take it out of the wait graph.
     EventCancel(EventKey, Ticket),
+    /// The strand with this id exited: drop the scheduler closures it
+    /// registered here.
+    ClosuresGone(u64),
     /// Stop the scheduling loop.
     Shutdown,
 }

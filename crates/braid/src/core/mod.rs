@@ -8,6 +8,7 @@
 //! - [`worker`]: the carrier thread's scheduling loop.
 //! - [`wake`]: making a blocked strand ready from any thread.
 
+pub(crate) mod events;
 pub(crate) mod local;
 pub(crate) mod mail;
 pub(crate) mod shared;

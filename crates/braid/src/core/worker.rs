@@ -63,6 +63,10 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                 return;
             }
             (*local).fire_timers();
+            if !(*local).closure_jobs.is_empty() {
+                let failed = super::events::run_closure_jobs(local);
+                rt.closure_failures.fetch_add(failed, Ordering::Relaxed);
+            }
             let next = (*local).policy.pick_next(0);
             match next {
                 Some(task) => {
