@@ -1,6 +1,7 @@
 //! Atomics of the protocols that are model-checked.
 //!
-//! Modules that import their atomics from here (`park`) are compiled a second
-//! time by their loom test, which supplies loom's types under the same names.
+//! Modules that import their atomics from here (`park`, `sync::wait_word`) are
+//! compiled a second time by their loom tests, which supply loom's types under
+//! the same names.
 
-pub(crate) use std::sync::atomic::{AtomicU32, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

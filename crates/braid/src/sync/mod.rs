@@ -19,6 +19,7 @@ pub mod channel;
 mod coord;
 mod lock;
 mod monitor;
+mod wait_word;
 pub(crate) mod waiter;
 
 pub use coord::{Barrier, BarrierWaitResult, OnceCell, Semaphore, SemaphorePermit, WaitGroup};

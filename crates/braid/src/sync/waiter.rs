@@ -17,14 +17,11 @@
 
 use crate::context;
 use crate::strand::{self, Header};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
-const STATE_BITS: u64 = 2;
-const WAITING: u64 = 0;
-const SIGNALLED: u64 = 1;
-const ABANDONED: u64 = 2;
+use super::wait_word::{self, ABANDONED, SIGNALLED};
 
 /// The wait word of a thread outside the runtime.
 #[derive(Debug)]
@@ -93,15 +90,7 @@ impl Waker {
 }
 
 fn resolve(word: &AtomicU64, generation: u64, to: u64) -> bool {
-    // AcqRel: the waiter sees what the waker wrote before claiming, and the
-    // waker sees what the waiter wrote before it started waiting.
-    word.compare_exchange(
-        generation << STATE_BITS | WAITING,
-        generation << STATE_BITS | to,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    )
-    .is_ok()
+    wait_word::resolve(word, generation, to)
 }
 
 /// How a wait ended.
@@ -129,10 +118,7 @@ impl Waiting {
             Some(h) => Target::Strand(h),
             None => Target::Thread(THREAD_WORD.with(Arc::clone)),
         };
-        let word = target.word();
-        let generation = (word.load(Ordering::Relaxed) >> STATE_BITS) + 1;
-        // Only the waiter writes a new generation, and only between its waits.
-        word.store(generation << STATE_BITS | WAITING, Ordering::Relaxed);
+        let generation = wait_word::begin(target.word());
         Waiting { target, generation }
     }
 
@@ -146,7 +132,7 @@ impl Waiting {
 
     /// Whether a waker claimed this wait.
     pub(crate) fn is_signalled(&self) -> bool {
-        self.target.word().load(Ordering::Acquire) == self.generation << STATE_BITS | SIGNALLED
+        wait_word::is_signalled(self.target.word(), self.generation)
     }
 
     /// Gives the wait up. False if a waker claimed it first (the wait then
