@@ -664,24 +664,7 @@ impl<K: Clone + Eq + Hash, W, P: Clone> Events<K, W, P> {
         claim: &mut impl FnMut(&W, &P) -> bool,
         out: &mut Outbox<K, P>,
     ) -> bool {
-        let Some(&slot) = self.index.get(event) else {
-            return false;
-        };
-        if self.slots[slot as usize].waiters.is_empty() {
-            return false;
-        }
-        let mut woke = false;
-        while let Some(w) = self.slots[slot as usize].waiters.pop_front() {
-            if claim(&w.waiter, payload) {
-                woke = true;
-                if w.standing {
-                    self.slots[slot as usize].waiters.push_front(w);
-                }
-                break;
-            }
-        }
-        self.after_removal(event, home, out);
-        woke
+        self.wake(event, home, payload, 1, claim, out) == 1
     }
 
     fn wake_all(
@@ -692,15 +675,34 @@ impl<K: Clone + Eq + Hash, W, P: Clone> Events<K, W, P> {
         claim: &mut impl FnMut(&W, &P) -> bool,
         out: &mut Outbox<K, P>,
     ) -> usize {
+        self.wake(event, home, payload, usize::MAX, claim, out)
+    }
+
+    /// Wakes up to `most` waiters of `event`, oldest first, skipping those
+    /// `claim` refuses. Standing waiters that take the signal stay queued, at
+    /// the front. Returns how many took it.
+    fn wake(
+        &mut self,
+        event: &K,
+        home: CoreId,
+        payload: &P,
+        most: usize,
+        claim: &mut impl FnMut(&W, &P) -> bool,
+        out: &mut Outbox<K, P>,
+    ) -> usize {
         let Some(&slot) = self.index.get(event) else {
             return 0;
         };
-        if self.slots[slot as usize].waiters.is_empty() {
+        let waiters = &mut self.slots[slot as usize].waiters;
+        if waiters.is_empty() {
             return 0;
         }
         let mut woke = 0;
         let mut standing = Vec::new();
-        while let Some(w) = self.slots[slot as usize].waiters.pop_front() {
+        while woke < most {
+            let Some(w) = waiters.pop_front() else {
+                break;
+            };
             if claim(&w.waiter, payload) {
                 woke += 1;
                 if w.standing {
@@ -709,7 +711,7 @@ impl<K: Clone + Eq + Hash, W, P: Clone> Events<K, W, P> {
             }
         }
         for w in standing.into_iter().rev() {
-            self.slots[slot as usize].waiters.push_front(w);
+            waiters.push_front(w);
         }
         self.after_removal(event, home, out);
         woke

@@ -145,22 +145,7 @@ impl World {
                         // Waiting from the moment it is queued: a placement made
                         // inside `wait` may claim it at once.
                         self.tickets.insert(t, TicketState::Waiting);
-                        let (tickets, stood) = (&mut self.tickets, &mut self.stood);
-                        let mut claim =
-                            |w: &Ticket, p: &Payload| claim_ticket(tickets, stood, w, p);
-                        let outcome = self.events[core].wait(
-                            &e,
-                            home_of(&e),
-                            Queued {
-                                ticket: t,
-                                since: now,
-                                waiter: t,
-                                standing: false,
-                            },
-                            &mut claim,
-                            &mut out,
-                        );
-                        if outcome == WaitOutcome::Permit {
+                        if self.queue(core, e, t, now, false, &mut out) == WaitOutcome::Permit {
                             self.tickets.insert(t, TicketState::Permit);
                             self.permits_taken += 1;
                         }
@@ -206,21 +191,7 @@ impl World {
                     }
                     Op::Stand(e, t) => {
                         self.tickets.insert(t, TicketState::Standing);
-                        let (tickets, stood) = (&mut self.tickets, &mut self.stood);
-                        let mut claim =
-                            |w: &Ticket, p: &Payload| claim_ticket(tickets, stood, w, p);
-                        let outcome = self.events[core].wait(
-                            &e,
-                            home_of(&e),
-                            Queued {
-                                ticket: t,
-                                since: now,
-                                waiter: t,
-                                standing: true,
-                            },
-                            &mut claim,
-                            &mut out,
-                        );
+                        let outcome = self.queue(core, e, t, now, true, &mut out);
                         assert_eq!(outcome, WaitOutcome::Queued);
                     }
                     Op::Unstand(e, t) => {
@@ -248,6 +219,27 @@ impl World {
             }
         };
         self.send(sender, out);
+    }
+
+    /// Queues ticket `t` on `e` at `core` (a standing waiter if `standing`).
+    fn queue(
+        &mut self,
+        core: usize,
+        e: Event,
+        t: Ticket,
+        now: u64,
+        standing: bool,
+        out: &mut Outbox<Event, Payload>,
+    ) -> WaitOutcome {
+        let (tickets, stood) = (&mut self.tickets, &mut self.stood);
+        let mut claim = |w: &Ticket, p: &Payload| claim_ticket(tickets, stood, w, p);
+        let queued = Queued {
+            ticket: t,
+            since: now,
+            waiter: t,
+            standing,
+        };
+        self.events[core].wait(&e, (self.home)(&e), queued, &mut claim, out)
     }
 
     fn send(&mut self, from: usize, out: Outbox<Event, Payload>) {
