@@ -226,7 +226,7 @@ impl<T> Sender<T> {
                     if cancelled() {
                         return Some(Err(Refused::Cancelled));
                     }
-                    s.send_waiters.push(waker.clone());
+                    s.send_waiters.push(waker());
                     return None;
                 }
                 s.queue.push_back(value.take().expect("sent once"));
@@ -307,7 +307,7 @@ impl<T> Receiver<T> {
                 None if s.senders == 0 => Some(Err(RecvError::Disconnected)),
                 None if cancelled() => Some(Err(RecvError::Cancelled)),
                 None => {
-                    s.recv_waiters.push(waker.clone());
+                    s.recv_waiters.push(waker());
                     None
                 }
             },

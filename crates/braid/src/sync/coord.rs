@@ -52,7 +52,7 @@ impl Semaphore {
                 if cancelled() {
                     return Some(Err(GaveUp::Cancelled));
                 }
-                s.waiting.push(waker.clone());
+                s.waiting.push(waker());
                 None
             },
             |s, wakes, waker| {
@@ -203,7 +203,7 @@ impl Barrier {
                         s.waiting.claim_all(wakes);
                         return Some(BarrierWaitResult { leader: true });
                     }
-                    s.waiting.push(waker.clone());
+                    s.waiting.push(waker());
                     None
                 },
                 |s, _, waker| {
@@ -287,7 +287,7 @@ impl WaitGroup {
                     if cancelled() {
                         return Some(Err(Cancelled));
                     }
-                    s.waiting.push(waker.clone());
+                    s.waiting.push(waker());
                     None
                 },
                 |s, _, waker| s.waiting.remove(waker),
@@ -380,7 +380,7 @@ impl<T> OnceCell<T> {
                     if cancelled() {
                         return Some(Err(Cancelled));
                     }
-                    s.waiting.push(waker.clone());
+                    s.waiting.push(waker());
                     None
                 },
                 |s, _, waker| s.waiting.remove(waker),

@@ -7,7 +7,7 @@
 //! unwinds, and the next holder sees whatever state the panic left.
 
 use super::monitor::{cancelled, GaveUp, Monitor};
-use super::waiter::{WaitList, Waker};
+use super::waiter::{WaitList, Wakes};
 use crate::error::Cancelled;
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -34,7 +34,7 @@ struct LockState {
 impl LockState {
     /// After a release: lets the next waiters try. A waiting writer goes first
     /// (so a stream of readers cannot starve it), else every waiting reader.
-    fn release(&mut self, wakes: &mut Vec<Waker>) {
+    fn release(&mut self, wakes: &mut Wakes) {
         if self.writer || self.readers > 0 {
             return;
         }
@@ -54,7 +54,7 @@ impl LockState {
                 if cancelled() {
                     return Some(Err(GaveUp::Cancelled));
                 }
-                s.writers_waiting.push(waker.clone());
+                s.writers_waiting.push(waker());
                 None
             },
             |s, wakes, waker| {
@@ -76,7 +76,7 @@ impl LockState {
                 if cancelled() {
                     return Some(Err(GaveUp::Cancelled));
                 }
-                s.readers_waiting.push(waker.clone());
+                s.readers_waiting.push(waker());
                 None
             },
             |s, wakes, waker| {
@@ -203,7 +203,7 @@ impl<T: ?Sized> Mutex<T> {
                 if cancelled() {
                     return Some(Err(GaveUp::Cancelled));
                 }
-                list.push(waker.clone());
+                list.push(waker());
                 None
             },
             |list, wakes, waker| {

@@ -1,7 +1,7 @@
 //! State behind one small lock, with blocking until an attempt succeeds: the
 //! shared skeleton of the primitives in this module.
 
-use super::waiter::{wake_all, Outcome, Waiting, Waker};
+use super::waiter::{Outcome, Waiting, Waker, Wakes};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -31,36 +31,39 @@ impl<S> Monitor<S> {
 
     /// Runs `f` on the state; the waiters it claims into its vector are woken
     /// after the lock is released.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut S, &mut Vec<Waker>) -> R) -> R {
-        let mut wakes = Vec::new();
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut S, &mut Wakes) -> R) -> R {
+        let mut wakes = Wakes::default();
         let result = f(&mut self.lock(), &mut wakes);
-        wake_all(wakes);
+        wakes.wake();
         result
     }
 
     /// Calls `attempt` under the lock until it returns `Some`. When it returns
-    /// `None` it must have queued the waker it was given where the state's
-    /// changes will claim it; the caller then blocks until claimed, `deadline`,
-    /// or cancellation. On giving up, `withdraw` removes the waker again (and
-    /// may pass on to another waiter what this one was offered).
+    /// `None` it must have queued a waker — made by calling the `waker`
+    /// function it is given, which starts the wait only when one is needed —
+    /// where the state's changes will claim it. The caller then blocks until
+    /// claimed, `deadline`, or cancellation. On giving up, `withdraw` removes
+    /// the waker again (and may pass on to another waiter what this one was
+    /// offered).
     pub(crate) fn wait_until<R>(
         &self,
         deadline: Option<Instant>,
-        mut attempt: impl FnMut(&mut S, &mut Vec<Waker>, &Waker) -> Option<R>,
-        mut withdraw: impl FnMut(&mut S, &mut Vec<Waker>, &Waker),
+        mut attempt: impl FnMut(&mut S, &mut Wakes, &mut dyn FnMut() -> Waker) -> Option<R>,
+        mut withdraw: impl FnMut(&mut S, &mut Wakes, &Waker),
     ) -> Result<R, GaveUp> {
         loop {
-            let waiting = Waiting::begin();
-            let waker = waiting.waker();
-            if let Some(result) = self.with(|s, wakes| attempt(s, wakes, &waker)) {
+            let mut waiting: Option<Waiting> = None;
+            let mut waker = || waiting.get_or_insert_with(Waiting::begin).waker();
+            if let Some(result) = self.with(|s, wakes| attempt(s, wakes, &mut waker)) {
                 return Ok(result);
             }
+            let waiting = waiting.expect("a blocking attempt queued a waker");
             let gave_up = match waiting.block(deadline) {
                 Outcome::Signalled => continue,
                 Outcome::TimedOut => GaveUp::TimedOut,
                 Outcome::Cancelled => GaveUp::Cancelled,
             };
-            self.with(|s, wakes| withdraw(s, wakes, &waker));
+            self.with(|s, wakes| withdraw(s, wakes, &waiting.waker()));
             return Err(gave_up);
         }
     }

@@ -223,7 +223,7 @@ impl WaitList {
 
     /// Claims the first waiter still waiting and puts it in `wakes` (to be
     /// woken once the object's lock is released). Returns whether one was found.
-    pub(crate) fn claim_one(&mut self, wakes: &mut Vec<Waker>) -> bool {
+    pub(crate) fn claim_one(&mut self, wakes: &mut Wakes) -> bool {
         while let Some(waker) = self.queue.pop_front() {
             if waker.claim() {
                 wakes.push(waker);
@@ -234,7 +234,7 @@ impl WaitList {
     }
 
     /// Claims every waiter still waiting into `wakes`.
-    pub(crate) fn claim_all(&mut self, wakes: &mut Vec<Waker>) {
+    pub(crate) fn claim_all(&mut self, wakes: &mut Wakes) {
         for waker in self.queue.drain(..) {
             if waker.claim() {
                 wakes.push(waker);
@@ -252,9 +252,30 @@ impl WaitList {
     }
 }
 
-/// Wakes the waiters claimed while a lock was held, after it was released.
-pub(crate) fn wake_all(wakes: Vec<Waker>) {
-    for waker in wakes {
-        waker.wake();
+/// Waiters claimed while an object's lock was held, to wake once it is
+/// released. Holds one without allocating (the usual case).
+#[derive(Default)]
+pub(crate) struct Wakes {
+    first: Option<Waker>,
+    rest: Vec<Waker>,
+}
+
+impl Wakes {
+    pub(crate) fn push(&mut self, waker: Waker) {
+        if self.first.is_none() {
+            self.first = Some(waker);
+        } else {
+            self.rest.push(waker);
+        }
+    }
+
+    /// Wakes them all.
+    pub(crate) fn wake(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.rest {
+            w.wake();
+        }
     }
 }
