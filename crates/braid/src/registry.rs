@@ -238,22 +238,29 @@ pub(crate) fn lookup_in<T: Send + Sync + 'static>(
     name: &str,
 ) -> Result<Shared<T>, RegistryError> {
     check_name(name)?;
-    let entries = rt
-        .registry
-        .entries
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
     let not_found = || RegistryError::NotFound {
         name: name.to_owned(),
     };
-    let entry = entries.get(name).ok_or_else(not_found)?;
-    let value = entry.value.upgrade().ok_or_else(not_found)?;
+    let (value, found) = {
+        let entries = rt
+            .registry
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(name).ok_or_else(not_found)?;
+        (
+            entry.value.upgrade().ok_or_else(not_found)?,
+            entry.type_name,
+        )
+    };
+    // The lock is released before `value` can drop: if it is the last holder,
+    // dropping it takes the lock to remove the name.
     match value.downcast::<Inner<T>>() {
         Ok(inner) => Ok(Shared { inner }),
         Err(_) => Err(RegistryError::WrongType {
             name: name.to_owned(),
             expected: std::any::type_name::<T>(),
-            found: entry.type_name,
+            found,
         }),
     }
 }

@@ -494,3 +494,27 @@ mod closures {
         assert_eq!(events_drain(&rt), 0);
     }
 }
+
+/// A closure that panics is dropped; a signal its event set had already taken
+/// for it is signalled again rather than lost.
+#[test]
+fn signals_taken_for_a_failed_closure_are_not_lost() {
+    let rt = runtime(1);
+    let cap = rt.closure_cap();
+    let got = rt.block_on(move || {
+        let ev = event::local("flaky").unwrap();
+        let e = ev.clone();
+        let waiter = braid::spawn(move || e.wait_timeout(Duration::from_secs(5)));
+        braid::yield_now(); // queued behind the closure below
+        event::on_signal(&cap, &ev, |_| panic!("closure fails")).unwrap();
+        // Two signals in one scheduler pass: both are taken for the closure;
+        // it fails on the first, and the second is signalled again.
+        ev.signal().unwrap();
+        ev.signal().unwrap();
+        braid::yield_now();
+        waiter.join().unwrap()
+    });
+    assert_eq!(got, Ok(()));
+    assert_eq!(rt.stats().closure_failures, 1);
+    assert_eq!(events_drain(&rt), 0);
+}

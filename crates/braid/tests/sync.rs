@@ -596,3 +596,57 @@ mod registry {
         assert_eq!(rt.published(), 0);
     }
 }
+
+/// A reader queued behind a writer that then gives up must get in while other
+/// readers still hold the lock.
+#[test]
+fn rwlock_readers_get_in_when_the_waiting_writer_gives_up() {
+    let rt = runtime(2);
+    rt.block_on(|| {
+        let lock = Arc::new(RwLock::new(0));
+        let held = lock.read().unwrap();
+        let l = lock.clone();
+        let writer = braid::spawn(move || l.write().map(|_| ()));
+        braid::sleep(Duration::from_millis(10)).unwrap(); // the writer queues
+        let l = lock.clone();
+        let reader = braid::spawn(move || *l.read().unwrap());
+        braid::sleep(Duration::from_millis(10)).unwrap(); // the reader queues behind it
+        writer.group().cancel();
+        assert_eq!(writer.join().unwrap(), Err(braid::Cancelled));
+        // `held` is still held: the reader must get in beside it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !reader.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "reader stuck behind a writer that left"
+            );
+            braid::sleep(Duration::from_millis(1)).unwrap();
+        }
+        assert_eq!(reader.join().unwrap(), 0);
+        drop(held);
+    });
+}
+
+#[test]
+fn an_empty_select_fails_at_once() {
+    let rt = runtime(1);
+    rt.block_on(|| {
+        assert_eq!(Select::new().ready(), Err(SelectError::Empty));
+    });
+}
+
+/// A guard is shared like `&mut T`: `MutexGuard<Cell<_>>` must not be `Sync`
+/// (it would let two threads touch the `Cell` at once). Checked at compile
+/// time: the call below is ambiguous, and fails to compile, if it is `Sync`.
+#[test]
+fn a_mutex_guard_of_a_non_sync_value_is_not_sync() {
+    trait AmbiguousIfSync<A> {
+        fn check() {}
+    }
+    impl<T: ?Sized> AmbiguousIfSync<()> for T {}
+    impl<T: ?Sized + Sync> AmbiguousIfSync<u8> for T {}
+    <braid::sync::MutexGuard<'static, std::cell::Cell<u8>> as AmbiguousIfSync<_>>::check();
+    // The check has teeth: a Sync type would be ambiguous, so this one names
+    // the impl explicitly.
+    <braid::sync::MutexGuard<'static, u8> as AmbiguousIfSync<u8>>::check();
+}

@@ -40,7 +40,7 @@ pub(crate) type ClosureFn = Box<dyn FnMut(&[u8]) + Send>;
 
 /// A closure and the strand that registered it (it goes when that strand ends).
 pub(crate) struct ClosureEntry {
-    host: u64,
+    host: Arc<Header>,
     run: ClosureFn,
 }
 
@@ -139,8 +139,11 @@ impl Local {
     }
 
     /// Registers a closure of `host` on `key` here.
-    pub(crate) fn register_closure(&mut self, key: &EventKey, host: &Header, run: ClosureFn) {
-        let entry = ClosureEntry { host: host.id, run };
+    pub(crate) fn register_closure(&mut self, key: &EventKey, host: &Arc<Header>, run: ClosureFn) {
+        let entry = ClosureEntry {
+            host: host.clone(),
+            run,
+        };
         if let Some(set) = self.closures.get_mut(key) {
             set.entries.push(entry);
             return;
@@ -163,11 +166,18 @@ impl Local {
         self.with_events(|events, mut claim, out| events.wait(key, home, queued, &mut claim, out));
     }
 
-    /// Drops the closures of `host` on this core (it exited).
+    /// Takes the closures of `host` off this core (it exited). They are
+    /// dropped later, by `run_closure_jobs`: dropping one runs user code
+    /// (whatever it captured), which must not run while this core's state is
+    /// borrowed.
     pub(super) fn remove_closures_of(&mut self, host: u64) {
         let mut emptied = Vec::new();
         for (key, set) in &mut self.closures {
-            set.entries.retain(|e| e.host != host);
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut set.entries)
+                .into_iter()
+                .partition(|e| e.host.id == host);
+            set.entries = kept;
+            self.closure_graveyard.extend(gone);
             if set.entries.is_empty() {
                 emptied.push((key.clone(), set.ticket));
             }
@@ -255,6 +265,8 @@ impl Local {
 /// it live: closures run user code that may reach the core through the usual
 /// paths (`context::with_local`).
 pub(crate) unsafe fn run_closure_jobs(local: *mut Local) -> u64 {
+    // SAFETY: per the contract; the borrow ends before the closures drop.
+    drop(unsafe { std::mem::take(&mut (*local).closure_graveyard) });
     let mut failed = 0;
     // One batch per scheduler pass: signals the closures make now run at the
     // next pass, so a closure that signals its own event cannot hold the core.
@@ -264,7 +276,13 @@ pub(crate) unsafe fn run_closure_jobs(local: *mut Local) -> u64 {
         // SAFETY: as above.
         let entries = match unsafe { (*local).closures.get_mut(&key) } {
             Some(set) => std::mem::take(&mut set.entries),
-            None => continue, // removed since the signal
+            None => {
+                // The closures went (their host exited, or they failed) after
+                // taking this signal: it is not lost, it is signalled again.
+                // SAFETY: as above.
+                unsafe { (*local).event_signal(&key, payload) };
+                continue;
+            }
         };
         let mut kept = Vec::with_capacity(entries.len());
         for mut entry in entries {
@@ -273,7 +291,12 @@ pub(crate) unsafe fn run_closure_jobs(local: *mut Local) -> u64 {
             IN_CLOSURE.set(false);
             match ran {
                 Ok(()) => kept.push(entry),
-                Err(_) => failed += 1,
+                Err(_) => {
+                    // Dropped here (no borrow of the core is live); it no
+                    // longer counts against its host's limit.
+                    entry.host.closures.fetch_sub(1, Ordering::Relaxed);
+                    failed += 1;
+                }
             }
         }
         // SAFETY: as above.

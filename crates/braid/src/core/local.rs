@@ -2,7 +2,7 @@
 //! so nothing here is atomic or locked (the counters it publishes are single-writer
 //! stores).
 
-use super::events::{ClosureSet, EventWaiter};
+use super::events::{ClosureEntry, ClosureSet, EventWaiter};
 use super::mail::{Msg, Outcome};
 use super::shared::{bump, CoreShared};
 use crate::event::{EventKey, Payload};
@@ -49,6 +49,8 @@ pub(crate) struct Local {
     pub(super) closures: std::collections::HashMap<EventKey, ClosureSet>,
     /// Signals taken by closures, to run at the next scheduler pass.
     pub(super) closure_jobs: Vec<(EventKey, Payload)>,
+    /// Closures taken off this core, to drop at the next scheduler pass.
+    pub(super) closure_graveyard: Vec<ClosureEntry>,
     pub(crate) shutdown: bool,
 }
 
@@ -87,6 +89,7 @@ impl Local {
             event_wakes: Vec::new(),
             closures: std::collections::HashMap::new(),
             closure_jobs: Vec::new(),
+            closure_graveyard: Vec::new(),
             shutdown: false,
         }
     }

@@ -63,7 +63,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                 return;
             }
             (*local).fire_timers();
-            if !(*local).closure_jobs.is_empty() {
+            if !(*local).closure_jobs.is_empty() || !(*local).closure_graveyard.is_empty() {
                 let failed = super::events::run_closure_jobs(local);
                 rt.closure_failures.fetch_add(failed, Ordering::Relaxed);
             }

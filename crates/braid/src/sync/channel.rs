@@ -434,6 +434,8 @@ pub enum SelectError {
     Timeout,
     /// The selecting strand's group was cancelled.
     Cancelled,
+    /// The selection has no receivers: nothing could ever be ready.
+    Empty,
 }
 
 impl fmt::Display for SelectError {
@@ -441,6 +443,7 @@ impl fmt::Display for SelectError {
         f.write_str(match self {
             SelectError::Timeout => "timed out waiting for any of the channels",
             SelectError::Cancelled => "the selecting strand's group was cancelled",
+            SelectError::Empty => "select over no receivers (add one with Select::recv)",
         })
     }
 }
@@ -506,6 +509,9 @@ impl<'a> Select<'a> {
 
     fn ready_until(&mut self, deadline: Option<Instant>) -> Result<usize, SelectError> {
         use super::waiter::{Outcome, Waiting};
+        if self.sources.is_empty() {
+            return Err(SelectError::Empty);
+        }
         loop {
             if cancelled() {
                 return Err(SelectError::Cancelled);

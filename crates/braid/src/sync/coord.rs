@@ -181,8 +181,14 @@ impl Barrier {
     /// strand whose group is cancelled while waiting leaves the round (it no
     /// longer counts as arrived) and gets `Err(Cancelled)`.
     pub fn wait(&self) -> Result<BarrierWaitResult, Cancelled> {
+        // Arriving changes the round's count before the wait could be refused.
+        crate::core::events::forbid_blocking_in_closure("Barrier::wait");
         let round = std::cell::Cell::new(None);
-        self.state
+        // Set when this party gave up only after its round had completed: it
+        // was counted, so it is released with the others.
+        let completed = std::cell::Cell::new(false);
+        let result = self
+            .state
             .wait_until(
                 None,
                 |s, wakes, waker| {
@@ -210,10 +216,16 @@ impl Barrier {
                     s.waiting.remove(waker);
                     if round.get() == Some(s.generation) {
                         s.arrived -= 1;
+                    } else {
+                        completed.set(true);
                     }
                 },
             )
-            .map_err(cancelled_only)
+            .map_err(cancelled_only);
+        match result {
+            Err(Cancelled) if completed.get() => Ok(BarrierWaitResult { leader: false }),
+            other => other,
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use super::waiter::{WaitList, Wakes};
 use crate::error::Cancelled;
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -32,13 +33,19 @@ struct LockState {
 }
 
 impl LockState {
-    /// After a release: lets the next waiters try. A waiting writer goes first
-    /// (so a stream of readers cannot starve it), else every waiting reader.
+    /// After a release or a waiter giving up: lets the next waiters try. A
+    /// waiting writer goes first (so a stream of readers cannot starve it),
+    /// else every waiting reader.
     fn release(&mut self, wakes: &mut Wakes) {
-        if self.writer || self.readers > 0 {
+        if self.writer {
             return;
         }
-        if !self.writers_waiting.claim_one(wakes) {
+        if self.readers == 0 && self.writers_waiting.claim_one(wakes) {
+            return;
+        }
+        // No writer holds or waits (one that gave up may have been all that
+        // held these readers back): let the readers in.
+        if self.writers_waiting.is_empty() {
             self.readers_waiting.claim_all(wakes);
         }
     }
@@ -110,6 +117,9 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 /// Access to a [`Mutex`]'s value; unlocks when dropped.
 pub struct MutexGuard<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
+    /// Shares like `&mut T`: sending the guard needs `T: Send`, sharing it
+    /// needs `T: Sync` (without this it would be `Sync` for any `T: Send`).
+    _access: PhantomData<&'a mut T>,
 }
 
 impl<T> Mutex<T> {
@@ -133,20 +143,32 @@ impl<T: ?Sized> Mutex<T> {
     /// the strand's group is cancelled.
     pub fn lock(&self) -> Result<MutexGuard<'_, T>, Cancelled> {
         if self.try_lock_fast() {
-            return Ok(MutexGuard { mutex: self });
+            return Ok(MutexGuard {
+                mutex: self,
+                _access: PhantomData,
+            });
         }
         self.lock_slow(None)
             .map_err(|g| gave_up_to_cancelled(g).expect("no deadline"))?;
-        Ok(MutexGuard { mutex: self })
+        Ok(MutexGuard {
+            mutex: self,
+            _access: PhantomData,
+        })
     }
 
     /// As [`lock`](Self::lock), giving up (`Ok(None)`) after `timeout`.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<MutexGuard<'_, T>>, Cancelled> {
         if self.try_lock_fast() {
-            return Ok(Some(MutexGuard { mutex: self }));
+            return Ok(Some(MutexGuard {
+                mutex: self,
+                _access: PhantomData,
+            }));
         }
         match self.lock_slow(Some(Instant::now() + timeout)) {
-            Ok(()) => Ok(Some(MutexGuard { mutex: self })),
+            Ok(()) => Ok(Some(MutexGuard {
+                mutex: self,
+                _access: PhantomData,
+            })),
             Err(g) => gave_up_to_cancelled(g).map_or(Ok(None), Err),
         }
     }
@@ -161,7 +183,12 @@ impl<T: ?Sized> Mutex<T> {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(MutexGuard { mutex: self }),
+                Ok(_) => {
+                    return Some(MutexGuard {
+                        mutex: self,
+                        _access: PhantomData,
+                    })
+                }
                 Err(now) => s = now,
             }
         }
