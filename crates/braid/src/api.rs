@@ -65,6 +65,7 @@ pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
         local
             .timers
             .insert(deadline, timer.take().expect("taken once"));
+        local.publish_timers();
     });
     if armed.is_none() {
         // This carrier lost its core: sleep the thread (it runs alone on it now).

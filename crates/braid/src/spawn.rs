@@ -8,17 +8,12 @@ use crate::runtime::RuntimeShared;
 use crate::scope::ScopeState;
 use crate::stack::StrandStack;
 use crate::stats::StrandStats;
-use crate::strand::{
-    self, Header, Launch, StrandCoroutine, StrandCounters, StrandState, StrandYielder, Task,
-    Waiter, NO_SLOT, RUNNING,
-};
+use crate::strand::{self, Header, Launch, StrandCoroutine, StrandYielder, Task, Waiter};
 use braid_core::Insert;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
-};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 const EMPTY: u32 = 0;
 const WAITING: u32 = 1;
@@ -357,28 +352,15 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    let header = Arc::new(Header {
+    let header = Arc::new(Header::new(
         id,
-        name: name.map(String::into_boxed_str),
+        name.map(String::into_boxed_str),
         stack_size,
-        pinned: placement.pinned,
-        guard: [AtomicUsize::new(0), AtomicUsize::new(0)],
-        runtime_id: rt.id,
+        placement.pinned,
+        rt.id,
         parent,
-        cancelled: AtomicBool::new(false),
-        live: AtomicUsize::new(0),
-        has_group_waiters: AtomicBool::new(false),
-        group_waiters: Mutex::new(Vec::new()),
-        wait: AtomicU64::new(0),
-        closures: AtomicU32::new(0),
-        closure_cores: AtomicU64::new(0),
-        park: AtomicU32::new(RUNNING),
-        state: AtomicU8::new(StrandState::Ready as u8),
-        home: AtomicUsize::new(placement.core),
-        blocked_slot: AtomicU32::new(NO_SLOT),
-        yielder: AtomicPtr::new(std::ptr::null_mut()),
-        counters: StrandCounters::default(),
-    });
+        placement.core,
+    ));
     header.enter_subtree();
     let body = Arc::new(StrandBody {
         f: UnsafeCell::new(Some(f)),

@@ -61,6 +61,8 @@ pub struct CoreStats {
     /// Events with state on this core at the snapshot: local waiters, or homed
     /// here with stored signals or waiters elsewhere.
     pub live_events: usize,
+    /// Timers armed on this core at the snapshot (sleeps and timed waits).
+    pub timers: usize,
     /// Whether the core was parked at the snapshot.
     pub parked: bool,
 }
@@ -83,6 +85,7 @@ impl CoreStats {
             handoffs: load(&c.handoffs),
             ready: core.ready_len.load(Ordering::Relaxed),
             live_events: core.live_events.load(Ordering::Relaxed),
+            timers: core.timers.load(Ordering::Relaxed),
             parked: core.parked.load(Ordering::Relaxed),
         }
     }

@@ -137,6 +137,40 @@ pub(crate) struct Header {
 }
 
 impl Header {
+    /// A new strand's header: ready, not started, in no wait.
+    pub(crate) fn new(
+        id: u64,
+        name: Option<Box<str>>,
+        stack_size: usize,
+        pinned: bool,
+        runtime_id: u64,
+        parent: Option<Arc<Header>>,
+        home: usize,
+    ) -> Header {
+        Header {
+            id,
+            name,
+            stack_size,
+            pinned,
+            guard: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            runtime_id,
+            parent,
+            cancelled: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            has_group_waiters: AtomicBool::new(false),
+            group_waiters: Mutex::new(Vec::new()),
+            wait: AtomicU64::new(0),
+            closures: AtomicU32::new(0),
+            closure_cores: AtomicU64::new(0),
+            park: AtomicU32::new(RUNNING),
+            state: AtomicU8::new(StrandState::Ready as u8),
+            home: AtomicUsize::new(home),
+            blocked_slot: AtomicU32::new(NO_SLOT),
+            yielder: AtomicPtr::new(std::ptr::null_mut()),
+            counters: StrandCounters::default(),
+        }
+    }
+
     pub(crate) fn state(&self) -> StrandState {
         // Acquire pairs with the Release store of `Exited` in `Local::finish`.
         StrandState::from_u8(self.state.load(Ordering::Acquire))
@@ -291,4 +325,10 @@ pub(crate) fn park_current() {
         crate::context::suspend(crate::context::Suspend::Park);
     }
     crate::park::end_park(&header.park);
+}
+
+/// A header for unit tests that only carry one around.
+#[cfg(test)]
+pub(crate) fn test_header() -> Arc<Header> {
+    Arc::new(Header::new(1, None, 16 * 1024, false, 0, None, 0))
 }

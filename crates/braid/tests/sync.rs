@@ -650,3 +650,26 @@ fn a_mutex_guard_of_a_non_sync_value_is_not_sync() {
     // the impl explicitly.
     <braid::sync::MutexGuard<'static, u8> as AmbiguousIfSync<u8>>::check();
 }
+
+/// Timed waits that succeed at once cancel their timers: a loop of them does
+/// not pile timers up until their (distant) deadlines.
+#[test]
+fn timed_waits_that_end_early_leave_no_timers() {
+    let rt = runtime(1);
+    rt.block_on(|| {
+        let (tx, rx) = channel::bounded::<u32>(1);
+        let echo = braid::spawn(move || {
+            for i in 0..10_000 {
+                tx.send(i).unwrap();
+            }
+        });
+        for i in 0..10_000 {
+            // Blocks (the sender refills after each receive), then succeeds
+            // long before the hour is up.
+            assert_eq!(rx.recv_timeout(Duration::from_secs(3600)), Ok(i));
+        }
+        echo.join().unwrap();
+    });
+    let timers: usize = rt.stats().cores.iter().map(|c| c.timers).sum();
+    assert_eq!(timers, 0, "timers left armed by finished waits");
+}

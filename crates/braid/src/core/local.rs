@@ -370,6 +370,13 @@ impl Local {
         }
     }
 
+    /// Publishes how many timers are armed here (for `Stats`).
+    pub(crate) fn publish_timers(&self) {
+        self.shared()
+            .timers
+            .store(self.timers.len(), Ordering::Relaxed);
+    }
+
     /// Unparks the strands whose timers expired. Reads the clock only when timers
     /// are pending.
     #[inline]
@@ -379,6 +386,9 @@ impl Local {
         }
         let mut fired = std::mem::take(&mut self.fired);
         self.timers.expire(Instant::now(), &mut fired);
+        if !fired.is_empty() {
+            self.publish_timers();
+        }
         for header in fired.drain(..) {
             self.unpark_here(&header);
         }

@@ -88,6 +88,8 @@ pub(crate) struct CoreShared {
     /// Events this core holds state for (waiters, or homed here), published
     /// after every event operation.
     pub(crate) live_events: AtomicUsize,
+    /// Timers armed on this core, published when they change.
+    pub(crate) timers: AtomicUsize,
     /// Whether the fast path may use a compiler fence (membarrier available).
     light: bool,
     local: UnsafeCell<Option<Box<Local>>>,
@@ -113,6 +115,7 @@ impl CoreShared {
             yield_requested: AtomicBool::new(false),
             counters: CoreCounters::default(),
             live_events: AtomicUsize::new(0),
+            timers: AtomicUsize::new(0),
             light: heavy_barrier_available(),
             local: UnsafeCell::new(None),
         }

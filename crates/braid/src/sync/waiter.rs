@@ -17,6 +17,7 @@
 
 use crate::context;
 use crate::strand::{self, Header};
+use crate::timer::TimerId;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
@@ -148,12 +149,10 @@ impl Waiting {
     pub(crate) fn block(&self, deadline: Option<Instant>) -> Outcome {
         match &self.target {
             Target::Strand(me) => {
-                if let Some(deadline) = deadline {
-                    arm_timer(me, deadline);
-                }
-                loop {
+                let timer = deadline.map(|d| arm_timer(me, d));
+                let outcome = loop {
                     if self.is_signalled() {
-                        return Outcome::Signalled;
+                        break Outcome::Signalled;
                     }
                     let give_up = if me.is_cancelled() {
                         Outcome::Cancelled
@@ -163,12 +162,18 @@ impl Waiting {
                         strand::park_current();
                         continue;
                     };
-                    return if self.abandon() {
+                    break if self.abandon() {
                         give_up
                     } else {
                         Outcome::Signalled
                     };
+                };
+                if let Some((core, id)) = timer {
+                    if outcome != Outcome::TimedOut {
+                        disarm_timer(core, id);
+                    }
                 }
+                outcome
             }
             Target::Thread(_) => loop {
                 if self.is_signalled() {
@@ -193,21 +198,35 @@ impl Waiting {
     }
 }
 
-/// Makes the strand `me` (the caller) runnable again at `deadline`.
-fn arm_timer(me: &Arc<Header>, deadline: Instant) {
+/// Makes the strand `me` (the caller) runnable again at `deadline`. Returns
+/// the core and id of the timer.
+fn arm_timer(me: &Arc<Header>, deadline: Instant) -> (usize, TimerId) {
     let mut header = Some(me.clone());
     loop {
         let armed = context::with_local(|local| {
-            local
+            let id = local
                 .timers
                 .insert(deadline, header.take().expect("armed once"));
+            local.publish_timers();
+            (local.core, id)
         });
-        if armed.is_some() {
-            return;
+        if let Some(armed) = armed {
+            return armed;
         }
         // This carrier lost its core: yielding hands the strand to the new one.
         crate::api::yield_now();
     }
+}
+
+/// Cancels a timer of the calling strand that is no longer needed, if the
+/// strand still runs on the core that armed it (otherwise it fires later as a
+/// spurious wake, which every wait loop tolerates).
+fn disarm_timer(core: usize, id: TimerId) {
+    context::with_local(|local| {
+        if local.core == core && local.timers.cancel(id) {
+            local.publish_timers();
+        }
+    });
 }
 
 /// Waiters of one object, in arrival order, kept under the object's own lock.
