@@ -1,4 +1,4 @@
-//! Repeated measurement and the summary line of a figure.
+//! Repeated measurement: samples, medians, a runtime's row of a figure.
 
 /// Runs `measure` once to warm up, then `runs` times; returns the sorted samples.
 pub(crate) fn sample(runs: usize, mut measure: impl FnMut() -> f64) -> Vec<f64> {
@@ -30,46 +30,6 @@ pub(crate) struct Row {
 impl Row {
     pub(crate) fn new(runtime: &'static str, samples: Vec<f64>) -> Row {
         Row { runtime, samples }
-    }
-}
-
-/// Prints a figure: each runtime's median and range, and braid's ratio to each
-/// peer (peer / braid for costs, so > 1 means braid is better).
-pub(crate) fn print_figure(title: &str, unit: &str, target: Option<&str>, rows: &[Row]) {
-    println!(
-        "\n{title}  [{unit}, lower is better{}]",
-        target.map(|t| format!("; target {t}")).unwrap_or_default()
-    );
-    let braid = rows
-        .iter()
-        .find(|r| r.runtime == "braid")
-        .map(|r| median(&r.samples));
-    for row in rows {
-        let m = median(&row.samples);
-        let (lo, hi) = (
-            row.samples.first().copied().unwrap_or(f64::NAN),
-            row.samples.last().copied().unwrap_or(f64::NAN),
-        );
-        let ratio = match braid {
-            Some(b) if row.runtime != "braid" && b > 0.0 => format!(
-                "  braid is {:.2}x {}",
-                m / b,
-                if m >= b {
-                    "faster/smaller"
-                } else {
-                    "slower/larger"
-                }
-            ),
-            _ => String::new(),
-        };
-        println!(
-            "  {:<12} median {:>12.1}  (min {:>10.1}, max {:>10.1}, {} runs){ratio}",
-            row.runtime,
-            m,
-            lo,
-            hi,
-            row.samples.len()
-        );
     }
 }
 

@@ -1,24 +1,43 @@
-//! braid's benchmarks: each workload runs on braid, tokio and std threads in the
-//! same process, and every figure is printed with its ratio to the peers.
+//! braid's benchmark suite: each workload runs on braid and on the runtimes
+//! people would pick instead, in the same process (or, for peers in other
+//! languages, the same run), and every figure is a ratio measured in that run.
 //!
 //! Method: one warm-up run, then at least five measured runs; the median is
-//! quoted with the min–max range. Nothing here asserts a speed.
+//! quoted with the min–max range. Nothing here asserts a speed. A run leaves
+//! `results.json` (one record per workload × runtime × cores × metric),
+//! `machine.json` and `report.md` in its output folder.
 
 mod figures;
 mod micro;
+mod report;
 mod sync;
 
 use std::error::Error;
+use std::path::PathBuf;
 
 /// What to run.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Smaller workloads, for a quick look (still five measured runs).
     pub quick: bool,
+    /// The real run: the largest workloads.
+    pub full: bool,
+    /// Only workloads whose name contains this.
+    pub filter: Option<String>,
+    /// Worker counts for the scaling workloads (empty: 1, 2, 4 … up to the
+    /// CPUs available).
+    pub cores: Vec<usize>,
+    /// Output folder (default `target/braid-bench/<UTC date-time>/`).
+    pub out: Option<PathBuf>,
+    /// Print the records as JSON on stdout (the tables go to stderr).
+    pub json: bool,
 }
 
-/// Runs the benchmarks and prints their figures.
-pub fn run(options: &Options) -> Result<(), Box<dyn Error>> {
-    micro::run_all(options)?;
-    sync::run_all(options)
+/// Runs the suite, prints its figures and summary, and writes its files.
+/// Returns the output folder.
+pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
+    let mut suite = report::Suite::new(options.clone());
+    micro::run_all(&mut suite)?;
+    sync::run_all(&mut suite)?;
+    suite.finish()
 }

@@ -1,8 +1,8 @@
 //! The four micro-benchmarks of the foundation: yield switch, spawn + join,
 //! cross-core wake latency, and memory per parked task.
 
-use crate::figures::{median, print_figure, sample, Row};
-use crate::Options;
+use crate::figures::{median, sample, Row};
+use crate::report::{Figure, Suite};
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,14 +10,14 @@ use std::time::Instant;
 
 const RUNS: usize = 5;
 
-pub(crate) fn run_all(options: &Options) -> Result<(), Box<dyn Error>> {
-    println!(
+pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    suite.say(&format!(
         "braid micro-benchmarks (medians of {RUNS} runs after a warm-up; ratios from this run)"
-    );
-    yield_switch(options)?;
-    spawn_join(options)?;
-    cross_core_wake(options)?;
-    parked_memory(options)?;
+    ));
+    yield_switch(suite)?;
+    spawn_join(suite)?;
+    cross_core_wake(suite)?;
+    parked_memory(suite)?;
     Ok(())
 }
 
@@ -31,8 +31,11 @@ fn tokio_current() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn yield_switch(options: &Options) -> Result<(), Box<dyn Error>> {
-    let n: u64 = if options.quick { 200_000 } else { 2_000_000 };
+fn yield_switch(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    if !suite.wants("yield_switch") {
+        return Ok(());
+    }
+    let n: u64 = if suite.quick() { 200_000 } else { 2_000_000 };
     let rt = braid_rt(1)?;
     let braid = sample(RUNS, || {
         rt.block_on(move || {
@@ -73,10 +76,16 @@ fn yield_switch(options: &Options) -> Result<(), Box<dyn Error>> {
         b.join().unwrap();
         start.elapsed().as_nanos() as f64 / (2 * threads_n) as f64
     });
-    print_figure(
-        "yield switch, 2 tasks on 1 core (std: 2 threads calling sched_yield)",
-        "ns per switch",
-        Some("<= 10 ns"),
+    suite.figure(
+        &Figure {
+            workload: "yield_switch",
+            title: "yield switch, 2 tasks on 1 core (std: 2 threads calling sched_yield)",
+            metric: "time per switch",
+            unit: "ns",
+            cores: 1,
+            target: Some(10.0),
+            higher_is_better: false,
+        },
         &[
             Row::new("braid", braid),
             Row::new("tokio", tokio),
@@ -86,8 +95,11 @@ fn yield_switch(options: &Options) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn spawn_join(options: &Options) -> Result<(), Box<dyn Error>> {
-    let n: usize = if options.quick { 100_000 } else { 1_000_000 };
+fn spawn_join(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    if !suite.wants("spawn_join") {
+        return Ok(());
+    }
+    let n: usize = if suite.quick() { 100_000 } else { 1_000_000 };
     let rt = braid_rt(1)?;
     let braid = sample(RUNS, || {
         rt.block_on(move || {
@@ -121,10 +133,16 @@ fn spawn_join(options: &Options) -> Result<(), Box<dyn Error>> {
         std::hint::black_box(sum);
         start.elapsed().as_nanos() as f64 / threads as f64
     });
-    print_figure(
-        &format!("spawn + join, {n} tasks on 1 core (std: {threads} threads)"),
-        "ns per task",
-        Some("<= 50 ns"),
+    suite.figure(
+        &Figure {
+            workload: "spawn_join",
+            title: &format!("spawn + join, {n} tasks on 1 core (std: {threads} threads)"),
+            metric: "time per task",
+            unit: "ns",
+            cores: 1,
+            target: Some(50.0),
+            higher_is_better: false,
+        },
         &[
             Row::new("braid", braid),
             Row::new("tokio", tokio),
@@ -136,8 +154,11 @@ fn spawn_join(options: &Options) -> Result<(), Box<dyn Error>> {
 
 /// Round trips between two tasks on different cores; each sample is the median
 /// one-way wake latency of a run, and the p99 is reported separately.
-fn cross_core_wake(options: &Options) -> Result<(), Box<dyn Error>> {
-    let rounds: usize = if options.quick { 2_000 } else { 20_000 };
+fn cross_core_wake(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    if !suite.wants("cross_core_wake") {
+        return Ok(());
+    }
+    let rounds: usize = if suite.quick() { 2_000 } else { 20_000 };
     let rt = braid_rt(2)?;
     let mut braid_p99 = Vec::new();
     let braid = sample(RUNS, || {
@@ -161,10 +182,16 @@ fn cross_core_wake(options: &Options) -> Result<(), Box<dyn Error>> {
         std_p99.push(percentile(&lat, 0.99));
         median(&lat)
     });
-    print_figure(
-        "cross-core wake latency, median of each run (one way = round trip / 2)",
-        "ns",
-        None,
+    suite.figure(
+        &Figure {
+            workload: "cross_core_wake",
+            title: "cross-core wake latency, median of each run (one way = round trip / 2)",
+            metric: "median one-way wake latency",
+            unit: "ns",
+            cores: 2,
+            target: None,
+            higher_is_better: false,
+        },
         &[
             Row::new("braid", braid),
             Row::new("tokio", tokio),
@@ -176,10 +203,16 @@ fn cross_core_wake(options: &Options) -> Result<(), Box<dyn Error>> {
         v.remove(0);
         v.sort_by(f64::total_cmp);
     }
-    print_figure(
-        "cross-core wake latency, p99 of each run",
-        "ns",
-        None,
+    suite.figure(
+        &Figure {
+            workload: "cross_core_wake",
+            title: "cross-core wake latency, p99 of each run",
+            metric: "p99 one-way wake latency",
+            unit: "ns",
+            cores: 2,
+            target: None,
+            higher_is_better: false,
+        },
         &[
             Row::new("braid", braid_p99),
             Row::new("tokio", tokio_p99),
@@ -296,8 +329,11 @@ fn rss_bytes() -> f64 {
     pages * 4096.0
 }
 
-fn parked_memory(options: &Options) -> Result<(), Box<dyn Error>> {
-    let n: usize = if options.quick { 100_000 } else { 1_000_000 };
+fn parked_memory(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    if !suite.wants("parked_memory") {
+        return Ok(());
+    }
+    let n: usize = if suite.quick() { 100_000 } else { 1_000_000 };
     let braid = sample(RUNS, || {
         let rt = braid_rt(2).expect("runtime");
         let before = rss_bytes();
@@ -387,10 +423,16 @@ fn parked_memory(options: &Options) -> Result<(), Box<dyn Error>> {
         }
         (after - before) / threads as f64
     });
-    print_figure(
-        &format!("resident memory per parked task, {n} parked (std: {threads} threads)"),
-        "bytes per task",
-        Some("<= 2048 bytes"),
+    suite.figure(
+        &Figure {
+            workload: "parked_memory",
+            title: &format!("resident memory per parked task, {n} parked (std: {threads} threads)"),
+            metric: "resident memory per parked task",
+            unit: "bytes",
+            cores: 1,
+            target: Some(2048.0),
+            higher_is_better: false,
+        },
         &[
             Row::new("braid", braid),
             Row::new("tokio", tokio),

@@ -27,11 +27,27 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         strands: usize,
     },
-    /// Micro-benchmarks of braid against tokio and std threads, run in this process.
+    /// The benchmark suite: braid and its peers side by side, with a report
+    /// (`report.md`, `results.json`, `machine.json`) in the output folder.
     Bench {
-        /// Fewer repetitions, for a quick look.
-        #[arg(long)]
+        /// Smaller workloads, for a quick look (a few minutes on 2 cores).
+        #[arg(long, conflicts_with = "full")]
         quick: bool,
+        /// The real run: the largest workloads.
+        #[arg(long)]
+        full: bool,
+        /// Only workloads whose name contains this (e.g. `channel`).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Worker counts for the scaling workloads, e.g. `1,2,4`.
+        #[arg(long, value_delimiter = ',')]
+        cores: Vec<usize>,
+        /// Output folder (default: target/braid-bench/<UTC date-time>/).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Print the results as JSON on stdout (tables go to stderr).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -39,7 +55,28 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Demo { cores, strands } => demo::run(cores, strands),
-        Command::Bench { quick } => braid_bench::run(&braid_bench::Options { quick }),
+        Command::Bench {
+            quick,
+            full,
+            filter,
+            cores,
+            out,
+            json,
+        } => {
+            if let Some(&bad) = cores.iter().find(|&&c| c == 0) {
+                eprintln!("braid: --cores {bad}: worker counts are 1 or more");
+                return std::process::ExitCode::FAILURE;
+            }
+            let options = braid_bench::Options {
+                quick,
+                full,
+                filter,
+                cores,
+                out,
+                json,
+            };
+            braid_bench::run(&options).map(|_| ())
+        }
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,423 @@
+//! A run of the suite: which figures it makes, what it prints, and the files it
+//! leaves (`results.json`, `machine.json`, `report.md`).
+
+use crate::figures::{median, Row};
+use crate::Options;
+use serde::Serialize;
+use std::error::Error;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+
+/// What a figure measures.
+pub(crate) struct Figure<'a> {
+    /// Short id: what `--filter` matches and `results.json` calls the workload.
+    pub(crate) workload: &'a str,
+    /// One line for people.
+    pub(crate) title: &'a str,
+    /// What was measured, e.g. "time per switch".
+    pub(crate) metric: &'a str,
+    pub(crate) unit: &'a str,
+    /// Cores (or workers) the runtimes were given.
+    pub(crate) cores: usize,
+    /// The project's target for braid, if it has one: at most this much (or at
+    /// least, when higher is better).
+    pub(crate) target: Option<f64>,
+    pub(crate) higher_is_better: bool,
+}
+
+/// One record of `results.json`: a workload × runtime × cores × metric.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Record {
+    pub(crate) workload: String,
+    pub(crate) runtime: String,
+    pub(crate) cores: usize,
+    pub(crate) metric: String,
+    pub(crate) unit: String,
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) runs: usize,
+}
+
+/// The machine and software a run used.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Machine {
+    cpu: String,
+    cpus: usize,
+    kernel: String,
+    commit: String,
+    rustc: String,
+    peers: Vec<(String, String)>,
+    started_unix: u64,
+}
+
+/// What one figure said, for the report.
+struct Summary {
+    workload: String,
+    metric: String,
+    title: String,
+    unit: String,
+    target: Option<f64>,
+    higher_is_better: bool,
+    rows: Vec<(String, f64, f64, f64, usize)>,
+}
+
+/// A run in progress.
+pub(crate) struct Suite {
+    pub(crate) options: Options,
+    records: Vec<Record>,
+    summaries: Vec<Summary>,
+    notes: Vec<String>,
+    machine: Machine,
+}
+
+impl Suite {
+    pub(crate) fn new(options: Options) -> Suite {
+        Suite {
+            options,
+            records: Vec::new(),
+            summaries: Vec::new(),
+            notes: Vec::new(),
+            machine: Machine::probe(),
+        }
+    }
+
+    /// Whether the smaller workloads of `--quick` are wanted.
+    pub(crate) fn quick(&self) -> bool {
+        self.options.quick
+    }
+
+    /// Whether `workload` passes `--filter`.
+    pub(crate) fn wants(&self, workload: &str) -> bool {
+        self.options
+            .filter
+            .as_deref()
+            .is_none_or(|f| workload.contains(f))
+    }
+
+    /// Prints a line for people (to stderr when stdout carries JSON).
+    pub(crate) fn say(&self, line: &str) {
+        if self.options.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+
+    /// A remark for the report, e.g. a peer that was skipped.
+    pub(crate) fn note(&mut self, text: &str) {
+        self.say(&format!("  note: {text}"));
+        self.notes.push(text.to_owned());
+    }
+
+    /// Records a figure and prints each runtime's median and range, with
+    /// braid's ratio to each peer (> 1 means braid is better).
+    pub(crate) fn figure(&mut self, fig: &Figure<'_>, rows: &[Row]) {
+        let better = if fig.higher_is_better {
+            "higher"
+        } else {
+            "lower"
+        };
+        let target = fig
+            .target
+            .map(|t| {
+                let op = if fig.higher_is_better { ">=" } else { "<=" };
+                format!("; target {op} {t} {}", fig.unit)
+            })
+            .unwrap_or_default();
+        self.say(&format!(
+            "\n{}  [{} in {}, {better} is better{target}]",
+            fig.title, fig.metric, fig.unit
+        ));
+        let braid = rows
+            .iter()
+            .find(|r| r.runtime == "braid")
+            .map(|r| median(&r.samples));
+        let mut summary = Summary {
+            workload: fig.workload.to_owned(),
+            metric: fig.metric.to_owned(),
+            title: fig.title.to_owned(),
+            unit: fig.unit.to_owned(),
+            target: fig.target,
+            higher_is_better: fig.higher_is_better,
+            rows: Vec::new(),
+        };
+        for row in rows {
+            let m = median(&row.samples);
+            let lo = row.samples.first().copied().unwrap_or(f64::NAN);
+            let hi = row.samples.last().copied().unwrap_or(f64::NAN);
+            let ratio = match braid {
+                Some(b) if row.runtime != "braid" => {
+                    let r = ratio(b, m, fig.higher_is_better);
+                    let word = if r >= 1.0 { "better" } else { "worse" };
+                    format!("  braid is {r:.2}x ({word})")
+                }
+                _ => String::new(),
+            };
+            self.say(&format!(
+                "  {:<12} median {:>12.1}  (min {:>10.1}, max {:>10.1}, {} runs){ratio}",
+                row.runtime,
+                m,
+                lo,
+                hi,
+                row.samples.len()
+            ));
+            self.records.push(Record {
+                workload: fig.workload.to_owned(),
+                runtime: row.runtime.to_owned(),
+                cores: fig.cores,
+                metric: fig.metric.to_owned(),
+                unit: fig.unit.to_owned(),
+                median: m,
+                min: lo,
+                max: hi,
+                runs: row.samples.len(),
+            });
+            summary
+                .rows
+                .push((row.runtime.to_owned(), m, lo, hi, row.samples.len()));
+        }
+        self.summaries.push(summary);
+    }
+
+    /// Writes the run's files, prints the summary table, and (with `--json`)
+    /// the records on stdout. Returns the output folder.
+    pub(crate) fn finish(self) -> Result<PathBuf, Box<dyn Error>> {
+        let dir = match &self.options.out {
+            Some(dir) => dir.clone(),
+            None => default_out_dir(self.machine.started_unix),
+        };
+        std::fs::create_dir_all(&dir)?;
+        let json = serde_json::to_string_pretty(&self.records)?;
+        std::fs::write(dir.join("results.json"), &json)?;
+        std::fs::write(
+            dir.join("machine.json"),
+            serde_json::to_string_pretty(&self.machine)?,
+        )?;
+        std::fs::write(dir.join("report.md"), self.report_markdown())?;
+        self.say(&self.summary_table());
+        self.say(&format!("\nwrote {}", dir.display()));
+        if self.options.json {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{json}")?;
+        }
+        Ok(dir)
+    }
+
+    /// One line per figure: braid's median, the best peer, and the target.
+    fn summary_table(&self) -> String {
+        let mut s = String::from("\nsummary (braid vs the best peer in this run)\n");
+        for f in &self.summaries {
+            let Some(braid) = f.rows.iter().find(|r| r.0 == "braid") else {
+                continue;
+            };
+            let best_peer = f.rows.iter().filter(|r| r.0 != "braid").max_by(|a, b| {
+                ratio(braid.1, b.1, f.higher_is_better).total_cmp(&ratio(
+                    braid.1,
+                    a.1,
+                    f.higher_is_better,
+                ))
+            });
+            let vs = best_peer
+                .map(|p| {
+                    format!(
+                        "{} {:.1} -> {:.2}x",
+                        p.0,
+                        p.1,
+                        ratio(braid.1, p.1, f.higher_is_better)
+                    )
+                })
+                .unwrap_or_default();
+            let target = match f.target {
+                Some(t) if met(braid.1, t, f.higher_is_better) => format!("target {t} met"),
+                Some(t) => format!("target {t} MISSED"),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "  {:<20} {:<34} braid {:>10.1} {:<6} {vs:<30} {target}",
+                f.workload,
+                truncate(&f.metric, 34),
+                braid.1,
+                f.unit
+            );
+        }
+        s
+    }
+
+    fn report_markdown(&self) -> String {
+        let m = &self.machine;
+        let mut s = String::from("# braid benchmark report\n\n");
+        let _ = writeln!(
+            s,
+            "- machine: {} ({} CPUs), Linux {}\n- commit: {}\n- rustc: {}",
+            m.cpu, m.cpus, m.kernel, m.commit, m.rustc
+        );
+        for (peer, version) in &m.peers {
+            let _ = writeln!(s, "- {peer}: {version}");
+        }
+        let _ = writeln!(
+            s,
+            "- method: one warm-up run, then the measured runs; medians with min–max; \
+             ratios are braid against each peer from this same run (> 1: braid is better)\n"
+        );
+        for f in &self.summaries {
+            let _ = writeln!(s, "## {}\n", f.title);
+            if let Some(t) = f.target {
+                let op = if f.higher_is_better { ">=" } else { "<=" };
+                let _ = writeln!(s, "target for braid: {op} {t} {}\n", f.unit);
+            }
+            let _ = writeln!(
+                s,
+                "| runtime | median ({u}) | min | max | runs | braid ratio |\n| --- | --- | --- | --- | --- | --- |",
+                u = f.unit
+            );
+            let braid = f.rows.iter().find(|r| r.0 == "braid").map(|r| r.1);
+            for (rt, med, lo, hi, runs) in &f.rows {
+                let r = match braid {
+                    Some(b) if rt != "braid" => {
+                        format!("{:.2}x", ratio(b, *med, f.higher_is_better))
+                    }
+                    _ => "—".to_owned(),
+                };
+                let _ = writeln!(s, "| {rt} | {med:.1} | {lo:.1} | {hi:.1} | {runs} | {r} |");
+            }
+            s.push('\n');
+        }
+        if !self.notes.is_empty() {
+            s.push_str("## Notes\n\n");
+            for n in &self.notes {
+                let _ = writeln!(s, "- {n}");
+            }
+        }
+        s
+    }
+}
+
+/// braid's advantage over a peer: > 1 means braid is better.
+fn ratio(braid: f64, peer: f64, higher_is_better: bool) -> f64 {
+    if higher_is_better {
+        braid / peer
+    } else {
+        peer / braid
+    }
+}
+
+fn met(value: f64, target: f64, higher_is_better: bool) -> bool {
+    if higher_is_better {
+        value >= target
+    } else {
+        value <= target
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// `target/braid-bench/<UTC date-time>/`, under the workspace's target folder
+/// when run through cargo, else under the current folder.
+fn default_out_dir(unix: u64) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("braid-bench").join(utc_stamp(unix))
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC for a Unix time.
+fn utc_stamp(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+impl Machine {
+    fn probe() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|v| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".into());
+        let commit = command_line("git", &["rev-parse", "--short", "HEAD"])
+            .unwrap_or_else(|| "unknown".into());
+        Machine {
+            cpu,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernel,
+            commit,
+            rustc: env!("BRAID_BENCH_RUSTC").to_owned(),
+            peers: vec![
+                ("tokio".into(), env!("BRAID_BENCH_TOKIO").to_owned()),
+                (
+                    "parking_lot".into(),
+                    env!("BRAID_BENCH_PARKING_LOT").to_owned(),
+                ),
+            ],
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        }
+    }
+}
+
+/// The first line a command prints, if it runs and succeeds.
+pub(crate) fn command_line(program: &str, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().map(|l| l.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(0), "19700101-000000");
+        assert_eq!(utc_stamp(951_782_400), "20000229-000000");
+        assert_eq!(utc_stamp(1_795_307_655), "20261122-003415");
+    }
+
+    #[test]
+    fn ratios_say_better_above_one() {
+        assert_eq!(ratio(10.0, 20.0, false), 2.0);
+        assert_eq!(ratio(20.0, 10.0, true), 2.0);
+        assert!(met(9.0, 10.0, false) && !met(11.0, 10.0, false));
+        assert!(met(2.0, 1.95, true) && !met(1.9, 1.95, true));
+    }
+}
