@@ -7,9 +7,11 @@
 //! `results.json` (one record per workload × runtime × cores × metric),
 //! `machine.json` and `report.md` in its output folder.
 
+mod classic;
 mod figures;
 mod micro;
 mod report;
+mod rt;
 mod sync;
 
 use std::error::Error;
@@ -39,5 +41,6 @@ pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
     let mut suite = report::Suite::new(options.clone());
     micro::run_all(&mut suite)?;
     sync::run_all(&mut suite)?;
+    classic::run_all(&mut suite)?;
     suite.finish()
 }

@@ -3,6 +3,7 @@
 
 use crate::figures::{median, sample, Row};
 use crate::report::{Figure, Suite};
+use crate::rt;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,22 +22,12 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn braid_rt(cores: usize) -> Result<braid::Runtime, braid::ConfigError> {
-    braid::Runtime::builder().cores(cores).build()
-}
-
-fn tokio_current() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
 fn yield_switch(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     if !suite.wants("yield_switch") {
         return Ok(());
     }
     let n: u64 = if suite.quick() { 200_000 } else { 2_000_000 };
-    let rt = braid_rt(1)?;
+    let rt = rt::braid(1)?;
     let braid = sample(RUNS, || {
         rt.block_on(move || {
             let start = Instant::now();
@@ -47,7 +38,7 @@ fn yield_switch(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             start.elapsed().as_nanos() as f64 / (2 * n) as f64
         })
     });
-    let trt = tokio_current()?;
+    let trt = rt::tokio(1)?;
     let tokio = sample(RUNS, || {
         trt.block_on(async move {
             let start = Instant::now();
@@ -100,7 +91,7 @@ fn spawn_join(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         return Ok(());
     }
     let n: usize = if suite.quick() { 100_000 } else { 1_000_000 };
-    let rt = braid_rt(1)?;
+    let rt = rt::braid(1)?;
     let braid = sample(RUNS, || {
         rt.block_on(move || {
             let start = Instant::now();
@@ -110,7 +101,7 @@ fn spawn_join(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             start.elapsed().as_nanos() as f64 / n as f64
         })
     });
-    let trt = tokio_current()?;
+    let trt = rt::tokio(1)?;
     let tokio = sample(RUNS, || {
         trt.block_on(async move {
             let start = Instant::now();
@@ -159,17 +150,14 @@ fn cross_core_wake(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         return Ok(());
     }
     let rounds: usize = if suite.quick() { 2_000 } else { 20_000 };
-    let rt = braid_rt(2)?;
+    let rt = rt::braid(2)?;
     let mut braid_p99 = Vec::new();
     let braid = sample(RUNS, || {
         let lat = rt.block_on(move || braid_ping_pong(rounds));
         braid_p99.push(percentile(&lat, 0.99));
         median(&lat)
     });
-    let trt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let trt = rt::tokio(2)?;
     let mut tokio_p99 = Vec::new();
     let tokio = sample(RUNS, || {
         let lat = trt.block_on(tokio_ping_pong(rounds));
@@ -335,7 +323,7 @@ fn parked_memory(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     }
     let n: usize = if suite.quick() { 100_000 } else { 1_000_000 };
     let braid = sample(RUNS, || {
-        let rt = braid_rt(2).expect("runtime");
+        let rt = rt::braid(2).expect("runtime");
         let before = rss_bytes();
         let release = Arc::new(AtomicBool::new(false));
         let r = release.clone();
@@ -371,7 +359,7 @@ fn parked_memory(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         (after - before) / n as f64
     });
     let tokio = sample(RUNS, || {
-        let trt = tokio_current().expect("tokio");
+        let trt = rt::tokio(1).expect("tokio");
         trt.block_on(async move {
             let before = rss_bytes();
             // A semaphore with no permits parks every task until the release;

@@ -4,6 +4,7 @@
 
 use crate::figures::{sample, Row};
 use crate::report::{Figure, Suite};
+use crate::rt;
 use std::error::Error;
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,20 +25,6 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn braid_rt(cores: usize) -> Result<braid::Runtime, braid::ConfigError> {
-    braid::Runtime::builder().cores(cores).build()
-}
-
-fn tokio_rt(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    if workers == 1 {
-        tokio::runtime::Builder::new_current_thread().build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .build()
-    }
-}
-
 /// Two tasks signal each other in turn through two events; one sample is the
 /// time per round trip (two signals, two waits, two switches). With `cores` 2
 /// the tasks sit on different cores.
@@ -56,7 +43,7 @@ fn event_round_trip(suite: &mut Suite, cores: usize) -> Result<(), Box<dyn Error
         (false, 1) => 1_000_000,
         (false, _) => 200_000,
     };
-    let rt = braid_rt(cores)?;
+    let rt = rt::braid(cores)?;
     let braid = sample(RUNS, || {
         rt.block_on(move || {
             let ping = braid::event::local("ping").expect("valid name");
@@ -87,7 +74,7 @@ fn event_round_trip(suite: &mut Suite, cores: usize) -> Result<(), Box<dyn Error
             elapsed.as_nanos() as f64 / n as f64
         })
     });
-    let trt = tokio_rt(cores)?;
+    let trt = rt::tokio(cores)?;
     let tokio = sample(RUNS, || {
         trt.block_on(async move {
             let ping = Arc::new(tokio::sync::Notify::new());
@@ -136,7 +123,7 @@ fn channel_ping_pong(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         return Ok(());
     }
     let n: u64 = if suite.quick() { 100_000 } else { 1_000_000 };
-    let rt = braid_rt(1)?;
+    let rt = rt::braid(1)?;
     let braid = sample(RUNS, || {
         rt.block_on(move || {
             let (to_echo, from_driver) = braid::sync::channel::bounded::<u64>(1);
@@ -159,7 +146,7 @@ fn channel_ping_pong(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             elapsed.as_nanos() as f64 / (2 * n) as f64
         })
     });
-    let trt = tokio_rt(1)?;
+    let trt = rt::tokio(1)?;
     let tokio = sample(RUNS, || {
         trt.block_on(async move {
             let (to_echo, mut from_driver) = tokio::sync::mpsc::channel::<u64>(1);
@@ -229,7 +216,7 @@ fn contended_mutex(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     const WORKERS: u64 = 4;
     let per: u64 = if suite.quick() { 50_000 } else { 500_000 };
     let total = (WORKERS * per) as f64;
-    let rt = braid_rt(2)?;
+    let rt = rt::braid(2)?;
     let braid = sample(RUNS, || {
         rt.block_on(move || {
             let m = Arc::new(braid::sync::Mutex::new(0u64));
