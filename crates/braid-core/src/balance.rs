@@ -82,8 +82,14 @@ impl StealHalf {
         self.outstanding.is_some()
     }
 
-    fn half_rounded_up(ready: usize) -> usize {
-        ready.div_ceil(2)
+    /// Half of the ready strands, rounded down: a core keeps at least one of
+    /// its own. Rounding up would give away a lone ready strand — the one a
+    /// core just woke, typically — and a chain of hand-offs (a ring, a
+    /// pipeline) then migrates at every step, each migration a round trip over
+    /// the bus (measured: a 1000-strand token ring took 2.6 µs per hop on 2
+    /// cores this way, against 0.4 µs on one core).
+    fn half_rounded_down(ready: usize) -> usize {
+        ready / 2
     }
 }
 
@@ -122,7 +128,10 @@ impl Balancer for StealHalf {
             }
             return Grant::Nothing;
         }
-        Grant::Give(Self::half_rounded_up(ready))
+        match Self::half_rounded_down(ready) {
+            0 => Grant::Nothing,
+            n => Grant::Give(n),
+        }
     }
 
     #[inline]
@@ -130,9 +139,13 @@ impl Balancer for StealHalf {
         if ready == 0 {
             return None;
         }
+        let give = Self::half_rounded_down(ready);
+        if give == 0 {
+            return None;
+        }
         let peer = self.idle_peers.pop_front()?;
         self.known_idle[peer] = false;
-        Some((peer, Self::half_rounded_up(ready)))
+        Some((peer, give))
     }
 
     fn on_busy(&mut self) {
@@ -200,17 +213,20 @@ mod tests {
         assert_eq!(b.on_request(2, 0), Grant::Nothing);
         assert_eq!(b.on_request(3, 0), Grant::Nothing);
         assert_eq!(b.on_surplus(0), None);
-        assert_eq!(b.on_surplus(5), Some((2, 3)));
-        assert_eq!(b.on_surplus(1), Some((3, 1)));
+        assert_eq!(b.on_surplus(5), Some((2, 2)));
+        // A lone ready strand stays; the idle peer stays remembered.
+        assert_eq!(b.on_surplus(1), None);
+        assert_eq!(b.on_surplus(2), Some((3, 1)));
         assert_eq!(b.on_surplus(9), None);
     }
 
     #[test]
-    fn grants_half_rounded_up() {
+    fn grants_half_rounded_down_keeping_one() {
         let mut b = StealHalf::new(1, 2);
-        assert_eq!(b.on_request(0, 1), Grant::Give(1));
+        assert_eq!(b.on_request(0, 1), Grant::Nothing);
+        assert_eq!(b.on_request(0, 2), Grant::Give(1));
         assert_eq!(b.on_request(0, 4), Grant::Give(2));
-        assert_eq!(b.on_request(0, 7), Grant::Give(4));
+        assert_eq!(b.on_request(0, 7), Grant::Give(3));
         // Out-of-range or self requests are never remembered as idle peers.
         assert_eq!(b.on_request(9, 0), Grant::Nothing);
         assert_eq!(b.on_request(1, 0), Grant::Nothing);
