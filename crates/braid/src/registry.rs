@@ -107,6 +107,14 @@ pub(crate) struct Registry {
     entries: Mutex<HashMap<Arc<str>, Entry>>,
 }
 
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Entry>> {
+        // The map stays consistent if a holder panicked: every operation on it
+        // is a single insert, remove or lookup.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A published value. Dereferences to it; clone it freely. When the last
 /// `Shared` of a value is dropped, its name is free again.
 pub struct Shared<T: Send + Sync + 'static> {
@@ -124,11 +132,7 @@ impl<T: Send + Sync + 'static> Drop for Inner<T> {
         let Some(rt) = self.registry.upgrade() else {
             return;
         };
-        let mut entries = rt
-            .registry
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut entries = rt.registry.lock();
         // Only our own entry: the name may have been published again after our
         // last holder started dropping.
         if entries
@@ -203,11 +207,7 @@ pub(crate) fn publish_in<T: Send + Sync + 'static>(
     value: T,
 ) -> Result<Shared<T>, RegistryError> {
     check_name(name)?;
-    let mut entries = rt
-        .registry
-        .entries
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut entries = rt.registry.lock();
     if entries
         .get(name)
         .is_some_and(|e| e.value.strong_count() > 0)
@@ -242,11 +242,7 @@ pub(crate) fn lookup_in<T: Send + Sync + 'static>(
         name: name.to_owned(),
     };
     let (value, found) = {
-        let entries = rt
-            .registry
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let entries = rt.registry.lock();
         let entry = entries.get(name).ok_or_else(not_found)?;
         (
             entry.value.upgrade().ok_or_else(not_found)?,
@@ -268,9 +264,7 @@ pub(crate) fn lookup_in<T: Send + Sync + 'static>(
 /// Published names right now (for stats and tests).
 pub(crate) fn count(rt: &RuntimeShared) -> usize {
     rt.registry
-        .entries
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .values()
         .filter(|e| e.value.strong_count() > 0)
         .count()
