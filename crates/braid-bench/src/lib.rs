@@ -8,6 +8,7 @@
 //! `machine.json` and `report.md` in its output folder.
 
 mod classic;
+mod latency;
 mod figures;
 mod micro;
 mod report;
@@ -42,5 +43,6 @@ pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
     micro::run_all(&mut suite)?;
     sync::run_all(&mut suite)?;
     classic::run_all(&mut suite)?;
+    latency::run_all(&mut suite)?;
     suite.finish()
 }
