@@ -8,11 +8,12 @@
 //! `machine.json` and `report.md` in its output folder.
 
 mod classic;
-mod latency;
 mod figures;
+mod latency;
 mod micro;
 mod report;
 mod rt;
+mod scale;
 mod sync;
 
 use std::error::Error;
@@ -44,5 +45,6 @@ pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
     sync::run_all(&mut suite)?;
     classic::run_all(&mut suite)?;
     latency::run_all(&mut suite)?;
+    scale::run_all(&mut suite)?;
     suite.finish()
 }

@@ -61,6 +61,48 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(Mutex::default)
 }
 
+/// Carriers pinned to each CPU by the runtimes alive in this process.
+fn cpu_load() -> &'static Mutex<std::collections::HashMap<usize, usize>> {
+    static LOAD: OnceLock<Mutex<std::collections::HashMap<usize, usize>>> = OnceLock::new();
+    LOAD.get_or_init(Mutex::default)
+}
+
+/// Picks a CPU out of `cpus` for each of `cores` cores: the least used one in
+/// this process, earliest in `cpus` on ties. One runtime gets `cpus` in order;
+/// a second runtime starts on the CPUs the first left free instead of stacking
+/// its carriers on the same ones.
+fn place_cores(cpus: &[usize], cores: usize) -> Vec<usize> {
+    let mut load = cpu_load().lock().unwrap_or_else(|e| e.into_inner());
+    pick_cpus(cpus, cores, &mut load)
+}
+
+fn pick_cpus(
+    cpus: &[usize],
+    cores: usize,
+    load: &mut std::collections::HashMap<usize, usize>,
+) -> Vec<usize> {
+    (0..cores)
+        .map(|_| {
+            let cpu = *cpus
+                .iter()
+                .min_by_key(|c| load.get(c).copied().unwrap_or(0))
+                .expect("cpus is not empty");
+            *load.entry(cpu).or_insert(0) += 1;
+            cpu
+        })
+        .collect()
+}
+
+/// Gives back the CPUs `place_cores` handed out.
+fn release_cores(cpus: impl Iterator<Item = usize>) {
+    let mut load = cpu_load().lock().unwrap_or_else(|e| e.into_inner());
+    for cpu in cpus {
+        if let Some(n) = load.get_mut(&cpu) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
 /// The runtime with id `id`, if it still exists (the foreign wake path).
 pub(crate) fn lookup(id: u64) -> Option<Arc<RuntimeShared>> {
     let registry = registry().lock().unwrap_or_else(|e| e.into_inner());
@@ -176,14 +218,14 @@ impl Runtime {
         let cores = config.cores;
         let (bus, endpoints) = Bus::new(cores, config.ring_capacity)
             .map_err(|e| ConfigError::new("ring_capacity", config.ring_capacity, e.to_string()))?;
-        let cpu_of = |core: usize| {
-            config
-                .pin
-                .then(|| config.cpus.get(core % config.cpus.len()).copied())
-                .flatten()
+        let placed = if config.pin && !config.cpus.is_empty() {
+            place_cores(&config.cpus, cores)
+        } else {
+            Vec::new()
         };
-        let core_shared: Box<[CoreShared]> =
-            (0..cores).map(|i| CoreShared::new(i, cpu_of(i))).collect();
+        let core_shared: Box<[CoreShared]> = (0..cores)
+            .map(|i| CoreShared::new(i, placed.get(i).copied()))
+            .collect();
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(RuntimeShared {
             id,
@@ -367,6 +409,7 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let shared = &self.shared;
+        release_cores(shared.cores.iter().filter_map(|c| c.cpu));
         shared.shutdown.store(true, Ordering::SeqCst);
         for core in 0..shared.cores.len() {
             shared.inject(core, Msg::Shutdown);
@@ -394,5 +437,25 @@ impl Drop for Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(id, _)| *id != shared.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pick_cpus;
+    use std::collections::HashMap;
+
+    #[test]
+    fn runtimes_spread_over_the_cpus() {
+        let mut load = HashMap::new();
+        let cpus = [0, 1, 2, 3];
+        // One runtime: its cores in CPU order.
+        assert_eq!(pick_cpus(&cpus, 2, &mut load), vec![0, 1]);
+        // The next ones start on the CPUs still free.
+        assert_eq!(pick_cpus(&cpus, 1, &mut load), vec![2]);
+        assert_eq!(pick_cpus(&cpus, 2, &mut load), vec![3, 0]);
+        // More cores than CPUs: spread evenly.
+        let mut load = HashMap::new();
+        assert_eq!(pick_cpus(&[5, 6], 4, &mut load), vec![5, 6, 5, 6]);
     }
 }
