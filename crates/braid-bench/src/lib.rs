@@ -11,6 +11,7 @@ mod classic;
 mod figures;
 mod latency;
 mod micro;
+mod plots;
 mod report;
 mod rt;
 mod scale;

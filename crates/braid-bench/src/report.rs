@@ -195,7 +195,15 @@ impl Suite {
             dir.join("machine.json"),
             serde_json::to_string_pretty(&self.machine)?,
         )?;
-        std::fs::write(dir.join("report.md"), self.report_markdown())?;
+        let plots = crate::plots::write_all(&dir, &self.records)?;
+        let mut report = self.report_markdown();
+        if !plots.is_empty() {
+            report.push_str("\n## Plots\n\n");
+            for p in &plots {
+                report.push_str(&format!("![{p}]({p})\n\n"));
+            }
+        }
+        std::fs::write(dir.join("report.md"), report)?;
         self.say(&self.summary_table());
         self.say(&format!("\nwrote {}", dir.display()));
         if self.options.json {

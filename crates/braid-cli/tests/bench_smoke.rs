@@ -47,6 +47,16 @@ fn quick_run_writes_parseable_results() {
     assert_eq!(workloads, with_braid, "every workload has a braid figure");
     let report = std::fs::read_to_string(out.join("report.md")).expect("report.md written");
     assert!(report.contains("# braid benchmark report"));
+    // The plots the records allow: all three for a full quick run, linked
+    // from the report.
+    for plot in ["ratios.svg", "scaling.svg", "latency.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).expect("plot written");
+        assert!(
+            svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{plot}"
+        );
+        assert!(report.contains(&format!("]({plot})")), "{plot} not linked");
+    }
     let machine = std::fs::read_to_string(out.join("machine.json")).expect("machine.json");
     let machine: serde_json::Value = serde_json::from_str(&machine).unwrap();
     assert!(machine["cpus"].as_u64().unwrap() >= 1);

@@ -1,0 +1,255 @@
+//! Plots of a run, drawn from its records: braid's ratio against its best peer
+//! for every figure, speedup curves of the thread-scale profile, and the wake
+//! delays of the latency-under-load test. SVG files beside `report.md`.
+
+use crate::report::Record;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::path::Path;
+
+/// Metrics where a larger number is better (everything else: smaller).
+fn higher_is_better(metric: &str) -> bool {
+    matches!(metric, "speedup" | "efficiency")
+}
+
+/// Writes the plots that the records allow; returns the file names written.
+pub(crate) fn write_all(dir: &Path, records: &[Record]) -> Result<Vec<String>, Box<dyn Error>> {
+    let mut written = Vec::new();
+    if ratios(&dir.join("ratios.svg"), records)? {
+        written.push("ratios.svg".to_owned());
+    }
+    if scaling(&dir.join("scaling.svg"), records)? {
+        written.push("scaling.svg".to_owned());
+    }
+    if latency(&dir.join("latency.svg"), records)? {
+        written.push("latency.svg".to_owned());
+    }
+    Ok(written)
+}
+
+/// One bar per figure: braid against the best peer of that figure, on a log
+/// scale (right of 1: braid is better).
+fn ratios(path: &Path, records: &[Record]) -> Result<bool, Box<dyn Error>> {
+    let mut groups: BTreeMap<(String, String, usize), Vec<&Record>> = BTreeMap::new();
+    for r in records {
+        groups
+            .entry((r.workload.clone(), r.metric.clone(), r.cores))
+            .or_default()
+            .push(r);
+    }
+    let mut bars: Vec<(String, f64, String)> = Vec::new();
+    for ((workload, metric, cores), rs) in &groups {
+        if metric == "efficiency" {
+            continue; // the speedup bar says the same
+        }
+        let Some(braid) = rs.iter().find(|r| r.runtime == "braid") else {
+            continue;
+        };
+        let better = higher_is_better(metric);
+        let best = rs
+            .iter()
+            .filter(|r| r.runtime != "braid" && r.median > 0.0 && braid.median > 0.0)
+            .map(|r| {
+                let ratio = if better {
+                    braid.median / r.median
+                } else {
+                    r.median / braid.median
+                };
+                (ratio, r.runtime.clone())
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((ratio, peer)) = best {
+            bars.push((format!("{workload} · {metric} · {cores}c"), ratio, peer));
+        }
+    }
+    if bars.is_empty() {
+        return Ok(false);
+    }
+    let height = 60 + 22 * bars.len() as u32;
+    let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (lo, hi) = bars.iter().fold((0.5f64, 2.0f64), |(lo, hi), b| {
+        (lo.min(b.1 / 1.5), hi.max(b.1 * 1.5))
+    });
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "braid vs its best peer in the same run (log scale; right of 1 = braid better)",
+            ("sans-serif", 16),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(330)
+        .build_cartesian_2d((lo..hi).log_scale(), -0.5f64..bars.len() as f64 - 0.5)?;
+    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(bars.len())
+        .y_label_formatter(&|y| {
+            // Ticks fall on the bars' centres, 0, 1, 2 …
+            let i = y.round();
+            if (y - i).abs() > 0.01 || i < 0.0 {
+                return String::new();
+            }
+            labels.get(i as usize).cloned().unwrap_or_default()
+        })
+        .x_desc("ratio")
+        .draw()?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, (_, ratio, _))| {
+        let color = if *ratio >= 1.0 {
+            GREEN.mix(0.7)
+        } else {
+            RED.mix(0.7)
+        };
+        let y = i as f64;
+        Rectangle::new([(1.0, y - 0.35), (*ratio, y + 0.35)], color.filled())
+    }))?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, (_, ratio, peer))| {
+        Text::new(
+            format!("{ratio:.2}x vs {peer}"),
+            (if *ratio >= 1.0 { *ratio } else { 1.0 }, i as f64 - 0.2),
+            ("sans-serif", 11),
+        )
+    }))?;
+    root.present()?;
+    Ok(true)
+}
+
+/// Speedup against worker count for each thread-scale workload and runtime,
+/// with the ideal line.
+fn scaling(path: &Path, records: &[Record]) -> Result<bool, Box<dyn Error>> {
+    let mut series: BTreeMap<(String, String), Vec<(usize, f64)>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.metric == "speedup") {
+        series
+            .entry((r.workload.clone(), r.runtime.clone()))
+            .or_insert_with(|| vec![(1, 1.0)])
+            .push((r.cores, r.median));
+    }
+    if series.is_empty() {
+        return Ok(false);
+    }
+    let max_w = series
+        .values()
+        .flat_map(|s| s.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(2);
+    let max_s = series
+        .values()
+        .flat_map(|s| s.iter().map(|p| p.1))
+        .fold(max_w as f64, f64::max);
+    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "thread-scale profile: speedup against workers (dashed: ideal)",
+            ("sans-serif", 18),
+        )
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(45)
+        .build_cartesian_2d(1f64..max_w as f64, 0f64..max_s * 1.1)?;
+    chart
+        .configure_mesh()
+        .x_desc("workers")
+        .y_desc("speedup")
+        .draw()?;
+    chart.draw_series(DashedLineSeries::new(
+        [(1.0, 1.0), (max_w as f64, max_w as f64)],
+        5,
+        5,
+        BLACK.stroke_width(1),
+    ))?;
+    for (i, ((workload, runtime), points)) in series.iter().enumerate() {
+        let mut points = points.clone();
+        points.sort_by_key(|p| p.0);
+        let color = Palette99::pick(i / 2).to_rgba();
+        let style = if runtime == "braid" {
+            color.stroke_width(3)
+        } else {
+            color.stroke_width(1)
+        };
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.0 as f64, p.1)),
+                style,
+            ))?
+            .label(format!("{workload} ({runtime})"))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    root.present()?;
+    Ok(true)
+}
+
+/// Wake delays (p50, p99, max) of the 1 ms sleeper beside hogs, per runtime.
+fn latency(path: &Path, records: &[Record]) -> Result<bool, Box<dyn Error>> {
+    let rs: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.workload == "latency_under_load")
+        .collect();
+    if rs.is_empty() {
+        return Ok(false);
+    }
+    let metrics = ["p50 wake delay", "p99 wake delay", "max wake delay"];
+    let mut runtimes: Vec<String> = rs.iter().map(|r| r.runtime.clone()).collect();
+    runtimes.dedup();
+    let hi = rs.iter().map(|r| r.median).fold(10.0f64, f64::max) * 2.0;
+    let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "latency under load: 1 ms sleeper's wake delay with every core hogged (log scale)",
+            ("sans-serif", 16),
+        )
+        .margin(15)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..(metrics.len() as f64), (1f64..hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(metrics.len())
+        .x_label_formatter(&|x| {
+            metrics
+                .get(x.floor() as usize)
+                .map(|m| (*m).to_owned())
+                .unwrap_or_default()
+        })
+        .y_desc("microseconds")
+        .draw()?;
+    let width = 0.8 / runtimes.len() as f64;
+    for (k, runtime) in runtimes.iter().enumerate() {
+        let color = Palette99::pick(k).to_rgba();
+        let bars: Vec<_> = metrics
+            .iter()
+            .enumerate()
+            .filter_map(|(m, metric)| {
+                let r = rs
+                    .iter()
+                    .find(|r| &r.runtime == runtime && r.metric == *metric)?;
+                let x = m as f64 + 0.1 + k as f64 * width;
+                Some(Rectangle::new(
+                    [(x, 1.0), (x + width * 0.9, r.median.max(1.0))],
+                    color.filled(),
+                ))
+            })
+            .collect();
+        chart
+            .draw_series(bars)?
+            .label(runtime.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(true)
+}
