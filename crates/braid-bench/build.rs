@@ -17,7 +17,11 @@ fn main() {
     let lock_path = Path::new(&manifest).join("../../Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock_path.display());
     let lock = std::fs::read_to_string(&lock_path).unwrap_or_default();
-    for (krate, var) in [("tokio", "TOKIO"), ("parking_lot", "PARKING_LOT")] {
+    for (krate, var) in [
+        ("tokio", "TOKIO"),
+        ("parking_lot", "PARKING_LOT"),
+        ("rayon", "RAYON"),
+    ] {
         println!(
             "cargo:rustc-env=BRAID_BENCH_{var}={}",
             locked_version(&lock, krate).unwrap_or_else(|| "unknown".into())

@@ -75,9 +75,14 @@ fn skynet(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             Row::new("braid", braid),
             Row::new("tokio", tokio),
             Row::new("rayon", rayon),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::micro::go_row(
+            &["skynet", &leaves.to_string()],
+            cores,
+        ))
+        .collect::<Vec<_>>(),
     );
-    suite.note("skynet: the Go comparison (target: braid 10x faster than Go) needs the Go peer programs, not in the suite yet");
     Ok(())
 }
 
@@ -248,7 +253,13 @@ fn ring(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             Row::new("braid", braid),
             Row::new("tokio", tokio),
             Row::new("std-thread", std_threads),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::micro::go_row(
+            &["ring", &n.to_string(), &hops.to_string()],
+            cores,
+        ))
+        .collect::<Vec<_>>(),
     );
     Ok(())
 }

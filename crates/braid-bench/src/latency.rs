@@ -32,16 +32,27 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     let trt = rt::tokio(cores)?;
     let tokio = runs(|| trt.block_on(tokio_run(cores, window)));
     let std_threads = runs(|| threads_run(cores, window));
-    for (metric, pick) in [
+    let window_ms = window.as_millis().to_string();
+    // The Go peer reports p50, p99 and max of each run.
+    let go = crate::go::sample(&["latency", &window_ms], cores, RUNS);
+    for (k, (metric, pick)) in [
         ("p50 wake delay", 0.50),
         ("p99 wake delay", 0.99),
         ("max wake delay", 1.0),
-    ] {
-        let rows = [
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rows = vec![
             Row::new("braid", at(&braid, pick)),
             Row::new("tokio", at(&tokio, pick)),
             Row::new("std-thread", at(&std_threads, pick)),
         ];
+        if let Some(go) = &go {
+            let mut v: Vec<f64> = go.iter().filter_map(|run| run.get(k).copied()).collect();
+            v.sort_by(f64::total_cmp);
+            rows.push(Row::new("go", v));
+        }
         let title = format!("{metric}, 1 ms sleeper with every core hogged (beyond the 1 ms)");
         suite.figure(
             &Figure {

@@ -9,6 +9,7 @@
 
 mod classic;
 mod figures;
+mod go;
 mod latency;
 mod micro;
 mod plots;
@@ -42,6 +43,18 @@ pub struct Options {
 /// Returns the output folder.
 pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
     let mut suite = report::Suite::new(options.clone());
+    let go_workloads = [
+        "yield_switch",
+        "channel_ping_pong",
+        "skynet",
+        "ring",
+        "latency_under_load",
+    ];
+    if go_workloads.iter().any(|w| suite.wants(w)) {
+        if let Some(why) = go::unavailable() {
+            suite.note(&why);
+        }
+    }
     micro::run_all(&mut suite)?;
     sync::run_all(&mut suite)?;
     classic::run_all(&mut suite)?;

@@ -4,6 +4,11 @@
 use crate::figures::{median, sample, Row};
 use crate::report::{Figure, Suite};
 use crate::rt;
+
+/// The Go peer's row for a figure, when Go is available.
+pub(crate) fn go_row(args: &[&str], cores: usize) -> Option<Row> {
+    crate::go::samples(args, cores, RUNS).map(|v| Row::new("go", v))
+}
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -81,7 +86,10 @@ fn yield_switch(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             Row::new("braid", braid),
             Row::new("tokio", tokio),
             Row::new("std-thread", std_threads),
-        ],
+        ]
+        .into_iter()
+        .chain(go_row(&["yield", &n.to_string()], 1))
+        .collect::<Vec<_>>(),
     );
     Ok(())
 }

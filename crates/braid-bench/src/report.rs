@@ -389,6 +389,11 @@ impl Machine {
                     "parking_lot".into(),
                     env!("BRAID_BENCH_PARKING_LOT").to_owned(),
                 ),
+                ("rayon".into(), env!("BRAID_BENCH_RAYON").to_owned()),
+                (
+                    "go".into(),
+                    crate::go::version().unwrap_or_else(|| "not installed".into()),
+                ),
             ],
             started_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

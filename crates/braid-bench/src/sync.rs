@@ -19,9 +19,6 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     event_round_trip(suite, 2)?;
     channel_ping_pong(suite)?;
     contended_mutex(suite)?;
-    if suite.wants("channel_ping_pong") {
-        suite.note("channel ping-pong: Go's unbuffered channel is not measured yet (the Go peer programs are not in the suite yet)");
-    }
     Ok(())
 }
 
@@ -191,7 +188,7 @@ fn channel_ping_pong(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     suite.figure(
         &Figure {
             workload: "channel_ping_pong",
-            title: "channel ping-pong, one core (tokio: mpsc current-thread; std: sync_channel, 2 threads)",
+            title: "channel ping-pong, one core (tokio: mpsc current-thread; std: sync_channel, 2 threads; go: unbuffered channels, GOMAXPROCS=1)",
             metric: "time per hand-off",
             unit: "ns",
             cores: 1,
@@ -202,7 +199,10 @@ fn channel_ping_pong(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             Row::new("braid", braid),
             Row::new("tokio", tokio),
             Row::new("std-thread", std_threads),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::micro::go_row(&["pingpong", &n.to_string()], 1))
+        .collect::<Vec<_>>(),
     );
     Ok(())
 }

@@ -1,0 +1,3 @@
+module braid-peers-go
+
+go 1.19

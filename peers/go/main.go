@@ -1,0 +1,158 @@
+// Go peers of the braid benchmark suite: the same workloads, written the way a
+// Go programmer would (goroutines and channels). Each run prints one number,
+// the measurement, on stdout; the braid harness runs it once to warm up and
+// then once per measured run.
+//
+//	braid-peers-go skynet LEAVES        -> milliseconds for the whole tree
+//	braid-peers-go pingpong N           -> nanoseconds per hand-off (unbuffered channels)
+//	braid-peers-go yield N              -> nanoseconds per switch (runtime.Gosched, GOMAXPROCS=1)
+//	braid-peers-go ring TASKS HOPS      -> nanoseconds per hop
+//	braid-peers-go latency WINDOW_MS    -> p50, p99 and max of the 1 ms sleeper's wake delay, microseconds
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func arg(i int) int64 {
+	v, err := strconv.ParseInt(os.Args[i], 10, 64)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bad argument %q: %v\n", os.Args[i], err)
+		os.Exit(2)
+	}
+	return v
+}
+
+func skynet(c chan<- int64, num, size, div int64) {
+	if size == 1 {
+		c <- num
+		return
+	}
+	rc := make(chan int64, div)
+	for i := int64(0); i < div; i++ {
+		sub := num + i*(size/div)
+		go skynet(rc, sub, size/div, div)
+	}
+	var sum int64
+	for i := int64(0); i < div; i++ {
+		sum += <-rc
+	}
+	c <- sum
+}
+
+func main() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: braid-peers-go skynet|pingpong|yield|ring|latency ARGS")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "skynet":
+		leaves := arg(2)
+		start := time.Now()
+		c := make(chan int64)
+		go skynet(c, 0, leaves, 10)
+		sum := <-c
+		if sum != leaves*(leaves-1)/2 {
+			fmt.Fprintln(os.Stderr, "wrong sum", sum)
+			os.Exit(1)
+		}
+		fmt.Printf("%.3f\n", float64(time.Since(start).Nanoseconds())/1e6)
+	case "pingpong":
+		n := arg(2)
+		runtime.GOMAXPROCS(1)
+		ping, pong := make(chan int64), make(chan int64)
+		go func() {
+			for v := range ping {
+				pong <- v + 1
+			}
+		}()
+		start := time.Now()
+		var v int64
+		for i := int64(0); i < n; i++ {
+			ping <- v
+			v = <-pong
+		}
+		fmt.Printf("%.3f\n", float64(time.Since(start).Nanoseconds())/float64(2*n))
+	case "yield":
+		n := arg(2)
+		runtime.GOMAXPROCS(1)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for k := 0; k < 2; k++ {
+			wg.Add(1)
+			go func() {
+				for i := int64(0); i < n; i++ {
+					runtime.Gosched()
+				}
+				wg.Done()
+			}()
+		}
+		wg.Wait()
+		fmt.Printf("%.3f\n", float64(time.Since(start).Nanoseconds())/float64(2*n))
+	case "ring":
+		tasks, hops := arg(2), arg(3)
+		chans := make([]chan int64, tasks)
+		for i := range chans {
+			chans[i] = make(chan int64, 1)
+		}
+		var wg sync.WaitGroup
+		for i := int64(0); i < tasks; i++ {
+			wg.Add(1)
+			go func(in, out chan int64) {
+				defer wg.Done()
+				for t := range in {
+					if t == 0 {
+						select {
+						case out <- 0:
+						default:
+						}
+						return
+					}
+					out <- t - 1
+				}
+			}(chans[i], chans[(i+1)%tasks])
+		}
+		start := time.Now()
+		chans[0] <- hops
+		wg.Wait()
+		fmt.Printf("%.3f\n", float64(time.Since(start).Nanoseconds())/float64(hops))
+	case "latency":
+		window := time.Duration(arg(2)) * time.Millisecond
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !stop.Load() {
+				}
+			}()
+		}
+		var delays []float64
+		end := time.Now().Add(window)
+		for time.Now().Before(end) {
+			t := time.Now()
+			time.Sleep(time.Millisecond)
+			d := time.Since(t) - time.Millisecond
+			if d < 0 {
+				d = 0
+			}
+			delays = append(delays, float64(d.Nanoseconds())/1e3)
+		}
+		stop.Store(true)
+		wg.Wait()
+		sort.Float64s(delays)
+		at := func(q float64) float64 { return delays[int(float64(len(delays)-1)*q+0.5)] }
+		fmt.Printf("%.3f %.3f %.3f\n", at(0.5), at(0.99), at(1.0))
+	default:
+		fmt.Fprintln(os.Stderr, "unknown workload", os.Args[1])
+		os.Exit(2)
+	}
+}
