@@ -27,6 +27,13 @@ for (w, m, c), rs in groups.items():
             continue
         ratio = (b["median"] / r["median"]) if hb else (r["median"] / b["median"])
         peers.append(f'{r["runtime"]} {r["median"]:.4g} ({ratio:.2f}x)')
+    if w == "skynet":
+        go = next((r for r in rs if r["runtime"] == "go"), None)
+        if go is not None:
+            x = go["median"] / b["median"]
+            tgt = f'10x faster than Go: {"met" if x >= 10 else "**missed**"} ({x:.2f}x)'
+            print(f'| {w} | {m} | {c} | {b["median"]:.4g} {b["unit"]} | {"; ".join(peers)} | {tgt} |')
+            continue
     t = targets.get((w, m))
     if m == "speedup" and c == 2:
         t = 1.95
