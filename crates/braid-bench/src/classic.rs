@@ -81,9 +81,15 @@ fn skynet(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             &["skynet", &leaves.to_string()],
             cores,
         ))
+        .chain(erlang_row(&["skynet", &leaves.to_string()], cores))
         .collect::<Vec<_>>(),
     );
     Ok(())
+}
+
+/// The Erlang peer's row for a figure, when Erlang is available.
+fn erlang_row(args: &[&str], cores: usize) -> Option<Row> {
+    crate::peers::erlang_samples(args, cores, RUNS).map(|v| Row::new("erlang", v))
 }
 
 /// Nodes in a skynet tree with `leaves` leaves.
@@ -256,6 +262,10 @@ fn ring(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         ]
         .into_iter()
         .chain(crate::micro::go_row(
+            &["ring", &n.to_string(), &hops.to_string()],
+            cores,
+        ))
+        .chain(erlang_row(
             &["ring", &n.to_string(), &hops.to_string()],
             cores,
         ))

@@ -34,7 +34,7 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     let std_threads = runs(|| threads_run(cores, window));
     let window_ms = window.as_millis().to_string();
     // The Go peer reports p50, p99 and max of each run.
-    let go = crate::go::sample(&["latency", &window_ms], cores, RUNS);
+    let go = crate::peers::sample(&["latency", &window_ms], cores, RUNS);
     for (k, (metric, pick)) in [
         ("p50 wake delay", 0.50),
         ("p99 wake delay", 0.99),

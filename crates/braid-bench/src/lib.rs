@@ -9,9 +9,9 @@
 
 mod classic;
 mod figures;
-mod go;
 mod latency;
 mod micro;
+mod peers;
 mod plots;
 mod report;
 mod rt;
@@ -51,7 +51,12 @@ pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
         "latency_under_load",
     ];
     if go_workloads.iter().any(|w| suite.wants(w)) {
-        if let Some(why) = go::unavailable() {
+        if let Some(why) = peers::unavailable() {
+            suite.note(&why);
+        }
+    }
+    if ["skynet", "ring"].iter().any(|w| suite.wants(w)) {
+        if let Some(why) = peers::erlang_unavailable() {
             suite.note(&why);
         }
     }

@@ -7,7 +7,7 @@ use crate::rt;
 
 /// The Go peer's row for a figure, when Go is available.
 pub(crate) fn go_row(args: &[&str], cores: usize) -> Option<Row> {
-    crate::go::samples(args, cores, RUNS).map(|v| Row::new("go", v))
+    crate::peers::samples(args, cores, RUNS).map(|v| Row::new("go", v))
 }
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -392,7 +392,11 @@ impl Machine {
                 ("rayon".into(), env!("BRAID_BENCH_RAYON").to_owned()),
                 (
                     "go".into(),
-                    crate::go::version().unwrap_or_else(|| "not installed".into()),
+                    crate::peers::version().unwrap_or_else(|| "not installed".into()),
+                ),
+                (
+                    "erlang".into(),
+                    crate::peers::erlang_version().unwrap_or_else(|| "not installed".into()),
                 ),
             ],
             started_unix: std::time::SystemTime::now()
