@@ -194,7 +194,6 @@ impl Payload {
     }
 
     /// The payload's bytes.
-    #[allow(dead_code)] // read by scheduler closures
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }

@@ -1,16 +1,13 @@
 //! Spawn, join, yield, sleep, identity, scoped strands and bad configuration.
 
+mod common;
+
 use braid::{Builder, Runtime, StrandState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn runtime(cores: usize) -> Runtime {
-    Runtime::builder()
-        .cores(cores)
-        .build()
-        .expect("valid configuration")
-}
+use common::runtime;
 
 #[test]
 fn spawn_and_join_return_values() {

@@ -1,15 +1,15 @@
 //! Named events: wait, signal, broadcast, timeouts, cancellation, namespaces,
 //! bad input, and a stress test whose counts must balance exactly.
 
+mod common;
+
 use braid::event::{self, EventError, MAX_NAME_LEN, MAX_PAYLOAD};
 use braid::Runtime;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn runtime(cores: usize) -> Runtime {
-    Runtime::builder().cores(cores).build().unwrap()
-}
+use common::runtime;
 
 /// Waits (bounded) until the runtime reports no live events.
 fn events_drain(rt: &Runtime) -> usize {

@@ -2,16 +2,15 @@
 //! senders and receivers, disconnection, timeouts, cancellation, select),
 //! Mutex, RwLock, Semaphore, Barrier, WaitGroup, OnceCell. Counts are exact.
 
+mod common;
+
 use braid::sync::channel::{self, RecvError, Select, SelectError, SendError, TryRecvError};
 use braid::sync::{Barrier, Mutex, OnceCell, RwLock, Semaphore, WaitGroup};
-use braid::Runtime;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn runtime(cores: usize) -> Runtime {
-    Runtime::builder().cores(cores).build().unwrap()
-}
+use common::runtime;
 
 #[test]
 fn many_senders_and_receivers_deliver_every_message_once() {

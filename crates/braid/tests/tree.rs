@@ -1,17 +1,14 @@
 //! Strand trees: panic containment, cancellation, group counting and waiting,
 //! cross-core joins.
 
-use braid::{Cancelled, Runtime};
+mod common;
+
+use braid::Cancelled;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn runtime(cores: usize) -> Runtime {
-    Runtime::builder()
-        .cores(cores)
-        .build()
-        .expect("valid configuration")
-}
+use common::runtime;
 
 #[test]
 fn a_panic_is_returned_to_the_joiner_and_the_runtime_keeps_serving() {
