@@ -7,14 +7,13 @@
 //	braid-peers-go pingpong N           -> nanoseconds per hand-off (unbuffered channels)
 //	braid-peers-go yield N              -> nanoseconds per switch (runtime.Gosched, GOMAXPROCS=1)
 //	braid-peers-go ring TASKS HOPS      -> nanoseconds per hop
-//	braid-peers-go latency WINDOW_MS    -> p50, p99 and max of the 1 ms sleeper's wake delay, microseconds
+//	braid-peers-go latency WINDOW_MS    -> every wake delay of the 1 ms sleeper, microseconds, one per line
 package main
 
 import (
 	"fmt"
 	"os"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -148,9 +147,9 @@ func main() {
 		}
 		stop.Store(true)
 		wg.Wait()
-		sort.Float64s(delays)
-		at := func(q float64) float64 { return delays[int(float64(len(delays)-1)*q+0.5)] }
-		fmt.Printf("%.3f %.3f %.3f\n", at(0.5), at(0.99), at(1.0))
+		for _, d := range delays {
+			fmt.Printf("%.3f\n", d)
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown workload", os.Args[1])
 		os.Exit(2)

@@ -2,6 +2,7 @@
 //! summing through channels) and ring (a token passed around a ring of tasks).
 
 use crate::figures::{sample, Row};
+use crate::peers::{self, Peer};
 use crate::report::{Figure, Suite};
 use crate::rt;
 use std::error::Error;
@@ -77,19 +78,14 @@ fn skynet(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             Row::new("rayon", rayon),
         ]
         .into_iter()
-        .chain(crate::micro::go_row(
+        .chain(peers::rows(
+            &[Peer::Go, Peer::Erlang, Peer::May],
             &["skynet", &leaves.to_string()],
             cores,
         ))
-        .chain(erlang_row(&["skynet", &leaves.to_string()], cores))
         .collect::<Vec<_>>(),
     );
     Ok(())
-}
-
-/// The Erlang peer's row for a figure, when Erlang is available.
-fn erlang_row(args: &[&str], cores: usize) -> Option<Row> {
-    crate::peers::erlang_samples(args, cores, RUNS).map(|v| Row::new("erlang", v))
 }
 
 /// Nodes in a skynet tree with `leaves` leaves.
@@ -261,11 +257,8 @@ fn ring(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             Row::new("std-thread", std_threads),
         ]
         .into_iter()
-        .chain(crate::micro::go_row(
-            &["ring", &n.to_string(), &hops.to_string()],
-            cores,
-        ))
-        .chain(erlang_row(
+        .chain(peers::rows(
+            &[Peer::Go, Peer::Erlang, Peer::May],
             &["ring", &n.to_string(), &hops.to_string()],
             cores,
         ))

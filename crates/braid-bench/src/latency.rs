@@ -3,7 +3,8 @@
 //! task that never yields.
 
 use crate::figures::Row;
-use crate::report::{Figure, Suite};
+use crate::peers::Peer;
+use crate::report::{Distribution, Figure, Suite};
 use crate::rt;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,31 +29,27 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         window.as_millis()
     ));
     let brt = rt::braid(cores)?;
-    let braid = runs(|| braid_run(&brt, cores, window));
+    let mut all = vec![("braid", runs(|| braid_run(&brt, cores, window)))];
     let trt = rt::tokio(cores)?;
-    let tokio = runs(|| trt.block_on(tokio_run(cores, window)));
-    let std_threads = runs(|| threads_run(cores, window));
+    all.push(("tokio", runs(|| trt.block_on(tokio_run(cores, window)))));
+    all.push(("std-thread", runs(|| threads_run(cores, window))));
+    // The peers print every delay of each run.
     let window_ms = window.as_millis().to_string();
-    // The Go peer reports p50, p99 and max of each run.
-    let go = crate::peers::sample(&["latency", &window_ms], cores, RUNS);
-    for (k, (metric, pick)) in [
+    for peer in [Peer::Go, Peer::Erlang, Peer::May] {
+        if let Some(mut delays) = peer.runs(&["latency", &window_ms], cores) {
+            delays.iter_mut().for_each(|d| d.sort_by(f64::total_cmp));
+            all.push((peer.name(), delays));
+        }
+    }
+    for (metric, pick) in [
         ("p50 wake delay", 0.50),
         ("p99 wake delay", 0.99),
         ("max wake delay", 1.0),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut rows = vec![
-            Row::new("braid", at(&braid, pick)),
-            Row::new("tokio", at(&tokio, pick)),
-            Row::new("std-thread", at(&std_threads, pick)),
-        ];
-        if let Some(go) = &go {
-            let mut v: Vec<f64> = go.iter().filter_map(|run| run.get(k).copied()).collect();
-            v.sort_by(f64::total_cmp);
-            rows.push(Row::new("go", v));
-        }
+    ] {
+        let rows: Vec<Row> = all
+            .iter()
+            .map(|(runtime, delays)| Row::new(runtime, at(delays, pick)))
+            .collect();
         let title = format!("{metric}, 1 ms sleeper with every core hogged (beyond the 1 ms)");
         suite.figure(
             &Figure {
@@ -66,6 +63,15 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             },
             &rows,
         );
+    }
+    for (runtime, delays) in all {
+        suite.distribution(Distribution {
+            workload: "latency_under_load".into(),
+            runtime: runtime.into(),
+            cores,
+            unit: "us".into(),
+            values: delays.into_iter().flatten().collect(),
+        });
     }
     suite.note(
         "latency under load: a sleeper that never woke within a run counts the whole run as its delay",

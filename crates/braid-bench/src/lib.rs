@@ -10,6 +10,7 @@
 mod classic;
 mod figures;
 mod latency;
+pub mod may_peer;
 mod micro;
 mod peers;
 mod plots;
@@ -26,7 +27,8 @@ use std::path::PathBuf;
 pub struct Options {
     /// Smaller workloads, for a quick look (still five measured runs).
     pub quick: bool,
-    /// The real run: the largest workloads.
+    /// The real run: the largest workloads. Without `quick` the suite runs
+    /// these sizes whether or not this is set; it names the choice.
     pub full: bool,
     /// Only workloads whose name contains this.
     pub filter: Option<String>,
@@ -43,21 +45,38 @@ pub struct Options {
 /// Returns the output folder.
 pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
     let mut suite = report::Suite::new(options.clone());
-    let go_workloads = [
-        "yield_switch",
-        "channel_ping_pong",
-        "skynet",
-        "ring",
-        "latency_under_load",
+    let peer_workloads: [(peers::Peer, &[&str]); 3] = [
+        (
+            peers::Peer::Go,
+            &[
+                "yield_switch",
+                "channel_ping_pong",
+                "skynet",
+                "ring",
+                "latency_under_load",
+            ],
+        ),
+        (
+            peers::Peer::Erlang,
+            &["skynet", "ring", "latency_under_load"],
+        ),
+        (
+            peers::Peer::May,
+            &[
+                "yield_switch",
+                "spawn_join",
+                "channel_ping_pong",
+                "skynet",
+                "ring",
+                "latency_under_load",
+            ],
+        ),
     ];
-    if go_workloads.iter().any(|w| suite.wants(w)) {
-        if let Some(why) = peers::unavailable() {
-            suite.note(&why);
-        }
-    }
-    if ["skynet", "ring"].iter().any(|w| suite.wants(w)) {
-        if let Some(why) = peers::erlang_unavailable() {
-            suite.note(&why);
+    for (peer, workloads) in peer_workloads {
+        if workloads.iter().any(|w| suite.wants(w)) {
+            if let Some(why) = peer.unavailable() {
+                suite.note(&why);
+            }
         }
     }
     micro::run_all(&mut suite)?;

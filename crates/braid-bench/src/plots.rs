@@ -2,7 +2,7 @@
 //! for every figure, speedup curves of the thread-scale profile, and the wake
 //! delays of the latency-under-load test. SVG files beside `report.md`.
 
-use crate::report::Record;
+use crate::report::{Distribution, Record};
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -14,7 +14,11 @@ fn higher_is_better(metric: &str) -> bool {
 }
 
 /// Writes the plots that the records allow; returns the file names written.
-pub(crate) fn write_all(dir: &Path, records: &[Record]) -> Result<Vec<String>, Box<dyn Error>> {
+pub(crate) fn write_all(
+    dir: &Path,
+    records: &[Record],
+    distributions: &[Distribution],
+) -> Result<Vec<String>, Box<dyn Error>> {
     let mut written = Vec::new();
     if ratios(&dir.join("ratios.svg"), records)? {
         written.push("ratios.svg".to_owned());
@@ -22,7 +26,7 @@ pub(crate) fn write_all(dir: &Path, records: &[Record]) -> Result<Vec<String>, B
     if scaling(&dir.join("scaling.svg"), records)? {
         written.push("scaling.svg".to_owned());
     }
-    if latency(&dir.join("latency.svg"), records)? {
+    if latency(&dir.join("latency.svg"), distributions)? {
         written.push("latency.svg".to_owned());
     }
     Ok(written)
@@ -187,68 +191,77 @@ fn scaling(path: &Path, records: &[Record]) -> Result<bool, Box<dyn Error>> {
     Ok(true)
 }
 
-/// Wake delays (p50, p99, max) of the 1 ms sleeper beside hogs, per runtime.
-fn latency(path: &Path, records: &[Record]) -> Result<bool, Box<dyn Error>> {
-    let rs: Vec<&Record> = records
+/// Position of quantile `q` on a "nines" axis: 0 at p0, 1 at p90, 2 at p99, …
+fn nines(q: f64) -> f64 {
+    -(1.0 - q).log10()
+}
+
+/// The 1 ms sleeper's wake delays beside hogs: one curve per runtime, delay
+/// (log scale) against quantile on a "nines" axis, so the median and the far
+/// tail are both readable.
+fn latency(path: &Path, distributions: &[Distribution]) -> Result<bool, Box<dyn Error>> {
+    let ds: Vec<&Distribution> = distributions
         .iter()
-        .filter(|r| r.workload == "latency_under_load")
+        .filter(|d| d.workload == "latency_under_load" && !d.values.is_empty())
         .collect();
-    if rs.is_empty() {
+    if ds.is_empty() {
         return Ok(false);
     }
-    let metrics = ["p50 wake delay", "p99 wake delay", "max wake delay"];
-    let mut runtimes: Vec<String> = rs.iter().map(|r| r.runtime.clone()).collect();
-    runtimes.dedup();
-    let hi = rs.iter().map(|r| r.median).fold(10.0f64, f64::max) * 2.0;
-    let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
+    let curve = |d: &Distribution| -> Vec<(f64, f64)> {
+        let n = d.values.len();
+        d.values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (nines(i as f64 / n as f64), v.max(1.0)))
+            .collect()
+    };
+    let x_max = ds
+        .iter()
+        .map(|d| nines((d.values.len() - 1) as f64 / d.values.len() as f64))
+        .fold(2.0f64, f64::max);
+    let y_max = ds
+        .iter()
+        .filter_map(|d| d.values.last().copied())
+        .fold(10.0f64, f64::max)
+        * 2.0;
+    let root = SVGBackend::new(path, (900, 520)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "latency under load: 1 ms sleeper's wake delay with every core hogged (log scale)",
+            "latency under load: wake delay of a 1 ms sleeper with every core hogged",
             ("sans-serif", 16),
         )
         .margin(15)
-        .x_label_area_size(35)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..(metrics.len() as f64), (1f64..hi).log_scale())?;
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..x_max, (1f64..y_max).log_scale())?;
     chart
         .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(metrics.len())
+        .x_labels(x_max.ceil() as usize + 1)
         .x_label_formatter(&|x| {
-            metrics
-                .get(x.floor() as usize)
-                .map(|m| (*m).to_owned())
-                .unwrap_or_default()
+            let q = 100.0 * (1.0 - 10f64.powf(-x));
+            format!("p{}", (q * 1000.0).round() / 1000.0)
         })
-        .y_desc("microseconds")
+        .x_desc("quantile of all wakes in all measured runs")
+        .y_desc("delay beyond 1 ms, µs (log)")
         .draw()?;
-    let width = 0.8 / runtimes.len() as f64;
-    for (k, runtime) in runtimes.iter().enumerate() {
+    for (k, d) in ds.iter().enumerate() {
         let color = Palette99::pick(k).to_rgba();
-        let bars: Vec<_> = metrics
-            .iter()
-            .enumerate()
-            .filter_map(|(m, metric)| {
-                let r = rs
-                    .iter()
-                    .find(|r| &r.runtime == runtime && r.metric == *metric)?;
-                let x = m as f64 + 0.1 + k as f64 * width;
-                Some(Rectangle::new(
-                    [(x, 1.0), (x + width * 0.9, r.median.max(1.0))],
-                    color.filled(),
-                ))
-            })
-            .collect();
+        let style = if d.runtime == "braid" {
+            color.stroke_width(3)
+        } else {
+            color.stroke_width(1)
+        };
         chart
-            .draw_series(bars)?
-            .label(runtime.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled()));
+            .draw_series(LineSeries::new(curve(d), style))?
+            .label(format!("{} ({} wakes)", d.runtime, d.values.len()))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
     }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
         .draw()?;
     root.present()?;
     Ok(true)

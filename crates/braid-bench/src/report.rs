@@ -63,10 +63,23 @@ struct Summary {
     rows: Vec<(String, f64, f64, f64, usize)>,
 }
 
+/// Every sample of one runtime in one workload, pooled over its measured runs
+/// (for distribution plots and `distributions.json`).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Distribution {
+    pub(crate) workload: String,
+    pub(crate) runtime: String,
+    pub(crate) cores: usize,
+    pub(crate) unit: String,
+    /// Sorted ascending.
+    pub(crate) values: Vec<f64>,
+}
+
 /// A run in progress.
 pub(crate) struct Suite {
     pub(crate) options: Options,
     records: Vec<Record>,
+    distributions: Vec<Distribution>,
     summaries: Vec<Summary>,
     notes: Vec<String>,
     machine: Machine,
@@ -77,6 +90,7 @@ impl Suite {
         Suite {
             options,
             records: Vec::new(),
+            distributions: Vec::new(),
             summaries: Vec::new(),
             notes: Vec::new(),
             machine: Machine::probe(),
@@ -181,9 +195,16 @@ impl Suite {
         self.summaries.push(summary);
     }
 
+    /// Keeps every sample of a runtime for the workload's distribution plot.
+    pub(crate) fn distribution(&mut self, mut d: Distribution) {
+        d.values.sort_by(f64::total_cmp);
+        self.distributions.push(d);
+    }
+
     /// Writes the run's files, prints the summary table, and (with `--json`)
     /// the records on stdout. Returns the output folder.
-    pub(crate) fn finish(self) -> Result<PathBuf, Box<dyn Error>> {
+    pub(crate) fn finish(mut self) -> Result<PathBuf, Box<dyn Error>> {
+        self.notes.extend(crate::peers::take_failures());
         let dir = match &self.options.out {
             Some(dir) => dir.clone(),
             None => default_out_dir(self.machine.started_unix),
@@ -195,7 +216,13 @@ impl Suite {
             dir.join("machine.json"),
             serde_json::to_string_pretty(&self.machine)?,
         )?;
-        let plots = crate::plots::write_all(&dir, &self.records)?;
+        if !self.distributions.is_empty() {
+            std::fs::write(
+                dir.join("distributions.json"),
+                serde_json::to_string(&self.distributions)?,
+            )?;
+        }
+        let plots = crate::plots::write_all(&dir, &self.records, &self.distributions)?;
         let mut report = self.report_markdown();
         if !plots.is_empty() {
             report.push_str("\n## Plots\n\n");

@@ -3,6 +3,7 @@
 //! (and std threads or parking_lot where they apply) in the same run.
 
 use crate::figures::{sample, Row};
+use crate::peers::Peer;
 use crate::report::{Figure, Suite};
 use crate::rt;
 use std::error::Error;
@@ -201,7 +202,11 @@ fn channel_ping_pong(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             Row::new("std-thread", std_threads),
         ]
         .into_iter()
-        .chain(crate::micro::go_row(&["pingpong", &n.to_string()], 1))
+        .chain(crate::peers::rows(
+            &[Peer::Go, Peer::May],
+            &["pingpong", &n.to_string()],
+            1,
+        ))
         .collect::<Vec<_>>(),
     );
     Ok(())

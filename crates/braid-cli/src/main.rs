@@ -33,7 +33,8 @@ enum Command {
         /// Smaller workloads, for a quick look (a few minutes on 2 cores).
         #[arg(long, conflicts_with = "full")]
         quick: bool,
-        /// The real run: the largest workloads.
+        /// The real run: the largest workloads (also what runs when neither
+        /// --quick nor --full is given).
         #[arg(long)]
         full: bool,
         /// Only workloads whose name contains this (e.g. `channel`).
@@ -49,12 +50,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Runs one workload of the `may` peer (used by `braid bench`).
+    #[command(hide = true)]
+    PeerMay {
+        /// Workers, workload and its arguments.
+        args: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Demo { cores, strands } => demo::run(cores, strands),
+        Command::PeerMay { args } => match braid_bench::may_peer::main(&args) {
+            Ok(out) => {
+                println!("{out}");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        },
         Command::Bench {
             quick,
             full,

@@ -84,12 +84,12 @@ fn json_on_stdout_and_filters() {
         .iter()
         .map(|r| r["runtime"].as_str().unwrap())
         .collect();
-    // Go appears only where it is installed (scripts/install-peers.sh).
-    let expected: BTreeSet<&str> = if runtimes.contains("go") {
-        ["braid", "tokio", "std-thread", "go"].into()
-    } else {
-        ["braid", "tokio", "std-thread"].into()
-    };
+    // may runs from the braid CLI everywhere; Go only where it is installed
+    // (scripts/install-peers.sh).
+    let mut expected: BTreeSet<&str> = ["braid", "tokio", "std-thread", "may"].into();
+    if runtimes.contains("go") {
+        expected.insert("go");
+    }
     assert_eq!(runtimes, expected);
     assert_eq!(records.len(), expected.len(), "one record per runtime");
     assert!(records.iter().all(|r| r["workload"] == "yield_switch"));
