@@ -87,7 +87,11 @@ pub(crate) struct Config {
     pub(crate) hog_threshold: Duration,
     pub(crate) ring_capacity: usize,
     pub(crate) seed: u64,
+    pub(crate) blocking_threads: usize,
 }
+
+/// Most threads the blocking pool may be given.
+pub const MAX_BLOCKING_THREADS: usize = 4096;
 
 /// Builds a [`Runtime`](crate::Runtime); every setting is checked by
 /// [`build`](RuntimeBuilder::build).
@@ -101,6 +105,7 @@ pub struct RuntimeBuilder {
     hog_threshold: Option<Duration>,
     ring_capacity: Option<usize>,
     seed: Option<u64>,
+    blocking_threads: Option<usize>,
 }
 
 impl RuntimeBuilder {
@@ -150,6 +155,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Most threads of the pool that runs [`blocking`](crate::blocking) calls
+    /// (default 64). Threads start on demand and end after 10 s idle; calls
+    /// beyond this many wait in a queue.
+    pub fn blocking_threads(mut self, threads: usize) -> Self {
+        self.blocking_threads = Some(threads);
+        self
+    }
+
     /// Checks every setting and starts the runtime.
     pub fn build(self) -> Result<crate::Runtime, ConfigError> {
         crate::Runtime::start(self.validate()?)
@@ -194,6 +207,14 @@ impl RuntimeBuilder {
                 format!("a power of two in 2..={}", braid_bus::MAX_RING_CAPACITY),
             ));
         }
+        let blocking_threads = self.blocking_threads.unwrap_or(64);
+        if !(1..=MAX_BLOCKING_THREADS).contains(&blocking_threads) {
+            return Err(ConfigError::new(
+                "blocking_threads",
+                blocking_threads,
+                format!("1..={MAX_BLOCKING_THREADS}"),
+            ));
+        }
         Ok(Config {
             cores,
             cpus,
@@ -203,6 +224,7 @@ impl RuntimeBuilder {
             hog_threshold,
             ring_capacity,
             seed: self.seed.unwrap_or(0x5EED),
+            blocking_threads,
         })
     }
 }
@@ -238,6 +260,14 @@ mod tests {
                 "ring_capacity",
             ),
             (RuntimeBuilder::default().ring_capacity(0), "ring_capacity"),
+            (
+                RuntimeBuilder::default().blocking_threads(0),
+                "blocking_threads",
+            ),
+            (
+                RuntimeBuilder::default().blocking_threads(MAX_BLOCKING_THREADS + 1),
+                "blocking_threads",
+            ),
         ];
         for (builder, setting) in cases {
             let err = builder.validate().unwrap_err();

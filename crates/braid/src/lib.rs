@@ -26,14 +26,19 @@
 //! tasks; `!Send` values that stay on the strand's own stack are otherwise fine.
 
 mod api;
+mod blocking;
 mod config;
 mod context;
 mod core;
 mod error;
 pub mod event;
 mod facade;
+pub mod fs;
+mod future;
 mod group;
+mod io;
 mod monitor;
+pub mod net;
 mod overflow;
 mod park;
 pub mod registry;
@@ -48,10 +53,13 @@ mod sys;
 mod timer;
 
 pub use api::{current, is_cancelled, park, sleep, yield_now, Strand};
+pub use blocking::{blocking, KEEP_ALIVE};
 pub use config::{
-    ConfigError, RuntimeBuilder, DEFAULT_STACK_SIZE, MAX_CORES, MAX_STACK_SIZE, MIN_STACK_SIZE,
+    ConfigError, RuntimeBuilder, DEFAULT_STACK_SIZE, MAX_BLOCKING_THREADS, MAX_CORES,
+    MAX_STACK_SIZE, MIN_STACK_SIZE,
 };
 pub use error::{Cancelled, SpawnError, StrandError};
+pub use future::{block_on, spawn_future};
 pub use group::Group;
 pub use runtime::Runtime;
 pub use scope::{scope, Scope, ScopedJoinHandle};

@@ -36,6 +36,8 @@ pub(crate) struct RuntimeShared {
     pub(crate) closure_failures: AtomicU64,
     /// Shared named objects (`braid::registry`).
     pub(crate) registry: crate::registry::Registry,
+    /// The pool that runs `braid::blocking` calls.
+    pub(crate) blocking: Arc<crate::blocking::BlockingPool>,
     /// Cores not parked; the monitor sleeps while this is zero.
     awake_cores: AtomicUsize,
     /// Bumped when a core wakes an idle runtime; the monitor sleeps on it.
@@ -117,7 +119,7 @@ impl RuntimeShared {
     pub(crate) fn inject(&self, core: usize, msg: Msg) {
         self.injected.fetch_add(1, Ordering::Relaxed);
         match self.bus.inject(core, msg) {
-            Ok(Notify::WakeReceiver) => sys::futex_wake_all(self.bus.doorbell(core).word()),
+            Ok(Notify::WakeReceiver) => self.cores[core].io.wake(),
             Ok(Notify::None) => {}
             Err(err) => debug_assert!(false, "inject to a missing core: {err}"),
         }
@@ -223,9 +225,20 @@ impl Runtime {
         } else {
             Vec::new()
         };
-        let core_shared: Box<[CoreShared]> = (0..cores)
-            .map(|i| CoreShared::new(i, placed.get(i).copied()))
-            .collect();
+        let mut pollers = Vec::with_capacity(cores);
+        let mut core_shared = Vec::with_capacity(cores);
+        for i in 0..cores {
+            let (poller, io) = crate::io::poller().map_err(|e| {
+                ConfigError::new(
+                    "cores",
+                    cores,
+                    format!("as many as the system lets us create pollers ({e})"),
+                )
+            })?;
+            pollers.push(poller);
+            core_shared.push(CoreShared::new(i, placed.get(i).copied(), io));
+        }
+        let core_shared: Box<[CoreShared]> = core_shared.into_boxed_slice();
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(RuntimeShared {
             id,
@@ -241,6 +254,7 @@ impl Runtime {
             injected: AtomicU64::new(0),
             closure_failures: AtomicU64::new(0),
             registry: crate::registry::Registry::default(),
+            blocking: Arc::new(crate::blocking::BlockingPool::new(config.blocking_threads)),
             panics: AtomicU64::new(0),
             awake_cores: AtomicUsize::new(cores),
             monitor_seq: AtomicU32::new(0),
@@ -249,7 +263,7 @@ impl Runtime {
             config,
         });
         let slice_ns = shared.config.time_slice.as_nanos() as u64;
-        for (core, endpoint) in endpoints.into_iter().enumerate() {
+        for ((core, endpoint), poller) in endpoints.into_iter().enumerate().zip(pollers) {
             let local = Local::new(
                 core,
                 Arc::as_ptr(&shared),
@@ -257,6 +271,7 @@ impl Runtime {
                 endpoint,
                 slice_ns,
                 shared.config.seed,
+                poller,
             );
             shared.cores[core].install_local(Box::new(local));
         }
@@ -394,7 +409,7 @@ impl Runtime {
     pub fn stats(&self) -> Stats {
         let shared = &*self.shared;
         let cores: Vec<CoreStats> = shared.cores.iter().map(CoreStats::read).collect();
-        Stats::new(
+        let mut stats = Stats::new(
             cores,
             shared.foreign_ids.load(Ordering::Relaxed),
             shared.panics.load(Ordering::Relaxed),
@@ -402,7 +417,9 @@ impl Runtime {
             shared.leaked.load(Ordering::Relaxed),
             shared.injected.load(Ordering::Relaxed),
             shared.closure_failures.load(Ordering::Relaxed),
-        )
+        );
+        stats.blocking_threads = shared.blocking.threads();
+        stats
     }
 }
 
@@ -411,6 +428,7 @@ impl Drop for Runtime {
         let shared = &self.shared;
         release_cores(shared.cores.iter().filter_map(|c| c.cpu));
         shared.shutdown.store(true, Ordering::SeqCst);
+        shared.blocking.shut_down();
         for core in 0..shared.cores.len() {
             shared.inject(core, Msg::Shutdown);
         }

@@ -65,6 +65,10 @@ pub struct CoreStats {
     pub timers: usize,
     /// Whether the core was parked at the snapshot.
     pub parked: bool,
+    /// Sockets registered with this core's poller at the snapshot.
+    pub io_sources: usize,
+    /// Readiness events this core's poller has handled.
+    pub io_events: u64,
 }
 
 impl CoreStats {
@@ -87,6 +91,8 @@ impl CoreStats {
             live_events: core.live_events.load(Ordering::Relaxed),
             timers: core.timers.load(Ordering::Relaxed),
             parked: core.parked.load(Ordering::Relaxed),
+            io_sources: core.io.sources(),
+            io_events: load(&c.io_events),
         }
     }
 }
@@ -113,6 +119,8 @@ pub struct Stats {
     pub injected: u64,
     /// Scheduler closures dropped because they panicked or tried to block.
     pub closure_failures: u64,
+    /// Threads of the blocking pool (running or idle) at the snapshot.
+    pub blocking_threads: usize,
 }
 
 impl Stats {
@@ -136,6 +144,7 @@ impl Stats {
             leaked,
             injected,
             closure_failures,
+            blocking_threads: 0,
         }
     }
 

@@ -11,7 +11,6 @@ use crate::runtime::RuntimeShared;
 use crate::stack::StackPool;
 use crate::strand::{Header, StrandState, Task, Waiter, NO_SLOT};
 use crate::sync::waiter::Waker;
-use crate::sys;
 use crate::timer::TimerHeap;
 use braid_bus::{Endpoint, Notify, Origin};
 use braid_core::event::{Events, Outbox};
@@ -51,6 +50,8 @@ pub(crate) struct Local {
     pub(super) closure_jobs: Vec<(EventKey, Payload)>,
     /// Closures taken off this core, to drop at the next scheduler pass.
     pub(super) closure_graveyard: Vec<ClosureEntry>,
+    /// This core's poller (see `io`).
+    pub(crate) poller: crate::io::Poller,
     pub(crate) shutdown: bool,
 }
 
@@ -62,6 +63,7 @@ impl Local {
         endpoint: Endpoint<Msg>,
         slice_ns: u64,
         seed: u64,
+        poller: crate::io::Poller,
     ) -> Local {
         let cores = endpoint.cores();
         // SAFETY: `rt` points to the runtime being built, whose core list is
@@ -90,7 +92,19 @@ impl Local {
             closures: std::collections::HashMap::new(),
             closure_jobs: Vec::new(),
             closure_graveyard: Vec::new(),
+            poller,
             shutdown: false,
+        }
+    }
+
+    /// A counted reference to the runtime this core belongs to.
+    pub(crate) fn rt_arc(&self) -> Arc<RuntimeShared> {
+        // SAFETY: `rt` came from `Arc::as_ptr` of the runtime's Arc, which
+        // every carrier keeps alive while it runs (see `rt`); adding a count
+        // and taking it as a new Arc is then sound.
+        unsafe {
+            Arc::increment_strong_count(self.rt);
+            Arc::from_raw(self.rt)
         }
     }
 
@@ -176,7 +190,7 @@ impl Local {
     pub(crate) fn send(&mut self, to: usize, msg: Msg) {
         bump(&self.shared().counters.sent, 1);
         match self.endpoint.send(to, msg) {
-            Ok(Notify::WakeReceiver) => sys::futex_wake_all(self.rt().bus.doorbell(to).word()),
+            Ok(Notify::WakeReceiver) => self.rt().cores[to].io.wake(),
             Ok(Notify::None) => {}
             Err(err) => {
                 // Only a programming error can address ourselves or a core that
@@ -294,7 +308,7 @@ impl Local {
         let rt = unsafe { &*self.rt };
         let checked = self.endpoint.check(|origin, msg| inbox.push((origin, msg)));
         for &core in checked.to_wake() {
-            sys::futex_wake_all(rt.bus.doorbell(core).word());
+            rt.cores[core].io.wake();
         }
         bump(&self.shared().counters.received, inbox.len() as u64);
         for (origin, msg) in inbox.drain(..) {

@@ -52,6 +52,7 @@ pub(crate) struct CoreCounters {
     pub(crate) spawned: AtomicU64,
     pub(crate) exited: AtomicU64,
     pub(crate) handoffs: AtomicU64,
+    pub(crate) io_events: AtomicU64,
 }
 
 /// Adds `by` to a single-writer counter (a load and a store, no read-modify-write).
@@ -90,6 +91,8 @@ pub(crate) struct CoreShared {
     pub(crate) live_events: AtomicUsize,
     /// Timers armed on this core, published when they change.
     pub(crate) timers: AtomicUsize,
+    /// The shared half of this core's poller: registry, waker, releases.
+    pub(crate) io: crate::io::IoShared,
     /// Whether the fast path may use a compiler fence (membarrier available).
     light: bool,
     local: UnsafeCell<Option<Box<Local>>>,
@@ -103,7 +106,7 @@ unsafe impl Sync for CoreShared {}
 unsafe impl Send for CoreShared {}
 
 impl CoreShared {
-    pub(crate) fn new(id: usize, cpu: Option<usize>) -> CoreShared {
+    pub(crate) fn new(id: usize, cpu: Option<usize>, io: crate::io::IoShared) -> CoreShared {
         CoreShared {
             id,
             cpu,
@@ -116,6 +119,7 @@ impl CoreShared {
             counters: CoreCounters::default(),
             live_events: AtomicUsize::new(0),
             timers: AtomicUsize::new(0),
+            io,
             light: heavy_barrier_available(),
             local: UnsafeCell::new(None),
         }

@@ -3,8 +3,10 @@
 //! Each pass applies mail (O(1) when there is none), fires due timers, and runs
 //! the next ready strand until it yields, parks or exits. With nothing to run the
 //! carrier asks the balancer for work, spins briefly (waking a parked thread costs
-//! tens of microseconds, a spin a fraction of that), then parks on its doorbell
-//! with a timeout of its earliest timer.
+//! tens of microseconds, a spin a fraction of that), then parks in its poller
+//! (see `io`) with a timeout of its earliest timer; the doorbell wakes it through
+//! the poller's waker. A busy core with sockets polls without waiting every
+//! `io::POLL_EVERY` passes.
 
 use super::local::Local;
 use super::mail::{Msg, Outcome};
@@ -67,6 +69,11 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                 let failed = super::events::run_closure_jobs(local);
                 rt.closure_failures.fetch_add(failed, Ordering::Relaxed);
             }
+            let poller = &mut (*local).poller;
+            poller.passes += 1;
+            if poller.passes >= crate::io::POLL_EVERY && (*local).shared().io.has_sources() {
+                crate::io::poll(local, Some(Duration::ZERO));
+            }
             let next = (*local).policy.pick_next(0);
             match next {
                 Some(task) => {
@@ -74,7 +81,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                         return;
                     }
                 }
-                None => idle(rt, &mut *local),
+                None => idle(rt, local),
             }
         }
     }
@@ -145,8 +152,14 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
     }
 }
 
-/// Nothing to run: ask for work, spin, then park until mail or the next timer.
-fn idle(rt: &RuntimeShared, local: &mut Local) {
+/// Nothing to run: ask for work, spin, then park in the poller until mail, I/O
+/// or the next timer.
+///
+/// # Safety
+/// As for `scheduler_loop`, with no reference to `*local_ptr` live.
+unsafe fn idle(rt: &RuntimeShared, local_ptr: *mut Local) {
+    // SAFETY: the caller owns the core; this borrow ends before the poll.
+    let local = unsafe { &mut *local_ptr };
     if let Some(victim) = local.balancer.on_idle(&mut local.rng) {
         local.send(victim, Msg::WorkRequest);
     }
@@ -184,11 +197,12 @@ fn idle(rt: &RuntimeShared, local: &mut Local) {
     shared.parked.store(true, Ordering::Relaxed);
     bump(&shared.counters.parks, 1);
     rt.core_parked();
-    sys::futex_wait(
-        local.endpoint.doorbell().word(),
-        braid_bus::SLEEPING,
-        timeout,
-    );
+    // A ring after `try_sleep` writes the poller's eventfd, which stays
+    // readable until the poll sees it: no wake is lost between the two.
+    // SAFETY: the caller owns the core; `local` is not used across the call.
+    unsafe { crate::io::poll(local_ptr, timeout) };
+    // SAFETY: as above; the poll has returned.
+    let local = unsafe { &mut *local_ptr };
     local.endpoint.wake_up();
     rt.core_unparked();
     local.shared().parked.store(false, Ordering::Relaxed);

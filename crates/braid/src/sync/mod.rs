@@ -18,7 +18,7 @@
 pub mod channel;
 mod coord;
 mod lock;
-mod monitor;
+pub(crate) mod monitor;
 mod wait_word;
 pub(crate) mod waiter;
 

@@ -1,0 +1,299 @@
+//! Strand-native I/O: one poller per core, in the scheduling loop.
+//!
+//! Every core owns a mio `Poll` (epoll on Linux). A socket is registered, edge
+//! triggered for both directions, with the poller of the core its strand runs
+//! on. An operation that would block parks only the strand; readiness wakes
+//! it. There is no I/O thread:
+//! - a busy core polls without waiting every [`POLL_EVERY`] scheduler passes
+//!   while it has sockets registered, so I/O is not starved by ready strands;
+//! - an idle core parks *in* its poller (with the timeout of its next timer),
+//!   and the bus doorbell wakes it through the poller's `Waker` (an eventfd),
+//!   so mail and I/O both end the wait.
+//!
+//! # Readiness
+//!
+//! Each registered source has an [`IoState`]: a word of readiness bits with a
+//! generation count, and a wait list per direction. An event sets bits and
+//! bumps the generation, then wakes the direction's waiters. An operation
+//! takes a snapshot, tries the system call, and on `WouldBlock` clears the
+//! direction's bits only if the generation did not move since the snapshot (a
+//! newer event means try again). A waiter queues itself and checks the bits
+//! under the wait list's lock, so an event either is seen by that check or
+//! finds the waiter queued.
+//!
+//! # Sources that move
+//!
+//! Strands migrate (balancing, stealing). A strand that must wait on a source
+//! registered with another core's poller moves the registration to its own
+//! core first (epoll `DEL` there, `ADD` here; `ADD` reports the current
+//! readiness, so nothing is missed), so readiness is handled where the strand
+//! runs instead of costing a cross-core wake every time.
+//!
+//! # Tokens
+//!
+//! A source's token is the address of its `IoState`, and the poller holds a
+//! strong reference per registration. A deregistered source's reference goes
+//! to that core's `released` list and is dropped at the core's next poll,
+//! after every event that poll could have returned for it was handled.
+
+mod registration;
+
+pub(crate) use registration::{Direction, Registration};
+
+use crate::sync::monitor::Monitor;
+use crate::sync::waiter::WaitList;
+use mio::{Events, Interest, Poll, Token};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A busy core with registered sources polls without waiting this often
+/// (in scheduler passes).
+pub(crate) const POLL_EVERY: u32 = 61;
+
+/// The token of the poller's waker (the doorbell).
+const WAKE: Token = Token(usize::MAX);
+
+/// Events taken from the poller per call.
+const EVENTS: usize = 256;
+
+/// Readiness bits of an [`IoState`] (the low byte of its word).
+pub(crate) const READABLE: u64 = 1;
+pub(crate) const WRITABLE: u64 = 2;
+pub(crate) const READ_CLOSED: u64 = 4;
+pub(crate) const WRITE_CLOSED: u64 = 8;
+pub(crate) const ERROR: u64 = 16;
+const BITS: u64 = 0xff;
+const GENERATION: u64 = 0x100;
+
+/// One registered source: readiness and who waits for it.
+pub(crate) struct IoState {
+    /// `generation << 8 | bits`.
+    ready: AtomicU64,
+    waiters: Monitor<Waiters>,
+}
+
+#[derive(Default)]
+struct Waiters {
+    read: WaitList,
+    write: WaitList,
+}
+
+impl Waiters {
+    fn list(&mut self, dir: Direction) -> &mut WaitList {
+        match dir {
+            Direction::Read => &mut self.read,
+            Direction::Write => &mut self.write,
+        }
+    }
+}
+
+impl IoState {
+    /// A new source, assumed ready both ways: the first operation tries the
+    /// system call at once instead of waiting for the first event.
+    fn new() -> IoState {
+        IoState {
+            ready: AtomicU64::new(READABLE | WRITABLE),
+            waiters: Monitor::new(Waiters::default()),
+        }
+    }
+
+    /// The readiness word (bits and generation).
+    pub(crate) fn snapshot(&self) -> u64 {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Clears `mask` after an operation found the source not ready, unless an
+    /// event came in since `snapshot` was taken.
+    pub(crate) fn clear(&self, snapshot: u64, mask: u64) {
+        let _ = self.ready.compare_exchange(
+            snapshot,
+            snapshot & !mask,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// An event: sets `bits`, bumps the generation, wakes the waiters of each
+    /// direction the bits concern.
+    fn set(&self, bits: u64) {
+        let _ = self
+            .ready
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
+                Some((w & !BITS).wrapping_add(GENERATION) | (w & BITS) | bits)
+            });
+        self.waiters.with(|w, wakes| {
+            if bits & Direction::Read.mask() != 0 {
+                w.read.claim_all(wakes);
+            }
+            if bits & Direction::Write.mask() != 0 {
+                w.write.claim_all(wakes);
+            }
+        });
+    }
+}
+
+/// The part of a core's poller other threads use.
+pub(crate) struct IoShared {
+    registry: mio::Registry,
+    waker: mio::Waker,
+    /// Poller references of deregistered sources, dropped at the next poll.
+    released: Mutex<Vec<Arc<IoState>>>,
+    /// Sources registered with this core.
+    sources: AtomicUsize,
+}
+
+impl IoShared {
+    /// Wakes the core out of its poller (the doorbell's wake).
+    pub(crate) fn wake(&self) {
+        // An eventfd write; it only fails if the counter is saturated, and then
+        // the poller is already due to return.
+        let _ = self.waker.wake();
+    }
+
+    /// Whether any source is registered with this core.
+    pub(crate) fn has_sources(&self) -> bool {
+        self.sources() > 0
+    }
+
+    /// Sources registered with this core.
+    pub(crate) fn sources(&self) -> usize {
+        self.sources.load(Ordering::Relaxed)
+    }
+
+    fn register(
+        &self,
+        fd: std::os::fd::RawFd,
+        state: &Arc<IoState>,
+        interest: Interest,
+    ) -> std::io::Result<()> {
+        let token = Token(Arc::into_raw(state.clone()) as usize);
+        match self
+            .registry
+            .register(&mut mio::unix::SourceFd(&fd), token, interest)
+        {
+            Ok(()) => {
+                self.sources.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                // SAFETY: the pointer came from `Arc::into_raw` just above and
+                // was never handed to the poller.
+                drop(unsafe { Arc::from_raw(token.0 as *const IoState) });
+                Err(e)
+            }
+        }
+    }
+
+    fn deregister(&self, fd: std::os::fd::RawFd, state: &Arc<IoState>) {
+        // An fd that was already closed (or never made it into the epoll set)
+        // has nothing to remove; either way no further event can name it.
+        let _ = self.registry.deregister(&mut mio::unix::SourceFd(&fd));
+        self.sources.fetch_sub(1, Ordering::Relaxed);
+        // SAFETY: `register` leaked one strong reference for the poller
+        // (`into_raw` of a clone of this same Arc); this takes it back, to be
+        // dropped at this core's next poll.
+        let held = unsafe { Arc::from_raw(Arc::as_ptr(state)) };
+        self.released
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(held);
+    }
+}
+
+/// The part of a core's poller only its carrier uses.
+pub(crate) struct Poller {
+    poll: Poll,
+    events: Option<Events>,
+    /// Scheduler passes since the last poll.
+    pub(crate) passes: u32,
+}
+
+/// Makes a core's poller and its shared half.
+pub(crate) fn poller() -> std::io::Result<(Poller, IoShared)> {
+    let poll = Poll::new()?;
+    let registry = poll.registry().try_clone()?;
+    let waker = mio::Waker::new(poll.registry(), WAKE)?;
+    Ok((
+        Poller {
+            poll,
+            events: Some(Events::with_capacity(EVENTS)),
+            passes: 0,
+        },
+        IoShared {
+            registry,
+            waker,
+            released: Mutex::new(Vec::new()),
+            sources: AtomicUsize::new(0),
+        },
+    ))
+}
+
+/// Polls the core's poller, waiting at most `timeout` (`None`: until an event
+/// or a doorbell wake), and wakes the strands whose sources became ready.
+/// Returns how many source events it handled.
+///
+/// # Safety
+/// Scheduler code of the carrier that owns `local`'s core; no reference to
+/// `*local` may be live (waking strands borrows it again).
+pub(crate) unsafe fn poll(local: *mut crate::core::Local, timeout: Option<Duration>) -> usize {
+    // SAFETY: the caller owns the core and holds no reference into it; the
+    // borrow ends before any strand is woken.
+    let (mut events, shared) = unsafe {
+        let l = &mut *local;
+        l.poller.passes = 0;
+        (
+            l.poller.events.take(),
+            l.shared() as *const crate::core::CoreShared,
+        )
+    };
+    let Some(events_buf) = events.as_mut() else {
+        return 0;
+    };
+    // SAFETY: `shared` is this core's `CoreShared`, which outlives its carriers.
+    let io = unsafe { &(*shared).io };
+    // Every event a previous poll returned has been handled: the sources
+    // deregistered before this point can be freed.
+    drop(std::mem::take(
+        &mut *io.released.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
+    // SAFETY: as above; the borrow of the poller ends with the call.
+    let polled = unsafe { (*local).poller.poll.poll(events_buf, timeout) };
+    let mut handled = 0;
+    if polled.is_ok() {
+        for event in events_buf.iter() {
+            if event.token() == WAKE {
+                continue;
+            }
+            let mut bits = 0;
+            if event.is_readable() {
+                bits |= READABLE;
+            }
+            if event.is_writable() {
+                bits |= WRITABLE;
+            }
+            if event.is_read_closed() {
+                bits |= READ_CLOSED;
+            }
+            if event.is_write_closed() {
+                bits |= WRITE_CLOSED;
+            }
+            if event.is_error() {
+                bits |= ERROR;
+            }
+            // SAFETY: the token is the address of an `IoState` whose poller
+            // reference is held until after this poll's events are handled
+            // (see "Tokens" above).
+            let state = unsafe { &*(event.token().0 as *const IoState) };
+            state.set(bits);
+            handled += 1;
+        }
+    }
+    // An interrupted or failed wait is retried by the scheduling loop.
+    // SAFETY: as above.
+    unsafe {
+        (*local).poller.events = events;
+        crate::core::bump(&(*shared).counters.io_events, handled as u64);
+    }
+    handled
+}

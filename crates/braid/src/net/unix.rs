@@ -1,0 +1,143 @@
+//! Unix-domain stream sockets whose blocking calls park only the strand.
+
+use super::socket::{Backoff, Socket};
+use mio::Interest;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+
+/// A Unix-domain socket server. Like [`TcpListener`](super::TcpListener),
+/// `accept` parks the strand, and backs off after running out of descriptors.
+pub struct UnixListener {
+    io: Socket<std::os::unix::net::UnixListener>,
+    backoff: Backoff,
+}
+
+impl UnixListener {
+    /// Binds to the socket file `path` (which must not exist). Must be called
+    /// in a strand.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
+    }
+
+    /// Takes over a listener made with the standard library (made
+    /// non-blocking here). Must be called in a strand.
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        listener.set_nonblocking(true)?;
+        Ok(UnixListener {
+            io: Socket::new(listener, Interest::READABLE)?,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Waits for a connection.
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        self.backoff.wait()?;
+        let result = self.io.read_with(|l| l.accept());
+        self.backoff.record(&result);
+        let (stream, peer) = result?;
+        stream.set_nonblocking(true)?;
+        let io = self
+            .io
+            .sibling(stream, Interest::READABLE | Interest::WRITABLE)?;
+        Ok((UnixStream { io }, peer))
+    }
+
+    /// An endless iterator over accepted connections.
+    pub fn incoming(&self) -> impl Iterator<Item = io::Result<UnixStream>> + '_ {
+        std::iter::repeat_with(|| self.accept().map(|(s, _)| s))
+    }
+
+    /// The address this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.inner.local_addr()
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.fd()
+    }
+}
+
+impl std::fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("fd", &self.io.fd())
+            .finish()
+    }
+}
+
+/// A Unix-domain stream connection; the same interface as
+/// [`TcpStream`](super::TcpStream) where it applies.
+pub struct UnixStream {
+    io: Socket<std::os::unix::net::UnixStream>,
+}
+
+impl UnixStream {
+    /// Connects to the socket file `path`. Must be called in a strand.
+    ///
+    /// Connecting to a Unix socket completes at once or fails at once (a full
+    /// backlog is `WouldBlock`, retried here after readiness).
+    pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let stream: std::os::unix::net::UnixStream =
+            mio::net::UnixStream::connect(path.as_ref())?.into();
+        let io = Socket::new(stream, Interest::READABLE | Interest::WRITABLE)?;
+        io.write_until(None, |s| match s.take_error()? {
+            Some(e) => Err(e),
+            None => match s.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                Err(e) => Err(e),
+            },
+        })?;
+        Ok(UnixStream { io })
+    }
+
+    /// Two connected streams. Must be called in a strand.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// Takes over a stream made with the standard library (made non-blocking
+    /// here). Must be called in a strand.
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        stream.set_nonblocking(true)?;
+        Ok(UnixStream {
+            io: Socket::new(stream, Interest::READABLE | Interest::WRITABLE)?,
+        })
+    }
+
+    /// A second handle to the same connection.
+    pub fn try_clone(&self) -> io::Result<UnixStream> {
+        let inner = self.io.inner.try_clone()?;
+        let io = self
+            .io
+            .sibling(inner, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(UnixStream { io })
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.inner.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.inner.local_addr()
+    }
+}
+
+super::stream_common!(UnixStream);
+
+impl std::fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("fd", &self.io.fd())
+            .finish()
+    }
+}
