@@ -1,6 +1,14 @@
 //! The `braid` command: a guided demo of the runtime, and its benchmarks.
 
 mod demo;
+/// The echo server of `crates/braid/examples/echo.rs` (`braid demo echo`).
+#[path = "../../braid/examples/echo.rs"]
+#[allow(dead_code)]
+mod echo_example;
+/// The HTTP server of `crates/braid/examples/http.rs` (`braid demo http`).
+#[path = "../../braid/examples/http.rs"]
+#[allow(dead_code)]
+mod http_example;
 
 use clap::{Parser, Subcommand};
 
@@ -20,8 +28,11 @@ enum Command {
     /// A short tour: a million strands, a contained panic, a hog that does not
     /// starve its neighbours, and per-core statistics.
     Demo {
+        /// A server to run instead of the tour.
+        #[command(subcommand)]
+        server: Option<DemoServer>,
         /// Cores to run on (default: every CPU this process may use).
-        #[arg(long)]
+        #[arg(long, global = true)]
         cores: Option<usize>,
         /// Strands in the spawn section.
         #[arg(long, default_value_t = 1_000_000)]
@@ -58,10 +69,41 @@ enum Command {
     },
 }
 
+/// The example servers `braid demo` can run.
+#[derive(Subcommand)]
+enum DemoServer {
+    /// The echo server (crates/braid/examples/echo.rs).
+    Echo {
+        /// Address to listen on.
+        #[arg(default_value = "127.0.0.1:7000")]
+        addr: String,
+    },
+    /// The HTTP/1.1 hello server (crates/braid/examples/http.rs).
+    Http {
+        /// Address to listen on.
+        #[arg(default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Demo { cores, strands } => demo::run(cores, strands),
+        Command::Demo {
+            server: Some(DemoServer::Echo { addr }),
+            cores,
+            ..
+        } => echo_example::run(&addr, cores),
+        Command::Demo {
+            server: Some(DemoServer::Http { addr }),
+            cores,
+            ..
+        } => http_example::run(&addr, cores),
+        Command::Demo {
+            server: None,
+            cores,
+            strands,
+        } => demo::run(cores, strands),
         Command::PeerMay { args } => match braid_bench::may_peer::main(&args) {
             Ok(out) => {
                 println!("{out}");
