@@ -12,6 +12,7 @@ mod figures;
 mod latency;
 pub mod may_peer;
 mod micro;
+pub mod net;
 mod peers;
 mod plots;
 mod report;
@@ -83,6 +84,7 @@ pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
     sync::run_all(&mut suite)?;
     classic::run_all(&mut suite)?;
     latency::run_all(&mut suite)?;
+    net::run_all(&mut suite)?;
     scale::run_all(&mut suite)?;
     suite.finish()
 }

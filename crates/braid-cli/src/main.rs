@@ -61,6 +61,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Runs a benchmark server until killed (used by `braid bench`).
+    #[command(hide = true)]
+    PeerServer {
+        /// Kind (echo, http), runtime (braid, tokio, hyper) and cores.
+        args: Vec<String>,
+    },
     /// Runs one workload of the `may` peer (used by `braid bench`).
     #[command(hide = true)]
     PeerMay {
@@ -104,6 +110,7 @@ fn main() -> std::process::ExitCode {
             cores,
             strands,
         } => demo::run(cores, strands),
+        Command::PeerServer { args } => braid_bench::net::server_main(&args).map_err(Into::into),
         Command::PeerMay { args } => match braid_bench::may_peer::main(&args) {
             Ok(out) => {
                 println!("{out}");

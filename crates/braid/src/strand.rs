@@ -101,6 +101,10 @@ pub(crate) struct Header {
     pub(crate) stack_size: usize,
     /// Placed on a core by the spawner: never moved by balancing.
     pub(crate) pinned: bool,
+    /// Parked on socket readiness, or woken by it and not yet run: the strand
+    /// stays on its core, where its socket is registered (see
+    /// `Local::take_for_transfer`).
+    pub(crate) io_wait: AtomicBool,
     /// Guard page range `[lo, hi)` of the strand's stack, for the overflow
     /// report; set when the strand first runs and gets its stack.
     pub(crate) guard: [AtomicUsize; 2],
@@ -152,6 +156,7 @@ impl Header {
             name,
             stack_size,
             pinned,
+            io_wait: AtomicBool::new(false),
             guard: [AtomicUsize::new(0), AtomicUsize::new(0)],
             runtime_id,
             parent,

@@ -160,9 +160,13 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
 unsafe fn idle(rt: &RuntimeShared, local_ptr: *mut Local) {
     // SAFETY: the caller owns the core; this borrow ends before the poll.
     let local = unsafe { &mut *local_ptr };
+    local.idle_at_ns = rt.clock_ns.load(Ordering::Relaxed);
     if let Some(victim) = local.balancer.on_idle(&mut local.rng) {
         local.send(victim, Msg::WorkRequest);
     }
+    // With sockets registered, readiness is as likely to end the wait as
+    // mail: look at the poller too while spinning.
+    let io = local.shared().io.has_sources();
     let start = Instant::now();
     loop {
         for _ in 0..64 {
@@ -171,10 +175,17 @@ unsafe fn idle(rt: &RuntimeShared, local_ptr: *mut Local) {
             }
             std::hint::spin_loop();
         }
+        // SAFETY: the caller owns the core; `local` is not used across the
+        // call and is borrowed again after it.
+        if io && unsafe { crate::io::poll(local_ptr, Some(Duration::ZERO)) } > 0 {
+            return;
+        }
         if start.elapsed() >= SPIN {
             break;
         }
     }
+    // SAFETY: as above.
+    let local = unsafe { &mut *local_ptr };
     if local.endpoint.has_overflow() {
         // Our messages wait for room in a full ring: retry soon, never park.
         std::thread::sleep(Duration::from_micros(50));

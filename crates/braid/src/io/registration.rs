@@ -7,6 +7,7 @@ use crate::{context, Cancelled};
 use mio::Interest;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -136,11 +137,15 @@ impl Registration {
         if crate::sync::monitor::cancelled() {
             return Err(io::Error::other(Cancelled));
         }
+        let me = context::current_header();
         if let Some((_, core)) = here() {
             self.follow(core);
         }
+        if let Some(me) = &me {
+            me.io_wait.store(true, Ordering::Relaxed);
+        }
         let state = &self.state;
-        state
+        let waited = state
             .waiters
             .wait_until(
                 deadline,
@@ -159,7 +164,11 @@ impl Registration {
                     format!("braid::net: timed out waiting to {}", dir.verb()),
                 ),
                 GaveUp::Cancelled => io::Error::other(Cancelled),
-            })
+            });
+        if let Some(me) = &me {
+            me.io_wait.store(false, Ordering::Relaxed);
+        }
+        waited
     }
 
     /// Moves the registration to `core`'s poller if it is elsewhere, so that
