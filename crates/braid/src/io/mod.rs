@@ -13,13 +13,13 @@
 //! # Readiness
 //!
 //! Each registered source has an [`IoState`]: a word of readiness bits with a
-//! generation count, and a wait list per direction. An event sets bits and
-//! bumps the generation, then wakes the direction's waiters. An operation
-//! takes a snapshot, tries the system call, and on `WouldBlock` clears the
-//! direction's bits only if the generation did not move since the snapshot (a
-//! newer event means try again). A waiter queues itself and checks the bits
-//! under the wait list's lock, so an event either is seen by that check or
-//! finds the waiter queued.
+//! generation count (`readiness`, model-checked), and a wait list per
+//! direction. An event sets bits and bumps the generation, then wakes the
+//! direction's waiters. An operation takes a snapshot, tries the system call,
+//! and on `WouldBlock` clears the direction's bits only if the generation did
+//! not move since the snapshot (a newer event means try again). A waiter
+//! queues itself and checks the bits under the wait list's lock, so an event
+//! either is seen by that check or finds the waiter queued.
 //!
 //! # Sources that move
 //!
@@ -36,14 +36,16 @@
 //! to that core's `released` list and is dropped at the core's next poll,
 //! after every event that poll could have returned for it was handled.
 
+mod readiness;
 mod registration;
 
+use readiness::{Readiness, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
 pub(crate) use registration::{Direction, Registration};
 
 use crate::sync::monitor::Monitor;
 use crate::sync::waiter::WaitList;
 use mio::{Events, Interest, Poll, Token};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,19 +59,9 @@ const WAKE: Token = Token(usize::MAX);
 /// Events taken from the poller per call.
 const EVENTS: usize = 256;
 
-/// Readiness bits of an [`IoState`] (the low byte of its word).
-pub(crate) const READABLE: u64 = 1;
-pub(crate) const WRITABLE: u64 = 2;
-pub(crate) const READ_CLOSED: u64 = 4;
-pub(crate) const WRITE_CLOSED: u64 = 8;
-pub(crate) const ERROR: u64 = 16;
-const BITS: u64 = 0xff;
-const GENERATION: u64 = 0x100;
-
 /// One registered source: readiness and who waits for it.
 pub(crate) struct IoState {
-    /// `generation << 8 | bits`.
-    ready: AtomicU64,
+    ready: Readiness,
     waiters: Monitor<Waiters>,
 }
 
@@ -93,35 +85,25 @@ impl IoState {
     /// system call at once instead of waiting for the first event.
     fn new() -> IoState {
         IoState {
-            ready: AtomicU64::new(READABLE | WRITABLE),
+            ready: Readiness::new(),
             waiters: Monitor::new(Waiters::default()),
         }
     }
 
     /// The readiness word (bits and generation).
     pub(crate) fn snapshot(&self) -> u64 {
-        self.ready.load(Ordering::Acquire)
+        self.ready.snapshot()
     }
 
-    /// Clears `mask` after an operation found the source not ready, unless an
-    /// event came in since `snapshot` was taken.
+    /// See [`Readiness::clear`].
     pub(crate) fn clear(&self, snapshot: u64, mask: u64) {
-        let _ = self.ready.compare_exchange(
-            snapshot,
-            snapshot & !mask,
-            Ordering::AcqRel,
-            Ordering::Relaxed,
-        );
+        self.ready.clear(snapshot, mask);
     }
 
-    /// An event: sets `bits`, bumps the generation, wakes the waiters of each
-    /// direction the bits concern.
+    /// An event: sets `bits`, then wakes the waiters of each direction the
+    /// bits concern.
     fn set(&self, bits: u64) {
-        let _ = self
-            .ready
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |w| {
-                Some((w & !BITS).wrapping_add(GENERATION) | (w & BITS) | bits)
-            });
+        self.ready.set(bits);
         self.waiters.with(|w, wakes| {
             if bits & Direction::Read.mask() != 0 {
                 w.read.claim_all(wakes);

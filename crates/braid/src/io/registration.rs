@@ -1,6 +1,7 @@
 //! A source registered with a core's poller, and waiting for its readiness.
 
-use super::{IoState, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
+use super::readiness::{ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
+use super::IoState;
 use crate::runtime::RuntimeShared;
 use crate::sync::monitor::GaveUp;
 use crate::{context, Cancelled};
