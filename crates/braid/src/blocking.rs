@@ -3,8 +3,9 @@
 //!
 //! Each runtime has its own pool of up to `blocking_threads` threads (see
 //! [`RuntimeBuilder::blocking_threads`](crate::RuntimeBuilder::blocking_threads)),
-//! started on demand; a thread idle for [`KEEP_ALIVE`] ends. When every thread
-//! is busy, calls queue in arrival order.
+//! started on demand (one per call until the limit); a thread idle for
+//! [`KEEP_ALIVE`] ends. Once the limit is reached, calls queue in arrival
+//! order. A failure to start any thread at all panics the calling strand.
 
 use crate::sync::channel;
 use crate::{context, Cancelled};
@@ -15,7 +16,12 @@ use std::time::Duration;
 /// How long an idle pool thread waits for work before it ends.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
-type Job = Box<dyn FnOnce() + Send>;
+/// A queued call, tagged so that a failed submission can take back exactly
+/// its own job.
+struct Job {
+    id: u64,
+    run: Box<dyn FnOnce() + Send>,
+}
 
 /// One runtime's blocking pool.
 pub(crate) struct BlockingPool {
@@ -29,6 +35,7 @@ struct PoolState {
     queue: VecDeque<Job>,
     threads: usize,
     idle: usize,
+    next_id: u64,
     shutdown: bool,
 }
 
@@ -45,17 +52,21 @@ impl BlockingPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `job`, starting a thread if none is idle and the pool has room.
-    fn submit(self: &Arc<Self>, job: Job) -> std::io::Result<()> {
+    /// Queues `run`, starting a thread unless enough are idle for every
+    /// queued job (two calls arriving while one thread idles get two threads,
+    /// not one after the other) or the pool is full.
+    fn submit(self: &Arc<Self>, run: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
         let mut state = self.lock();
-        state.queue.push_back(job);
-        if state.idle > 0 {
+        state.next_id += 1;
+        let id = state.next_id;
+        state.queue.push_back(Job { id, run });
+        if state.idle >= state.queue.len() {
             drop(state);
             self.work.notify_one();
             return Ok(());
         }
         if state.threads >= self.max {
-            return Ok(()); // a busy thread takes it when done
+            return Ok(()); // the next thread to finish takes it
         }
         state.threads += 1;
         drop(state);
@@ -68,7 +79,7 @@ impl BlockingPool {
             state.threads -= 1;
             if state.threads == 0 {
                 // Nobody will run the job: take it back and report.
-                state.queue.pop_back();
+                state.queue.retain(|j| j.id != id);
                 return Err(e);
             }
         }
@@ -80,7 +91,8 @@ impl BlockingPool {
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
-                job();
+                // Jobs catch their own panics (see `blocking`).
+                (job.run)();
                 state = self.lock();
                 continue;
             }
@@ -142,17 +154,21 @@ where
         return Ok(f());
     };
     let (tx, rx) = channel::bounded(1);
-    let job: Job = Box::new(move || {
+    let job = Box::new(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(result);
+        // If the caller stopped waiting, the value (or panic payload) is
+        // dropped here; a panicking Drop must not kill the pool thread.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _ = tx.send(result);
+        }));
     });
     if let Err(e) = pool.submit(job) {
-        panic!("braid::blocking: cannot start a pool thread: {e}");
+        panic!("braid::blocking: no pool thread could be started: {e}");
     }
     match rx.recv() {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(channel::RecvError::Cancelled) => Err(Cancelled),
-        Err(e) => unreachable!("the blocking job always answers: {e:?}"),
+        Err(e) => panic!("braid::blocking: the pool dropped the call unanswered ({e:?})"),
     }
 }

@@ -5,7 +5,8 @@
 //! clock and looks at each core's switch counter. A core whose counter has not
 //! moved while it runs strand code is running one strand for that long:
 //! - past the time slice, the strand is asked to yield at its next runtime call;
-//! - past the hog threshold, with strands waiting behind it, the monitor takes the
+//! - past the hog threshold, with strands waiting behind it (ready, mail, or
+//!   sockets registered with its poller), the monitor takes the
 //!   core's local state from the stuck carrier (see `core::shared` for the
 //!   handshake) and starts a replacement carrier on the same CPU. The kernel then
 //!   time-shares that CPU between the hog and the replacement, so the queued
@@ -70,8 +71,10 @@ fn run(rt: &Arc<RuntimeShared>) {
             if running_for >= slice_ns {
                 core.yield_requested.store(true, Ordering::Relaxed);
             }
-            let waiting =
-                core.ready_len.load(Ordering::Relaxed) > 0 || !rt.bus.doorbell(core.id).is_empty();
+            // Sockets registered there may have readiness nobody polls.
+            let waiting = core.ready_len.load(Ordering::Relaxed) > 0
+                || !rt.bus.doorbell(core.id).is_empty()
+                || core.io.has_sources();
             if running_for >= hog_ns && waiting {
                 let stuck = || core.counters.switches.load(Ordering::Relaxed) == switches;
                 if let Some(epoch) = core.try_revoke(stuck) {

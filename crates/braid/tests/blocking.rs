@@ -270,3 +270,32 @@ fn block_on_outside_a_strand_parks_the_thread() {
     assert_eq!(braid::block_on(rx).unwrap(), Ok("woken"));
     t.join().unwrap();
 }
+
+#[test]
+fn two_calls_arriving_together_get_two_threads() {
+    // One thread is left idle by a first call; two calls that need each
+    // other then arrive at once: on one thread they would deadlock (each
+    // waits for the other), so the pool must start a second thread.
+    let rt = runtime(2);
+    rt.block_on(|| {
+        braid::blocking(|| ()).unwrap();
+        let (to_b, from_a) = std::sync::mpsc::channel::<()>();
+        let (to_a, from_b) = std::sync::mpsc::channel::<()>();
+        let a = braid::spawn(move || {
+            braid::blocking(move || {
+                to_b.send(()).unwrap();
+                from_b.recv_timeout(Duration::from_secs(5)).is_ok()
+            })
+            .unwrap()
+        });
+        let b = braid::spawn(move || {
+            braid::blocking(move || {
+                let got = from_a.recv_timeout(Duration::from_secs(5)).is_ok();
+                to_a.send(()).unwrap();
+                got
+            })
+            .unwrap()
+        });
+        assert!(a.join().unwrap() && b.join().unwrap());
+    });
+}

@@ -563,3 +563,56 @@ fn unix_sockets_echo_through_a_listener() {
     });
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn read_line_keeps_a_partial_line_on_timeout() {
+    let rt = runtime(1);
+    rt.block_on(|| {
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+        (&a).write_all(b"par").unwrap();
+        let mut line = String::new();
+        let err = b.read_line(&mut line).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(line, "par", "the bytes taken before the timeout are kept");
+        (&a).write_all(b"tial\nnext\n").unwrap();
+        assert_eq!(b.read_line(&mut line).unwrap(), 5);
+        assert_eq!(line, "partial\n");
+    });
+}
+
+#[test]
+fn a_strand_of_another_runtime_may_use_a_socket() {
+    let small = runtime(1);
+    let big = runtime(2);
+    let (a, b) = small.block_on(|| UnixStream::pair().unwrap());
+    let got = big.block_on(move || {
+        // Waits from core 0 or 1 of a different runtime: the registration
+        // stays with the socket's own runtime.
+        let reader = braid::Builder::new()
+            .core(1)
+            .spawn(move || {
+                let mut buf = [0u8; 3];
+                (&b).read_exact(&mut buf).unwrap();
+                buf
+            })
+            .unwrap();
+        braid::sleep(Duration::from_millis(10)).unwrap();
+        (&a).write_all(b"abc").unwrap();
+        reader.join().unwrap()
+    });
+    assert_eq!(&got, b"abc");
+}
+
+#[test]
+fn a_socket_outliving_its_runtime_reports_it() {
+    let rt = runtime(1);
+    let (a, b) = rt.block_on(|| UnixStream::pair().unwrap());
+    (&a).write_all(b"x").unwrap();
+    drop(rt);
+    // Data that was already there is still read; a wait is refused.
+    let mut buf = [0u8; 1];
+    assert_eq!((&b).read(&mut buf).unwrap(), 1);
+    let err = (&b).read(&mut buf).unwrap_err();
+    assert!(err.to_string().contains("shut down"), "{err}");
+}

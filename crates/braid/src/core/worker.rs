@@ -69,10 +69,18 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                 let failed = super::events::run_closure_jobs(local);
                 rt.closure_failures.fetch_add(failed, Ordering::Relaxed);
             }
+            // Poll sockets without waiting every POLL_EVERY passes, and at
+            // least once per tick of the coarse clock (strands that use
+            // whole time slices make few passes).
             let poller = &mut (*local).poller;
-            poller.passes += 1;
-            if poller.passes >= crate::io::POLL_EVERY && (*local).shared().io.has_sources() {
-                crate::io::poll(local, Some(Duration::ZERO));
+            poller.passes = poller.passes.wrapping_add(1);
+            let tick = rt.clock_ns.load(Ordering::Relaxed);
+            if poller.passes >= crate::io::POLL_EVERY || tick != poller.polled_at_ns {
+                poller.passes = 0;
+                poller.polled_at_ns = tick;
+                if (*local).shared().io.wants_poll() {
+                    crate::io::poll(local, Some(Duration::ZERO));
+                }
             }
             let next = (*local).policy.pick_next(0);
             match next {
@@ -158,25 +166,38 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
 /// # Safety
 /// As for `scheduler_loop`, with no reference to `*local_ptr` live.
 unsafe fn idle(rt: &RuntimeShared, local_ptr: *mut Local) {
-    // SAFETY: the caller owns the core; this borrow ends before the poll.
-    let local = unsafe { &mut *local_ptr };
-    local.idle_at_ns = rt.clock_ns.load(Ordering::Relaxed);
-    if let Some(victim) = local.balancer.on_idle(&mut local.rng) {
-        local.send(victim, Msg::WorkRequest);
-    }
-    // With sockets registered, readiness is as likely to end the wait as
-    // mail: look at the poller too while spinning.
-    let io = local.shared().io.has_sources();
+    // SAFETY: the caller owns the core and holds no reference into it.
+    unsafe { idle_wait(rt, local_ptr) };
+    // The core has work again from here: its busy spell starts now.
+    // SAFETY: as above; the wait has returned.
+    unsafe { (*local_ptr).idle_at_ns = rt.clock_ns.load(Ordering::Relaxed) };
+}
+
+/// # Safety
+/// As for `idle`.
+unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) {
+    // Each `&mut *local_ptr` below ends before the next `poll`, which takes
+    // its own (and may wake strands, which takes another).
+    // SAFETY: the caller owns the core and holds no reference into it.
+    let io = unsafe {
+        let local = &mut *local_ptr;
+        if let Some(victim) = local.balancer.on_idle(&mut local.rng) {
+            local.send(victim, Msg::WorkRequest);
+        }
+        // With sockets registered, readiness is as likely to end the wait
+        // as mail: look at the poller too while spinning.
+        local.shared().io.has_sources()
+    };
     let start = Instant::now();
     loop {
         for _ in 0..64 {
-            if !local.endpoint.doorbell().is_empty() {
+            // SAFETY: as above; a short-lived shared borrow.
+            if unsafe { !(*local_ptr).endpoint.doorbell().is_empty() } {
                 return;
             }
             std::hint::spin_loop();
         }
-        // SAFETY: the caller owns the core; `local` is not used across the
-        // call and is borrowed again after it.
+        // SAFETY: as above.
         if io && unsafe { crate::io::poll(local_ptr, Some(Duration::ZERO)) } > 0 {
             return;
         }
@@ -210,7 +231,7 @@ unsafe fn idle(rt: &RuntimeShared, local_ptr: *mut Local) {
     rt.core_parked();
     // A ring after `try_sleep` writes the poller's eventfd, which stays
     // readable until the poll sees it: no wake is lost between the two.
-    // SAFETY: the caller owns the core; `local` is not used across the call.
+    // SAFETY: as above; `local` is not used after this point.
     unsafe { crate::io::poll(local_ptr, timeout) };
     // SAFETY: as above; the poll has returned.
     let local = unsafe { &mut *local_ptr };

@@ -45,7 +45,7 @@ pub(crate) use registration::{Direction, Registration};
 use crate::sync::monitor::Monitor;
 use crate::sync::waiter::WaitList;
 use mio::{Events, Interest, Poll, Token};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -123,6 +123,8 @@ pub(crate) struct IoShared {
     released: Mutex<Vec<Arc<IoState>>>,
     /// Sources registered with this core.
     sources: AtomicUsize,
+    /// Whether `released` has entries.
+    release_pending: AtomicBool,
 }
 
 impl IoShared {
@@ -136,6 +138,12 @@ impl IoShared {
     /// Whether any source is registered with this core.
     pub(crate) fn has_sources(&self) -> bool {
         self.sources() > 0
+    }
+
+    /// Whether a busy core should poll: sources to watch, or released ones
+    /// to free.
+    pub(crate) fn wants_poll(&self) -> bool {
+        self.has_sources() || self.release_pending.load(Ordering::Relaxed)
     }
 
     /// Sources registered with this core.
@@ -180,6 +188,7 @@ impl IoShared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(held);
+        self.release_pending.store(true, Ordering::Relaxed);
     }
 }
 
@@ -189,6 +198,8 @@ pub(crate) struct Poller {
     events: Option<Events>,
     /// Scheduler passes since the last poll.
     pub(crate) passes: u32,
+    /// The coarse clock at the last poll check.
+    pub(crate) polled_at_ns: u64,
 }
 
 /// Makes a core's poller and its shared half.
@@ -201,12 +212,14 @@ pub(crate) fn poller() -> std::io::Result<(Poller, IoShared)> {
             poll,
             events: Some(Events::with_capacity(EVENTS)),
             passes: 0,
+            polled_at_ns: 0,
         },
         IoShared {
             registry,
             waker,
             released: Mutex::new(Vec::new()),
             sources: AtomicUsize::new(0),
+            release_pending: AtomicBool::new(false),
         },
     ))
 }
@@ -236,9 +249,11 @@ pub(crate) unsafe fn poll(local: *mut crate::core::Local, timeout: Option<Durati
     let io = unsafe { &(*shared).io };
     // Every event a previous poll returned has been handled: the sources
     // deregistered before this point can be freed.
-    drop(std::mem::take(
-        &mut *io.released.lock().unwrap_or_else(|e| e.into_inner()),
-    ));
+    if io.release_pending.swap(false, Ordering::Relaxed) {
+        drop(std::mem::take(
+            &mut *io.released.lock().unwrap_or_else(|e| e.into_inner()),
+        ));
+    }
     // SAFETY: as above; the borrow of the poller ends with the call.
     let polled = unsafe { (*local).poller.poll.poll(events_buf, timeout) };
     let mut handled = 0;

@@ -138,9 +138,21 @@ impl Registration {
         if crate::sync::monitor::cancelled() {
             return Err(io::Error::other(Cancelled));
         }
+        if self.rt.shutdown.load(Ordering::Relaxed) {
+            return Err(io::Error::other(
+                "braid::net: the socket's runtime has shut down; nothing polls it any more",
+            ));
+        }
         let me = context::current_header();
-        if let Some((_, core)) = here() {
-            self.follow(core);
+        if me.is_some() {
+            // The core the strand runs on, if it is one of this socket's
+            // runtime (a strand of another runtime leaves it where it is).
+            let rt_id = self.rt.id;
+            if let Some(Some(core)) =
+                context::with_local(|local| (local.runtime_id == rt_id).then_some(local.core))
+            {
+                self.follow(core, dir);
+            }
         }
         if let Some(me) = &me {
             me.io_wait.store(true, Ordering::Relaxed);
@@ -173,10 +185,19 @@ impl Registration {
     }
 
     /// Moves the registration to `core`'s poller if it is elsewhere, so that
-    /// readiness is handled on the core the waiting strand runs on.
-    fn follow(&self, core: usize) {
+    /// readiness is handled on the core the waiting strand runs on — unless
+    /// someone waits for the other direction (a reader and a writer sharing
+    /// the socket from two cores would otherwise move it back and forth).
+    fn follow(&self, core: usize, dir: Direction) {
         let mut home = self.home.lock().unwrap_or_else(|e| e.into_inner());
         if *home == core {
+            return;
+        }
+        let other = match dir {
+            Direction::Read => Direction::Write,
+            Direction::Write => Direction::Read,
+        };
+        if self.state.waiters.with(|w, _| !w.list(other).is_empty()) {
             return;
         }
         // Add to the new poller first, then remove from the old: an fd may

@@ -95,16 +95,39 @@ impl<S: AsRawFd> Socket<S> {
     /// Reads one line into `buf` (the `\n` included), without reading past
     /// it: the bytes after the line stay in the socket for the next read.
     /// Returns the bytes read; 0 at end of stream. Invalid UTF-8 is an
-    /// `InvalidData` error, and then nothing is appended.
+    /// `InvalidData` error, and then nothing is appended. An error part-way
+    /// (a timeout, a reset) appends what was read before it, as std's
+    /// `read_line` does, so no byte taken from the socket is lost.
+    ///
+    /// Two strands must not read lines from one socket at once (each peeks
+    /// at what the other may take).
     pub(crate) fn read_line(&self, buf: &mut String) -> io::Result<usize> {
         let mut line = Vec::new();
+        let read = self.read_line_bytes(&mut line);
+        match String::from_utf8(line) {
+            Ok(text) => {
+                buf.push_str(&text);
+                read.map(|()| text.len())
+            }
+            Err(e) => Err(read.err().unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("braid::net: the line read is not UTF-8 ({e})"),
+                )
+            })),
+        }
+    }
+
+    /// The bytes of one line, into `line`; on error, `line` holds what was
+    /// taken from the socket before it.
+    fn read_line_bytes(&self, line: &mut Vec<u8>) -> io::Result<()> {
         let mut chunk = [0u8; 1024];
         loop {
             // Look at what is waiting without taking it, then take exactly up
             // to the newline.
             let seen = self.read_with(|s| peek(s.as_raw_fd(), &mut chunk))?;
             if seen == 0 {
-                break;
+                return Ok(());
             }
             let take = match chunk[..seen].iter().position(|&b| b == b'\n') {
                 Some(i) => i + 1,
@@ -112,25 +135,20 @@ impl<S: AsRawFd> Socket<S> {
             };
             let mut got = 0;
             while got < take {
-                let n = self.read_with(|s| recv(s.as_raw_fd(), &mut chunk[got..take]))?;
-                if n == 0 {
-                    break;
+                match self.read_with(|s| recv(s.as_raw_fd(), &mut chunk[got..take])) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) => {
+                        line.extend_from_slice(&chunk[..got]);
+                        return Err(e);
+                    }
                 }
-                got += n;
             }
             line.extend_from_slice(&chunk[..got]);
             if line.last() == Some(&b'\n') || got < take {
-                break;
+                return Ok(());
             }
         }
-        let text = String::from_utf8(line).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("braid::net: the line read is not UTF-8 ({e})"),
-            )
-        })?;
-        buf.push_str(&text);
-        Ok(text.len())
     }
 }
 

@@ -132,7 +132,7 @@ impl TcpStream {
                 "braid::net: a zero connect timeout is not allowed",
             ));
         }
-        TcpStream::connect_until(*addr, Some(Instant::now() + timeout))
+        TcpStream::connect_until(*addr, Instant::now().checked_add(timeout))
     }
 
     fn connect_until(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {

@@ -78,11 +78,22 @@ pub struct UnixStream {
 impl UnixStream {
     /// Connects to the socket file `path`. Must be called in a strand.
     ///
-    /// Connecting to a Unix socket completes at once or fails at once (a full
-    /// backlog is `WouldBlock`, retried here after readiness).
+    /// A Unix-socket connect completes or fails at once; when the server's
+    /// backlog is full it fails with `WouldBlock`, and this retries with a
+    /// fresh socket after a short sleep (1 ms doubling to 100 ms) until it
+    /// gets in, fails otherwise, or the strand is cancelled.
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        let stream: std::os::unix::net::UnixStream =
-            mio::net::UnixStream::connect(path.as_ref())?.into();
+        let mut pause = std::time::Duration::from_millis(1);
+        let stream: std::os::unix::net::UnixStream = loop {
+            match mio::net::UnixStream::connect(path.as_ref()) {
+                Ok(s) => break s.into(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    crate::sleep(pause).map_err(io::Error::other)?;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let io = Socket::new(stream, Interest::READABLE | Interest::WRITABLE)?;
         io.write_until(None, |s| match s.take_error()? {
             Some(e) => Err(e),
