@@ -21,8 +21,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long an idle carrier polls its doorbell before parking.
+/// Longest and shortest time an idle carrier polls its doorbell before
+/// parking. The spin adapts between the two: it doubles when work arrived
+/// during a spin and halves when the carrier parked anyway, so a core whose
+/// work comes back quickly (a ping-pong across cores) keeps the fast wake,
+/// and one whose idle spells are long (a server between requests) stops
+/// burning its CPU, which the kernel can give to other threads.
 const SPIN: Duration = Duration::from_micros(20);
+const SPIN_MIN: Duration = Duration::from_micros(1);
+/// How often a spinning carrier with sockets looks at its poller.
+const SPIN_POLL: Duration = Duration::from_micros(5);
 
 /// Body of a carrier thread for `core`, holding ownership epoch `epoch`.
 pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
@@ -188,25 +196,41 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) {
         // as mail: look at the poller too while spinning.
         local.shared().io.has_sources()
     };
+    // SAFETY: as above.
+    let spin = unsafe { (*local_ptr).spin };
     let start = Instant::now();
+    let mut polled = start;
+    let hit = |local_ptr: *mut Local| {
+        // SAFETY: as above.
+        let local = unsafe { &mut *local_ptr };
+        local.spin = (local.spin * 2).min(SPIN);
+    };
     loop {
         for _ in 0..64 {
             // SAFETY: as above; a short-lived shared borrow.
             if unsafe { !(*local_ptr).endpoint.doorbell().is_empty() } {
+                hit(local_ptr);
                 return;
             }
             std::hint::spin_loop();
         }
-        // SAFETY: as above.
-        if io && unsafe { crate::io::poll(local_ptr, Some(Duration::ZERO)) } > 0 {
-            return;
+        let now = Instant::now();
+        // A poll is a system call: a few per spin, not one per round.
+        if io && now.duration_since(polled) >= SPIN_POLL {
+            polled = now;
+            // SAFETY: as above.
+            if unsafe { crate::io::poll(local_ptr, Some(Duration::ZERO)) } > 0 {
+                hit(local_ptr);
+                return;
+            }
         }
-        if start.elapsed() >= SPIN {
+        if now.duration_since(start) >= spin {
             break;
         }
     }
     // SAFETY: as above.
     let local = unsafe { &mut *local_ptr };
+    local.spin = (local.spin / 2).max(SPIN_MIN);
     if local.endpoint.has_overflow() {
         // Our messages wait for room in a full ring: retry soon, never park.
         std::thread::sleep(Duration::from_micros(50));

@@ -133,6 +133,37 @@ impl Registration {
         }
     }
 
+    /// A stream read or write of up to `want` bytes, as [`io`](Self::io),
+    /// that also takes a short transfer as proof that the socket is drained
+    /// (reads) or full (writes): a stream socket transfers less than asked
+    /// only when that is all it has or has room for. Its readiness bit is
+    /// cleared then (unless an event came in meanwhile), so the next call
+    /// waits for the next edge instead of making a system call that would
+    /// only say `WouldBlock`.
+    pub(crate) fn io_stream(
+        &self,
+        dir: Direction,
+        want: usize,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let bit = match dir {
+            Direction::Read => READABLE,
+            Direction::Write => WRITABLE,
+        };
+        let mut snapshot = 0;
+        let result = self.io(dir, deadline, || {
+            snapshot = self.state.snapshot();
+            op()
+        });
+        if let Ok(n) = result {
+            if n > 0 && n < want {
+                self.state.clear(snapshot, bit);
+            }
+        }
+        result
+    }
+
     /// Blocks until the source is ready for `dir` (or was when last seen).
     pub(crate) fn wait(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
         if crate::sync::monitor::cancelled() {

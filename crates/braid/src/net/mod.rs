@@ -114,27 +114,31 @@ macro_rules! stream_common {
 
         impl std::io::Read for &$t {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.io.read_with(|mut s| std::io::Read::read(&mut s, buf))
+                let want = buf.len();
+                self.io
+                    .read_stream(want, |mut s| std::io::Read::read(&mut s, buf))
             }
 
             fn read_vectored(
                 &mut self,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::io::Result<usize> {
+                let want = bufs.iter().map(|b| b.len()).sum();
                 self.io
-                    .read_with(|mut s| std::io::Read::read_vectored(&mut s, bufs))
+                    .read_stream(want, |mut s| std::io::Read::read_vectored(&mut s, bufs))
             }
         }
 
         impl std::io::Write for &$t {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
                 self.io
-                    .write_with(|mut s| std::io::Write::write(&mut s, buf))
+                    .write_stream(buf.len(), |mut s| std::io::Write::write(&mut s, buf))
             }
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                let want = bufs.iter().map(|b| b.len()).sum();
                 self.io
-                    .write_with(|mut s| std::io::Write::write_vectored(&mut s, bufs))
+                    .write_stream(want, |mut s| std::io::Write::write_vectored(&mut s, bufs))
             }
 
             fn flush(&mut self) -> std::io::Result<()> {

@@ -67,6 +67,28 @@ impl<S: AsRawFd> Socket<S> {
         self.reg.io(Direction::Write, deadline, || op(&self.inner))
     }
 
+    /// A stream read of up to `want` bytes (see [`Registration::io_stream`]).
+    pub(crate) fn read_stream(
+        &self,
+        want: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let deadline = Self::deadline(&self.read_timeout);
+        self.reg
+            .io_stream(Direction::Read, want, deadline, || op(&self.inner))
+    }
+
+    /// A stream write of up to `want` bytes (see [`Registration::io_stream`]).
+    pub(crate) fn write_stream(
+        &self,
+        want: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let deadline = Self::deadline(&self.write_timeout);
+        self.reg
+            .io_stream(Direction::Write, want, deadline, || op(&self.inner))
+    }
+
     /// A write-side operation with its own deadline (connecting).
     pub(crate) fn write_until<R>(
         &self,
