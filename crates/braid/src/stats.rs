@@ -102,7 +102,9 @@ impl CoreStats {
 pub struct Stats {
     /// Per-core figures.
     pub cores: Vec<CoreStats>,
-    /// Strands spawned and not yet exited.
+    /// Strands spawned and not yet exited. A strand's `join` returns as soon
+    /// as its value is in, a moment before its core counts it out
+    /// (`Runtime::block_on` waits for that moment).
     pub live_strands: u64,
     /// Strands that panicked.
     pub panics: u64,

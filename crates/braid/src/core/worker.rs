@@ -22,11 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Longest and shortest time an idle carrier polls its doorbell before
-/// parking. The spin adapts between the two: it doubles when work arrived
-/// during a spin and halves when the carrier parked anyway, so a core whose
-/// work comes back quickly (a ping-pong across cores) keeps the fast wake,
-/// and one whose idle spells are long (a server between requests) stops
-/// burning its CPU, which the kernel can give to other threads.
+/// parking. The spin adapts between the two: back to the longest when work
+/// arrived during the spin or soon enough after parking that the longest spin
+/// would have caught it, halved when the carrier stayed parked longer than
+/// that. A core whose work comes back quickly (a ping-pong or a token ring
+/// across cores) keeps the fast wake; one whose idle spells are long (a server
+/// between requests) stops burning its CPU, which the kernel can give to
+/// other threads.
 const SPIN: Duration = Duration::from_micros(20);
 const SPIN_MIN: Duration = Duration::from_micros(1);
 /// How often a spinning carrier with sockets looks at its poller.
@@ -202,8 +204,7 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) {
     let mut polled = start;
     let hit = |local_ptr: *mut Local| {
         // SAFETY: as above.
-        let local = unsafe { &mut *local_ptr };
-        local.spin = (local.spin * 2).min(SPIN);
+        unsafe { (*local_ptr).spin = SPIN };
     };
     loop {
         for _ in 0..64 {
@@ -230,7 +231,6 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) {
     }
     // SAFETY: as above.
     let local = unsafe { &mut *local_ptr };
-    local.spin = (local.spin / 2).max(SPIN_MIN);
     if local.endpoint.has_overflow() {
         // Our messages wait for room in a full ring: retry soon, never park.
         std::thread::sleep(Duration::from_micros(50));
@@ -255,10 +255,16 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) {
     rt.core_parked();
     // A ring after `try_sleep` writes the poller's eventfd, which stays
     // readable until the poll sees it: no wake is lost between the two.
+    let parked_at = Instant::now();
     // SAFETY: as above; `local` is not used after this point.
     unsafe { crate::io::poll(local_ptr, timeout) };
     // SAFETY: as above; the poll has returned.
     let local = unsafe { &mut *local_ptr };
+    local.spin = if parked_at.elapsed() < SPIN {
+        SPIN
+    } else {
+        (local.spin / 2).max(SPIN_MIN)
+    };
     local.endpoint.wake_up();
     rt.core_unparked();
     local.shared().parked.store(false, Ordering::Relaxed);

@@ -55,6 +55,8 @@ pub(crate) const POLL_EVERY: u32 = 61;
 
 /// The token of the poller's waker (the doorbell).
 const WAKE: Token = Token(usize::MAX);
+/// The token of the poller's timer (see [`Poller`]).
+const TIMER: Token = Token(usize::MAX - 1);
 
 /// Events taken from the poller per call.
 const EVENTS: usize = 256;
@@ -193,8 +195,16 @@ impl IoShared {
 }
 
 /// The part of a core's poller only its carrier uses.
+///
+/// `epoll_wait` takes its timeout in whole milliseconds (mio rounds up), so a
+/// core parking until its next strand timer would oversleep by up to a
+/// millisecond. A timerfd in the same epoll set, armed to the exact timeout,
+/// ends the wait on time instead; the millisecond timeout stays as a backstop.
 pub(crate) struct Poller {
     poll: Poll,
+    timer: std::os::fd::OwnedFd,
+    /// The deadline the timerfd is armed for, if any.
+    armed: Option<std::time::Instant>,
     events: Option<Events>,
     /// Scheduler passes since the last poll.
     pub(crate) passes: u32,
@@ -202,14 +212,86 @@ pub(crate) struct Poller {
     pub(crate) polled_at_ns: u64,
 }
 
+impl Poller {
+    /// Arms the timerfd to expire `after` from now, unless it is already
+    /// armed for (about) that deadline.
+    fn arm(&mut self, after: Duration) {
+        let deadline = std::time::Instant::now() + after;
+        if let Some(armed) = self.armed {
+            let gap = if armed > deadline {
+                armed - deadline
+            } else {
+                deadline - armed
+            };
+            if gap < Duration::from_micros(20) {
+                return;
+            }
+        }
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: after.as_secs().min(i64::MAX as u64) as libc::time_t,
+                // At least 1 ns: an all-zero value would disarm the timer.
+                tv_nsec: after.subsec_nanos().max(1) as libc::c_long,
+            },
+        };
+        // SAFETY: a valid timerfd and a valid itimerspec; the old value is
+        // not asked for.
+        let rc = unsafe {
+            libc::timerfd_settime(
+                std::os::fd::AsRawFd::as_raw_fd(&self.timer),
+                0,
+                &spec,
+                std::ptr::null_mut(),
+            )
+        };
+        // On failure the millisecond timeout of the wait still applies.
+        self.armed = (rc == 0).then_some(deadline);
+    }
+
+    /// The timer fired: consume its expiration count (it stays readable, and
+    /// so would not report its next expiry, until read).
+    fn disarm(&mut self) {
+        let mut count = [0u8; 8];
+        // SAFETY: reading 8 bytes into an 8-byte buffer from our timerfd.
+        let _ = unsafe {
+            libc::read(
+                std::os::fd::AsRawFd::as_raw_fd(&self.timer),
+                count.as_mut_ptr().cast(),
+                count.len(),
+            )
+        };
+        self.armed = None;
+    }
+}
+
 /// Makes a core's poller and its shared half.
 pub(crate) fn poller() -> std::io::Result<(Poller, IoShared)> {
     let poll = Poll::new()?;
     let registry = poll.registry().try_clone()?;
     let waker = mio::Waker::new(poll.registry(), WAKE)?;
+    // SAFETY: plain system call; the result is checked.
+    let fd = unsafe {
+        libc::timerfd_create(
+            libc::CLOCK_MONOTONIC,
+            libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let timer = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    poll.registry()
+        .register(&mut mio::unix::SourceFd(&fd), TIMER, Interest::READABLE)?;
     Ok((
         Poller {
             poll,
+            timer,
+            armed: None,
             events: Some(Events::with_capacity(EVENTS)),
             passes: 0,
             polled_at_ns: 0,
@@ -255,11 +337,22 @@ pub(crate) unsafe fn poll(local: *mut crate::core::Local, timeout: Option<Durati
         ));
     }
     // SAFETY: as above; the borrow of the poller ends with the call.
-    let polled = unsafe { (*local).poller.poll.poll(events_buf, timeout) };
+    let polled = unsafe {
+        let poller = &mut (*local).poller;
+        if let Some(t) = timeout.filter(|t| !t.is_zero()) {
+            poller.arm(t);
+        }
+        poller.poll.poll(events_buf, timeout)
+    };
     let mut handled = 0;
     if polled.is_ok() {
         for event in events_buf.iter() {
             if event.token() == WAKE {
+                continue;
+            }
+            if event.token() == TIMER {
+                // SAFETY: as above.
+                unsafe { (*local).poller.disarm() };
                 continue;
             }
             let mut bits = 0;

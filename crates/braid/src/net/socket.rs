@@ -174,6 +174,46 @@ impl<S: AsRawFd> Socket<S> {
     }
 }
 
+/// A listening socket and its accept back-off: what `TcpListener` and
+/// `UnixListener` share.
+pub(crate) struct Listening<L: AsRawFd> {
+    pub(crate) io: Socket<L>,
+    backoff: Backoff,
+}
+
+impl<L: AsRawFd> Listening<L> {
+    /// Registers `listener`, which must already be in non-blocking mode.
+    pub(crate) fn new(listener: L) -> io::Result<Listening<L>> {
+        Ok(Listening {
+            io: Socket::new(listener, Interest::READABLE)?,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// Waits (after the back-off, if any) for `accept` to return a
+    /// connection, and registers it like a sibling of the listener.
+    pub(crate) fn accept<T: AsRawFd, A>(
+        &self,
+        mut accept: impl FnMut(&L) -> io::Result<(T, A)>,
+        nonblocking: impl FnOnce(&T) -> io::Result<()>,
+    ) -> io::Result<(Socket<T>, A)> {
+        self.backoff.wait()?;
+        let result = self.io.read_with(&mut accept);
+        self.backoff.record(&result);
+        let (stream, peer) = result?;
+        nonblocking(&stream)?;
+        let io = self
+            .io
+            .sibling(stream, Interest::READABLE | Interest::WRITABLE)?;
+        Ok((io, peer))
+    }
+
+    /// The wait the next accept will make.
+    pub(crate) fn backoff(&self) -> Duration {
+        self.backoff.current()
+    }
+}
+
 /// Writes `line` and a `\n` with one `write_all`.
 pub(crate) fn write_line(mut w: impl io::Write, line: &str) -> io::Result<()> {
     let mut bytes = Vec::with_capacity(line.len() + 1);

@@ -1,6 +1,6 @@
 //! TCP: listeners and streams whose blocking calls park only the strand.
 
-use super::socket::{Backoff, Socket};
+use super::socket::{Listening, Socket};
 use mio::Interest;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -27,8 +27,7 @@ use std::time::{Duration, Instant};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct TcpListener {
-    io: Socket<std::net::TcpListener>,
-    backoff: Backoff,
+    l: Listening<std::net::TcpListener>,
 }
 
 impl TcpListener {
@@ -44,8 +43,7 @@ impl TcpListener {
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         Ok(TcpListener {
-            io: Socket::new(listener, Interest::READABLE)?,
-            backoff: Backoff::default(),
+            l: Listening::new(listener)?,
         })
     }
 
@@ -53,21 +51,14 @@ impl TcpListener {
     /// is registered with the calling strand's core (and follows whichever
     /// strand uses it later).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        self.backoff.wait()?;
-        let result = self.io.read_with(|l| l.accept());
-        self.backoff.record(&result);
-        let (stream, peer) = result?;
-        stream.set_nonblocking(true)?;
-        let io = self
-            .io
-            .sibling(stream, Interest::READABLE | Interest::WRITABLE)?;
+        let (io, peer) = self.l.accept(|l| l.accept(), |s| s.set_nonblocking(true))?;
         Ok((TcpStream { io }, peer))
     }
 
     /// The back-off the next [`accept`](Self::accept) will make (zero unless
     /// the last accept ran out of a resource).
     pub fn accept_backoff(&self) -> Duration {
-        self.backoff.current()
+        self.l.backoff()
     }
 
     /// An endless iterator over accepted connections.
@@ -77,23 +68,23 @@ impl TcpListener {
 
     /// The address this listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.inner.local_addr()
+        self.l.io.inner.local_addr()
     }
 
     /// Sets the IP time-to-live of accepted sockets.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.io.inner.set_ttl(ttl)
+        self.l.io.inner.set_ttl(ttl)
     }
 
     /// The socket's pending error, if any (clears it).
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.inner.take_error()
+        self.l.io.inner.take_error()
     }
 }
 
 impl AsRawFd for TcpListener {
     fn as_raw_fd(&self) -> RawFd {
-        self.io.fd()
+        self.l.io.fd()
     }
 }
 
@@ -101,7 +92,7 @@ impl std::fmt::Debug for TcpListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TcpListener")
             .field("addr", &self.local_addr().ok())
-            .field("fd", &self.io.fd())
+            .field("fd", &self.l.io.fd())
             .finish()
     }
 }

@@ -1,6 +1,6 @@
 //! Unix-domain stream sockets whose blocking calls park only the strand.
 
-use super::socket::{Backoff, Socket};
+use super::socket::{Listening, Socket};
 use mio::Interest;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -10,8 +10,7 @@ use std::path::Path;
 /// A Unix-domain socket server. Like [`TcpListener`](super::TcpListener),
 /// `accept` parks the strand, and backs off after running out of descriptors.
 pub struct UnixListener {
-    io: Socket<std::os::unix::net::UnixListener>,
-    backoff: Backoff,
+    l: Listening<std::os::unix::net::UnixListener>,
 }
 
 impl UnixListener {
@@ -26,21 +25,13 @@ impl UnixListener {
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
         Ok(UnixListener {
-            io: Socket::new(listener, Interest::READABLE)?,
-            backoff: Backoff::default(),
+            l: Listening::new(listener)?,
         })
     }
 
     /// Waits for a connection.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        self.backoff.wait()?;
-        let result = self.io.read_with(|l| l.accept());
-        self.backoff.record(&result);
-        let (stream, peer) = result?;
-        stream.set_nonblocking(true)?;
-        let io = self
-            .io
-            .sibling(stream, Interest::READABLE | Interest::WRITABLE)?;
+        let (io, peer) = self.l.accept(|l| l.accept(), |s| s.set_nonblocking(true))?;
         Ok((UnixStream { io }, peer))
     }
 
@@ -51,20 +42,20 @@ impl UnixListener {
 
     /// The address this listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.inner.local_addr()
+        self.l.io.inner.local_addr()
     }
 }
 
 impl AsRawFd for UnixListener {
     fn as_raw_fd(&self) -> RawFd {
-        self.io.fd()
+        self.l.io.fd()
     }
 }
 
 impl std::fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UnixListener")
-            .field("fd", &self.io.fd())
+            .field("fd", &self.l.io.fd())
             .finish()
     }
 }
