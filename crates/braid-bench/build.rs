@@ -21,6 +21,8 @@ fn main() {
         ("tokio", "TOKIO"),
         ("parking_lot", "PARKING_LOT"),
         ("rayon", "RAYON"),
+        ("may", "MAY"),
+        ("hyper", "HYPER"),
     ] {
         println!(
             "cargo:rustc-env=BRAID_BENCH_{var}={}",

@@ -417,6 +417,8 @@ impl Machine {
                     env!("BRAID_BENCH_PARKING_LOT").to_owned(),
                 ),
                 ("rayon".into(), env!("BRAID_BENCH_RAYON").to_owned()),
+                ("may".into(), env!("BRAID_BENCH_MAY").to_owned()),
+                ("hyper".into(), env!("BRAID_BENCH_HYPER").to_owned()),
                 (
                     "go".into(),
                     crate::peers::version().unwrap_or_else(|| "not installed".into()),
@@ -425,12 +427,31 @@ impl Machine {
                     "erlang".into(),
                     crate::peers::erlang_version().unwrap_or_else(|| "not installed".into()),
                 ),
+                (
+                    "wrk".into(),
+                    wrk_version().unwrap_or_else(|| "not installed".into()),
+                ),
             ],
             started_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         }
     }
+}
+
+/// wrk's version line (`wrk --version` prints it, then its usage, and exits
+/// with status 1).
+fn wrk_version() -> Option<String> {
+    let out = std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next()?.trim();
+    first.starts_with("wrk ").then(|| {
+        // "wrk debian/4.1.0-3+b2 [epoll] Copyright ..." -> up to the bracket.
+        first.split(" [").next().unwrap_or(first).to_owned()
+    })
 }
 
 /// The first line a command prints, if it runs and succeeds.
