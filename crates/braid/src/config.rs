@@ -137,7 +137,9 @@ impl RuntimeBuilder {
 
     /// How long a strand may run without any runtime call while others wait on its
     /// core before the core's queue is moved to a replacement carrier thread
-    /// (default 4 ms).
+    /// (default 4 ms). The old thread keeps running the hogging strand until
+    /// its next runtime call, 10 nice levels lower, so that the strands of the
+    /// core, which shares its CPU, are not kept waiting by the kernel.
     pub fn hog_threshold(mut self, threshold: Duration) -> Self {
         self.hog_threshold = Some(threshold);
         self

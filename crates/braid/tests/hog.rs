@@ -65,3 +65,51 @@ fn queued_strands_run_while_every_core_is_hogged() {
         rt.stats()
     );
 }
+
+/// The nice value of the calling thread.
+fn own_nice() -> i32 {
+    // SAFETY: plain system calls on the calling thread.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+}
+
+#[test]
+fn a_hogging_strand_keeps_running_on_a_demoted_thread() {
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let start_nice = rt.block_on(own_nice);
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<i32>();
+    let driver = rt
+        .spawn(move || {
+            let hog = braid::spawn(move || {
+                // No runtime call: waits (spinning) for the monitor to hand the
+                // core to a new carrier and lower this thread's priority.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let mut nice = own_nice();
+                while nice == start_nice && Instant::now() < deadline {
+                    std::hint::spin_loop();
+                    nice = own_nice();
+                }
+                tx.send(nice).unwrap();
+                hog(s);
+                // Back at a runtime call: the strand returns to a carrier
+                // with the runtime's own priority.
+                own_nice()
+            });
+            // Queued behind the hog, so the monitor takes its core away.
+            let neighbour = braid::spawn(own_nice);
+            (hog, neighbour)
+        })
+        .unwrap();
+    let demoted = rx.recv_timeout(Duration::from_secs(15)).unwrap();
+    assert_eq!(demoted, (start_nice + 10).min(19), "hog thread nice value");
+    stop.store(true, Ordering::Relaxed);
+    let (hog, neighbour) = driver.join().unwrap();
+    assert_eq!(neighbour.join().unwrap(), start_nice, "the new carrier");
+    assert_eq!(
+        hog.join().unwrap(),
+        demoted,
+        "the strand's closure ends on the old thread"
+    );
+    assert_eq!(rt.block_on(own_nice), start_nice);
+}

@@ -93,6 +93,9 @@ pub(crate) struct CoreShared {
     pub(crate) timers: AtomicUsize,
     /// The shared half of this core's poller: registry, waker, releases.
     pub(crate) io: crate::io::IoShared,
+    /// Kernel thread id of the carrier that owns the core (0 before the first
+    /// one starts).
+    pub(crate) carrier_tid: std::sync::atomic::AtomicI32,
     /// Whether the fast path may use a compiler fence (membarrier available).
     light: bool,
     local: UnsafeCell<Option<Box<Local>>>,
@@ -112,6 +115,7 @@ impl CoreShared {
             cpu,
             in_scheduler: AtomicU32::new(1),
             owner: AtomicU32::new(0),
+            carrier_tid: std::sync::atomic::AtomicI32::new(0),
             handoff: Mutex::new(()),
             parked: AtomicBool::new(false),
             ready_len: AtomicUsize::new(0),

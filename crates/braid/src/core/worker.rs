@@ -37,6 +37,9 @@ const SPIN_POLL: Duration = Duration::from_micros(5);
 /// Body of a carrier thread for `core`, holding ownership epoch `epoch`.
 pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
     let shared = &rt.cores[core];
+    shared
+        .carrier_tid
+        .store(sys::thread_id(), Ordering::Relaxed);
     if let Some(cpu) = shared.cpu {
         if let Err(err) = sys::pin_current_thread(cpu) {
             rt.warn_once(&format!(

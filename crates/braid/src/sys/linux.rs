@@ -139,6 +139,28 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
     }
 }
 
+/// Kernel id of the calling thread.
+pub(crate) fn thread_id() -> i32 {
+    // SAFETY: plain system call without arguments.
+    unsafe { libc::gettid() }
+}
+
+/// Lowers the scheduling priority of thread `tid` (of this process) by `by`
+/// nice levels, at most to 19. Best effort: an error leaves the thread as it
+/// was (it still runs, only competes harder with the others).
+pub(crate) fn demote_thread(tid: i32, by: i32) {
+    // getpriority can return -1 as a value: clear errno to tell it apart.
+    // SAFETY: plain system calls on a thread id; errno is thread-local.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+        if now == -1 && *libc::__errno_location() != 0 {
+            return;
+        }
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + by).min(19));
+    }
+}
+
 /// Pins the calling thread to `cpu`.
 pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     // SAFETY: cpu_set_t is plain data; zeroed is the empty set.
