@@ -11,7 +11,7 @@ mod classic;
 mod figures;
 mod latency;
 pub mod may_peer;
-mod micro;
+pub mod micro;
 pub mod net;
 mod peers;
 mod plots;

@@ -341,100 +341,42 @@ fn rss_bytes() -> f64 {
     pages * 4096.0
 }
 
+/// Resident memory per parked task. Each run is a fresh `braid peer-parked`
+/// child process: in this process the allocator keeps memory freed by the
+/// earlier workloads resident, and tasks allocated into it would look free.
 fn parked_memory(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     if !suite.wants("parked_memory") {
         return Ok(());
     }
     let n: usize = if suite.quick() { 100_000 } else { 1_000_000 };
-    let braid = sample(RUNS, || {
-        let rt = rt::braid(2).expect("runtime");
-        let before = rss_bytes();
-        let release = Arc::new(AtomicBool::new(false));
-        let r = release.clone();
-        let (handles, after) = rt.block_on(move || {
-            let handles: Vec<_> = (0..n)
-                .map(|_| {
-                    let r = r.clone();
-                    braid::Builder::new()
-                        .stack_size(16 * 1024)
-                        .spawn(move || {
-                            while !r.load(Ordering::Acquire) {
-                                braid::park();
-                            }
-                        })
-                        .unwrap()
-                })
-                .collect();
-            while handles
-                .iter()
-                .any(|h| h.strand().state() != braid::StrandState::Blocked)
-            {
-                braid::sleep(std::time::Duration::from_millis(5)).unwrap();
-            }
-            (handles, rss_bytes())
-        });
-        release.store(true, Ordering::Release);
-        for h in &handles {
-            h.strand().unpark();
-        }
-        for h in handles {
-            h.join().unwrap();
-        }
-        (after - before) / n as f64
-    });
-    let tokio = sample(RUNS, || {
-        let trt = rt::tokio(1).expect("tokio");
-        trt.block_on(async move {
-            let before = rss_bytes();
-            // A semaphore with no permits parks every task until the release;
-            // the start count says when all of them have been polled once (on
-            // a current-thread runtime a task counted here is already waiting).
-            let gate = Arc::new(tokio::sync::Semaphore::new(0));
-            let started = Arc::new(AtomicU64::new(0));
-            let handles: Vec<_> = (0..n)
-                .map(|_| {
-                    let g = gate.clone();
-                    let s = started.clone();
-                    tokio::spawn(async move {
-                        s.fetch_add(1, Ordering::Relaxed);
-                        g.acquire().await.unwrap().forget();
-                    })
-                })
-                .collect();
-            while started.load(Ordering::Relaxed) < n as u64 {
-                tokio::task::yield_now().await;
-            }
-            let after = rss_bytes();
-            gate.add_permits(n);
-            for h in handles {
-                h.await.unwrap();
-            }
-            (after - before) / n as f64
-        })
-    });
     let threads = 1_000;
-    let std_threads = sample(RUNS, || {
-        let before = rss_bytes();
-        let stop = Arc::new(AtomicBool::new(false));
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let s = stop.clone();
-                std::thread::spawn(move || {
-                    while !s.load(Ordering::Acquire) {
-                        std::thread::park();
-                    }
-                })
-            })
-            .collect();
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let after = rss_bytes();
-        stop.store(true, Ordering::Release);
-        for h in handles {
-            h.thread().unpark();
-            h.join().unwrap();
-        }
-        (after - before) / threads as f64
-    });
+    let exe = std::env::current_exe()?;
+    let mut failure: Option<String> = None;
+    let mut child = |runtime: &str, count: usize| -> f64 {
+        let out = std::process::Command::new(&exe)
+            .args(["peer-parked", runtime, &count.to_string()])
+            .output();
+        let figure = match out {
+            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<f64>()
+                .map_err(|e| format!("unreadable figure: {e}")),
+            Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        figure.unwrap_or_else(|e| {
+            failure.get_or_insert(format!(
+                "parked_memory: `peer-parked {runtime}` failed: {e}"
+            ));
+            f64::NAN
+        })
+    };
+    let braid = sample(RUNS, || child("braid", n));
+    let tokio = sample(RUNS, || child("tokio", n));
+    let std_threads = sample(RUNS, || child("std", threads));
+    if let Some(failure) = failure {
+        return Err(failure.into());
+    }
     suite.figure(
         &Figure {
             workload: "parked_memory",
@@ -452,4 +394,117 @@ fn parked_memory(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         ],
     );
     Ok(())
+}
+
+/// `braid peer-parked braid|tokio|std COUNT`: parks COUNT tasks (threads for
+/// `std`) in this fresh process and returns the resident memory they added,
+/// in bytes per task.
+pub fn parked_main(args: &[String]) -> Result<String, String> {
+    let usage = "usage: braid peer-parked braid|tokio|std COUNT";
+    let [runtime, count] = args else {
+        return Err(usage.into());
+    };
+    let count: usize = count
+        .parse()
+        .ok()
+        .filter(|&c| c > 0)
+        .ok_or_else(|| format!("COUNT must be a positive integer, got {count:?}; {usage}"))?;
+    let bytes = match runtime.as_str() {
+        "braid" => parked_braid(count),
+        "tokio" => parked_tokio(count),
+        "std" => parked_std(count),
+        other => return Err(format!("unknown runtime {other:?}; {usage}")),
+    };
+    Ok(format!("{bytes}"))
+}
+
+fn parked_braid(n: usize) -> f64 {
+    let rt = rt::braid(2).expect("runtime");
+    let before = rss_bytes();
+    let release = Arc::new(AtomicBool::new(false));
+    let r = release.clone();
+    let (handles, after) = rt.block_on(move || {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let r = r.clone();
+                braid::Builder::new()
+                    .stack_size(16 * 1024)
+                    .spawn(move || {
+                        while !r.load(Ordering::Acquire) {
+                            braid::park();
+                        }
+                    })
+                    .unwrap()
+            })
+            .collect();
+        while handles
+            .iter()
+            .any(|h| h.strand().state() != braid::StrandState::Blocked)
+        {
+            braid::sleep(std::time::Duration::from_millis(5)).unwrap();
+        }
+        (handles, rss_bytes())
+    });
+    release.store(true, Ordering::Release);
+    for h in &handles {
+        h.strand().unpark();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    (after - before) / n as f64
+}
+
+fn parked_tokio(n: usize) -> f64 {
+    let trt = rt::tokio(1).expect("tokio");
+    trt.block_on(async move {
+        let before = rss_bytes();
+        // A semaphore with no permits parks every task until the release;
+        // the start count says when all of them have been polled once (on
+        // a current-thread runtime a task counted here is already waiting).
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let started = Arc::new(AtomicU64::new(0));
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let g = gate.clone();
+                let s = started.clone();
+                tokio::spawn(async move {
+                    s.fetch_add(1, Ordering::Relaxed);
+                    g.acquire().await.unwrap().forget();
+                })
+            })
+            .collect();
+        while started.load(Ordering::Relaxed) < n as u64 {
+            tokio::task::yield_now().await;
+        }
+        let after = rss_bytes();
+        gate.add_permits(n);
+        for h in handles {
+            h.await.unwrap();
+        }
+        (after - before) / n as f64
+    })
+}
+
+fn parked_std(threads: usize) -> f64 {
+    let before = rss_bytes();
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let s = stop.clone();
+            std::thread::spawn(move || {
+                while !s.load(Ordering::Acquire) {
+                    std::thread::park();
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let after = rss_bytes();
+    stop.store(true, Ordering::Release);
+    for h in handles {
+        h.thread().unpark();
+        h.join().unwrap();
+    }
+    (after - before) / threads as f64
 }

@@ -73,6 +73,13 @@ enum Command {
         /// Workers, workload and its arguments.
         args: Vec<String>,
     },
+    /// Measures resident memory per parked task in a fresh process (used by
+    /// `braid bench`).
+    #[command(hide = true)]
+    PeerParked {
+        /// Runtime (braid, tokio, std) and task count.
+        args: Vec<String>,
+    },
 }
 
 /// The example servers `braid demo` can run.
@@ -91,6 +98,16 @@ enum DemoServer {
         addr: String,
     },
 }
+
+/// mimalloc for everything this binary runs: the demo, and in `braid bench`
+/// braid and every in-process Rust peer (tokio, rayon, std threads) alike, as
+/// well as the child processes (may, the servers). With glibc's malloc,
+/// spawn-heavy work on several cores spends much of its time on frees of
+/// memory another thread allocated (skynet on 2 cores, 2026-11-29: braid
+/// 1245 ms and tokio 1367 ms with glibc, 472 ms and 453 ms with mimalloc; Go,
+/// with its own allocator, 560–604 ms).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -111,13 +128,8 @@ fn main() -> std::process::ExitCode {
             strands,
         } => demo::run(cores, strands),
         Command::PeerServer { args } => braid_bench::net::server_main(&args).map_err(Into::into),
-        Command::PeerMay { args } => match braid_bench::may_peer::main(&args) {
-            Ok(out) => {
-                println!("{out}");
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        },
+        Command::PeerMay { args } => print_line(braid_bench::may_peer::main(&args)),
+        Command::PeerParked { args } => print_line(braid_bench::micro::parked_main(&args)),
         Command::Bench {
             quick,
             full,
@@ -148,4 +160,11 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Prints a hidden peer command's one-line result.
+fn print_line(result: Result<String, String>) -> Result<(), Box<dyn std::error::Error>> {
+    let line = result?;
+    println!("{line}");
+    Ok(())
 }
