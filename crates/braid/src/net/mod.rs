@@ -59,8 +59,28 @@ pub fn lookup_host(host: impl Into<String>) -> io::Result<Vec<SocketAddr>> {
 /// What the stream types share: line helpers, shutdown, timeouts, the std
 /// I/O traits. `$t` has an `io: Socket<S>` field where `&S: Read + Write`.
 macro_rules! stream_common {
-    ($t:ident) => {
+    ($t:ident, $std:ty) => {
         impl $t {
+            /// Takes over a stream made with the standard library (made
+            /// non-blocking here). Must be called in a strand.
+            pub fn from_std(stream: $std) -> std::io::Result<$t> {
+                stream.set_nonblocking(true)?;
+                let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+                Ok($t {
+                    io: super::socket::Socket::new(stream, interest)?,
+                })
+            }
+
+            /// A second handle to the same connection (its own descriptor
+            /// and registration; timeouts start unset).
+            pub fn try_clone(&self) -> std::io::Result<$t> {
+                let inner = self.io.inner.try_clone()?;
+                let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+                Ok($t {
+                    io: self.io.sibling(inner, interest)?,
+                })
+            }
+
             /// Reads one line into `buf`, the `\n` included, and nothing past
             /// it (the rest stays for the next read). Returns the bytes read:
             /// 0 at end of stream. Not UTF-8: an `InvalidData` error, and

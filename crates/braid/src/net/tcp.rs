@@ -144,25 +144,6 @@ impl TcpStream {
         Ok(TcpStream { io })
     }
 
-    /// Takes over a stream made with the standard library (made non-blocking
-    /// here). Must be called in a strand.
-    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
-        stream.set_nonblocking(true)?;
-        Ok(TcpStream {
-            io: Socket::new(stream, Interest::READABLE | Interest::WRITABLE)?,
-        })
-    }
-
-    /// A second handle to the same connection (its own descriptor and
-    /// registration; timeouts start unset).
-    pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let inner = self.io.inner.try_clone()?;
-        let io = self
-            .io
-            .sibling(inner, Interest::READABLE | Interest::WRITABLE)?;
-        Ok(TcpStream { io })
-    }
-
     /// Receives data without removing it from the socket.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read_with(|s| s.peek(buf))
@@ -199,7 +180,7 @@ impl TcpStream {
     }
 }
 
-super::stream_common!(TcpStream);
+super::stream_common!(TcpStream, std::net::TcpStream);
 
 /// Tries `f` on each address of `addr`; the last error if none works.
 pub(crate) fn each_addr<T>(

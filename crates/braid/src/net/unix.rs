@@ -105,24 +105,6 @@ impl UnixStream {
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
     }
 
-    /// Takes over a stream made with the standard library (made non-blocking
-    /// here). Must be called in a strand.
-    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
-        stream.set_nonblocking(true)?;
-        Ok(UnixStream {
-            io: Socket::new(stream, Interest::READABLE | Interest::WRITABLE)?,
-        })
-    }
-
-    /// A second handle to the same connection.
-    pub fn try_clone(&self) -> io::Result<UnixStream> {
-        let inner = self.io.inner.try_clone()?;
-        let io = self
-            .io
-            .sibling(inner, Interest::READABLE | Interest::WRITABLE)?;
-        Ok(UnixStream { io })
-    }
-
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.inner.peer_addr()
@@ -134,7 +116,7 @@ impl UnixStream {
     }
 }
 
-super::stream_common!(UnixStream);
+super::stream_common!(UnixStream, std::os::unix::net::UnixStream);
 
 impl std::fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
