@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::error::Error;
 use std::path::Path;
 
-/// Metrics where a larger number is better (everything else: smaller).
-fn higher_is_better(metric: &str) -> bool {
-    matches!(metric, "speedup" | "efficiency")
+/// Whether a larger number is better for this record's figure: throughput,
+/// speedup and efficiency (everything else is a time, a delay or a size).
+fn higher_is_better(r: &Record) -> bool {
+    matches!(r.unit.as_str(), "req/s" | "x" | "fraction")
 }
 
 /// Writes the plots that the records allow; returns the file names written.
@@ -50,7 +51,7 @@ fn ratios(path: &Path, records: &[Record]) -> Result<bool, Box<dyn Error>> {
         let Some(braid) = rs.iter().find(|r| r.runtime == "braid") else {
             continue;
         };
-        let better = higher_is_better(metric);
+        let better = higher_is_better(braid);
         let best = rs
             .iter()
             .filter(|r| r.runtime != "braid" && r.median > 0.0 && braid.median > 0.0)
@@ -120,46 +121,61 @@ fn ratios(path: &Path, records: &[Record]) -> Result<bool, Box<dyn Error>> {
     Ok(true)
 }
 
-/// Speedup against worker count for each thread-scale workload and runtime,
-/// with the ideal line.
+/// Speedup (left) and efficiency (right) against worker count for each
+/// thread-scale workload and runtime, with the ideal lines.
 fn scaling(path: &Path, records: &[Record]) -> Result<bool, Box<dyn Error>> {
+    if !records.iter().any(|r| r.metric == "speedup") {
+        return Ok(false);
+    }
+    let root = SVGBackend::new(path, (1400, 600)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(700);
+    scale_panel(&left, records, "speedup", |w| w)?;
+    scale_panel(&right, records, "efficiency", |_| 1.0)?;
+    root.present()?;
+    Ok(true)
+}
+
+/// One panel of the scaling plot: `metric` of every workload and runtime
+/// against workers (1 worker: the ideal value), and `ideal` dashed.
+fn scale_panel(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    records: &[Record],
+    metric: &str,
+    ideal: fn(f64) -> f64,
+) -> Result<(), Box<dyn Error>> {
     let mut series: BTreeMap<(String, String), Vec<(usize, f64)>> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.metric == "speedup") {
+    for r in records.iter().filter(|r| r.metric == metric) {
         series
             .entry((r.workload.clone(), r.runtime.clone()))
-            .or_insert_with(|| vec![(1, 1.0)])
+            .or_insert_with(|| vec![(1, ideal(1.0))])
             .push((r.cores, r.median));
-    }
-    if series.is_empty() {
-        return Ok(false);
     }
     let max_w = series
         .values()
         .flat_map(|s| s.iter().map(|p| p.0))
         .max()
-        .unwrap_or(2);
-    let max_s = series
+        .unwrap_or(2) as f64;
+    let max_y = series
         .values()
         .flat_map(|s| s.iter().map(|p| p.1))
-        .fold(max_w as f64, f64::max);
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
+        .fold(ideal(max_w).max(ideal(1.0)), f64::max);
+    let mut chart = ChartBuilder::on(area)
         .caption(
-            "thread-scale profile: speedup against workers (dashed: ideal)",
-            ("sans-serif", 18),
+            format!("thread-scale profile: {metric} against workers (dashed: ideal)"),
+            ("sans-serif", 16),
         )
         .margin(15)
         .x_label_area_size(35)
         .y_label_area_size(45)
-        .build_cartesian_2d(1f64..max_w as f64, 0f64..max_s * 1.1)?;
+        .build_cartesian_2d(1f64..max_w, 0f64..max_y * 1.1)?;
     chart
         .configure_mesh()
         .x_desc("workers")
-        .y_desc("speedup")
+        .y_desc(metric)
         .draw()?;
     chart.draw_series(DashedLineSeries::new(
-        [(1.0, 1.0), (max_w as f64, max_w as f64)],
+        [(1.0, ideal(1.0)), (max_w, ideal(max_w))],
         5,
         5,
         BLACK.stroke_width(1),
@@ -185,10 +201,9 @@ fn scaling(path: &Path, records: &[Record]) -> Result<bool, Box<dyn Error>> {
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerLeft)
         .draw()?;
-    root.present()?;
-    Ok(true)
+    Ok(())
 }
 
 /// Position of quantile `q` on a "nines" axis: 0 at p0, 1 at p90, 2 at p99, …

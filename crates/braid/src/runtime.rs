@@ -429,6 +429,9 @@ impl Drop for Runtime {
         release_cores(shared.cores.iter().filter_map(|c| c.cpu));
         shared.shutdown.store(true, Ordering::SeqCst);
         shared.blocking.shut_down();
+        for core in shared.cores.iter() {
+            core.io.wake_foreign_waiters(shared.id);
+        }
         for core in 0..shared.cores.len() {
             shared.inject(core, Msg::Shutdown);
         }

@@ -616,3 +616,63 @@ fn a_socket_outliving_its_runtime_reports_it() {
     let err = (&b).read(&mut buf).unwrap_err();
     assert!(err.to_string().contains("shut down"), "{err}");
 }
+
+#[test]
+fn a_thread_blocked_on_a_socket_is_released_when_the_runtime_shuts_down() {
+    let rt = runtime(2);
+    let (a, b) = rt.block_on(|| UnixStream::pair().unwrap());
+    // A plain thread waits with no timeout for data that never comes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 1];
+        tx.send(()).unwrap();
+        (&b).read(&mut buf)
+    });
+    rx.recv().unwrap();
+    // Let it get into its wait.
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        !reader.is_finished(),
+        "nothing was written: the read must wait"
+    );
+    let dropped_at = Instant::now();
+    drop(rt);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        reader.is_finished(),
+        "the blocked reader was not released by the shutdown"
+    );
+    let err = reader.join().unwrap().unwrap_err();
+    assert!(err.to_string().contains("shut down"), "{err}");
+    eprintln!("released {:?} after the drop", dropped_at.elapsed());
+    drop(a);
+}
+
+#[test]
+fn a_strand_of_another_runtime_blocked_on_a_socket_is_released_too() {
+    let owner = runtime(1);
+    let other = runtime(1);
+    let (a, b) = owner.block_on(|| UnixStream::pair().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    other
+        .spawn(move || {
+            let mut buf = [0u8; 1];
+            tx.send((&b).read(&mut buf)).unwrap();
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing was written: the read must wait"
+    );
+    drop(owner);
+    let err = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the blocked strand was not released by the shutdown")
+        .unwrap_err();
+    assert!(err.to_string().contains("shut down"), "{err}");
+    drop(a);
+}

@@ -43,10 +43,11 @@ use readiness::{Readiness, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED}
 pub(crate) use registration::{Direction, Registration};
 
 use crate::sync::monitor::Monitor;
-use crate::sync::waiter::WaitList;
+use crate::sync::waiter::{WaitList, Waker};
 use mio::{Events, Interest, Poll, Token};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// A busy core with registered sources polls without waiting this often
@@ -125,6 +126,10 @@ pub(crate) struct IoShared {
     released: Mutex<Vec<Arc<IoState>>>,
     /// Sources registered with this core.
     sources: AtomicUsize,
+    /// The sources registered with this core, by address, for waking their
+    /// waiters when the runtime shuts down (threads outside the runtime may
+    /// be blocked on them with no timeout).
+    live: Mutex<HashMap<usize, Weak<IoState>>>,
     /// Whether `released` has entries.
     release_pending: AtomicBool,
 }
@@ -135,6 +140,27 @@ impl IoShared {
         // An eventfd write; it only fails if the counter is saturated, and then
         // the poller is already due to return.
         let _ = self.waker.wake();
+    }
+
+    /// Runtime `runtime` shut down: wakes the threads, and the strands of
+    /// other runtimes, waiting on a source of this core; their waits see the
+    /// shutdown and fail (see `Registration::wait`). Its own strands stay
+    /// parked: they end with their cores.
+    pub(crate) fn wake_foreign_waiters(&self, runtime: u64) {
+        let live: Vec<Arc<IoState>> = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let foreign = |w: &Waker| w.strand().is_none_or(|h| h.runtime_id != runtime);
+        for state in live {
+            state.waiters.with(|w, wakes| {
+                w.read.claim_where(foreign, wakes);
+                w.write.claim_where(foreign, wakes);
+            });
+        }
     }
 
     /// Whether any source is registered with this core.
@@ -166,6 +192,10 @@ impl IoShared {
         {
             Ok(()) => {
                 self.sources.fetch_add(1, Ordering::Relaxed);
+                self.live
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(Arc::as_ptr(state) as usize, Arc::downgrade(state));
                 Ok(())
             }
             Err(e) => {
@@ -182,6 +212,10 @@ impl IoShared {
         // has nothing to remove; either way no further event can name it.
         let _ = self.registry.deregister(&mut mio::unix::SourceFd(&fd));
         self.sources.fetch_sub(1, Ordering::Relaxed);
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(Arc::as_ptr(state) as usize));
         // SAFETY: `register` leaked one strong reference for the poller
         // (`into_raw` of a clone of this same Arc); this takes it back, to be
         // dropped at this core's next poll.
@@ -301,6 +335,7 @@ pub(crate) fn poller() -> std::io::Result<(Poller, IoShared)> {
             waker,
             released: Mutex::new(Vec::new()),
             sources: AtomicUsize::new(0),
+            live: Mutex::new(HashMap::new()),
             release_pending: AtomicBool::new(false),
         },
     ))

@@ -169,7 +169,8 @@ impl Registration {
         if crate::sync::monitor::cancelled() {
             return Err(io::Error::other(Cancelled));
         }
-        if self.rt.shutdown.load(Ordering::Relaxed) {
+        let shut_down = || self.rt.shutdown.load(Ordering::SeqCst);
+        if shut_down() {
             return Err(io::Error::other(
                 "braid::net: the socket's runtime has shut down; nothing polls it any more",
             ));
@@ -194,7 +195,9 @@ impl Registration {
             .wait_until(
                 deadline,
                 |w, _, waker| {
-                    if state.snapshot() & dir.mask() != 0 {
+                    // Shut down while waiting (woken by `wake_foreign_waiters`):
+                    // return, and the next `wait` reports it.
+                    if state.snapshot() & dir.mask() != 0 || shut_down() {
                         return Some(());
                     }
                     w.list(dir).push(waker());

@@ -15,6 +15,12 @@
 //! strands that serve them: a listener's accepted connections go wherever
 //! the normal balancing puts their strands.
 //!
+//! A socket can outlive its runtime. Once the runtime is dropped nothing
+//! polls it: data already there is still read, but an operation that would
+//! wait fails with an error saying the runtime shut down — also for a
+//! thread, or a strand of another runtime, that was already waiting when the
+//! runtime went away.
+//!
 //! ```
 //! use std::io::{BufRead, BufReader};
 //! let rt = braid::Runtime::builder().cores(2).build()?;

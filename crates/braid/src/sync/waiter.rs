@@ -261,6 +261,20 @@ impl WaitList {
         }
     }
 
+    /// Claims into `wakes` every waiter still waiting for which `pick` holds;
+    /// the others stay queued.
+    pub(crate) fn claim_where(&mut self, mut pick: impl FnMut(&Waker) -> bool, wakes: &mut Wakes) {
+        self.queue.retain(|waker| {
+            if !pick(waker) {
+                return true;
+            }
+            if waker.claim() {
+                wakes.push(waker.clone());
+            }
+            false
+        });
+    }
+
     /// Removes the entries of the wait `waker` belongs to.
     pub(crate) fn remove(&mut self, waker: &Waker) {
         self.queue.retain(|w| !w.same_wait(waker));
