@@ -307,8 +307,11 @@ impl Wakes {
         if let Some(w) = self.first {
             w.wake();
         }
-        for w in self.rest {
-            w.wake();
+        // Usually empty: skip building and dropping an iterator then.
+        if !self.rest.is_empty() {
+            for w in self.rest {
+                w.wake();
+            }
         }
     }
 }
