@@ -31,7 +31,8 @@ pub struct Options {
     /// The real run: the largest workloads. Without `quick` the suite runs
     /// these sizes whether or not this is set; it names the choice.
     pub full: bool,
-    /// Only workloads whose name contains this.
+    /// Only workloads whose name contains this, or one of its `|`-separated
+    /// parts.
     pub filter: Option<String>,
     /// Worker counts for the scaling workloads (empty: 1, 2, 4 … up to the
     /// CPUs available).

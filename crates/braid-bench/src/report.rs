@@ -107,7 +107,7 @@ impl Suite {
         self.options
             .filter
             .as_deref()
-            .is_none_or(|f| workload.contains(f))
+            .is_none_or(|f| f.split('|').any(|f| workload.contains(f)))
     }
 
     /// Prints a line for people (to stderr when stdout carries JSON).
@@ -470,6 +470,22 @@ pub(crate) fn command_line(program: &str, args: &[&str]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_match_any_of_their_parts() {
+        let suite = |filter: Option<&str>| {
+            Suite::new(crate::Options {
+                filter: filter.map(str::to_owned),
+                ..Default::default()
+            })
+        };
+        assert!(suite(None).wants("ring"));
+        let one = suite(Some("scale"));
+        assert!(one.wants("scale_map_reduce") && !one.wants("ring"));
+        let two = suite(Some("spawn|scale_map"));
+        assert!(two.wants("spawn_join") && two.wants("scale_map_reduce"));
+        assert!(!two.wants("scale_barrier_phases") && !two.wants("ring"));
+    }
 
     #[test]
     fn utc_stamps() {

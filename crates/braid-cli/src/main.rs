@@ -48,7 +48,8 @@ enum Command {
         /// --quick nor --full is given).
         #[arg(long)]
         full: bool,
-        /// Only workloads whose name contains this (e.g. `channel`).
+        /// Only workloads whose name contains this (e.g. `channel`), or any of
+        /// several separated by `|` (e.g. `spawn|scale_map`).
         #[arg(long)]
         filter: Option<String>,
         /// Worker counts for the scaling workloads, e.g. `1,2,4`.
