@@ -83,16 +83,25 @@ fn pick_cpus(
     cores: usize,
     load: &mut std::collections::HashMap<usize, usize>,
 ) -> Vec<usize> {
-    (0..cores)
-        .map(|_| {
-            let cpu = *cpus
-                .iter()
-                .min_by_key(|c| load.get(c).copied().unwrap_or(0))
-                .expect("cpus is not empty");
-            *load.entry(cpu).or_insert(0) += 1;
-            cpu
-        })
-        .collect()
+    let mut picked: Vec<usize> = Vec::with_capacity(cores);
+    for _ in 0..cores {
+        // A runtime's own cores go to distinct CPUs while it has fewer cores
+        // than CPUs, however loaded other runtimes left them: two of its
+        // cores on one CPU would halve what it can run in parallel.
+        let fresh: Vec<usize> = cpus
+            .iter()
+            .copied()
+            .filter(|c| !picked.contains(c))
+            .collect();
+        let candidates = if fresh.is_empty() { cpus } else { &fresh[..] };
+        let cpu = *candidates
+            .iter()
+            .min_by_key(|c| load.get(c).copied().unwrap_or(0))
+            .expect("cpus is not empty");
+        *load.entry(cpu).or_insert(0) += 1;
+        picked.push(cpu);
+    }
+    picked
 }
 
 /// Gives back the CPUs `place_cores` handed out.
@@ -229,6 +238,8 @@ impl Runtime {
         let mut core_shared = Vec::with_capacity(cores);
         for i in 0..cores {
             let (poller, io) = crate::io::poller().map_err(|e| {
+                // The runtime will not exist: give its CPUs back.
+                release_cores(placed.iter().copied());
                 ConfigError::new(
                     "cores",
                     cores,
@@ -478,5 +489,11 @@ mod tests {
         // More cores than CPUs: spread evenly.
         let mut load = HashMap::new();
         assert_eq!(pick_cpus(&[5, 6], 4, &mut load), vec![5, 6, 5, 6]);
+        // However uneven the load others left, one runtime's cores get
+        // distinct CPUs while there are enough.
+        let mut load = HashMap::from([(0, 2)]);
+        assert_eq!(pick_cpus(&[0, 1], 2, &mut load), vec![1, 0]);
+        let mut load = HashMap::from([(0, 5), (1, 1)]);
+        assert_eq!(pick_cpus(&[0, 1, 2], 3, &mut load), vec![2, 1, 0]);
     }
 }
