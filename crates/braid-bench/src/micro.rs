@@ -350,33 +350,10 @@ fn parked_memory(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     }
     let n: usize = if suite.quick() { 100_000 } else { 1_000_000 };
     let threads = 1_000;
-    let exe = std::env::current_exe()?;
-    let mut failure: Option<String> = None;
-    let mut child = |runtime: &str, count: usize| -> f64 {
-        let out = std::process::Command::new(&exe)
-            .args(["peer-parked", runtime, &count.to_string()])
-            .output();
-        let figure = match out {
-            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse::<f64>()
-                .map_err(|e| format!("unreadable figure: {e}")),
-            Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
-            Err(e) => Err(e.to_string()),
-        };
-        figure.unwrap_or_else(|e| {
-            failure.get_or_insert(format!(
-                "parked_memory: `peer-parked {runtime}` failed: {e}"
-            ));
-            f64::NAN
-        })
-    };
-    let braid = sample(RUNS, || child("braid", n));
-    let tokio = sample(RUNS, || child("tokio", n));
-    let std_threads = sample(RUNS, || child("std", threads));
-    if let Some(failure) = failure {
-        return Err(failure.into());
-    }
+    let (n_arg, threads_arg) = (n.to_string(), threads.to_string());
+    let braid = peers::braid_child(&["peer-parked", "braid", &n_arg])?;
+    let tokio = peers::braid_child(&["peer-parked", "tokio", &n_arg])?;
+    let std_threads = peers::braid_child(&["peer-parked", "std", &threads_arg])?;
     suite.figure(
         &Figure {
             workload: "parked_memory",

@@ -85,7 +85,9 @@ impl Peer {
         match self {
             Peer::Go => unavailable(),
             Peer::Erlang => erlang_unavailable(),
-            Peer::May => may_exe().err(),
+            Peer::May => braid_exe()
+                .err()
+                .map(|e| format!("may figures skipped: {e}")),
         }
     }
 
@@ -96,7 +98,7 @@ impl Peer {
             Peer::Go => sample(args, cores, RUNS),
             Peer::Erlang => erlang_sample(args, cores, RUNS),
             Peer::May => {
-                let exe = may_exe().ok()?;
+                let exe = braid_exe().ok()?;
                 measure(
                     || {
                         let mut c = Command::new(&exe);
@@ -121,14 +123,32 @@ pub(crate) fn rows(peers: &[Peer], args: &[&str], cores: usize) -> Vec<Row> {
     peers.iter().filter_map(|p| p.row(args, cores)).collect()
 }
 
-/// The `braid` CLI, which runs the may peer (`braid peer-may …`).
-fn may_exe() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("may figures skipped: {e}"))?;
+/// The `braid` CLI, whose hidden subcommands run the may peer (`braid
+/// peer-may …`) and measurements that need a fresh process (`braid
+/// peer-parked …`).
+fn braid_exe() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     if exe.file_stem().and_then(|s| s.to_str()) == Some("braid") {
         Ok(exe)
     } else {
-        Err("the may peer runs from the braid CLI (`braid bench`): may figures skipped".into())
+        Err("they run from the braid CLI (`braid bench`)".into())
     }
+}
+
+/// The samples (first number of each measured run, after a warm-up run) of
+/// `braid ARGS` in a fresh child process each run.
+pub(crate) fn braid_child(args: &[&str]) -> Result<Vec<f64>, String> {
+    let exe = braid_exe()?;
+    measure(
+        || {
+            let mut c = Command::new(&exe);
+            c.args(args);
+            c
+        },
+        RUNS,
+    )
+    .map(first_sorted)
+    .ok_or_else(|| format!("`braid {}` failed (see the report's notes)", args.join(" ")))
 }
 
 /// Runs a peer program `runs + 1` times (the first is a warm-up); returns each

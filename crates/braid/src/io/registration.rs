@@ -169,6 +169,11 @@ impl Registration {
         if crate::sync::monitor::cancelled() {
             return Err(io::Error::other(Cancelled));
         }
+        // Inside the attempt below this load runs under the waiters' lock,
+        // which `wake_foreign_waiters` takes after the shutdown flag is set:
+        // the lock orders the two, so a waiter either sees the flag or is
+        // queued before the wake-up claims it. SeqCst pairs with the store in
+        // `Runtime::drop` for the check before the lock.
         let shut_down = || self.rt.shutdown.load(Ordering::SeqCst);
         if shut_down() {
             return Err(io::Error::other(
