@@ -50,6 +50,26 @@ pub trait Balancer {
     fn on_busy(&mut self);
 }
 
+/// A balancer chosen at run time (for example by a command-line flag).
+impl<B: Balancer + ?Sized> Balancer for Box<B> {
+    fn on_idle(&mut self, rng: &mut Rng) -> Option<CoreId> {
+        (**self).on_idle(rng)
+    }
+    fn on_reply(&mut self, from: CoreId, received: usize) {
+        (**self).on_reply(from, received);
+    }
+    fn on_request(&mut self, from: CoreId, ready: usize) -> Grant {
+        (**self).on_request(from, ready)
+    }
+    #[inline]
+    fn on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)> {
+        (**self).on_surplus(ready)
+    }
+    fn on_busy(&mut self) {
+        (**self).on_busy();
+    }
+}
+
 /// Asks the other cores one at a time, starting from a random one; a victim gives
 /// half of its ready strands (rounded up) and offers the same to cores it knows idle.
 #[derive(Debug)]

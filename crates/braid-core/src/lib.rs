@@ -10,13 +10,18 @@
 //!   protocol between cores.
 //! - [`balance`]: what an idle core asks for and what a busy core gives away.
 //! - [`rng`]: a small seedable generator so every decision can be replayed.
+//! - [`sched`]: the whole per-core scheduler as one state machine over the
+//!   above, with its blocked table, timers, message protocol, idle plan,
+//!   placement, strand ids and the watchdog's verdicts.
 
 pub mod balance;
 pub mod event;
 pub mod policy;
 pub mod rng;
+pub mod sched;
 
 pub use balance::{Balancer, CoreId, Grant, StealHalf};
 pub use event::{home_core, EventMsg, Events, Queued, Signalled, Ticket, WaitOutcome};
 pub use policy::{Insert, Nanos, Policy, RoundRobin};
 pub use rng::Rng;
+pub use sched::{CoreSched, Mail, Received, SchedConfig, TaskHandle};

@@ -47,6 +47,29 @@ pub trait Policy<T> {
     fn take_for_transfer(&mut self, count: usize) -> Vec<T>;
 }
 
+/// A policy chosen at run time (for example by a command-line flag).
+impl<T, P: Policy<T> + ?Sized> Policy<T> for Box<P> {
+    #[inline]
+    fn enqueue(&mut self, item: T, hint: Insert, now: Nanos) {
+        (**self).enqueue(item, hint, now);
+    }
+    #[inline]
+    fn pick_next(&mut self, now: Nanos) -> Option<T> {
+        (**self).pick_next(now)
+    }
+    #[inline]
+    fn slice_expired(&self, started: Nanos, now: Nanos) -> bool {
+        (**self).slice_expired(started, now)
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn take_for_transfer(&mut self, count: usize) -> Vec<T> {
+        (**self).take_for_transfer(count)
+    }
+}
+
 /// First-in, first-out round robin with a fixed time slice.
 #[derive(Debug)]
 pub struct RoundRobin<T> {

@@ -1,0 +1,444 @@
+//! The per-core scheduler as a pure state machine.
+//!
+//! [`CoreSched`] is everything one core decides: its ready strands (ordered by a
+//! [`Policy`]), its blocked table, what it gives to other cores and when (a
+//! [`Balancer`] plus the stay-or-move rules), how it answers the scheduling
+//! messages of the bus ([`Mail`]), how it idles ([`idle`]), where new strands
+//! start ([`placement`]) and the ids they get ([`ids`]). It is generic over the
+//! task handle `T` ([`TaskHandle`]) and the wake token `K` a [`Mail::Wake`]
+//! carries, takes time as an argument and randomness from its own seeded
+//! [`Rng`], and never sends anything itself: messages go to an outbox that its
+//! driver drains and delivers.
+//!
+//! Two drivers run it: the runtime (`braid`), whose carrier threads apply the
+//! outbox with the real bus, stacks and poller, and the simulator
+//! (`braid-sim`), which runs the same code on up to 1024 virtual cores.
+//!
+//! A driver's loop, per core:
+//! 1. deliver arrived mail with [`CoreSched::receive`]; apply what it returns;
+//! 2. run [`CoreSched::next`]; when it returns a strand, run it and report the
+//!    outcome ([`CoreSched::enqueue`], [`CoreSched::block`], or the driver's own
+//!    bookkeeping for an exit);
+//! 3. with nothing to run, [`CoreSched::idle`], spin as it says, then
+//!    [`Idler::park`] and report how the spell ended ([`CoreSched::idle_ended`]);
+//! 4. after each step, send what [`CoreSched::take_outbox`] holds.
+
+pub mod blocked;
+pub mod idle;
+pub mod ids;
+pub mod placement;
+pub mod timers;
+pub mod watchdog;
+
+use crate::balance::{Balancer, CoreId, Grant};
+use crate::policy::{Insert, Nanos, Policy};
+use crate::rng::Rng;
+pub use blocked::{Blocked, Slot};
+pub use idle::{IdleConfig, IdleEnd, Idler, Park, Spin};
+
+/// What the scheduler needs to know of a strand it holds.
+pub trait TaskHandle {
+    /// The strand must stay on its core (it was spawned onto a chosen core).
+    fn pinned(&self) -> bool;
+
+    /// The strand was last woken by socket readiness (see
+    /// [`SchedConfig::io_stay`]).
+    fn io_woken(&self) -> bool {
+        false
+    }
+
+    /// The strand is about to be sent to core `to`.
+    fn leaving(&mut self, to: CoreId) {
+        let _ = to;
+    }
+
+    /// The strand arrived on core `here` from another core and is about to be
+    /// made ready.
+    fn arriving(&mut self, here: CoreId) {
+        let _ = here;
+    }
+}
+
+/// How a strand left a carrier that lost its core while running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It yielded: ready again.
+    Yielded,
+    /// It parked: file it as blocked.
+    Parked,
+    /// Its body returned.
+    Exited,
+}
+
+/// The scheduling messages between cores. `T` is the task handle, `K` the
+/// token that names a parked strand to its home core.
+#[derive(Debug)]
+pub enum Mail<T, K> {
+    /// A strand parked on the receiving core was unparked elsewhere.
+    Wake(K),
+    /// Run this new strand here.
+    Spawn(Box<T>),
+    /// The sender is idle and asks for work.
+    WorkRequest,
+    /// The answer to a work request (possibly empty).
+    WorkReply(Vec<T>),
+    /// Work pushed to a core the sender knows is idle.
+    Offer(Vec<T>),
+    /// A strand that was running on a carrier that lost the receiving core.
+    Orphan(Box<T>, Outcome),
+}
+
+/// What the driver must still do about a message after [`CoreSched::receive`].
+#[derive(Debug)]
+#[must_use]
+pub enum Received<T, K> {
+    /// Nothing: the scheduler applied it.
+    Done,
+    /// Find the slot the strand named by `K` is filed in (if it is filed here)
+    /// and call [`CoreSched::wake`].
+    Wake(K),
+    /// A strand arrived as an orphan: handle its outcome as if it had just
+    /// suspended on this core.
+    Orphan(T, Outcome),
+}
+
+/// The knobs of a core's scheduler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedConfig {
+    /// How long a core must have been busy without a break before it gives
+    /// away strands woken by socket readiness. Such a strand typically runs for
+    /// a moment (a read, a write) and parks on its socket again, and moving it
+    /// costs more than that moment — a wake of the other core and moving the
+    /// socket's registration — while cores trade such strands back and forth.
+    /// Measured with the echo benchmark (1 000 connections, 2 cores): 60–85 k
+    /// round trips/s while strands moved freely (2 000–9 000 moves/s), 63–86 k
+    /// with a 2 ms limit, 83–123 k with 20 ms (almost no moves).
+    pub io_stay: Nanos,
+    /// The idle plan.
+    pub idle: IdleConfig,
+}
+
+impl Default for SchedConfig {
+    fn default() -> SchedConfig {
+        SchedConfig {
+            io_stay: 20_000_000,
+            idle: IdleConfig::default(),
+        }
+    }
+}
+
+/// What one core's scheduler did, for statistics and the simulator's checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedCounters {
+    /// Strands given to other cores (grants and offers).
+    pub given: u64,
+    /// Strands received from other cores' grants and offers.
+    pub stolen: u64,
+    /// Work requests sent.
+    pub requests: u64,
+    /// Work requests answered empty-handed.
+    pub refusals: u64,
+    /// Offers sent unasked.
+    pub offers: u64,
+}
+
+/// One core's scheduler. See the module documentation.
+pub struct CoreSched<T, K, P, B> {
+    me: CoreId,
+    cores: usize,
+    policy: P,
+    balancer: B,
+    rng: Rng,
+    blocked: Blocked<T>,
+    mint: ids::IdMint,
+    idler: Idler,
+    config: SchedConfig,
+    /// When the current busy spell began (the end of the last idle spell).
+    busy_since: Nanos,
+    outbox: Vec<(CoreId, Mail<T, K>)>,
+    counters: SchedCounters,
+}
+
+impl<T, K, P, B> CoreSched<T, K, P, B>
+where
+    T: TaskHandle,
+    P: Policy<T>,
+    B: Balancer,
+{
+    /// The scheduler of core `me` of `cores` (at most [`ids::MAX_CORES`]),
+    /// with its policy, balancer, random seed and knobs.
+    pub fn new(
+        me: CoreId,
+        cores: usize,
+        policy: P,
+        balancer: B,
+        seed: u64,
+        config: SchedConfig,
+    ) -> Self {
+        assert!(
+            me < cores && cores <= ids::MAX_CORES,
+            "core {me} of {cores}"
+        );
+        CoreSched {
+            me,
+            cores,
+            policy,
+            balancer,
+            rng: Rng::new(seed ^ (me as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            blocked: Blocked::default(),
+            mint: ids::IdMint::new(me),
+            idler: Idler::new(config.idle),
+            config,
+            busy_since: 0,
+            outbox: Vec::new(),
+            counters: SchedCounters::default(),
+        }
+    }
+
+    /// This core.
+    #[inline]
+    pub fn core(&self) -> CoreId {
+        self.me
+    }
+
+    /// How many cores there are.
+    #[inline]
+    pub fn cores(&self) -> usize {
+        self.cores
+    }
+
+    /// Ready strands.
+    #[inline]
+    pub fn ready_len(&self) -> usize {
+        self.policy.len()
+    }
+
+    /// The blocked table.
+    pub fn blocked(&self) -> &Blocked<T> {
+        &self.blocked
+    }
+
+    /// What this core has done so far.
+    pub fn counters(&self) -> &SchedCounters {
+        &self.counters
+    }
+
+    /// The policy (for figures it keeps).
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
+    /// A fresh strand id (see [`ids`]).
+    #[inline]
+    pub fn mint_id(&mut self) -> u64 {
+        self.mint.next()
+    }
+
+    /// Where a strand spawned here starts (`asked`: the core it asked for).
+    pub fn place(
+        &self,
+        asked: Option<CoreId>,
+    ) -> Result<placement::Placement, placement::NoSuchCore> {
+        placement::place_spawn(self.me, self.cores, asked)
+    }
+
+    /// Starts a new strand on `core`: here, or by a spawn message.
+    pub fn spawn(&mut self, task: T, core: CoreId, now: Nanos) {
+        if core == self.me {
+            self.enqueue(task, Insert::Tail, now);
+        } else {
+            self.outbox.push((core, Mail::Spawn(Box::new(task))));
+        }
+    }
+
+    /// Makes `task` ready here, and offers part of the ready strands to a core
+    /// known to be idle, if any.
+    #[inline]
+    pub fn enqueue(&mut self, task: T, hint: Insert, now: Nanos) {
+        self.policy.enqueue(task, hint, now);
+        self.offer_surplus(now);
+    }
+
+    /// The strand to run next.
+    #[inline]
+    pub fn next(&mut self, now: Nanos) -> Option<T> {
+        self.policy.pick_next(now)
+    }
+
+    /// Whether a strand that started running at `started` should yield at
+    /// `now` (its policy's slice is used up).
+    #[inline]
+    pub fn slice_expired(&self, started: Nanos, now: Nanos) -> bool {
+        self.policy.slice_expired(started, now)
+    }
+
+    /// Files a parked strand; returns the slot a wake names.
+    #[inline]
+    pub fn block(&mut self, task: T) -> Slot {
+        self.blocked.file(task)
+    }
+
+    /// Makes the strand filed in `slot` ready; returns whether one was there.
+    #[inline]
+    pub fn wake(&mut self, slot: Slot, now: Nanos) -> bool {
+        let Some(task) = self.blocked.take(slot) else {
+            return false;
+        };
+        self.enqueue(task, Insert::Tail, now);
+        self.balancer.on_busy();
+        true
+    }
+
+    /// Applies a message from core `from` (`None`: injected from outside the
+    /// runtime's cores).
+    pub fn receive(
+        &mut self,
+        from: Option<CoreId>,
+        mail: Mail<T, K>,
+        now: Nanos,
+    ) -> Received<T, K> {
+        match mail {
+            Mail::Wake(key) => return Received::Wake(key),
+            Mail::Spawn(task) => {
+                let mut task = *task;
+                task.arriving(self.me);
+                self.enqueue(task, Insert::Tail, now);
+                self.balancer.on_busy();
+            }
+            Mail::WorkRequest => {
+                let Some(from) = from.filter(|&c| c < self.cores && c != self.me) else {
+                    debug_assert!(false, "a work request from {from:?}");
+                    return Received::Done;
+                };
+                let tasks = match self.balancer.on_request(from, self.policy.len()) {
+                    Grant::Give(count) => self.take_for_transfer(from, count, now),
+                    Grant::Nothing => Vec::new(),
+                };
+                if tasks.is_empty() {
+                    self.counters.refusals += 1;
+                    self.nothing_movable(from);
+                }
+                self.outbox.push((from, Mail::WorkReply(tasks)));
+            }
+            Mail::WorkReply(tasks) => {
+                if let Some(from) = from {
+                    self.balancer.on_reply(from, tasks.len());
+                }
+                self.receive_transfer(tasks, now);
+            }
+            Mail::Offer(tasks) => {
+                self.balancer.on_busy();
+                self.receive_transfer(tasks, now);
+            }
+            Mail::Orphan(task, outcome) => {
+                let mut task = *task;
+                task.arriving(self.me);
+                return Received::Orphan(task, outcome);
+            }
+        }
+        Received::Done
+    }
+
+    fn receive_transfer(&mut self, tasks: Vec<T>, now: Nanos) {
+        self.counters.stolen += tasks.len() as u64;
+        for mut task in tasks {
+            task.arriving(self.me);
+            self.policy.enqueue(task, Insert::Tail, now);
+        }
+    }
+
+    #[inline]
+    fn offer_surplus(&mut self, now: Nanos) {
+        if let Some((peer, count)) = self.balancer.on_surplus(self.policy.len()) {
+            let tasks = self.take_for_transfer(peer, count, now);
+            if tasks.is_empty() {
+                self.nothing_movable(peer);
+            } else {
+                self.counters.offers += 1;
+                self.outbox.push((peer, Mail::Offer(tasks)));
+            }
+        }
+    }
+
+    /// Core `peer` is idle but nothing of what the balancer chose to give it
+    /// may move (pinned or I/O-woken strands): tell the balancer as if the
+    /// queue were empty, so it keeps `peer` among the idle cores to offer
+    /// later work to (otherwise an asker refused this way would wait for
+    /// work until something else made it busy).
+    fn nothing_movable(&mut self, peer: CoreId) {
+        let _ = self.balancer.on_request(peer, 0);
+    }
+
+    /// Takes up to `count` ready strands to give to core `to`. Pinned strands
+    /// stay; so do strands woken by socket readiness unless this core has been
+    /// busy without a break for [`SchedConfig::io_stay`].
+    fn take_for_transfer(&mut self, to: CoreId, count: usize, now: Nanos) -> Vec<T> {
+        let mut tasks = self.policy.take_for_transfer(count);
+        let io_moves = now.saturating_sub(self.busy_since) >= self.config.io_stay;
+        let stays = |t: &T| t.pinned() || (!io_moves && t.io_woken());
+        if tasks.iter().any(stays) {
+            let (staying, movable): (Vec<T>, Vec<T>) = tasks.into_iter().partition(stays);
+            for task in staying {
+                self.policy.enqueue(task, Insert::Tail, now);
+            }
+            tasks = movable;
+        }
+        for task in &mut tasks {
+            task.leaving(to);
+        }
+        self.counters.given += tasks.len() as u64;
+        tasks
+    }
+
+    /// Nothing to run: maybe ask a victim for work (into the outbox), and say
+    /// how to spin. `has_sources`: the core has sockets registered.
+    pub fn idle(&mut self, has_sources: bool) -> Spin {
+        if let Some(victim) = self.balancer.on_idle(&mut self.rng) {
+            self.counters.requests += 1;
+            self.outbox.push((victim, Mail::WorkRequest));
+        }
+        self.idler.spin(has_sources)
+    }
+
+    /// After a spin that found nothing (see [`Idler::park`]).
+    pub fn park(&self, now: Nanos, overflow: bool, next_timer: Option<Nanos>) -> Park {
+        self.idler.park(now, overflow, next_timer)
+    }
+
+    /// The idle spell ended at `now`, as `how` says: the busy spell starts.
+    pub fn idle_ended(&mut self, now: Nanos, how: IdleEnd) {
+        self.idler.ended(how);
+        self.busy_since = now;
+    }
+
+    /// The current spin length (for statistics).
+    pub fn spin(&self) -> Nanos {
+        self.idler.current_spin()
+    }
+
+    /// Whether messages wait in the outbox.
+    #[inline]
+    pub fn has_outbox(&self) -> bool {
+        !self.outbox.is_empty()
+    }
+
+    /// The messages to send, in order, each with its destination; the driver
+    /// must deliver every one.
+    #[inline]
+    pub fn take_outbox(&mut self) -> std::vec::Drain<'_, (CoreId, Mail<T, K>)> {
+        self.outbox.drain(..)
+    }
+
+    /// Takes every strand this core holds, ready or blocked (at shutdown).
+    pub fn abandon(&mut self, now: Nanos) -> Vec<T> {
+        let mut all = Vec::new();
+        while let Some(task) = self.policy.pick_next(now) {
+            all.push(task);
+        }
+        all.extend(self.blocked.drain());
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests;

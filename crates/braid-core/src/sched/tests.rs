@@ -1,0 +1,196 @@
+use super::*;
+use crate::balance::StealHalf;
+use crate::policy::RoundRobin;
+
+#[derive(Debug, PartialEq)]
+struct Job {
+    id: u32,
+    pinned: bool,
+    io: bool,
+    home: CoreId,
+}
+
+impl Job {
+    fn new(id: u32) -> Job {
+        Job {
+            id,
+            pinned: false,
+            io: false,
+            home: 0,
+        }
+    }
+}
+
+impl TaskHandle for Job {
+    fn pinned(&self) -> bool {
+        self.pinned
+    }
+    fn io_woken(&self) -> bool {
+        self.io
+    }
+    fn leaving(&mut self, to: CoreId) {
+        self.home = to;
+    }
+    fn arriving(&mut self, here: CoreId) {
+        self.home = here;
+    }
+}
+
+type Sched = CoreSched<Job, u32, RoundRobin<Job>, StealHalf>;
+
+fn sched(me: CoreId, cores: usize) -> Sched {
+    CoreSched::new(
+        me,
+        cores,
+        RoundRobin::new(1_000),
+        StealHalf::new(me, cores),
+        7,
+        SchedConfig::default(),
+    )
+}
+
+/// Delivers every outbox message of `cores` until none is left.
+fn settle(cores: &mut [Sched], now: Nanos) {
+    loop {
+        let mut mail = Vec::new();
+        for core in cores.iter_mut() {
+            let from = core.core();
+            mail.extend(core.take_outbox().map(|(to, m)| (from, to, m)));
+        }
+        if mail.is_empty() {
+            return;
+        }
+        for (from, to, m) in mail {
+            match cores[to].receive(Some(from), m, now) {
+                Received::Done => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn an_idle_core_gets_half_of_a_busy_ones_strands() {
+    let mut cores = [sched(0, 2), sched(1, 2)];
+    for id in 0..6 {
+        cores[0].enqueue(Job::new(id), Insert::Tail, 0);
+    }
+    assert!(
+        !cores[0].has_outbox(),
+        "no idle peer known: nothing offered"
+    );
+    let spin = cores[1].idle(false);
+    assert_eq!(spin.spin, IdleConfig::default().spin_max);
+    settle(&mut cores, 0);
+    assert_eq!(cores[0].ready_len(), 3);
+    assert_eq!(cores[1].ready_len(), 3);
+    let moved: Vec<_> = std::iter::from_fn(|| cores[1].next(0)).collect();
+    assert_eq!(
+        moved.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert!(moved.iter().all(|j| j.home == 1));
+    assert_eq!(cores[0].counters().given, 3);
+    assert_eq!(cores[1].counters().stolen, 3);
+    assert_eq!(cores[1].counters().requests, 1);
+}
+
+#[test]
+fn a_refused_asker_is_offered_work_later() {
+    let mut cores = [sched(0, 2), sched(1, 2)];
+    let _ = cores[1].idle(false);
+    settle(&mut cores, 0);
+    assert_eq!(cores[0].counters().refusals, 1);
+    // A round of refusals: core 1 stops asking until it is busy again.
+    let _ = cores[1].idle(false);
+    assert!(!cores[1].has_outbox());
+    cores[0].enqueue(Job::new(1), Insert::Tail, 0);
+    assert!(!cores[0].has_outbox(), "a lone strand stays");
+    cores[0].enqueue(Job::new(2), Insert::Tail, 0);
+    settle(&mut cores, 0);
+    assert_eq!((cores[0].ready_len(), cores[1].ready_len()), (1, 1));
+    assert_eq!(cores[0].counters().offers, 1);
+}
+
+#[test]
+fn pinned_strands_stay_and_a_refused_asker_is_offered_what_may_move() {
+    let mut cores = [sched(0, 2), sched(1, 2)];
+    for id in 0..4 {
+        let mut job = Job::new(id);
+        job.pinned = id >= 2;
+        cores[0].enqueue(job, Insert::Tail, 0);
+    }
+    let _ = cores[1].idle(false);
+    settle(&mut cores, 0);
+    // Asked for 2 (half of 4), the last two: both pinned, so none moved...
+    assert_eq!((cores[0].ready_len(), cores[1].ready_len()), (4, 0));
+    // ...but core 1 is remembered idle and offered the next movable surplus.
+    cores[0].enqueue(Job::new(4), Insert::Tail, 0);
+    settle(&mut cores, 0);
+    assert_eq!(cores[1].next(0).map(|j| j.id), Some(4));
+    assert_eq!(cores[0].counters().offers, 1);
+}
+
+#[test]
+fn io_woken_strands_move_only_once_the_core_was_busy_for_io_stay() {
+    let stay = SchedConfig::default().io_stay;
+    for (asked_at, moves) in [(1_000 + stay - 1, false), (1_000 + stay, true)] {
+        let mut cores = [sched(0, 2), sched(1, 2)];
+        cores[0].idle_ended(1_000, IdleEnd::Spun);
+        cores[0].enqueue(Job::new(0), Insert::Tail, 1_000);
+        let mut job = Job::new(1);
+        job.io = true;
+        cores[0].enqueue(job, Insert::Tail, 1_000);
+        let _ = cores[1].idle(false);
+        settle(&mut cores, asked_at);
+        assert_eq!(
+            cores[1].ready_len(),
+            usize::from(moves),
+            "asked at {asked_at}"
+        );
+    }
+}
+
+#[test]
+fn wakes_spawns_and_orphans_reach_the_driver_or_the_queue() {
+    let mut core = sched(1, 3);
+    let slot = core.block(Job::new(9));
+    assert_eq!(core.blocked().len(), 1);
+    match core.receive(Some(0), Mail::Wake(9), 0) {
+        Received::Wake(9) => assert!(core.wake(slot, 0)),
+        other => panic!("{other:?}"),
+    }
+    assert!(!core.wake(slot, 0), "a slot wakes once");
+    assert!(matches!(
+        core.receive(Some(2), Mail::Spawn(Box::new(Job::new(4))), 0),
+        Received::Done
+    ));
+    match core.receive(
+        None,
+        Mail::Orphan(Box::new(Job::new(5)), Outcome::Parked),
+        0,
+    ) {
+        Received::Orphan(job, Outcome::Parked) => assert_eq!(job.home, 1),
+        other => panic!("{other:?}"),
+    }
+    let ids: Vec<_> = std::iter::from_fn(|| core.next(0))
+        .map(|j| (j.id, j.home))
+        .collect();
+    assert_eq!(ids, vec![(9, 0), (4, 1)]);
+    core.spawn(Job::new(6), 2, 0);
+    let out: Vec<_> = core.take_outbox().collect();
+    assert!(matches!(out.as_slice(), [(2, Mail::Spawn(_))]));
+}
+
+#[test]
+fn ids_are_unique_across_cores_and_shutdown_takes_everything() {
+    let mut a = sched(0, 2);
+    let mut b = sched(1, 2);
+    let ids: std::collections::HashSet<u64> =
+        (0..50).flat_map(|_| [a.mint_id(), b.mint_id()]).collect();
+    assert_eq!(ids.len(), 100);
+    a.enqueue(Job::new(1), Insert::Tail, 0);
+    let _ = a.block(Job::new(2));
+    assert_eq!(a.abandon(0).len(), 2);
+    assert_eq!((a.ready_len(), a.blocked().len()), (0, 0));
+}
