@@ -1,4 +1,5 @@
-//! The `braid` command: a guided demo of the runtime, and its benchmarks.
+//! The `braid` command: a guided demo of the runtime, its benchmarks, and the
+//! scheduler simulator.
 
 mod demo;
 /// The echo server of `crates/braid/examples/echo.rs` (`braid demo echo`).
@@ -62,6 +63,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The deterministic simulator: braid-core's per-core scheduler on 1 to
+    /// 1024 virtual cores, over synthetic workloads (table on stdout;
+    /// sim.json, report.md and plots in the output folder).
+    Sim {
+        /// `calibrate RESULTS.json`: fit the cost model to a bench run.
+        #[command(subcommand)]
+        action: Option<SimAction>,
+        /// Virtual core counts (default 1,2,4,…,1024).
+        #[arg(long, value_delimiter = ',')]
+        cores: Vec<usize>,
+        /// Workloads, NAME or NAME:SIZE (map, pool, barrier, groups,
+        /// process, service, skynet, uts, pingpong, ring, server; default all).
+        #[arg(long, value_delimiter = ',')]
+        workload: Vec<String>,
+        /// The balancer every core runs.
+        #[arg(long, default_value = "steal-half")]
+        balancer: String,
+        /// Seed of the cores' random generators.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Distances between cores: flat, or domains:N.
+        #[arg(long, default_value = "flat")]
+        topology: String,
+        /// A calibration file written by `braid sim calibrate`.
+        #[arg(long)]
+        calibration: Option<std::path::PathBuf>,
+        /// Output folder (default: target/braid-sim/run-<unix time>/).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Print the reports as JSON on stdout (the table goes to stderr).
+        #[arg(long)]
+        json: bool,
+    },
     /// Runs a benchmark server until killed (used by `braid bench`).
     #[command(hide = true)]
     PeerServer {
@@ -80,6 +114,24 @@ enum Command {
     PeerParked {
         /// Runtime (braid, tokio, std) and task count.
         args: Vec<String>,
+    },
+}
+
+/// What `braid sim` can do besides a sweep.
+#[derive(Subcommand)]
+enum SimAction {
+    /// Fit the simulator's cost model to a `braid bench` results.json and
+    /// print its 1- and 2-core predictions against the measured times.
+    Calibrate {
+        /// The bench run's results.json.
+        results: std::path::PathBuf,
+        /// The bench run was `--quick` (its workloads are smaller).
+        #[arg(long)]
+        quick: bool,
+        /// Where to write the calibration (default: calibration.json beside
+        /// the results).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -128,6 +180,45 @@ fn main() -> std::process::ExitCode {
             cores,
             strands,
         } => demo::run(cores, strands),
+        Command::Sim {
+            action:
+                Some(SimAction::Calibrate {
+                    results,
+                    quick,
+                    out,
+                }),
+            ..
+        } => {
+            let size = if quick {
+                braid_sim::calibrate::BenchSize::Quick
+            } else {
+                braid_sim::calibrate::BenchSize::Full
+            };
+            braid_sim::cli::calibrate_main(&results, size, out.as_deref()).map(|_| ())
+        }
+        Command::Sim {
+            action: None,
+            cores,
+            workload,
+            balancer,
+            seed,
+            topology,
+            calibration,
+            out,
+            json,
+        } => {
+            let options = braid_sim::cli::SweepOptions {
+                cores,
+                workloads: workload,
+                balancer,
+                seed,
+                topology,
+                calibration,
+                out,
+                json,
+            };
+            braid_sim::cli::sweep_main(&options).map(|_| ())
+        }
         Command::PeerServer { args } => braid_bench::net::server_main(&args).map_err(Into::into),
         Command::PeerMay { args } => print_line(braid_bench::may_peer::main(&args)),
         Command::PeerParked { args } => print_line(braid_bench::micro::parked_main(&args)),

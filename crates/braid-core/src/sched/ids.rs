@@ -54,7 +54,7 @@ impl IdMint {
 
     /// A fresh id, never returned before by any core's mint.
     #[inline]
-    pub fn next(&mut self) -> u64 {
+    pub fn fresh(&mut self) -> u64 {
         self.minted += 1;
         compose(self.minted, Some(self.core))
     }
@@ -70,7 +70,7 @@ mod tests {
         for core in [0, 1, 7, MAX_CORES - 1] {
             let mut mint = IdMint::new(core);
             for _ in 0..100 {
-                let id = mint.next();
+                let id = mint.fresh();
                 assert_eq!(minted_by(id), Some(core));
                 assert!(seen.insert(id), "id {id} minted twice");
             }

@@ -231,7 +231,7 @@ where
     /// A fresh strand id (see [`ids`]).
     #[inline]
     pub fn mint_id(&mut self) -> u64 {
-        self.mint.next()
+        self.mint.fresh()
     }
 
     /// Where a strand spawned here starts (`asked`: the core it asked for).

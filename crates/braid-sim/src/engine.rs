@@ -1,0 +1,798 @@
+//! The event loop: virtual cores, each running braid-core's `CoreSched`, a
+//! simulated bus between them, and the checks made on every run.
+//!
+//! Each core is one `CoreSched` (the very code the runtime's carriers run)
+//! plus what a carrier does around it, modelled in simulated time: at every
+//! scheduling point it applies its mail, runs the next ready strand's
+//! segments, and with nothing to run asks for work, spins, and parks. The bus
+//! is FIFO per ordered pair of cores; a message's flight time grows with the
+//! topology distance; a message to a parked core costs its sender a doorbell
+//! and its receiver an unpark.
+//!
+//! Checked as the run goes (a failure ends the run with
+//! [`SimError::Invariant`]): a strand is only ever run when ready and on its
+//! home core (never twice at once, never after its exit); after every step a
+//! core's ready and blocked counts in the scheduler equal the simulator's own
+//! account of which strands it holds; every `cores` events the strands in all
+//! states add up to the strands spawned; every wake message finds its strand
+//! parked on the core it was sent to. At the end: every message was delivered
+//! exactly once, every strand exited, and the workload verifies its result.
+
+use crate::cost::{Costs, Topology};
+use crate::metrics::{Histogram, TraceHash, Utilisation};
+use crate::workload::{Ctx, StrandIdx, Then, Workload};
+use crate::{SimConfig, SimError, SimReport};
+use braid_core::sched::placement::RoundRobinPlacer;
+use braid_core::sched::{IdleEnd, Park, Slot};
+use braid_core::{Balancer, CoreSched, Insert, Mail, Nanos, Policy, Received, TaskHandle};
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// The simulator's task handle: a strand index and whether it is pinned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SimTask {
+    idx: StrandIdx,
+    pinned: bool,
+}
+
+impl TaskHandle for SimTask {
+    #[inline]
+    fn pinned(&self) -> bool {
+        self.pinned
+    }
+}
+
+pub(crate) type SimPolicy = Box<dyn Policy<SimTask>>;
+pub(crate) type SimBalancer = Box<dyn Balancer>;
+type Sched = CoreSched<SimTask, StrandIdx, SimPolicy, SimBalancer>;
+type SimMail = Mail<SimTask, StrandIdx>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum St {
+    /// Spawned onto another core: the spawn message is in flight.
+    Spawning,
+    Ready,
+    Running,
+    Blocked(Slot),
+    /// In a grant or offer in flight.
+    Moving,
+    Exited,
+}
+
+impl St {
+    fn index(self) -> usize {
+        match self {
+            St::Spawning => 0,
+            St::Ready => 1,
+            St::Running => 2,
+            St::Blocked(_) => 3,
+            St::Moving => 4,
+            St::Exited => 5,
+        }
+    }
+}
+
+struct StrandRec {
+    st: St,
+    home: usize,
+    /// A wake arrived since the strand last parked (the park word's NOTIFIED).
+    notified: bool,
+    /// When the wake that made it ready was made (`NEVER`: not woken).
+    woke_at: Nanos,
+}
+
+const NEVER: Nanos = Nanos::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Taking a scheduling step (mail, pick) or about to.
+    Busy,
+    /// Running a strand's segment.
+    Running(SimTask),
+    Spinning,
+    Parked {
+        since: Nanos,
+    },
+}
+
+struct Core {
+    sched: Sched,
+    inbox: VecDeque<Letter>,
+    mode: Mode,
+    /// Bumped when a pending Step or SpinEnd of this core becomes stale.
+    gen: u64,
+    /// The end of the core's last step: it cannot act earlier.
+    free_at: Nanos,
+    /// When the current busy spell started.
+    busy_from: Nanos,
+    /// The simulator's own account of what the scheduler holds.
+    ready: usize,
+    blocked: usize,
+}
+
+struct Letter {
+    id: u64,
+    from: Option<usize>,
+    mail: SimMail,
+}
+
+enum Ev {
+    Step { core: usize, gen: u64 },
+    SegmentEnd { core: usize },
+    SpinEnd { core: usize, gen: u64 },
+    Deliver { to: usize, letter: Box<Letter> },
+    Arrival,
+}
+
+struct Queued {
+    at: Nanos,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    /// Reversed: the heap pops the earliest event, ties in scheduling order.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// Messages sent and delivered, by kind.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct MessageCounts {
+    /// Wakes of strands parked on another core.
+    pub wake: u64,
+    /// Spawns onto another core (and injected strands).
+    pub spawn: u64,
+    /// Work requests of idle cores.
+    pub request: u64,
+    /// Replies to work requests, empty or not.
+    pub reply: u64,
+    /// Offers to cores known idle.
+    pub offer: u64,
+}
+
+impl MessageCounts {
+    fn bump(&mut self, mail: &SimMail) {
+        match mail {
+            Mail::Wake(_) => self.wake += 1,
+            Mail::Spawn(_) => self.spawn += 1,
+            Mail::WorkRequest => self.request += 1,
+            Mail::WorkReply(_) => self.reply += 1,
+            Mail::Offer(_) => self.offer += 1,
+            Mail::Orphan(..) => {}
+        }
+    }
+
+    /// Every message.
+    pub fn total(&self) -> u64 {
+        self.wake + self.spawn + self.request + self.reply + self.offer
+    }
+}
+
+pub(crate) struct Engine<'w> {
+    cores: Vec<Core>,
+    strands: Vec<StrandRec>,
+    states: [u64; 6],
+    workload: &'w mut dyn Workload,
+    costs: Costs,
+    topology: Topology,
+    events: BinaryHeap<Queued>,
+    seq: u64,
+    now: Nanos,
+    ctx: Ctx,
+    /// The last delivery time per ordered pair (FIFO rings), `from * n + to`;
+    /// injected messages use `n * n + to`.
+    last_delivery: Vec<Nanos>,
+    next_letter: u64,
+    in_flight: u64,
+    sent: MessageCounts,
+    delivered: MessageCounts,
+    wakes_coalesced: u64,
+    migrations: u64,
+    work: Nanos,
+    last_exit: Nanos,
+    placer: RoundRobinPlacer,
+    wake_latency: Histogram,
+    responses: Histogram,
+    util: Utilisation,
+    trace: TraceHash,
+    handled: u64,
+    max_events: u64,
+}
+
+impl<'w> Engine<'w> {
+    pub(crate) fn new(
+        config: &SimConfig,
+        workload: &'w mut dyn Workload,
+        make: impl Fn(usize) -> (SimPolicy, SimBalancer),
+    ) -> Engine<'w> {
+        let n = config.cores;
+        let cores = (0..n)
+            .map(|c| {
+                let (policy, balancer) = make(c);
+                Core {
+                    sched: CoreSched::new(c, n, policy, balancer, config.seed, config.sched),
+                    inbox: VecDeque::new(),
+                    mode: Mode::Parked { since: 0 },
+                    gen: 0,
+                    free_at: 0,
+                    busy_from: 0,
+                    ready: 0,
+                    blocked: 0,
+                }
+            })
+            .collect();
+        Engine {
+            cores,
+            strands: Vec::new(),
+            states: [0; 6],
+            workload,
+            costs: config.costs,
+            topology: config.topology,
+            events: BinaryHeap::new(),
+            seq: 0,
+            now: 0,
+            ctx: Ctx {
+                cores: n,
+                ..Ctx::default()
+            },
+            last_delivery: vec![0; n * n + n],
+            next_letter: 0,
+            in_flight: 0,
+            sent: MessageCounts::default(),
+            delivered: MessageCounts::default(),
+            wakes_coalesced: 0,
+            migrations: 0,
+            work: 0,
+            last_exit: 0,
+            placer: RoundRobinPlacer::default(),
+            wake_latency: Histogram::default(),
+            responses: Histogram::default(),
+            util: Utilisation::new(n),
+            trace: TraceHash::default(),
+            handled: 0,
+            max_events: config.max_events,
+        }
+    }
+
+    fn push(&mut self, at: Nanos, ev: Ev) {
+        self.seq += 1;
+        self.events.push(Queued {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn invariant(&self, detail: String) -> SimError {
+        SimError::Invariant {
+            at_ns: self.now,
+            detail,
+        }
+    }
+
+    fn set_state(&mut self, idx: StrandIdx, st: St) {
+        let rec = &mut self.strands[idx as usize];
+        self.states[rec.st.index()] -= 1;
+        self.states[st.index()] += 1;
+        rec.st = st;
+    }
+
+    fn new_strand(&mut self, home: usize) -> StrandIdx {
+        let idx = self.strands.len() as StrandIdx;
+        self.strands.push(StrandRec {
+            st: St::Spawning,
+            home,
+            notified: false,
+            woke_at: NEVER,
+        });
+        self.states[St::Spawning.index()] += 1;
+        idx
+    }
+
+    pub(crate) fn run(mut self) -> Result<SimReport, SimError> {
+        let n = self.cores.len();
+        // Every core starts as a runtime's carriers do: its first pass finds
+        // nothing to run, asks for work, spins and parks.
+        for core in 0..n {
+            self.cores[core].mode = Mode::Busy;
+            self.push(0, Ev::Step { core, gen: 0 });
+        }
+        let roots = self.workload.roots(n);
+        for r in 0..roots {
+            let core = self.placer.next(n);
+            let idx = self.new_strand(core);
+            let task = SimTask { idx, pinned: false };
+            let mut t = 0;
+            self.send(None, core, Mail::Spawn(Box::new(task)), &mut t);
+            debug_assert_eq!(idx, r);
+        }
+        if let Some(at) = self.workload.next_arrival(0) {
+            self.push(at, Ev::Arrival);
+        }
+        while let Some(Queued { at, ev, .. }) = self.events.pop() {
+            debug_assert!(at >= self.now, "time went back");
+            self.now = at;
+            self.handled += 1;
+            if self.handled > self.max_events {
+                return Err(SimError::TooManyEvents {
+                    limit: self.max_events,
+                    at_ns: at,
+                });
+            }
+            match ev {
+                Ev::Step { core, gen } => {
+                    if self.cores[core].gen == gen {
+                        self.trace.add([1, at, core as u64, 0]);
+                        self.step(core)?;
+                    }
+                }
+                Ev::SegmentEnd { core } => {
+                    let Mode::Running(task) = self.cores[core].mode else {
+                        return Err(
+                            self.invariant(format!("core {core}: segment end, not running"))
+                        );
+                    };
+                    self.trace.add([2, at, core as u64, u64::from(task.idx)]);
+                    let mut t = at;
+                    self.act(core, task, &mut t)?;
+                }
+                Ev::SpinEnd { core, gen } => {
+                    let c = &mut self.cores[core];
+                    if c.gen == gen && c.mode == Mode::Spinning {
+                        self.trace.add([3, at, core as u64, 0]);
+                        match c.sched.park(at, false, None) {
+                            Park::Sleep(_) => c.mode = Mode::Parked { since: at },
+                            other => {
+                                return Err(self.invariant(format!(
+                                "core {core}: park plan {other:?} with no timers and no overflow"
+                            )))
+                            }
+                        }
+                    }
+                }
+                Ev::Deliver { to, letter } => {
+                    self.trace.add([4, at, to as u64, letter.id]);
+                    self.deliver(to, *letter);
+                }
+                Ev::Arrival => {
+                    let core = self.placer.next(n);
+                    let idx = self.new_strand(core);
+                    self.trace.add([5, at, core as u64, u64::from(idx)]);
+                    self.workload.arrived(idx, at);
+                    let mut t = at;
+                    let task = SimTask { idx, pinned: false };
+                    self.send(None, core, Mail::Spawn(Box::new(task)), &mut t);
+                    if let Some(next) = self.workload.next_arrival(at) {
+                        self.push(next.max(at), Ev::Arrival);
+                    }
+                }
+            }
+            if self.handled % n as u64 == 0 {
+                self.check_conservation()?;
+            }
+        }
+        self.finish()
+    }
+
+    /// Every strand is in exactly one place: the scheduler counts of all
+    /// cores plus running, in-flight and exited strands add up to all spawned.
+    fn check_conservation(&self) -> Result<(), SimError> {
+        let ready: u64 = self.cores.iter().map(|c| c.sched.ready_len() as u64).sum();
+        let blocked: u64 = self
+            .cores
+            .iter()
+            .map(|c| c.sched.blocked().len() as u64)
+            .sum();
+        let running = self
+            .cores
+            .iter()
+            .filter(|c| matches!(c.mode, Mode::Running(_)))
+            .count() as u64;
+        let s = &self.states;
+        let held = ready + blocked + running + s[St::Spawning.index()] + s[St::Moving.index()];
+        let total = held + s[St::Exited.index()];
+        if total != self.strands.len() as u64
+            || ready != s[St::Ready.index()]
+            || blocked != s[St::Blocked(0).index()]
+            || running != s[St::Running.index()]
+        {
+            return Err(self.invariant(format!(
+                "strands not conserved: schedulers hold {ready} ready, {blocked} blocked, \
+                 {running} running; states {s:?}; {} spawned",
+                self.strands.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, to: usize, letter: Letter) {
+        self.in_flight -= 1;
+        self.delivered.bump(&letter.mail);
+        let now = self.now;
+        let c = &mut self.cores[to];
+        c.inbox.push_back(letter);
+        match c.mode {
+            Mode::Spinning => {
+                let at = now.max(c.free_at);
+                c.gen += 1;
+                c.mode = Mode::Busy;
+                c.sched.idle_ended(at, IdleEnd::Spun);
+                c.busy_from = at;
+                let gen = c.gen;
+                self.push(at, Ev::Step { core: to, gen });
+            }
+            Mode::Parked { since } => {
+                let at = now.max(c.free_at) + self.costs.unpark;
+                c.gen += 1;
+                c.mode = Mode::Busy;
+                c.sched
+                    .idle_ended(at, IdleEnd::Parked(now.saturating_sub(since)));
+                c.busy_from = at;
+                let gen = c.gen;
+                self.push(at, Ev::Step { core: to, gen });
+            }
+            Mode::Busy | Mode::Running(_) => {}
+        }
+    }
+
+    /// A scheduling point of core `core`: apply mail, then run the next
+    /// ready strand or go idle.
+    fn step(&mut self, core: usize) -> Result<(), SimError> {
+        let mut t = self.now;
+        while let Some(letter) = self.cores[core].inbox.pop_front() {
+            t += self.costs.receive;
+            self.apply(core, letter, &mut t)?;
+        }
+        self.flush(core, &mut t);
+        self.check_core(core)?;
+        let next = self.cores[core].sched.next(t);
+        match next {
+            Some(task) => {
+                self.cores[core].ready -= 1;
+                t += self.costs.switch;
+                let rec = &self.strands[task.idx as usize];
+                if rec.st != St::Ready || rec.home != core {
+                    return Err(self.invariant(format!(
+                        "core {core} picked strand {} in state {:?} homed on core {}",
+                        task.idx, rec.st, rec.home
+                    )));
+                }
+                if rec.woke_at != NEVER {
+                    self.wake_latency.record(t - rec.woke_at);
+                    self.strands[task.idx as usize].woke_at = NEVER;
+                }
+                self.set_state(task.idx, St::Running);
+                self.cores[core].mode = Mode::Running(task);
+                self.act(core, task, &mut t)
+            }
+            None => {
+                let _spin = self.cores[core].sched.idle(false);
+                self.flush(core, &mut t);
+                let c = &mut self.cores[core];
+                self.util.add(core, c.busy_from, t);
+                c.free_at = t;
+                c.gen += 1;
+                c.mode = Mode::Spinning;
+                let (gen, spin) = (c.gen, c.sched.spin());
+                self.push(t + spin, Ev::SpinEnd { core, gen });
+                Ok(())
+            }
+        }
+    }
+
+    /// The scheduler's counts of core `core` equal the simulator's account.
+    fn check_core(&self, core: usize) -> Result<(), SimError> {
+        let c = &self.cores[core];
+        if c.sched.ready_len() != c.ready || c.sched.blocked().len() != c.blocked {
+            return Err(self.invariant(format!(
+                "core {core}: scheduler holds {} ready and {} blocked, the simulator counts {} and {}",
+                c.sched.ready_len(),
+                c.sched.blocked().len(),
+                c.ready,
+                c.blocked
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `task`'s next segments on `core` from time `*t` until it computes
+    /// (a segment end is scheduled) or suspends (a step is scheduled).
+    fn act(&mut self, core: usize, task: SimTask, t: &mut Nanos) -> Result<(), SimError> {
+        loop {
+            self.ctx.now = *t;
+            self.ctx.next_idx = self.strands.len() as StrandIdx;
+            let then = self.workload.act(task.idx, &mut self.ctx);
+            self.apply_effects(core, t)?;
+            match then {
+                Then::Run(d) => {
+                    self.work += d;
+                    self.push(*t + d, Ev::SegmentEnd { core });
+                    return Ok(());
+                }
+                Then::Block if self.strands[task.idx as usize].notified => {
+                    // Woken since it last parked: the park returns at once.
+                    self.strands[task.idx as usize].notified = false;
+                    continue;
+                }
+                Then::Yield => {
+                    self.set_state(task.idx, St::Ready);
+                    let c = &mut self.cores[core];
+                    c.ready += 1;
+                    c.sched.enqueue(task, Insert::Tail, *t);
+                }
+                Then::Block => {
+                    let c = &mut self.cores[core];
+                    let slot = c.sched.block(task);
+                    c.blocked += 1;
+                    self.set_state(task.idx, St::Blocked(slot));
+                }
+                Then::Exit => {
+                    *t += self.costs.exit;
+                    self.set_state(task.idx, St::Exited);
+                    self.last_exit = *t;
+                }
+            }
+            self.flush(core, t);
+            let c = &mut self.cores[core];
+            c.mode = Mode::Busy;
+            c.free_at = *t;
+            let gen = c.gen;
+            self.push(*t, Ev::Step { core, gen });
+            return Ok(());
+        }
+    }
+
+    /// Applies what the last `act` asked for: spawns, wakes, responses.
+    fn apply_effects(&mut self, core: usize, t: &mut Nanos) -> Result<(), SimError> {
+        let spawns = std::mem::take(&mut self.ctx.spawns);
+        for req in &spawns {
+            *t += self.costs.spawn;
+            let sched = &mut self.cores[core].sched;
+            let id = sched.mint_id();
+            debug_assert_eq!(braid_core::sched::ids::minted_by(id), Some(core));
+            let place = sched.place(req.core).map_err(|err| SimError::Workload {
+                workload: self.workload.name(),
+                detail: err.to_string(),
+            })?;
+            let idx = self.new_strand(place.core);
+            if idx != req.idx {
+                return Err(self.invariant(format!("spawn index {} != {idx}", req.idx)));
+            }
+            let task = SimTask {
+                idx,
+                pinned: place.pinned,
+            };
+            if place.core == core {
+                self.set_state(idx, St::Ready);
+                self.cores[core].ready += 1;
+            }
+            self.cores[core].sched.spawn(task, place.core, *t);
+            self.flush(core, t);
+        }
+        self.ctx.spawns = spawns;
+        self.ctx.spawns.clear();
+        let wakes = std::mem::take(&mut self.ctx.wakes);
+        for &idx in &wakes {
+            self.wake(core, idx, t);
+        }
+        self.ctx.wakes = wakes;
+        self.ctx.wakes.clear();
+        for latency in self.ctx.responses.drain(..) {
+            self.responses.record(latency);
+        }
+        Ok(())
+    }
+
+    /// A strand running on `core` wakes strand `idx`.
+    fn wake(&mut self, core: usize, idx: StrandIdx, t: &mut Nanos) {
+        let rec = &mut self.strands[idx as usize];
+        if rec.notified || rec.st == St::Exited {
+            self.wakes_coalesced += 1;
+            return;
+        }
+        rec.notified = true;
+        let St::Blocked(slot) = rec.st else {
+            return; // not parked: its next park returns at once
+        };
+        rec.woke_at = *t;
+        let home = rec.home;
+        if home == core {
+            *t += self.costs.local_wake;
+            self.wake_here(core, idx, slot, *t);
+            self.flush(core, t);
+        } else {
+            self.send(Some(core), home, Mail::Wake(idx), t);
+        }
+    }
+
+    fn wake_here(&mut self, core: usize, idx: StrandIdx, slot: Slot, t: Nanos) -> bool {
+        let c = &mut self.cores[core];
+        if !c.sched.wake(slot, t) {
+            return false;
+        }
+        c.blocked -= 1;
+        c.ready += 1;
+        self.strands[idx as usize].notified = false;
+        self.set_state(idx, St::Ready);
+        true
+    }
+
+    /// Applies one message on `core`.
+    fn apply(&mut self, core: usize, letter: Letter, t: &mut Nanos) -> Result<(), SimError> {
+        let arrived: &[SimTask] = match &letter.mail {
+            Mail::Spawn(task) => std::slice::from_ref(&**task),
+            Mail::WorkReply(tasks) | Mail::Offer(tasks) => tasks,
+            _ => &[],
+        };
+        let moved = matches!(letter.mail, Mail::WorkReply(_) | Mail::Offer(_));
+        for task in arrived {
+            let expected = if moved { St::Moving } else { St::Spawning };
+            let st = self.strands[task.idx as usize].st;
+            if st != expected {
+                return Err(self.invariant(format!(
+                    "strand {} arrived on core {core} in state {st:?}",
+                    task.idx
+                )));
+            }
+            self.strands[task.idx as usize].home = core;
+            if moved {
+                self.migrations += 1;
+                *t += self.costs.per_task_moved;
+            }
+            self.set_state(task.idx, St::Ready);
+            self.cores[core].ready += 1;
+        }
+        let from = letter.from;
+        match self.cores[core].sched.receive(from, letter.mail, *t) {
+            Received::Done => Ok(()),
+            Received::Wake(idx) => {
+                let (st, home) = {
+                    let rec = &self.strands[idx as usize];
+                    (rec.st, rec.home)
+                };
+                let St::Blocked(slot) = st else {
+                    return Err(self.invariant(format!(
+                        "a wake for strand {idx} reached core {core} but it is {st:?}"
+                    )));
+                };
+                if home != core || !self.wake_here(core, idx, slot, *t) {
+                    return Err(self.invariant(format!(
+                        "a wake for strand {idx} reached core {core}, but it is parked on core {home}"
+                    )));
+                }
+                *t += self.costs.local_wake;
+                Ok(())
+            }
+            Received::Orphan(task, _) => Err(self.invariant(format!(
+                "strand {} arrived as an orphan: the simulator hands no core off",
+                task.idx
+            ))),
+        }
+    }
+
+    /// Sends what the scheduler of `core` put in its outbox.
+    fn flush(&mut self, core: usize, t: &mut Nanos) {
+        if !self.cores[core].sched.has_outbox() {
+            return;
+        }
+        let out: Vec<_> = self.cores[core].sched.take_outbox().collect();
+        for (to, mail) in out {
+            self.send(Some(core), to, mail, t);
+        }
+    }
+
+    fn send(&mut self, from: Option<usize>, to: usize, mail: SimMail, t: &mut Nanos) {
+        let n = self.cores.len();
+        if let Some(f) = from {
+            *t += self.costs.send;
+            if let Mail::WorkReply(tasks) | Mail::Offer(tasks) = &mail {
+                *t += self.costs.per_task_moved * tasks.len() as u64;
+                self.cores[f].ready -= tasks.len();
+                for task in tasks {
+                    self.set_state(task.idx, St::Moving);
+                }
+            }
+        }
+        if let Mail::Spawn(task) = &mail {
+            debug_assert_eq!(self.strands[task.idx as usize].st, St::Spawning);
+        }
+        if matches!(self.cores[to].mode, Mode::Parked { .. }) && from.is_some() {
+            *t += self.costs.doorbell;
+        }
+        self.sent.bump(&mail);
+        self.next_letter += 1;
+        self.in_flight += 1;
+        let (lane, distance) = match from {
+            Some(f) => (f * n + to, self.topology.distance(f, to)),
+            None => (n * n + to, 1),
+        };
+        let at = (*t + self.costs.hop * distance).max(self.last_delivery[lane]);
+        self.last_delivery[lane] = at;
+        let letter = Box::new(Letter {
+            id: self.next_letter,
+            from,
+            mail,
+        });
+        self.push(at, Ev::Deliver { to, letter });
+    }
+
+    fn finish(self) -> Result<SimReport, SimError> {
+        let s = &self.states;
+        let exited = s[St::Exited.index()];
+        if exited != self.strands.len() as u64 {
+            return Err(self.invariant(format!(
+                "the run ended with strands that never finished: states \
+                 [spawning, ready, running, blocked, moving, exited] = {s:?}"
+            )));
+        }
+        if self.in_flight != 0 || self.sent.total() != self.delivered.total() {
+            return Err(self.invariant(format!(
+                "{} messages sent, {} delivered",
+                self.sent.total(),
+                self.delivered.total()
+            )));
+        }
+        self.workload
+            .verify()
+            .map_err(|detail| SimError::Workload {
+                workload: self.workload.name(),
+                detail,
+            })?;
+        let n = self.cores.len();
+        let makespan = self.last_exit.max(1);
+        let mut counters = braid_core::sched::SchedCounters::default();
+        for c in &self.cores {
+            let k = c.sched.counters();
+            counters.given += k.given;
+            counters.stolen += k.stolen;
+            counters.requests += k.requests;
+            counters.refusals += k.refusals;
+            counters.offers += k.offers;
+        }
+        let balancing = self.sent.request + self.sent.reply + self.sent.offer;
+        let transfers = (self.sent.reply - counters.refusals) + self.sent.offer;
+        Ok(SimReport {
+            workload: self.workload.name(),
+            cores: n,
+            balancer: String::new(),
+            topology: self.topology.name(),
+            seed: 0,
+            makespan_ns: makespan,
+            work_ns: self.work,
+            work_fraction: self.work as f64 / (n as f64 * makespan as f64),
+            speedup: None,
+            efficiency: self.work as f64 / (n as f64 * makespan as f64),
+            strands: self.strands.len() as u64,
+            events: self.handled,
+            trace_hash: format!("{:016x}", self.trace.value()),
+            messages: self.sent,
+            migrations: self.migrations,
+            transfers,
+            balancing_messages_per_transfer: ratio(balancing, transfers),
+            balancing_messages_per_migration: ratio(balancing, self.migrations),
+            requests_refused: counters.refusals,
+            wakes_coalesced: self.wakes_coalesced,
+            wake_latency: self.wake_latency.summary(),
+            response: (self.responses.count() > 0).then(|| self.responses.summary()),
+            utilisation: self.util.summary(makespan),
+            wall_s: 0.0,
+        })
+    }
+}
+
+fn ratio(a: u64, b: u64) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}

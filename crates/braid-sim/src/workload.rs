@@ -1,0 +1,102 @@
+//! What simulated strands do: the [`Workload`] trait and its context.
+
+use braid_core::{CoreId, Nanos};
+
+/// A simulated strand's index: dense, from 0, in spawn order.
+pub type StrandIdx = u32;
+
+/// What a strand does next, returned by [`Workload::act`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// Compute this long, then act again.
+    Run(Nanos),
+    /// Yield: back to the ready queue; act again when next run.
+    Yield,
+    /// Park until woken; act again when next run. A wake that arrived since
+    /// the strand last ran makes the park return at once (the park word's
+    /// `NOTIFIED`), so a workload re-checks its condition in `act`.
+    Block,
+    /// The strand's body returns.
+    Exit,
+}
+
+/// A spawn a strand asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SpawnReq {
+    pub(crate) idx: StrandIdx,
+    /// The core asked for (pinned there), or `None`: the spawning core.
+    pub(crate) core: Option<CoreId>,
+}
+
+/// What an `act` call may do besides returning: spawn strands, wake strands,
+/// record a response time.
+#[derive(Debug, Default)]
+pub struct Ctx {
+    pub(crate) now: Nanos,
+    pub(crate) spawns: Vec<SpawnReq>,
+    pub(crate) wakes: Vec<StrandIdx>,
+    pub(crate) responses: Vec<Nanos>,
+    pub(crate) next_idx: StrandIdx,
+    pub(crate) cores: usize,
+}
+
+impl Ctx {
+    /// The simulated time of this call.
+    pub fn now(&self) -> Nanos {
+        self.now
+    }
+
+    /// How many cores the simulation has.
+    pub fn cores(&self) -> usize {
+        self.cores
+    }
+
+    /// Spawns a strand (on the calling strand's core, free to move, or pinned
+    /// to `core`); returns its index. Its first `act` comes when it first runs.
+    pub fn spawn(&mut self, core: Option<CoreId>) -> StrandIdx {
+        let idx = self.next_idx;
+        self.next_idx += 1;
+        self.spawns.push(SpawnReq { idx, core });
+        idx
+    }
+
+    /// Wakes strand `idx` (a no-op for a strand already woken and not yet
+    /// run, as with the park word).
+    pub fn wake(&mut self, idx: StrandIdx) {
+        self.wakes.push(idx);
+    }
+
+    /// Records a request's response time (the `server` workload).
+    pub fn respond(&mut self, latency: Nanos) {
+        self.responses.push(latency);
+    }
+}
+
+/// A synthetic program: what each strand does each time it runs.
+pub trait Workload {
+    /// The workload's name in reports.
+    fn name(&self) -> String;
+
+    /// Strands started from outside the cores at time 0 (injected round robin,
+    /// like a runtime's `block_on` root): how many. Their indices are `0..n`.
+    fn roots(&mut self, cores: usize) -> u32;
+
+    /// Strand `idx` runs: what it does until its next suspension.
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then;
+
+    /// Requests that arrive from outside (the `server` workload): the time of
+    /// the next arrival after `now`, if any. Each arrival injects a new strand.
+    fn next_arrival(&mut self, now: Nanos) -> Option<Nanos> {
+        let _ = now;
+        None
+    }
+
+    /// Called for each injected arrival strand before it first runs.
+    fn arrived(&mut self, idx: StrandIdx, now: Nanos) {
+        let _ = (idx, now);
+    }
+
+    /// After the run: whether the program computed what it should (every
+    /// leaf counted, every request answered …).
+    fn verify(&self) -> Result<(), String>;
+}

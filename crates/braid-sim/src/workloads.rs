@@ -1,0 +1,1074 @@
+//! The synthetic workloads: the benchmark suite's thread-scale profile (static
+//! map/reduce, heavy-tailed pool, barrier phases, independent groups, one
+//! process, service calls), fork-join trees (skynet, an unbalanced UTS-like
+//! tree), event ping-pong, a token ring, and a request server with a bimodal
+//! service time at a given offered load.
+//!
+//! Every workload but `server` does the same total work at every core count
+//! (strong scaling), so a speedup against one core is meaningful. Sizes are
+//! named on the command line as `NAME` or `NAME:N` (N: the main size
+//! parameter, see [`Spec::parse`]); compute costs are the defaults below or
+//! what `braid sim calibrate` fitted.
+
+use crate::workload::{Ctx, StrandIdx, Then, Workload};
+use crate::SimError;
+use braid_core::{Nanos, Rng};
+use std::collections::VecDeque;
+
+/// A workload by name, with its size and costs, buildable for any core count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    /// Which workload.
+    pub kind: Kind,
+    /// The main size parameter (see [`Spec::parse`]).
+    pub size: u64,
+    /// The main compute cost in ns (per element, task unit, leaf … see
+    /// [`Kind::cost_meaning`]).
+    pub cost_ns: f64,
+}
+
+/// The workloads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Static map/reduce: one strand per core, each a fixed share of the work.
+    Map,
+    /// Heavy-tailed dynamic pool: one puller per core takes tasks of Pareto
+    /// cost from a shared counter.
+    Pool,
+    /// Barrier phases: one strand per core, equal work, a barrier per phase.
+    Barrier,
+    /// Independent groups: unrelated subtrees (a root and its children each),
+    /// all spawned on one core for the balancer to spread.
+    Groups,
+    /// One process: fixed units of independent work split over the cores.
+    Process,
+    /// Service calls: clients (two per core) call one server strand on core 0.
+    Service,
+    /// Skynet: a 10-ary tree of strands, each leaf returns its number.
+    Skynet,
+    /// An unbalanced tree (binomial, UTS-like): most nodes are leaves, a few
+    /// have many children, fixed by a hash of the node's path.
+    Uts,
+    /// Event ping-pong: pairs of strands on different cores wake each other.
+    PingPong,
+    /// A token ring: the token passes strand to strand.
+    Ring,
+    /// A request server: requests arrive at random (Poisson) at a given
+    /// offered load, 99.5 % take 4 µs and 0.5 % 10 ms.
+    Server,
+}
+
+impl Kind {
+    /// Every workload: name, kind, default size, default cost, what the size
+    /// means.
+    #[rustfmt::skip]
+    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 11] = [
+        ("map", Kind::Map, 2_097_152, 40.0, "elements (cost: per element)"),
+        ("pool", Kind::Pool, 20_000, 2_000.0, "tasks (cost: per task unit; units are Pareto, 1..=201)"),
+        ("barrier", Kind::Barrier, 2_000, 4.0, "phases of 200 000 elements (cost: per element)"),
+        ("groups", Kind::Groups, 256, 50_000.0, "groups of 8 children (cost: per child)"),
+        ("process", Kind::Process, 800, 100_000.0, "units (cost: per unit)"),
+        ("service", Kind::Service, 200_000, 1_000.0, "calls (cost: client work per call; the server's is 1/32 of it)"),
+        ("skynet", Kind::Skynet, 6, 10.0, "levels of a 10-ary tree (cost: per leaf)"),
+        ("uts", Kind::Uts, 2_000, 2_000.0, "children of the root (cost: per node)"),
+        ("pingpong", Kind::PingPong, 200_000, 50.0, "round trips in all (cost: per turn)"),
+        ("ring", Kind::Ring, 10_000, 50.0, "strands, 100 laps (cost: per hop)"),
+        ("server", Kind::Server, 100_000, 4_000.0, "requests at 70 % load (cost: the short service time)"),
+    ];
+
+    fn entry(self) -> &'static (&'static str, Kind, u64, f64, &'static str) {
+        Self::ALL.iter().find(|e| e.1 == self).expect("listed")
+    }
+
+    /// The workload's name.
+    pub fn name(self) -> &'static str {
+        self.entry().0
+    }
+
+    /// What the size and cost mean.
+    pub fn cost_meaning(self) -> &'static str {
+        self.entry().4
+    }
+}
+
+impl Spec {
+    /// Reads `NAME` or `NAME:SIZE` (see [`Kind::ALL`] for each size's meaning).
+    pub fn parse(text: &str) -> Result<Spec, SimError> {
+        let (name, size) = match text.split_once(':') {
+            Some((name, size)) => (name, Some(size)),
+            None => (text, None),
+        };
+        let Some(&(_, kind, default, cost, _)) = Kind::ALL.iter().find(|e| e.0 == name) else {
+            return Err(SimError::BadArgument {
+                what: "workload",
+                value: text.to_owned(),
+                allowed: Kind::ALL.iter().map(|e| e.0).collect::<Vec<_>>().join(", "),
+            });
+        };
+        let size = match size {
+            None => default,
+            Some(s) => match s.parse::<u64>() {
+                Ok(n) if n > 0 && (kind != Kind::Skynet || n <= 7) => n,
+                _ => {
+                    return Err(SimError::BadArgument {
+                        what: "workload size",
+                        value: text.to_owned(),
+                        allowed: format!(
+                            "{name}:N with N a positive whole number ({}){}",
+                            kind.cost_meaning(),
+                            if kind == Kind::Skynet {
+                                ", at most 7"
+                            } else {
+                                ""
+                            }
+                        ),
+                    })
+                }
+            },
+        };
+        Ok(Spec {
+            kind,
+            size,
+            cost_ns: cost,
+        })
+    }
+
+    /// Every workload at its default size.
+    pub fn all() -> Vec<Spec> {
+        Kind::ALL
+            .iter()
+            .map(|e| Spec {
+                kind: e.1,
+                size: e.2,
+                cost_ns: e.3,
+            })
+            .collect()
+    }
+
+    /// Whether the total work is the same at every core count.
+    pub fn fixed_size(&self) -> bool {
+        self.kind != Kind::Server
+    }
+
+    /// The workload's label in reports: `name:size`.
+    pub fn label(&self) -> String {
+        format!("{}:{}", self.kind.name(), self.size)
+    }
+
+    /// The workload for `cores` cores.
+    pub fn build(&self, cores: usize) -> Result<Box<dyn Workload>, SimError> {
+        let w = cores as u64;
+        let c = self.cost_ns;
+        let n = self.size;
+        let ns = |x: f64| x.round().max(0.0) as Nanos;
+        Ok(match self.kind {
+            Kind::Map | Kind::Process => Box::new(Split::new(self.label(), ns(n as f64 * c), w)),
+            Kind::Pool => Box::new(Pool::new(self.label(), n, c, w)),
+            Kind::Barrier => Box::new(Barrier::new(self.label(), n, ns(200_000.0 * c), w)),
+            Kind::Groups => Box::new(Tree::groups(self.label(), n, ns(c))),
+            Kind::Service => Box::new(Service::new(self.label(), n, ns(c), ns(c / 32.0), w)),
+            Kind::Skynet => Box::new(Tree::skynet(self.label(), n as u32, ns(c))),
+            Kind::Uts => Box::new(Tree::uts(self.label(), n, ns(c))),
+            Kind::PingPong => Box::new(PingPong::new(self.label(), n, ns(c), cores)),
+            Kind::Ring => Box::new(Ring::new(self.label(), n, 100, ns(c))),
+            Kind::Server => Box::new(Server::new(self.label(), n, ns(c), 0.7, cores)),
+        })
+    }
+}
+
+/// Joins: how many children each strand still waits for.
+#[derive(Default)]
+struct Joins {
+    pending: Vec<u32>,
+    parent: Vec<Option<StrandIdx>>,
+}
+
+impl Joins {
+    fn spawn(&mut self, ctx: &mut Ctx, parent: StrandIdx, core: Option<usize>) -> StrandIdx {
+        let idx = ctx.spawn(core);
+        self.track(idx, Some(parent));
+        self.pending[parent as usize] += 1;
+        idx
+    }
+
+    fn track(&mut self, idx: StrandIdx, parent: Option<StrandIdx>) {
+        let i = idx as usize;
+        if self.pending.len() <= i {
+            self.pending.resize(i + 1, 0);
+            self.parent.resize(i + 1, None);
+        }
+        self.parent[i] = parent;
+    }
+
+    /// `idx` exits: its parent may wake.
+    fn exit(&mut self, ctx: &mut Ctx, idx: StrandIdx) -> Then {
+        if let Some(p) = self.parent[idx as usize] {
+            self.pending[p as usize] -= 1;
+            if self.pending[p as usize] == 0 {
+                ctx.wake(p);
+            }
+        }
+        Then::Exit
+    }
+
+    /// Block until every child of `idx` exited, then `done`.
+    fn wait(&self, idx: StrandIdx, done: Then) -> Then {
+        if self.pending[idx as usize] > 0 {
+            Then::Block
+        } else {
+            done
+        }
+    }
+}
+
+/// A strand's progress through its program.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Start,
+    Waiting,
+    Done,
+}
+
+/// Map/reduce and one-process: the root spawns one strand per core, pinned,
+/// each with an equal share.
+struct Split {
+    label: String,
+    total: Nanos,
+    workers: u64,
+    joins: Joins,
+    phase: Vec<Phase>,
+    done: u64,
+}
+
+impl Split {
+    fn new(label: String, total: Nanos, workers: u64) -> Split {
+        Split {
+            label,
+            total,
+            workers,
+            joins: Joins::default(),
+            phase: Vec::new(),
+            done: 0,
+        }
+    }
+}
+
+fn phase_of(phases: &mut Vec<Phase>, idx: StrandIdx) -> &mut Phase {
+    let i = idx as usize;
+    if phases.len() <= i {
+        phases.resize(i + 1, Phase::Start);
+    }
+    &mut phases[i]
+}
+
+impl Workload for Split {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+    fn roots(&mut self, _cores: usize) -> u32 {
+        self.joins.track(0, None);
+        1
+    }
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        let phase = *phase_of(&mut self.phase, idx);
+        match (idx, phase) {
+            (0, Phase::Start) => {
+                for i in 0..self.workers {
+                    self.joins.spawn(ctx, 0, Some(i as usize));
+                }
+                *phase_of(&mut self.phase, 0) = Phase::Waiting;
+                Then::Yield
+            }
+            (0, _) => self.joins.wait(0, Then::Exit),
+            (_, Phase::Start) => {
+                *phase_of(&mut self.phase, idx) = Phase::Done;
+                Then::Run(self.total / self.workers)
+            }
+            _ => {
+                self.done += 1;
+                self.joins.exit(ctx, idx)
+            }
+        }
+    }
+    fn verify(&self) -> Result<(), String> {
+        check_eq("workers finished", self.done, self.workers)
+    }
+}
+
+fn check_eq(what: &str, got: u64, want: u64) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: {got}, expected {want}"))
+    }
+}
+
+/// The bench's heavy-tailed cost of task `i` in units: Pareto (shape 1.5),
+/// capped; the same formula as `braid-bench`'s dynamic pool.
+pub fn pool_task_units(i: u64) -> u64 {
+    let mut x = (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    let u = ((x >> 11) as f64 / (1u64 << 53) as f64).max(1e-9);
+    (u.powf(-1.0 / 1.5)).min(200.0) as u64 + 1
+}
+
+/// The dynamic pool: pullers pinned one per core take the next task.
+struct Pool {
+    label: String,
+    tasks: u64,
+    unit: f64,
+    workers: u64,
+    next: u64,
+    joins: Joins,
+    started: bool,
+    taken: u64,
+}
+
+impl Pool {
+    fn new(label: String, tasks: u64, unit: f64, workers: u64) -> Pool {
+        Pool {
+            label,
+            tasks,
+            unit,
+            workers,
+            next: 0,
+            joins: Joins::default(),
+            started: false,
+            taken: 0,
+        }
+    }
+}
+
+impl Workload for Pool {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+    fn roots(&mut self, _cores: usize) -> u32 {
+        self.joins.track(0, None);
+        1
+    }
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        if idx == 0 {
+            if !self.started {
+                self.started = true;
+                for i in 0..self.workers {
+                    self.joins.spawn(ctx, 0, Some(i as usize));
+                }
+                return Then::Yield;
+            }
+            return self.joins.wait(0, Then::Exit);
+        }
+        if self.next < self.tasks {
+            let t = self.next;
+            self.next += 1;
+            self.taken += 1;
+            return Then::Run((pool_task_units(t) as f64 * self.unit).round() as Nanos);
+        }
+        self.joins.exit(ctx, idx)
+    }
+    fn verify(&self) -> Result<(), String> {
+        check_eq("tasks taken", self.taken, self.tasks)
+    }
+}
+
+/// Barrier phases: workers pinned one per core; the last to arrive at the
+/// barrier wakes the others.
+struct Barrier {
+    label: String,
+    phases: u64,
+    phase_work: Nanos,
+    workers: u64,
+    joins: Joins,
+    started: bool,
+    /// Per worker: phases completed, and whether it is computing.
+    done: Vec<u64>,
+    computing: Vec<bool>,
+    arrived: u64,
+    generation: u64,
+    waiting_for: Vec<u64>,
+    waiters: Vec<StrandIdx>,
+}
+
+impl Barrier {
+    fn new(label: String, phases: u64, phase_work: Nanos, workers: u64) -> Barrier {
+        let n = workers as usize + 1;
+        Barrier {
+            label,
+            phases,
+            phase_work,
+            workers,
+            joins: Joins::default(),
+            started: false,
+            done: vec![0; n],
+            computing: vec![false; n],
+            arrived: 0,
+            generation: 0,
+            waiting_for: vec![u64::MAX; n],
+            waiters: Vec::new(),
+        }
+    }
+}
+
+impl Workload for Barrier {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+    fn roots(&mut self, _cores: usize) -> u32 {
+        self.joins.track(0, None);
+        1
+    }
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        if idx == 0 {
+            if !self.started {
+                self.started = true;
+                for i in 0..self.workers {
+                    self.joins.spawn(ctx, 0, Some(i as usize));
+                }
+                return Then::Yield;
+            }
+            return self.joins.wait(0, Then::Exit);
+        }
+        let i = idx as usize;
+        if self.waiting_for[i] != u64::MAX {
+            if self.generation <= self.waiting_for[i] {
+                return Then::Block; // a spurious wake: the barrier has not opened
+            }
+            self.waiting_for[i] = u64::MAX;
+        }
+        if self.computing[i] {
+            // A phase's work is done: arrive at the barrier.
+            self.computing[i] = false;
+            self.done[i] += 1;
+            self.arrived += 1;
+            if self.arrived == self.workers {
+                self.arrived = 0;
+                self.generation += 1;
+                for w in self.waiters.drain(..) {
+                    ctx.wake(w);
+                }
+            } else {
+                self.waiting_for[i] = self.generation;
+                self.waiters.push(idx);
+                return Then::Block;
+            }
+        }
+        if self.done[i] == self.phases {
+            return self.joins.exit(ctx, idx);
+        }
+        self.computing[i] = true;
+        Then::Run(self.phase_work / self.workers)
+    }
+    fn verify(&self) -> Result<(), String> {
+        for (i, &d) in self.done.iter().enumerate().skip(1) {
+            check_eq(&format!("phases of worker {i}"), d, self.phases)?;
+        }
+        check_eq("barrier generations", self.generation, self.phases)
+    }
+}
+
+/// Fork-join trees: skynet, an unbalanced tree, independent groups.
+struct Tree {
+    label: String,
+    shape: Shape,
+    node_cost: Nanos,
+    joins: Joins,
+    phase: Vec<Phase>,
+    /// Per strand: its depth, and its path hash (the UTS shape) or number
+    /// (skynet).
+    depth: Vec<u32>,
+    key: Vec<u64>,
+    /// Sum of the leaves' numbers (skynet) or nodes seen.
+    total: u64,
+    expected: u64,
+}
+
+#[derive(Clone, Copy)]
+enum Shape {
+    /// `fanout` children per node down to `levels`.
+    Full { fanout: u64, levels: u32 },
+    /// Binomial: the root has `root` children, every other node `m` children
+    /// with probability `q`.
+    Binomial { root: u64, m: u64, q: f64 },
+    /// `groups` children of the root, each with `children` leaf children.
+    Groups { groups: u64, children: u64 },
+}
+
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+impl Shape {
+    fn children(&self, depth: u32, key: u64) -> u64 {
+        match *self {
+            Shape::Full { fanout, levels } => {
+                if depth < levels {
+                    fanout
+                } else {
+                    0
+                }
+            }
+            Shape::Binomial { root, m, q } => {
+                if depth == 0 {
+                    root
+                } else if ((mix(key) >> 11) as f64 / (1u64 << 53) as f64) < q {
+                    m
+                } else {
+                    0
+                }
+            }
+            Shape::Groups { groups, children } => match depth {
+                0 => groups,
+                1 => children,
+                _ => 0,
+            },
+        }
+    }
+
+    fn child_key(&self, key: u64, i: u64) -> u64 {
+        match self {
+            Shape::Full { fanout, .. } => key * fanout + i,
+            _ => mix(key ^ mix(i + 1)),
+        }
+    }
+}
+
+impl Tree {
+    fn new(label: String, shape: Shape, node_cost: Nanos) -> Tree {
+        let expected = match shape {
+            Shape::Full { fanout, levels } => {
+                let leaves = fanout.pow(levels);
+                leaves * (leaves - 1) / 2
+            }
+            _ => Self::count(&shape, 0, 1),
+        };
+        Tree {
+            label,
+            shape,
+            node_cost,
+            joins: Joins::default(),
+            phase: Vec::new(),
+            depth: Vec::new(),
+            key: Vec::new(),
+            total: 0,
+            expected,
+        }
+    }
+
+    /// Nodes in the subtree at (`depth`, `key`), counted without simulating.
+    fn count(shape: &Shape, depth: u32, key: u64) -> u64 {
+        let mut nodes = 0;
+        let mut stack = vec![(depth, key)];
+        while let Some((d, k)) = stack.pop() {
+            nodes += 1;
+            for i in 0..shape.children(d, k) {
+                stack.push((d + 1, shape.child_key(k, i)));
+            }
+        }
+        nodes
+    }
+
+    fn skynet(label: String, levels: u32, leaf: Nanos) -> Tree {
+        Tree::new(label, Shape::Full { fanout: 10, levels }, leaf)
+    }
+
+    fn uts(label: String, root: u64, node: Nanos) -> Tree {
+        // m·q = 0.992 < 1: finite, ~root / (1 − m·q) nodes, heavy subtrees.
+        Tree::new(
+            label,
+            Shape::Binomial {
+                root,
+                m: 8,
+                q: 0.124,
+            },
+            node,
+        )
+    }
+
+    fn groups(label: String, groups: u64, child: Nanos) -> Tree {
+        Tree::new(
+            label,
+            Shape::Groups {
+                groups,
+                children: 8,
+            },
+            child,
+        )
+    }
+
+    fn set(&mut self, idx: StrandIdx, depth: u32, key: u64) {
+        let i = idx as usize;
+        if self.depth.len() <= i {
+            self.depth.resize(i + 1, 0);
+            self.key.resize(i + 1, 0);
+        }
+        self.depth[i] = depth;
+        self.key[i] = key;
+    }
+}
+
+impl Workload for Tree {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+    fn roots(&mut self, _cores: usize) -> u32 {
+        self.joins.track(0, None);
+        self.set(
+            0,
+            0,
+            if matches!(self.shape, Shape::Full { .. }) {
+                0
+            } else {
+                1
+            },
+        );
+        1
+    }
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        let i = idx as usize;
+        let (depth, key) = (self.depth[i], self.key[i]);
+        let phase = *phase_of(&mut self.phase, idx);
+        match phase {
+            Phase::Start => {
+                let kids = self.shape.children(depth, key);
+                let full = matches!(self.shape, Shape::Full { .. });
+                if kids == 0 {
+                    *phase_of(&mut self.phase, idx) = Phase::Done;
+                    self.total += if full { key } else { 1 };
+                    return Then::Run(self.node_cost);
+                }
+                for k in 0..kids {
+                    let child = self.joins.spawn(ctx, idx, None);
+                    self.set(child, depth + 1, self.shape.child_key(key, k));
+                }
+                if !full {
+                    self.total += 1;
+                }
+                *phase_of(&mut self.phase, idx) = Phase::Waiting;
+                if full {
+                    Then::Block // joins its children; woken by the last
+                } else {
+                    Then::Run(self.node_cost)
+                }
+            }
+            Phase::Waiting => {
+                if self.joins.pending[i] > 0 {
+                    Then::Block
+                } else {
+                    self.joins.exit(ctx, idx)
+                }
+            }
+            Phase::Done => self.joins.exit(ctx, idx),
+        }
+    }
+    fn verify(&self) -> Result<(), String> {
+        let what = match self.shape {
+            Shape::Full { .. } => "sum of the leaves' numbers",
+            _ => "nodes visited",
+        };
+        check_eq(what, self.total, self.expected)
+    }
+}
+
+/// Service calls: one server strand pinned to core 0, two clients per core.
+struct Service {
+    label: String,
+    calls: u64,
+    client_work: Nanos,
+    server_work: Nanos,
+    clients: u64,
+    joins: Joins,
+    started: bool,
+    queue: VecDeque<StrandIdx>,
+    /// Per strand: calls left (clients), whether a reply is pending.
+    left: Vec<u64>,
+    awaiting: Vec<bool>,
+    computing: Vec<bool>,
+    server_busy_with: Option<StrandIdx>,
+    server: StrandIdx,
+    served: u64,
+    clients_done: u64,
+}
+
+impl Service {
+    fn new(label: String, calls: u64, client: Nanos, server: Nanos, workers: u64) -> Service {
+        let clients = (2 * workers).max(2);
+        let n = clients as usize + 2;
+        Service {
+            label,
+            calls,
+            client_work: client,
+            server_work: server,
+            clients,
+            joins: Joins::default(),
+            started: false,
+            queue: VecDeque::new(),
+            left: vec![0; n],
+            awaiting: vec![false; n],
+            computing: vec![false; n],
+            server_busy_with: None,
+            server: 1,
+            served: 0,
+            clients_done: 0,
+        }
+    }
+}
+
+impl Workload for Service {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+    fn roots(&mut self, _cores: usize) -> u32 {
+        self.joins.track(0, None);
+        1
+    }
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        let cores = ctx.cores() as u64;
+        if idx == 0 {
+            if !self.started {
+                self.started = true;
+                self.server = self.joins.spawn(ctx, 0, Some(0));
+                for c in 0..self.clients {
+                    let client = self.joins.spawn(ctx, 0, Some((c % cores) as usize));
+                    // Client c makes calls c, c + clients, … below `calls`.
+                    self.left[client as usize] =
+                        self.calls.saturating_sub(c).div_ceil(self.clients);
+                }
+                return Then::Yield;
+            }
+            return self.joins.wait(0, Then::Exit);
+        }
+        let i = idx as usize;
+        if idx == self.server {
+            if let Some(client) = self.server_busy_with.take() {
+                self.awaiting[client as usize] = false;
+                self.served += 1;
+                ctx.wake(client);
+            }
+            if let Some(client) = self.queue.pop_front() {
+                self.server_busy_with = Some(client);
+                return Then::Run(self.server_work);
+            }
+            if self.clients_done == self.clients {
+                return self.joins.exit(ctx, idx);
+            }
+            return Then::Block;
+        }
+        if self.awaiting[i] {
+            return Then::Block;
+        }
+        if self.computing[i] {
+            self.computing[i] = false;
+            self.left[i] -= 1;
+            self.awaiting[i] = true;
+            self.queue.push_back(idx);
+            ctx.wake(self.server);
+            return Then::Block;
+        }
+        if self.left[i] == 0 {
+            self.clients_done += 1;
+            if self.clients_done == self.clients {
+                ctx.wake(self.server);
+            }
+            return self.joins.exit(ctx, idx);
+        }
+        self.computing[i] = true;
+        Then::Run(self.client_work)
+    }
+    fn verify(&self) -> Result<(), String> {
+        check_eq("calls served", self.served, self.calls)
+    }
+}
+
+/// Ping-pong pairs, the two strands of a pair pinned to neighbouring cores.
+struct PingPong {
+    label: String,
+    pairs: u64,
+    rounds: u64,
+    turn_cost: Nanos,
+    joins: Joins,
+    started: bool,
+    /// Per pair: whose turn (0 or 1), turns taken; per strand: its pair, side.
+    turn: Vec<u8>,
+    taken: Vec<u64>,
+    pair_of: Vec<(u64, u8)>,
+    working: Vec<bool>,
+    first: StrandIdx,
+}
+
+impl PingPong {
+    fn new(label: String, round_trips: u64, cost: Nanos, cores: usize) -> PingPong {
+        let pairs = (cores as u64 / 2).max(1);
+        PingPong {
+            label,
+            pairs,
+            rounds: round_trips.div_ceil(pairs),
+            turn_cost: cost,
+            joins: Joins::default(),
+            started: false,
+            turn: vec![0; pairs as usize],
+            taken: vec![0; pairs as usize],
+            pair_of: Vec::new(),
+            working: Vec::new(),
+            first: 1,
+        }
+    }
+}
+
+impl Workload for PingPong {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+    fn roots(&mut self, _cores: usize) -> u32 {
+        self.joins.track(0, None);
+        1
+    }
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        let cores = ctx.cores() as u64;
+        if idx == 0 {
+            if !self.started {
+                self.started = true;
+                self.pair_of = vec![(0, 0); 1];
+                for p in 0..self.pairs {
+                    for side in 0..2u64 {
+                        let core = ((2 * p + side) % cores) as usize;
+                        let s = self.joins.spawn(ctx, 0, Some(core));
+                        if p == 0 && side == 0 {
+                            self.first = s;
+                        }
+                        self.pair_of.push((p, side as u8));
+                    }
+                }
+                self.working = vec![false; self.pair_of.len()];
+                return Then::Yield;
+            }
+            return self.joins.wait(0, Then::Exit);
+        }
+        let i = (idx - self.first + 1) as usize;
+        let (pair, side) = self.pair_of[i];
+        let p = pair as usize;
+        if self.working[i] {
+            // Turn done: hand over to the partner.
+            self.working[i] = false;
+            self.taken[p] += 1;
+            self.turn[p] ^= 1;
+            let partner = if side == 0 { idx + 1 } else { idx - 1 };
+            ctx.wake(partner);
+        }
+        if self.taken[p] >= 2 * self.rounds {
+            return self.joins.exit(ctx, idx);
+        }
+        if self.turn[p] != side {
+            return Then::Block;
+        }
+        self.working[i] = true;
+        Then::Run(self.turn_cost)
+    }
+    fn verify(&self) -> Result<(), String> {
+        let taken: u64 = self.taken.iter().sum();
+        check_eq("turns", taken, 2 * self.rounds * self.pairs)
+    }
+}
+
+/// A token ring of `tasks` strands spawned on one core (the balancer spreads
+/// them); each passes the token `laps` times.
+struct Ring {
+    label: String,
+    tasks: u64,
+    laps: u64,
+    hop: Nanos,
+    joins: Joins,
+    started: bool,
+    token: u64,
+    passes: Vec<u64>,
+    holding: Vec<bool>,
+    hops: u64,
+}
+
+impl Ring {
+    fn new(label: String, tasks: u64, laps: u64, hop: Nanos) -> Ring {
+        Ring {
+            label,
+            tasks,
+            laps,
+            hop,
+            joins: Joins::default(),
+            started: false,
+            token: 0,
+            passes: vec![0; tasks as usize + 1],
+            holding: vec![false; tasks as usize + 1],
+            hops: 0,
+        }
+    }
+}
+
+impl Workload for Ring {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+    fn roots(&mut self, _cores: usize) -> u32 {
+        self.joins.track(0, None);
+        1
+    }
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        if idx == 0 {
+            if !self.started {
+                self.started = true;
+                for _ in 0..self.tasks {
+                    self.joins.spawn(ctx, 0, None);
+                }
+                return Then::Yield;
+            }
+            return self.joins.wait(0, Then::Exit);
+        }
+        let i = idx as usize;
+        let me = u64::from(idx) - 1;
+        if self.holding[i] {
+            self.holding[i] = false;
+            self.passes[i] += 1;
+            self.hops += 1;
+            self.token = (me + 1) % self.tasks;
+            ctx.wake(self.token as StrandIdx + 1);
+            if self.passes[i] == self.laps {
+                return self.joins.exit(ctx, idx);
+            }
+        }
+        if self.token != me {
+            return Then::Block;
+        }
+        self.holding[i] = true;
+        Then::Run(self.hop)
+    }
+    fn verify(&self) -> Result<(), String> {
+        check_eq("hops", self.hops, self.tasks * self.laps)
+    }
+}
+
+/// Requests arriving at random: a strand each, injected round robin.
+struct Server {
+    label: String,
+    requests: u64,
+    fast: Nanos,
+    slow: Nanos,
+    slow_fraction: f64,
+    mean_gap: f64,
+    rng: Rng,
+    arrived: u64,
+    arrival_at: Vec<Nanos>,
+    slow_req: Vec<bool>,
+    running: Vec<bool>,
+    answered: u64,
+}
+
+impl Server {
+    fn new(label: String, requests: u64, fast: Nanos, load: f64, cores: usize) -> Server {
+        let slow = 10_000_000;
+        let slow_fraction = 0.005;
+        let mean = (1.0 - slow_fraction) * fast as f64 + slow_fraction * slow as f64;
+        Server {
+            label,
+            requests,
+            fast,
+            slow,
+            slow_fraction,
+            mean_gap: mean / (load * cores as f64),
+            rng: Rng::new(0x5eed),
+            arrived: 0,
+            arrival_at: Vec::new(),
+            slow_req: Vec::new(),
+            running: Vec::new(),
+            answered: 0,
+        }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        ((self.rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+}
+
+impl Workload for Server {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+    fn roots(&mut self, _cores: usize) -> u32 {
+        0
+    }
+    fn next_arrival(&mut self, now: Nanos) -> Option<Nanos> {
+        if self.arrived == self.requests {
+            return None;
+        }
+        let gap = -self.uniform().ln() * self.mean_gap;
+        Some(now + gap.round() as Nanos)
+    }
+    fn arrived(&mut self, idx: StrandIdx, now: Nanos) {
+        self.arrived += 1;
+        let i = idx as usize;
+        if self.arrival_at.len() <= i {
+            self.arrival_at.resize(i + 1, 0);
+            self.slow_req.resize(i + 1, false);
+            self.running.resize(i + 1, false);
+        }
+        self.arrival_at[i] = now;
+        self.slow_req[i] = self.uniform() < self.slow_fraction;
+    }
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        let i = idx as usize;
+        if self.running[i] {
+            self.answered += 1;
+            ctx.respond(ctx.now() - self.arrival_at[i]);
+            return Then::Exit;
+        }
+        self.running[i] = true;
+        Then::Run(if self.slow_req[i] {
+            self.slow
+        } else {
+            self.fast
+        })
+    }
+    fn verify(&self) -> Result<(), String> {
+        check_eq("requests answered", self.answered, self.requests)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_with_sizes_and_bad_ones_say_what_is_allowed() {
+        let s = Spec::parse("pool:500").unwrap();
+        assert_eq!((s.kind, s.size), (Kind::Pool, 500));
+        assert_eq!(Spec::parse("skynet").unwrap().size, 6);
+        let err = Spec::parse("nope").unwrap_err().to_string();
+        assert!(err.contains("map, pool"), "{err}");
+        let err = Spec::parse("skynet:9").unwrap_err().to_string();
+        assert!(err.contains("at most 7"), "{err}");
+        assert!(Spec::parse("ring:0").is_err());
+        assert_eq!(Spec::all().len(), Kind::ALL.len());
+    }
+
+    #[test]
+    fn the_unbalanced_tree_is_fixed_by_its_hash_and_unbalanced() {
+        let shape = Shape::Binomial {
+            root: 200,
+            m: 8,
+            q: 0.124,
+        };
+        let a = Tree::count(&shape, 0, 1);
+        assert_eq!(a, Tree::count(&shape, 0, 1));
+        assert!(a > 200, "{a}");
+        let sizes: Vec<u64> = (0..200)
+            .map(|i| Tree::count(&shape, 1, shape.child_key(1, i)))
+            .collect();
+        let max = *sizes.iter().max().unwrap();
+        let leaves = sizes.iter().filter(|&&s| s == 1).count();
+        assert!(
+            leaves > 150 && max > 20,
+            "leaves {leaves}, largest subtree {max}"
+        );
+    }
+}
