@@ -70,9 +70,55 @@ impl<B: Balancer + ?Sized> Balancer for Box<B> {
     }
 }
 
+/// The balancer of a runtime or simulation, chosen when it is built: braid's
+/// own by value, or any other behind a box.
+pub enum AnyBalancer {
+    /// [`StealHalf`].
+    StealHalf(StealHalf),
+    /// Any other balancer.
+    Custom(Box<dyn Balancer + Send>),
+}
+
+impl std::fmt::Debug for AnyBalancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnyBalancer::StealHalf(_) => f.write_str("StealHalf"),
+            AnyBalancer::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+macro_rules! each_balancer {
+    ($self:expr, $b:ident => $e:expr) => {
+        match $self {
+            AnyBalancer::StealHalf($b) => $e,
+            AnyBalancer::Custom($b) => $e,
+        }
+    };
+}
+
+impl Balancer for AnyBalancer {
+    fn on_idle(&mut self, rng: &mut Rng) -> Option<CoreId> {
+        each_balancer!(self, b => b.on_idle(rng))
+    }
+    fn on_reply(&mut self, from: CoreId, received: usize) {
+        each_balancer!(self, b => b.on_reply(from, received));
+    }
+    fn on_request(&mut self, from: CoreId, ready: usize) -> Grant {
+        each_balancer!(self, b => b.on_request(from, ready))
+    }
+    #[inline]
+    fn on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)> {
+        each_balancer!(self, b => b.on_surplus(ready))
+    }
+    fn on_busy(&mut self) {
+        each_balancer!(self, b => b.on_busy());
+    }
+}
+
 /// Asks the other cores one at a time, starting from a random one; a victim gives
 /// half of its ready strands (rounded up) and offers the same to cores it knows idle.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct StealHalf {
     me: CoreId,
     cores: usize,

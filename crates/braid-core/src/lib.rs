@@ -20,8 +20,8 @@ pub mod policy;
 pub mod rng;
 pub mod sched;
 
-pub use balance::{Balancer, CoreId, Grant, StealHalf};
+pub use balance::{AnyBalancer, Balancer, CoreId, Grant, StealHalf};
 pub use event::{home_core, EventMsg, Events, Queued, Signalled, Ticket, WaitOutcome};
-pub use policy::{Insert, Nanos, Policy, RoundRobin};
+pub use policy::{AnyPolicy, Insert, Nanos, Policy, RoundRobin};
 pub use rng::Rng;
 pub use sched::{CoreSched, Mail, Received, SchedConfig, TaskHandle};

@@ -70,8 +70,57 @@ impl<T, P: Policy<T> + ?Sized> Policy<T> for Box<P> {
     }
 }
 
+/// The policy of a runtime or simulation, chosen when it is built: braid's own
+/// policies by value (their calls inline), or any other behind a box.
+pub enum AnyPolicy<T> {
+    /// [`RoundRobin`].
+    RoundRobin(RoundRobin<T>),
+    /// Any other policy.
+    Custom(Box<dyn Policy<T> + Send>),
+}
+
+impl<T> std::fmt::Debug for AnyPolicy<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnyPolicy::RoundRobin(rr) => write!(f, "RoundRobin(slice {} ns)", rr.slice()),
+            AnyPolicy::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+macro_rules! each_policy {
+    ($self:expr, $p:ident => $e:expr) => {
+        match $self {
+            AnyPolicy::RoundRobin($p) => $e,
+            AnyPolicy::Custom($p) => $e,
+        }
+    };
+}
+
+impl<T> Policy<T> for AnyPolicy<T> {
+    #[inline]
+    fn enqueue(&mut self, item: T, hint: Insert, now: Nanos) {
+        each_policy!(self, p => p.enqueue(item, hint, now));
+    }
+    #[inline]
+    fn pick_next(&mut self, now: Nanos) -> Option<T> {
+        each_policy!(self, p => p.pick_next(now))
+    }
+    #[inline]
+    fn slice_expired(&self, started: Nanos, now: Nanos) -> bool {
+        each_policy!(self, p => p.slice_expired(started, now))
+    }
+    #[inline]
+    fn len(&self) -> usize {
+        each_policy!(self, p => p.len())
+    }
+    fn take_for_transfer(&mut self, count: usize) -> Vec<T> {
+        each_policy!(self, p => p.take_for_transfer(count))
+    }
+}
+
 /// First-in, first-out round robin with a fixed time slice.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct RoundRobin<T> {
     ready: VecDeque<T>,
     slice: Nanos,

@@ -1,7 +1,7 @@
 //! A seedable pseudo-random generator (xorshift64*), so balancing decisions replay.
 
 /// A small, fast, seedable generator. Not for cryptography.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Rng {
     state: u64,
 }

@@ -24,7 +24,7 @@ use crate::workload::{Ctx, StrandIdx, Then, Workload};
 use crate::{SimConfig, SimError, SimReport};
 use braid_core::sched::placement::RoundRobinPlacer;
 use braid_core::sched::{IdleEnd, Park, Slot};
-use braid_core::{Balancer, CoreSched, Insert, Mail, Nanos, Policy, Received, TaskHandle};
+use braid_core::{AnyBalancer, AnyPolicy, CoreSched, Insert, Mail, Nanos, Received, TaskHandle};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
@@ -42,8 +42,8 @@ impl TaskHandle for SimTask {
     }
 }
 
-pub(crate) type SimPolicy = Box<dyn Policy<SimTask>>;
-pub(crate) type SimBalancer = Box<dyn Balancer>;
+pub(crate) type SimPolicy = AnyPolicy<SimTask>;
+pub(crate) type SimBalancer = AnyBalancer;
 type Sched = CoreSched<SimTask, StrandIdx, SimPolicy, SimBalancer>;
 type SimMail = Mail<SimTask, StrandIdx>;
 
@@ -353,7 +353,7 @@ impl<'w> Engine<'w> {
                     let c = &mut self.cores[core];
                     if c.gen == gen && c.mode == Mode::Spinning {
                         self.trace.add([3, at, core as u64, 0]);
-                        match c.sched.park(at, false, None) {
+                        match c.sched.park(at, false) {
                             Park::Sleep(_) => c.mode = Mode::Parked { since: at },
                             other => {
                                 return Err(self.invariant(format!(

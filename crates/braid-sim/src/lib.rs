@@ -32,7 +32,7 @@ pub use engine::MessageCounts;
 pub use workload::{Ctx, StrandIdx, Then, Workload};
 
 use braid_core::sched::SchedConfig;
-use braid_core::{Nanos, RoundRobin, StealHalf};
+use braid_core::{AnyBalancer, AnyPolicy, Nanos, RoundRobin, StealHalf};
 use serde::Serialize;
 use std::fmt;
 
@@ -243,9 +243,9 @@ pub fn run(config: &SimConfig, workload: &mut dyn Workload) -> Result<SimReport,
     let slice = config.slice_ns;
     let balancer = config.balancer;
     let engine = engine::Engine::new(config, workload, |core| {
-        let policy: engine::SimPolicy = Box::new(RoundRobin::new(slice));
-        let balancer: engine::SimBalancer = match balancer {
-            BalancerKind::StealHalf => Box::new(StealHalf::new(core, n)),
+        let policy = AnyPolicy::RoundRobin(RoundRobin::new(slice));
+        let balancer = match balancer {
+            BalancerKind::StealHalf => AnyBalancer::StealHalf(StealHalf::new(core, n)),
         };
         (policy, balancer)
     });

@@ -62,10 +62,7 @@ pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
     }
     let mut timer = Some(me.clone());
     let armed = context::with_local(|local| {
-        local
-            .timers
-            .insert(deadline, timer.take().expect("taken once"));
-        local.publish_timers();
+        local.arm_timer(deadline, timer.take().expect("taken once"));
     });
     if armed.is_none() {
         // This carrier lost its core: sleep the thread (it runs alone on it now).

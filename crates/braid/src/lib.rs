@@ -50,7 +50,6 @@ mod stats;
 mod strand;
 pub mod sync;
 mod sys;
-mod timer;
 
 pub use api::{current, is_cancelled, park, sleep, yield_now, Strand};
 pub use blocking::{blocking, KEEP_ALIVE};

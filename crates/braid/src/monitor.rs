@@ -3,7 +3,9 @@
 //!
 //! Every tick (1 ms while any core is awake) the monitor advances the coarse
 //! clock and looks at each core's switch counter. A core whose counter has not
-//! moved while it runs strand code is running one strand for that long:
+//! moved while it runs strand code is running one strand for that long, and
+//! braid-core's watchdog (`braid_core::sched::watchdog::verdict`) says what
+//! follows; the monitor applies it:
 //! - past the time slice, the strand is asked to yield at its next runtime call;
 //! - past the hog threshold, with strands waiting behind it (ready, mail, or
 //!   sockets registered with its poller), the monitor takes the
@@ -18,6 +20,7 @@
 
 use crate::runtime::RuntimeShared;
 use crate::sys;
+use braid_core::sched::watchdog::{verdict, Limits};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -48,8 +51,10 @@ pub(crate) fn start(rt: Arc<RuntimeShared>) -> JoinHandle<()> {
 }
 
 fn run(rt: &Arc<RuntimeShared>) {
-    let slice_ns = rt.config.time_slice.as_nanos() as u64;
-    let hog_ns = rt.config.hog_threshold.as_nanos() as u64;
+    let limits = Limits {
+        slice: rt.config.time_slice.as_nanos() as u64,
+        hog: rt.config.hog_threshold.as_nanos() as u64,
+    };
     let mut watches: Vec<Watch> = rt
         .cores
         .iter()
@@ -78,14 +83,15 @@ fn run(rt: &Arc<RuntimeShared>) {
                 continue;
             }
             let running_for = now.saturating_sub(watch.since_ns);
-            if running_for >= slice_ns {
-                core.yield_requested.store(true, Ordering::Relaxed);
-            }
             // Sockets registered there may have readiness nobody polls.
             let waiting = core.ready_len.load(Ordering::Relaxed) > 0
                 || !rt.bus.doorbell(core.id).is_empty()
                 || core.io.has_sources();
-            if running_for >= hog_ns && waiting {
+            let verdict = verdict(limits, running_for, waiting);
+            if verdict.ask_yield {
+                core.yield_requested.store(true, Ordering::Relaxed);
+            }
+            if verdict.hand_off {
                 let stuck = || core.counters.switches.load(Ordering::Relaxed) == switches;
                 if let Some(epoch) = core.try_revoke(stuck) {
                     replace_carrier(rt, core.id, epoch);

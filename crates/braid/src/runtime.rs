@@ -75,33 +75,7 @@ fn cpu_load() -> &'static Mutex<std::collections::HashMap<usize, usize>> {
 /// its carriers on the same ones.
 fn place_cores(cpus: &[usize], cores: usize) -> Vec<usize> {
     let mut load = cpu_load().lock().unwrap_or_else(|e| e.into_inner());
-    pick_cpus(cpus, cores, &mut load)
-}
-
-fn pick_cpus(
-    cpus: &[usize],
-    cores: usize,
-    load: &mut std::collections::HashMap<usize, usize>,
-) -> Vec<usize> {
-    let mut picked: Vec<usize> = Vec::with_capacity(cores);
-    for _ in 0..cores {
-        // A runtime's own cores go to distinct CPUs while it has fewer cores
-        // than CPUs, however loaded other runtimes left them: two of its
-        // cores on one CPU would halve what it can run in parallel.
-        let fresh: Vec<usize> = cpus
-            .iter()
-            .copied()
-            .filter(|c| !picked.contains(c))
-            .collect();
-        let candidates = if fresh.is_empty() { cpus } else { &fresh[..] };
-        let cpu = *candidates
-            .iter()
-            .min_by_key(|c| load.get(c).copied().unwrap_or(0))
-            .expect("cpus is not empty");
-        *load.entry(cpu).or_insert(0) += 1;
-        picked.push(cpu);
-    }
-    picked
+    braid_core::sched::placement::pick_cpus(cpus, cores, &mut load)
 }
 
 /// Gives back the CPUs `place_cores` handed out.
@@ -469,31 +443,5 @@ impl Drop for Runtime {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|(id, _)| *id != shared.id);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::pick_cpus;
-    use std::collections::HashMap;
-
-    #[test]
-    fn runtimes_spread_over_the_cpus() {
-        let mut load = HashMap::new();
-        let cpus = [0, 1, 2, 3];
-        // One runtime: its cores in CPU order.
-        assert_eq!(pick_cpus(&cpus, 2, &mut load), vec![0, 1]);
-        // The next ones start on the CPUs still free.
-        assert_eq!(pick_cpus(&cpus, 1, &mut load), vec![2]);
-        assert_eq!(pick_cpus(&cpus, 2, &mut load), vec![3, 0]);
-        // More cores than CPUs: spread evenly.
-        let mut load = HashMap::new();
-        assert_eq!(pick_cpus(&[5, 6], 4, &mut load), vec![5, 6, 5, 6]);
-        // However uneven the load others left, one runtime's cores get
-        // distinct CPUs while there are enough.
-        let mut load = HashMap::from([(0, 2)]);
-        assert_eq!(pick_cpus(&[0, 1], 2, &mut load), vec![1, 0]);
-        let mut load = HashMap::from([(0, 5), (1, 1)]);
-        assert_eq!(pick_cpus(&[0, 1, 2], 3, &mut load), vec![2, 1, 0]);
     }
 }

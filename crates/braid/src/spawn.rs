@@ -9,7 +9,7 @@ use crate::scope::ScopeState;
 use crate::stack::StrandStack;
 use crate::stats::StrandStats;
 use crate::strand::{self, Header, Launch, StrandCoroutine, StrandYielder, Task, Waiter};
-use braid_core::Insert;
+
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -238,22 +238,12 @@ impl Builder {
         let mut request = Some((f, scope));
         let local_result = context::with_local(|local| {
             let (f, scope) = request.take().expect("taken once");
-            let cores = local.endpoint.cores();
-            let target = match pin {
-                Some(core) if core >= cores => {
-                    let allowed = format!("0..{cores} (the runtime's cores)");
-                    let err = crate::ConfigError::new("core", core, allowed);
-                    return Err(SpawnError::config(err));
-                }
-                Some(core) => core,
-                None => local.core,
-            };
+            let placement = local.sched.place(pin).map_err(|e| {
+                let allowed = format!("0..{} (the runtime's cores)", e.cores);
+                SpawnError::config(crate::ConfigError::new("core", e.asked, allowed))
+            })?;
             let size = stack_size.unwrap_or(local.rt().config.stack_size);
             let id = local.next_strand_id();
-            let placement = Placement {
-                core: target,
-                pinned: pin.is_some(),
-            };
             let parent = Some(parent.clone());
             let (task, handle) = build(
                 local.rt(),
@@ -266,11 +256,7 @@ impl Builder {
                 f,
             );
             crate::core::shared::bump(&local.shared().counters.spawned, 1);
-            if target == local.core {
-                local.enqueue(task, Insert::Tail);
-            } else {
-                local.send(target, crate::core::Msg::Spawn(Box::new(task)));
-            }
+            local.start(task, placement.core);
             Ok(handle)
         });
         crate::api::yield_if_slice_expired();
@@ -318,22 +304,22 @@ where
         return Err(SpawnError::shutting_down());
     }
     let size = stack_size.unwrap_or(rt.config.stack_size);
-    let id = (rt.foreign_ids.fetch_add(1, Ordering::Relaxed) + 1) << 12 | 0xFFF;
+    let id =
+        braid_core::sched::ids::compose(rt.foreign_ids.fetch_add(1, Ordering::Relaxed) + 1, None);
     let core = rt.next_foreign_core();
     let placement = Placement {
         core,
         pinned: false,
     };
     let (task, handle) = build(rt, id, placement, name, parent, size, scope, f);
-    rt.inject(core, crate::core::Msg::Spawn(Box::new(task)));
+    rt.inject(
+        core,
+        crate::core::Msg::Sched(braid_core::Mail::Spawn(Box::new(task))),
+    );
     Ok(handle)
 }
 
-/// Where a new strand starts, and whether it may move.
-struct Placement {
-    core: usize,
-    pinned: bool,
-}
+use braid_core::sched::placement::Placement;
 
 /// Creates the header, packet and pending body of a new strand. The stack comes
 /// later, when the strand first runs (see `strand::Launch`).

@@ -331,9 +331,3 @@ pub(crate) fn park_current() {
     }
     crate::park::end_park(&header.park);
 }
-
-/// A header for unit tests that only carry one around.
-#[cfg(test)]
-pub(crate) fn test_header() -> Arc<Header> {
-    Arc::new(Header::new(1, None, 16 * 1024, false, 0, None, 0))
-}

@@ -9,7 +9,7 @@
 pub type Slot = u32;
 
 /// Parked strands of one core.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Blocked<T> {
     slots: Vec<Option<T>>,
     free: Vec<Slot>,
@@ -41,6 +41,15 @@ impl<T> Blocked<T> {
                 self.slots.push(Some(task));
                 (self.slots.len() - 1) as Slot
             }
+        }
+    }
+
+    /// The slot the next [`Blocked::file`] will use.
+    #[inline]
+    pub fn next_slot(&self) -> Slot {
+        match self.free.last() {
+            Some(&slot) => slot,
+            None => self.slots.len() as Slot,
         }
     }
 
@@ -92,6 +101,7 @@ mod tests {
     #[test]
     fn slots_are_reused_and_counted() {
         let mut b = Blocked::default();
+        assert_eq!(b.next_slot(), 0);
         let s1 = b.file("a");
         let s2 = b.file("b");
         assert_ne!(s1, s2);
@@ -99,6 +109,7 @@ mod tests {
         assert_eq!(b.take(s1), Some("a"));
         assert_eq!(b.take(s1), None, "a slot is emptied once");
         assert_eq!(b.take(99), None);
+        assert_eq!(b.next_slot(), s1);
         assert_eq!(b.file("c"), s1, "the freed slot is reused");
         assert_eq!(b.get(s1), Some(&"c"));
         assert_eq!(b.iter().count(), 2);

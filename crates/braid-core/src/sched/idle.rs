@@ -13,7 +13,7 @@
 use crate::policy::Nanos;
 
 /// The idle plan's knobs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IdleConfig {
     /// The longest spin before parking.
     pub spin_max: Nanos,
@@ -70,7 +70,7 @@ pub enum IdleEnd {
 }
 
 /// One core's idle state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Idler {
     config: IdleConfig,
     spin: Nanos,

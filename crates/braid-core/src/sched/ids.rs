@@ -40,7 +40,7 @@ pub fn minted_by(id: u64) -> Option<CoreId> {
 }
 
 /// One core's id counter.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Hash)]
 pub struct IdMint {
     core: CoreId,
     minted: u64,

@@ -2,7 +2,7 @@
 //!
 //! [`CoreSched`] is everything one core decides: its ready strands (ordered by a
 //! [`Policy`]), its blocked table, what it gives to other cores and when (a
-//! [`Balancer`] plus the stay-or-move rules), how it answers the scheduling
+//! [`Balancer`] plus the stay-or-move rules), its timers, how it answers the scheduling
 //! messages of the bus ([`Mail`]), how it idles ([`idle`]), where new strands
 //! start ([`placement`]) and the ids they get ([`ids`]). It is generic over the
 //! task handle `T` ([`TaskHandle`]) and the wake token `K` a [`Mail::Wake`]
@@ -35,6 +35,7 @@ use crate::policy::{Insert, Nanos, Policy};
 use crate::rng::Rng;
 pub use blocked::{Blocked, Slot};
 pub use idle::{IdleConfig, IdleEnd, Idler, Park, Spin};
+pub use timers::{TimerId, Timers};
 
 /// What the scheduler needs to know of a strand it holds.
 pub trait TaskHandle {
@@ -45,6 +46,12 @@ pub trait TaskHandle {
     /// [`SchedConfig::io_stay`]).
     fn io_woken(&self) -> bool {
         false
+    }
+
+    /// The strand is being filed as blocked in `slot` (the slot a later
+    /// [`CoreSched::wake`] names).
+    fn filed(&mut self, slot: Slot) {
+        let _ = slot;
     }
 
     /// The strand is about to be sent to core `to`.
@@ -60,7 +67,7 @@ pub trait TaskHandle {
 }
 
 /// How a strand left a carrier that lost its core while running it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// It yielded: ready again.
     Yielded,
@@ -72,7 +79,7 @@ pub enum Outcome {
 
 /// The scheduling messages between cores. `T` is the task handle, `K` the
 /// token that names a parked strand to its home core.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub enum Mail<T, K> {
     /// A strand parked on the receiving core was unparked elsewhere.
     Wake(K),
@@ -103,7 +110,7 @@ pub enum Received<T, K> {
 }
 
 /// The knobs of a core's scheduler.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SchedConfig {
     /// How long a core must have been busy without a break before it gives
     /// away strands woken by socket readiness. Such a strand typically runs for
@@ -128,7 +135,7 @@ impl Default for SchedConfig {
 }
 
 /// What one core's scheduler did, for statistics and the simulator's checks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct SchedCounters {
     /// Strands given to other cores (grants and offers).
     pub given: u64,
@@ -142,7 +149,10 @@ pub struct SchedCounters {
     pub offers: u64,
 }
 
-/// One core's scheduler. See the module documentation.
+/// One core's scheduler. See the module documentation. Cloning one copies
+/// its whole state and hashing one hashes it (the exhaustive explorer
+/// branches and merges states that way).
+#[derive(Clone, Hash)]
 pub struct CoreSched<T, K, P, B> {
     me: CoreId,
     cores: usize,
@@ -150,6 +160,7 @@ pub struct CoreSched<T, K, P, B> {
     balancer: B,
     rng: Rng,
     blocked: Blocked<T>,
+    timers: Timers<K>,
     mint: ids::IdMint,
     idler: Idler,
     config: SchedConfig,
@@ -186,6 +197,7 @@ where
             balancer,
             rng: Rng::new(seed ^ (me as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             blocked: Blocked::default(),
+            timers: Timers::default(),
             mint: ids::IdMint::new(me),
             idler: Idler::new(config.idle),
             config,
@@ -274,8 +286,35 @@ where
 
     /// Files a parked strand; returns the slot a wake names.
     #[inline]
-    pub fn block(&mut self, task: T) -> Slot {
-        self.blocked.file(task)
+    pub fn block(&mut self, mut task: T) -> Slot {
+        let slot = self.blocked.next_slot();
+        task.filed(slot);
+        let filed = self.blocked.file(task);
+        debug_assert_eq!(filed, slot);
+        filed
+    }
+
+    /// Arms a timer for `deadline` that hands back `what` when it fires.
+    pub fn arm(&mut self, deadline: Nanos, what: K) -> TimerId {
+        self.timers.insert(deadline, what)
+    }
+
+    /// Disarms a timer that has not fired; returns what it carried.
+    pub fn disarm(&mut self, id: TimerId) -> Option<K> {
+        self.timers.cancel(id)
+    }
+
+    /// Moves what the timers due at `now` carry into `fired`.
+    #[inline]
+    pub fn expire(&mut self, now: Nanos, fired: &mut Vec<K>) {
+        if !self.timers.is_empty() {
+            self.timers.expire(now, fired);
+        }
+    }
+
+    /// Timers armed here.
+    pub fn timers(&self) -> &Timers<K> {
+        &self.timers
     }
 
     /// Makes the strand filed in `slot` ready; returns whether one was there.
@@ -401,8 +440,8 @@ where
     }
 
     /// After a spin that found nothing (see [`Idler::park`]).
-    pub fn park(&self, now: Nanos, overflow: bool, next_timer: Option<Nanos>) -> Park {
-        self.idler.park(now, overflow, next_timer)
+    pub fn park(&self, now: Nanos, overflow: bool) -> Park {
+        self.idler.park(now, overflow, self.timers.next_deadline())
     }
 
     /// The idle spell ended at `now`, as `how` says: the busy spell starts.
@@ -429,8 +468,10 @@ where
         self.outbox.drain(..)
     }
 
-    /// Takes every strand this core holds, ready or blocked (at shutdown).
+    /// Takes every strand this core holds, ready or blocked, and disarms its
+    /// timers (at shutdown).
     pub fn abandon(&mut self, now: Nanos) -> Vec<T> {
+        self.timers.clear();
         let mut all = Vec::new();
         while let Some(task) = self.policy.pick_next(now) {
             all.push(task);

@@ -19,7 +19,7 @@ impl TimerId {
 
 /// Armed timers, each carrying a `W` (what to wake when it fires). Timers with
 /// the same deadline fire in the order they were armed.
-#[derive(Debug)]
+#[derive(Clone, Debug, Hash)]
 pub struct Timers<W> {
     armed: BTreeMap<TimerId, W>,
     seq: u64,

@@ -1,9 +1,17 @@
-//! A core's own scheduling state. Only the carrier that owns the core touches it,
-//! so nothing here is atomic or locked (the counters it publishes are single-writer
-//! stores).
+//! A core's own state. Only the carrier that owns the core touches it, so
+//! nothing here is atomic or locked (the counters it publishes are
+//! single-writer stores).
+//!
+//! Every scheduling decision is made by the core's [`Sched`], braid-core's pure
+//! per-core scheduler (the simulator runs the same one): what runs next, what
+//! is given to other cores and what stays, how mail is answered, the idle
+//! plan, timers, ids. `Local` applies its decisions: it sends the scheduler's
+//! outbox over the real bus (waking receivers that sleep), keeps the strand
+//! headers' atomics (state, home core, blocked slot) in step, and publishes the
+//! counters `Stats` reads.
 
 use super::events::{ClosureEntry, ClosureSet, EventWaiter};
-use super::mail::{Msg, Outcome};
+use super::mail::Msg;
 use super::shared::{bump, CoreShared};
 use crate::event::{EventKey, Payload};
 use crate::park;
@@ -11,13 +19,55 @@ use crate::runtime::RuntimeShared;
 use crate::stack::StackPool;
 use crate::strand::{Header, StrandState, Task, Waiter, NO_SLOT};
 use crate::sync::waiter::Waker;
-use crate::timer::TimerHeap;
 use braid_bus::{Endpoint, Notify, Origin};
 use braid_core::event::{Events, Outbox};
-use braid_core::{Balancer, Grant, Insert, Policy, Rng, RoundRobin, StealHalf, Ticket};
+use braid_core::sched::{Outcome, SchedConfig, Slot, TimerId};
+use braid_core::{
+    CoreId, CoreSched, Insert, Mail, Nanos, Received, RoundRobin, StealHalf, TaskHandle, Ticket,
+};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// The scheduler of one core: braid-core's state machine over this runtime's
+/// tasks, woken by strand header, with braid's round robin and steal-half as
+/// concrete types. A policy chosen at run time (`AnyPolicy`, as the simulator
+/// uses) measured 20 more instructions per yield (callgrind, 400 000 yields
+/// on one core: 98.4 M against 90.4 M; +5–7 % on the yield benchmark), so
+/// the runtime names its policy and balancer by type until there are others
+/// to choose from.
+pub(crate) type Sched = CoreSched<Task, Arc<Header>, RoundRobin<Task>, StealHalf>;
+
+/// The scheduling mail of the bus.
+pub(crate) type SchedMail = Mail<Task, Arc<Header>>;
+
+impl TaskHandle for Task {
+    #[inline]
+    fn pinned(&self) -> bool {
+        self.header.pinned
+    }
+
+    #[inline]
+    fn io_woken(&self) -> bool {
+        self.header.io_wait.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn filed(&mut self, slot: Slot) {
+        self.header.blocked_slot.store(slot, Ordering::Relaxed);
+    }
+
+    fn leaving(&mut self, to: CoreId) {
+        // Released to `to` by the bus push.
+        self.header.home.store(to, Ordering::Relaxed);
+        crate::strand::StrandCounters::bump(&self.header.counters.migrations, 1);
+    }
+
+    fn arriving(&mut self, here: CoreId) {
+        self.header.home.store(here, Ordering::Relaxed);
+        self.header.set_state(StrandState::Ready);
+    }
+}
 
 /// The local state of one core.
 pub(crate) struct Local {
@@ -26,17 +76,13 @@ pub(crate) struct Local {
     /// `&rt.cores[core]`, kept to spare the lookup on every switch.
     shared: *const CoreShared,
     pub(crate) runtime_id: u64,
-    pub(crate) policy: RoundRobin<Task>,
-    pub(crate) balancer: StealHalf,
-    pub(crate) rng: Rng,
+    /// Every scheduling decision of this core.
+    pub(crate) sched: Sched,
     pub(crate) endpoint: Endpoint<Msg>,
-    /// Parked strands, indexed by `Header::blocked_slot`.
-    blocked: Vec<Option<Task>>,
-    free_slots: Vec<u32>,
-    pub(crate) timers: TimerHeap,
     pub(crate) stacks: StackPool,
-    next_id: u64,
     inbox: Vec<(Origin, Msg)>,
+    /// The scheduler's outbox, taken out to send.
+    outbox: Vec<(CoreId, SchedMail)>,
     fired: Vec<Arc<Header>>,
     /// This core's wait graph and the events homed here (see `core::events`).
     pub(super) events: Events<EventKey, EventWaiter, Payload>,
@@ -53,15 +99,9 @@ pub(crate) struct Local {
     /// This core's poller (see `io`).
     pub(crate) poller: crate::io::Poller,
     pub(crate) shutdown: bool,
-    /// The coarse clock when this core last ran out of work.
-    pub(crate) idle_at_ns: u64,
-    /// How long the next idle spell spins before parking (see `worker`).
-    pub(crate) spin: std::time::Duration,
+    /// The coarse clock as the scheduling loop last read it (once a pass).
+    pub(crate) tick: Nanos,
 }
-
-/// How long a core must have been busy without a break before it gives away
-/// strands woken by socket readiness (see `Local::take_for_transfer`).
-pub(crate) const IO_STAY: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl Local {
     pub(crate) fn new(
@@ -82,16 +122,18 @@ impl Local {
             rt,
             shared,
             runtime_id,
-            policy: RoundRobin::new(slice_ns),
-            balancer: StealHalf::new(core, cores),
-            rng: Rng::new(seed ^ (core as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            sched: CoreSched::new(
+                core,
+                cores,
+                RoundRobin::new(slice_ns),
+                StealHalf::new(core, cores),
+                seed,
+                SchedConfig::default(),
+            ),
             endpoint,
-            blocked: Vec::new(),
-            free_slots: Vec::new(),
-            timers: TimerHeap::default(),
             stacks: StackPool::default(),
-            next_id: 0,
             inbox: Vec::new(),
+            outbox: Vec::new(),
             fired: Vec::new(),
             events: Events::new(core, cores),
             next_ticket: 0,
@@ -102,8 +144,7 @@ impl Local {
             closure_graveyard: Vec::new(),
             poller,
             shutdown: false,
-            idle_at_ns: 0,
-            spin: std::time::Duration::from_micros(20),
+            tick: 0,
         }
     }
 
@@ -143,75 +184,79 @@ impl Local {
         self.stacks.take(usable, &rt.slabs)
     }
 
-    /// A runtime-unique strand id: a per-core counter with the core in the low bits.
+    /// A runtime-unique strand id (see `braid_core::sched::ids`).
+    #[inline]
     pub(crate) fn next_strand_id(&mut self) -> u64 {
-        self.next_id += 1;
-        (self.next_id << 12) | self.core as u64
+        self.sched.mint_id()
+    }
+
+    /// The coarse clock: nanoseconds since the runtime started, advanced by
+    /// the monitor every millisecond, as the scheduling loop last read it —
+    /// what scheduling decisions are given (a field read on the hot path, not
+    /// an atomic load through the runtime pointer).
+    #[inline]
+    pub(crate) fn now(&self) -> Nanos {
+        self.tick
+    }
+
+    /// `at` on the runtime's clock (nanoseconds since it started).
+    pub(crate) fn ns_at(&self, at: Instant) -> Nanos {
+        at.saturating_duration_since(self.rt().started).as_nanos() as Nanos
     }
 
     /// Makes `task` ready here.
     #[inline]
     pub(crate) fn enqueue(&mut self, task: Task, hint: Insert) {
         task.header.set_state(StrandState::Ready);
-        self.policy.enqueue(task, hint, 0);
+        let now = self.now();
+        self.sched.enqueue(task, hint, now);
         self.publish_ready_len();
-        self.offer_surplus();
+        self.send_outbox();
     }
 
     #[inline]
     pub(crate) fn publish_ready_len(&self) {
         self.shared()
             .ready_len
-            .store(self.policy.len(), Ordering::Relaxed);
+            .store(self.sched.ready_len(), Ordering::Relaxed);
     }
 
-    /// Gives part of the ready queue to a core known to be idle, if any.
+    /// Sends what the scheduler decided to send (offers, grants, requests,
+    /// spawns), counting the strands given away.
     #[inline]
-    fn offer_surplus(&mut self) {
-        if let Some((peer, count)) = self.balancer.on_surplus(self.policy.len()) {
-            let tasks = self.take_for_transfer(peer, count);
-            if !tasks.is_empty() {
-                self.send(peer, Msg::Offer(tasks));
-            }
+    pub(crate) fn send_outbox(&mut self) {
+        if self.sched.has_outbox() {
+            self.send_outbox_slow();
         }
     }
 
-    /// Takes up to `count` ready strands to give to core `to`. Pinned strands
-    /// stay. So do strands woken by socket readiness, unless this core has
-    /// been busy without a break for [`IO_STAY`]: such a strand typically runs
-    /// for a moment (a read, a write) and parks on its socket again, and
-    /// moving it costs more than that moment — a wake of the other core and
-    /// moving the socket's registration — while the cores trade such strands
-    /// back and forth. Measured with the echo benchmark's load (1 000
-    /// connections, 2 cores, `braid-bench` net tests): 60–85 k round trips/s
-    /// while strands moved freely (2 000–9 000 moves/s), 63–86 k with a 2 ms
-    /// limit, 83–123 k with 20 ms (almost no moves). New connections still
-    /// spread: a freshly spawned strand is not an I/O wake.
-    fn take_for_transfer(&mut self, to: usize, count: usize) -> Vec<Task> {
-        let mut tasks = self.policy.take_for_transfer(count);
-        let busy_ns = self
-            .rt()
-            .clock_ns
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.idle_at_ns);
-        let io_moves = busy_ns >= IO_STAY.as_nanos() as u64;
-        let stays =
-            |t: &Task| t.header.pinned || (!io_moves && t.header.io_wait.load(Ordering::Relaxed));
-        if tasks.iter().any(stays) {
-            let (pinned, movable): (Vec<_>, Vec<_>) = tasks.into_iter().partition(stays);
-            for task in pinned {
-                self.policy.enqueue(task, Insert::Tail, 0);
+    #[cold]
+    fn send_outbox_slow(&mut self) {
+        let mut out = std::mem::take(&mut self.outbox);
+        out.extend(self.sched.take_outbox());
+        let mut given = 0;
+        for (to, mail) in out.drain(..) {
+            if let Mail::WorkReply(tasks) | Mail::Offer(tasks) = &mail {
+                given += tasks.len() as u64;
             }
-            tasks = movable;
+            self.send(to, Msg::Sched(mail));
         }
-        for task in &tasks {
-            // Released to `to` by the bus push.
-            task.header.home.store(to, Ordering::Relaxed);
-            crate::strand::StrandCounters::bump(&task.header.counters.migrations, 1);
+        self.outbox = out;
+        if given > 0 {
+            bump(&self.shared().counters.given, given);
+            self.publish_ready_len();
         }
-        bump(&self.shared().counters.given, tasks.len() as u64);
-        self.publish_ready_len();
-        tasks
+    }
+
+    /// Starts a new strand on `core` (this one, or by a spawn message).
+    pub(crate) fn start(&mut self, task: Task, core: CoreId) {
+        if core == self.core {
+            self.enqueue(task, Insert::Tail);
+        } else {
+            let now = self.now();
+            self.sched.spawn(task, core, now);
+            self.send_outbox();
+        }
     }
 
     /// Sends `msg` to core `to`, waking it if it sleeps.
@@ -239,15 +284,7 @@ impl Local {
             self.enqueue(task, Insert::Tail);
             return;
         }
-        let slot = match self.free_slots.pop() {
-            Some(slot) => slot,
-            None => {
-                self.blocked.push(None);
-                (self.blocked.len() - 1) as u32
-            }
-        };
-        task.header.blocked_slot.store(slot, Ordering::Relaxed);
-        self.blocked[slot as usize] = Some(task);
+        let _slot = self.sched.block(task);
     }
 
     /// Makes the strand of `header`, parked on this core, ready. A wake for a strand
@@ -258,14 +295,18 @@ impl Local {
         if slot == NO_SLOT {
             return;
         }
-        let Some(task) = self.blocked.get_mut(slot as usize).and_then(Option::take) else {
-            return;
-        };
-        debug_assert!(std::ptr::eq(&*task.header, header));
+        debug_assert!(self
+            .sched
+            .blocked()
+            .get(slot)
+            .is_some_and(|t| std::ptr::eq(&*t.header, header)));
         header.blocked_slot.store(NO_SLOT, Ordering::Relaxed);
-        self.free_slots.push(slot);
-        self.enqueue(task, Insert::Tail);
-        self.balancer.on_busy();
+        header.set_state(StrandState::Ready);
+        let now = self.now();
+        if self.sched.wake(slot, now) {
+            self.publish_ready_len();
+            self.send_outbox();
+        }
     }
 
     /// Bookkeeping for a strand whose body returned.
@@ -309,7 +350,7 @@ impl Local {
         if home == self.core {
             self.wake_filed(&header);
         } else {
-            self.send(home, Msg::Wake(header));
+            self.send(home, Msg::Sched(Mail::Wake(header)));
         }
     }
 
@@ -347,63 +388,59 @@ impl Local {
 
     fn apply(&mut self, origin: Origin, msg: Msg) {
         let from = match origin {
-            Origin::Core(core) => core,
-            Origin::Injected => usize::MAX,
+            Origin::Core(core) => Some(core),
+            Origin::Injected => None,
         };
         match msg {
-            Msg::Wake(header) => self.wake_filed(&header),
-            Msg::Spawn(task) => {
-                task.header.home.store(self.core, Ordering::Relaxed);
-                self.enqueue(*task, Insert::Tail);
-                self.balancer.on_busy();
-            }
-            Msg::WorkRequest => {
-                let tasks = match self.balancer.on_request(from, self.policy.len()) {
-                    Grant::Give(count) => self.take_for_transfer(from, count),
-                    Grant::Nothing => Vec::new(),
-                };
-                self.send(from, Msg::WorkReply(tasks));
-            }
-            Msg::WorkReply(tasks) => {
-                self.balancer.on_reply(from, tasks.len());
-                self.receive_transfer(tasks);
-            }
-            Msg::Offer(tasks) => {
-                self.balancer.on_busy();
-                self.receive_transfer(tasks);
-            }
+            Msg::Sched(mail) => self.apply_sched(from, mail),
             Msg::Cancel(root) => self.wake_blocked_in(&root),
-            Msg::Orphan(task, outcome) => {
-                task.header.home.store(self.core, Ordering::Relaxed);
-                match outcome {
-                    Outcome::Yielded => self.enqueue(*task, Insert::Tail),
-                    Outcome::Parked => self.file_blocked(*task),
-                    Outcome::Exited => self.finish(*task),
-                }
-            }
-            Msg::Event(msg) => self.event_message(from, *msg),
+            Msg::Event(msg) => self.event_message(from.unwrap_or(usize::MAX), *msg),
             Msg::EventCancel(key, ticket) => self.event_cancel(&key, ticket),
             Msg::ClosuresGone(host) => self.remove_closures_of(host),
             Msg::Shutdown => self.shutdown = true,
         }
     }
 
-    fn receive_transfer(&mut self, tasks: Vec<Task>) {
-        bump(&self.shared().counters.steals, tasks.len() as u64);
-        for task in tasks {
-            task.header.home.store(self.core, Ordering::Relaxed);
-            task.header.set_state(StrandState::Ready);
-            self.policy.enqueue(task, Insert::Tail, 0);
+    /// Hands scheduling mail to the scheduler and applies what it leaves to
+    /// do: a wake to resolve, an orphan to treat as just suspended.
+    fn apply_sched(&mut self, from: Option<CoreId>, mail: SchedMail) {
+        if let Mail::WorkReply(tasks) | Mail::Offer(tasks) = &mail {
+            bump(&self.shared().counters.steals, tasks.len() as u64);
+        }
+        let now = self.now();
+        match self.sched.receive(from, mail, now) {
+            Received::Done => {}
+            Received::Wake(header) => self.wake_filed(&header),
+            Received::Orphan(task, outcome) => self.suspended(task, outcome),
         }
         self.publish_ready_len();
+        self.send_outbox();
+    }
+
+    /// What follows a strand's suspension on this core; publishes the ready
+    /// count (which the pick of the strand lowered).
+    #[inline]
+    pub(crate) fn suspended(&mut self, task: Task, outcome: Outcome) {
+        match outcome {
+            Outcome::Yielded => self.enqueue(task, Insert::Tail),
+            Outcome::Parked => {
+                self.file_blocked(task);
+                self.publish_ready_len();
+            }
+            Outcome::Exited => {
+                self.finish(task);
+                self.publish_ready_len();
+            }
+        }
     }
 
     /// Unparks every strand blocked here that belongs to the subtree of `root`.
     pub(crate) fn wake_blocked_in(&mut self, root: &Header) {
         let victims: Vec<Arc<Header>> = self
-            .blocked
+            .sched
+            .blocked()
             .iter()
-            .flatten()
+            .map(|(_, t)| t)
             .filter(|t| t.header.descends_from(root))
             .map(|t| t.header.clone())
             .collect();
@@ -416,18 +453,37 @@ impl Local {
     pub(crate) fn publish_timers(&self) {
         self.shared()
             .timers
-            .store(self.timers.len(), Ordering::Relaxed);
+            .store(self.sched.timers().len(), Ordering::Relaxed);
+    }
+
+    /// Arms a timer that unparks the strand of `header` at `deadline`.
+    pub(crate) fn arm_timer(&mut self, deadline: Instant, header: Arc<Header>) -> TimerId {
+        let at = self.ns_at(deadline);
+        let id = self.sched.arm(at, header);
+        self.publish_timers();
+        id
+    }
+
+    /// Disarms a timer armed here that has not fired; returns whether it was
+    /// still armed.
+    pub(crate) fn disarm_timer(&mut self, id: TimerId) -> bool {
+        let was = self.sched.disarm(id).is_some();
+        if was {
+            self.publish_timers();
+        }
+        was
     }
 
     /// Unparks the strands whose timers expired. Reads the clock only when timers
     /// are pending.
     #[inline]
     pub(crate) fn fire_timers(&mut self) {
-        if self.timers.is_empty() {
+        if self.sched.timers().is_empty() {
             return;
         }
         let mut fired = std::mem::take(&mut self.fired);
-        self.timers.expire(Instant::now(), &mut fired);
+        let now = self.ns_at(Instant::now());
+        self.sched.expire(now, &mut fired);
         if !fired.is_empty() {
             self.publish_timers();
         }
@@ -441,18 +497,11 @@ impl Local {
     /// unwound safely from here, so they are leaked (their stacks stay mapped);
     /// returns how many.
     pub(crate) fn abandon_all(&mut self) -> usize {
-        let mut leaked = 0;
+        let now = self.now();
         // Dropping a task leaks an unfinished coroutine (see `Task`'s Drop).
-        while let Some(task) = self.policy.pick_next(0) {
-            drop(task);
-            leaked += 1;
-        }
-        for task in self.blocked.drain(..).flatten() {
-            drop(task);
-            leaked += 1;
-        }
-        self.free_slots.clear();
-        self.timers.clear();
+        let left = self.sched.abandon(now);
+        let leaked = left.len();
+        drop(left);
         leaked
     }
 }

@@ -1,35 +1,20 @@
-//! Messages between cores, and how the receiving core applies them.
+//! The messages cores exchange. Scheduling mail (wakes, spawns, work
+//! requests, grants, offers, orphans) is braid-core's [`braid_core::Mail`],
+//! answered by the core's scheduler; the rest is the runtime's own.
 
+use super::local::SchedMail;
 use crate::event::{EventKey, EventMessage};
-use crate::strand::{Header, Task};
+use crate::strand::Header;
 use braid_core::Ticket;
 use std::sync::Arc;
-
-/// How a strand left a carrier that lost its core while running it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Yielded,
-    Parked,
-    Exited,
-}
 
 /// A bus message. Every cross-core action is one of these.
 #[derive(Debug)]
 pub(crate) enum Msg {
-    /// A strand parked on the receiving core was unparked elsewhere.
-    Wake(Arc<Header>),
-    /// Run this new strand here.
-    Spawn(Box<Task>),
-    /// The sender is idle and asks for work.
-    WorkRequest,
-    /// The answer to a work request (possibly empty).
-    WorkReply(Vec<Task>),
-    /// Work pushed to a core the sender knows is idle.
-    Offer(Vec<Task>),
+    /// Scheduling mail, for the receiving core's scheduler.
+    Sched(SchedMail),
     /// A subtree was cancelled: wake its strands blocked here.
     Cancel(Arc<Header>),
-    /// A strand that was running on a carrier that lost this core.
-    Orphan(Box<Task>, Outcome),
     /// A message of the event protocol (see `braid_core::event`).
     Event(Box<EventMessage>),
     /// A wait queued here gave up (timed out or cancelled) on another core:

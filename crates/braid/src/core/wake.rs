@@ -29,5 +29,5 @@ pub(crate) fn foreign_wake(header: Arc<Header>) {
         return;
     };
     let home = header.home.load(std::sync::atomic::Ordering::Relaxed);
-    rt.inject(home, Msg::Wake(header));
+    rt.inject(home, Msg::Sched(braid_core::Mail::Wake(header)));
 }

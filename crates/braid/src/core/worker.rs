@@ -1,38 +1,27 @@
 //! The carrier thread: the scheduling loop of one core.
 //!
 //! Each pass applies mail (O(1) when there is none), fires due timers, and runs
-//! the next ready strand until it yields, parks or exits. With nothing to run the
-//! carrier asks the balancer for work, spins briefly (waking a parked thread costs
-//! tens of microseconds, a spin a fraction of that), then parks in its poller
-//! (see `io`) with a timeout of its earliest timer; the doorbell wakes it through
-//! the poller's waker. A busy core with sockets polls without waiting every
+//! the strand the core's scheduler picks until it yields, parks or exits. With
+//! nothing to run the carrier follows the scheduler's idle plan
+//! (`braid_core::sched::idle`): it sends the work request the balancer chose,
+//! spins as long as the plan says, then parks in its poller (see `io`) with a
+//! timeout of its earliest timer; the doorbell wakes it through the poller's
+//! waker. A busy core with sockets polls without waiting every
 //! `io::POLL_EVERY` passes.
 
 use super::local::Local;
-use super::mail::{Msg, Outcome};
+use super::mail::Msg;
 use super::shared::bump;
 use crate::context::{self, Carrier, Suspend};
 use crate::runtime::RuntimeShared;
 use crate::strand::{StrandCounters, StrandState, Task};
 use crate::{overflow, sys};
-use braid_core::{Balancer, Insert, Policy};
+use braid_core::sched::{IdleEnd, Outcome, Park};
+use braid_core::Mail;
 use corosensei::CoroutineResult;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Longest and shortest time an idle carrier polls its doorbell before
-/// parking. The spin adapts between the two: back to the longest when work
-/// arrived during the spin or soon enough after parking that the longest spin
-/// would have caught it, halved when the carrier stayed parked longer than
-/// that. A core whose work comes back quickly (a ping-pong or a token ring
-/// across cores) keeps the fast wake; one whose idle spells are long (a server
-/// between requests) stops burning its CPU, which the kernel can give to
-/// other threads.
-const SPIN: Duration = Duration::from_micros(20);
-const SPIN_MIN: Duration = Duration::from_micros(1);
-/// How often a spinning carrier with sockets looks at its poller.
-const SPIN_POLL: Duration = Duration::from_micros(5);
 
 /// Body of a carrier thread for `core`, holding ownership epoch `epoch`.
 pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
@@ -88,6 +77,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             let poller = &mut (*local).poller;
             poller.passes = poller.passes.wrapping_add(1);
             let tick = rt.clock_ns.load(Ordering::Relaxed);
+            (*local).tick = tick;
             if poller.passes >= crate::io::POLL_EVERY || tick != poller.polled_at_ns {
                 poller.passes = 0;
                 poller.polled_at_ns = tick;
@@ -95,7 +85,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                     crate::io::poll(local, Some(Duration::ZERO));
                 }
             }
-            let next = (*local).policy.pick_next(0);
+            let next = (*local).sched.next(tick);
             match next {
                 Some(task) => {
                     if !run_task(rt, c, task) {
@@ -159,73 +149,67 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             // The monitor gave this core to a new carrier while the strand ran:
             // hand the strand over and let this thread end.
             (*c).retired = true;
-            rt.inject(shared.id, Msg::Orphan(Box::new(task), outcome));
+            rt.inject(shared.id, Msg::Sched(Mail::Orphan(Box::new(task), outcome)));
             return false;
         }
         let local = &mut *(*c).local;
-        match outcome {
-            Outcome::Yielded => local.enqueue(task, Insert::Tail),
-            Outcome::Parked => local.file_blocked(task),
-            Outcome::Exited => local.finish(task),
-        }
-        local.publish_ready_len();
+        local.suspended(task, outcome);
         true
     }
 }
 
 /// Nothing to run: ask for work, spin, then park in the poller until mail, I/O
-/// or the next timer.
+/// or the next timer, as the core's scheduler plans it.
 ///
 /// # Safety
 /// As for `scheduler_loop`, with no reference to `*local_ptr` live.
 unsafe fn idle(rt: &RuntimeShared, local_ptr: *mut Local) {
     // SAFETY: the caller owns the core and holds no reference into it.
-    unsafe { idle_wait(rt, local_ptr) };
+    let how = unsafe { idle_wait(rt, local_ptr) };
     // The core has work again from here: its busy spell starts now.
     // SAFETY: as above; the wait has returned.
-    unsafe { (*local_ptr).idle_at_ns = rt.clock_ns.load(Ordering::Relaxed) };
+    unsafe {
+        let local = &mut *local_ptr;
+        let now = rt.clock_ns.load(Ordering::Relaxed);
+        local.tick = now;
+        local.sched.idle_ended(now, how);
+    }
 }
 
 /// # Safety
 /// As for `idle`.
-unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) {
+unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) -> IdleEnd {
     // Each `&mut *local_ptr` below ends before the next `poll`, which takes
     // its own (and may wake strands, which takes another).
     // SAFETY: the caller owns the core and holds no reference into it.
-    let io = unsafe {
+    let plan = unsafe {
         let local = &mut *local_ptr;
-        if let Some(victim) = local.balancer.on_idle(&mut local.rng) {
-            local.send(victim, Msg::WorkRequest);
-        }
         // With sockets registered, readiness is as likely to end the wait
-        // as mail: look at the poller too while spinning.
-        local.shared().io.has_sources()
+        // as mail: the plan has the spin look at the poller too.
+        let plan = local.sched.idle(local.shared().io.has_sources());
+        local.send_outbox();
+        plan
     };
-    // SAFETY: as above.
-    let spin = unsafe { (*local_ptr).spin };
+    let spin = Duration::from_nanos(plan.spin);
+    let poll_every = plan.poll_every.map(Duration::from_nanos);
     let start = Instant::now();
     let mut polled = start;
-    let hit = |local_ptr: *mut Local| {
-        // SAFETY: as above.
-        unsafe { (*local_ptr).spin = SPIN };
-    };
     loop {
         for _ in 0..64 {
             // SAFETY: as above; a short-lived shared borrow.
             if unsafe { !(*local_ptr).endpoint.doorbell().is_empty() } {
-                hit(local_ptr);
-                return;
+                return IdleEnd::Spun;
             }
             std::hint::spin_loop();
         }
         let now = Instant::now();
-        // A poll is a system call: a few per spin, not one per round.
-        if io && now.duration_since(polled) >= SPIN_POLL {
-            polled = now;
-            // SAFETY: as above.
-            if unsafe { crate::io::poll(local_ptr, Some(Duration::ZERO)) } > 0 {
-                hit(local_ptr);
-                return;
+        if let Some(every) = poll_every {
+            if now.duration_since(polled) >= every {
+                polled = now;
+                // SAFETY: as above.
+                if unsafe { crate::io::poll(local_ptr, Some(Duration::ZERO)) } > 0 {
+                    return IdleEnd::Spun;
+                }
             }
         }
         if now.duration_since(start) >= spin {
@@ -234,23 +218,18 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) {
     }
     // SAFETY: as above.
     let local = unsafe { &mut *local_ptr };
-    if local.endpoint.has_overflow() {
-        // Our messages wait for room in a full ring: retry soon, never park.
-        std::thread::sleep(Duration::from_micros(50));
-        return;
-    }
-    let timeout = match local.timers.next_deadline() {
-        Some(deadline) => {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            Some(left)
+    let now_ns = local.ns_at(Instant::now());
+    let timeout = match local.sched.park(now_ns, local.endpoint.has_overflow()) {
+        Park::Return => return IdleEnd::Returned,
+        Park::Pause(pause) => {
+            // Our messages wait for room in a full ring: nobody would wake us.
+            std::thread::sleep(Duration::from_nanos(pause));
+            return IdleEnd::Returned;
         }
-        None => None,
+        Park::Sleep(deadline) => deadline.map(|at| Duration::from_nanos(at - now_ns)),
     };
     if !local.endpoint.try_sleep() {
-        return;
+        return IdleEnd::Returned;
     }
     let shared = local.shared();
     shared.parked.store(true, Ordering::Relaxed);
@@ -263,12 +242,9 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) {
     unsafe { crate::io::poll(local_ptr, timeout) };
     // SAFETY: as above; the poll has returned.
     let local = unsafe { &mut *local_ptr };
-    local.spin = if parked_at.elapsed() < SPIN {
-        SPIN
-    } else {
-        (local.spin / 2).max(SPIN_MIN)
-    };
+    let parked = parked_at.elapsed().as_nanos() as u64;
     local.endpoint.wake_up();
     rt.core_unparked();
     local.shared().parked.store(false, Ordering::Relaxed);
+    IdleEnd::Parked(parked)
 }

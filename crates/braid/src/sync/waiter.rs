@@ -17,7 +17,7 @@
 
 use crate::context;
 use crate::strand::{self, Header};
-use crate::timer::TimerId;
+use braid_core::sched::TimerId;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
@@ -204,10 +204,7 @@ fn arm_timer(me: &Arc<Header>, deadline: Instant) -> (usize, TimerId) {
     let mut header = Some(me.clone());
     loop {
         let armed = context::with_local(|local| {
-            let id = local
-                .timers
-                .insert(deadline, header.take().expect("armed once"));
-            local.publish_timers();
+            let id = local.arm_timer(deadline, header.take().expect("armed once"));
             (local.core, id)
         });
         if let Some(armed) = armed {
@@ -223,8 +220,8 @@ fn arm_timer(me: &Arc<Header>, deadline: Instant) -> (usize, TimerId) {
 /// spurious wake, which every wait loop tolerates).
 fn disarm_timer(core: usize, id: TimerId) {
     context::with_local(|local| {
-        if local.core == core && local.timers.cancel(id) {
-            local.publish_timers();
+        if local.core == core {
+            local.disarm_timer(id);
         }
     });
 }
