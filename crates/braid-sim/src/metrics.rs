@@ -98,7 +98,8 @@ pub struct Latency {
 
 /// Busy time per core in equal time buckets; the bucket width doubles (pairs
 /// merge) whenever the run outgrows [`Utilisation::BUCKETS`] buckets, so
-/// memory stays fixed however long the run.
+/// memory stays fixed however long the run. Reports merge the buckets that
+/// cover the makespan into at most [`Utilisation::REPORTED`].
 #[derive(Clone, Debug)]
 pub struct Utilisation {
     width: Nanos,
@@ -108,7 +109,9 @@ pub struct Utilisation {
 
 impl Utilisation {
     /// Buckets kept per core.
-    pub const BUCKETS: usize = 64;
+    pub const BUCKETS: usize = 1024;
+    /// Buckets in a report.
+    pub const REPORTED: usize = 64;
 
     /// Empty figures for `cores` cores.
     pub fn new(cores: usize) -> Utilisation {
@@ -153,20 +156,29 @@ impl Utilisation {
         &self.total
     }
 
-    /// The summary for a run that lasted `makespan`.
+    /// The summary for a run that lasted `makespan` (busy time after it —
+    /// idle cores still asking each other for work — is left out of the
+    /// buckets but not of the per-core totals).
     pub fn summary(&self, makespan: Nanos) -> UtilisationReport {
         let used = (makespan.div_ceil(self.width) as usize).clamp(1, Self::BUCKETS);
+        let group = used.div_ceil(Self::REPORTED);
+        let width = self.width * group as u64;
         let cores = self.busy.len().max(1) as f64;
-        let mean = (0..used)
-            .map(|b| {
-                let sum: Nanos = self.busy.iter().map(|row| row[b]).sum();
-                sum as f64 / (cores * self.width as f64)
+        let mean = (0..used.div_ceil(group))
+            .map(|g| {
+                let range = g * group..((g + 1) * group).min(used);
+                let sum: Nanos = self
+                    .busy
+                    .iter()
+                    .map(|row| row[range.clone()].iter().sum::<Nanos>())
+                    .sum();
+                sum as f64 / (cores * width as f64)
             })
             .collect();
         let span = makespan.max(1) as f64;
         let per_core: Vec<f64> = self.total.iter().map(|&t| t as f64 / span).collect();
         UtilisationReport {
-            bucket_ns: self.width,
+            bucket_ns: width,
             mean_over_time: mean,
             per_core,
         }
@@ -242,7 +254,12 @@ mod tests {
         assert_eq!(u.totals(), &[1_000, 100]);
         let s = u.summary(20_000_000);
         assert_eq!(s.per_core, vec![1_000.0 / 2e7, 100.0 / 2e7]);
+        assert!(s.mean_over_time.len() <= Utilisation::REPORTED);
         let mean_total: f64 = s.mean_over_time.iter().sum::<f64>() * s.bucket_ns as f64 * 2.0;
         assert!((mean_total - 1_100.0).abs() < 1e-6, "{mean_total}");
+        // A makespan shorter than the recorded activity reports only its part.
+        let s = u.summary(6_000);
+        let mean_total: f64 = s.mean_over_time.iter().sum::<f64>() * s.bucket_ns as f64 * 2.0;
+        assert!(mean_total <= 1_000.0 + 1e-6, "{mean_total}");
     }
 }

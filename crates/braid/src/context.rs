@@ -36,7 +36,8 @@ pub(crate) struct Carrier {
     pub(crate) reason: Suspend,
     /// This carrier's ownership epoch (see `core::shared`).
     pub(crate) epoch: u32,
-    /// Set when this carrier lost its core to a replacement (see `core::handoff`):
+    /// Set when this carrier lost its core to a replacement (see the ownership
+    /// handshake in `core::shared`):
     /// from then on it must not touch `local`.
     pub(crate) retired: bool,
 }
@@ -97,8 +98,10 @@ pub(crate) fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
     if c.is_null() {
         return None;
     }
-    // SAFETY: see `current_ptr`. In scheduler code (`current` is null) this carrier
-    // already owns the core. From a strand, `enter_scheduler` runs the ownership
+    // SAFETY: a non-null carrier pointer refers to this thread's live `Carrier`,
+    // installed on its stack by `with_carrier` and used by no other thread, so
+    // reading and writing its fields is sound. In scheduler code (`current` is
+    // null) this carrier already owns the core. From a strand, `enter_scheduler` runs the ownership
     // handshake with the monitor; while it reports ownership, this thread is the
     // only one touching `local`, and no other reference to it is live because the
     // scheduler loop holds none across `resume`.

@@ -61,8 +61,10 @@ impl<'scope> Scope<'scope, '_> {
     /// Spawns a strand that may borrow anything that outlives the scope.
     ///
     /// # Panics
-    /// Outside a strand, or when no stack can be had; see
-    /// [`Scope::spawn_with`] for errors as values.
+    /// Outside a strand, or possibly when the runtime is already shutting down;
+    /// see [`Scope::spawn_with`] for errors as values. A strand for which no
+    /// stack can be had does not make this panic: joining it gives an error for
+    /// which [`StrandError::is_not_started`] is true.
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,

@@ -37,7 +37,10 @@ pub(crate) struct Packet<T> {
 // SAFETY: the cells are accessed under the state protocol above, which hands
 // each of them from one thread to another with release/acquire.
 unsafe impl<T: Send> Sync for Packet<T> {}
-// SAFETY: as above; the result crosses threads, hence T: Send.
+// SAFETY: moving a `Packet` to another thread moves what its cells hold: the
+// result (a `T`, which `T: Send` allows to change threads, or a `StrandError`,
+// whose payload is `Send`) and the joiner's `Waiter`, which may be woken from any
+// thread. A moved packet is not shared, so nothing touches the cells meanwhile.
 unsafe impl<T: Send> Send for Packet<T> {}
 
 impl<T> Packet<T> {
@@ -460,8 +463,12 @@ impl<F: FnOnce() -> T + Send, T: Send> Launch for StrandBody<F, T> {
             let f = unsafe { self.take_f() }.expect("a strand's body runs once");
             run_body(f, &self.packet);
         };
-        // SAFETY: `with_stack_unchecked` waives the `'static` bound on the
-        // closure; see `build` for why the borrows it may hold stay valid.
+        // SAFETY: `with_stack_unchecked` waives the `'static` bound on `entry`,
+        // which owns `self` and so may carry a scoped strand's borrows (in `F`
+        // and `T`; unscoped strands borrow nothing). `self` keeps the packet
+        // alive, and the enclosing `scope` call does not return before that
+        // packet is dropped, so the borrows outlive the coroutine; a coroutine
+        // leaked unfinished leaks `self` too, and the scope then never returns.
         unsafe { StrandCoroutine::with_stack_unchecked(stack, entry) }
     }
 
@@ -500,8 +507,11 @@ fn run_body<F: FnOnce() -> T, T>(f: F, packet: &Packet<T>) {
 /// strand's core (balancing may move it).
 ///
 /// # Panics
-/// Outside a strand of a braid runtime, or when no stack can be had; use
-/// [`Builder::spawn`] to get these as errors.
+/// Outside a strand of a braid runtime, or possibly when the runtime is already
+/// shutting down; use [`Builder::spawn`] to get these as errors. Running out of
+/// stacks does not make it panic: stacks are mapped when a strand first runs,
+/// and a strand for which none can be had never starts; joining it gives an
+/// error for which [`StrandError::is_not_started`] is true.
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,

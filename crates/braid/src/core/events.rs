@@ -265,21 +265,27 @@ impl Local {
 /// it live: closures run user code that may reach the core through the usual
 /// paths (`context::with_local`).
 pub(crate) unsafe fn run_closure_jobs(local: *mut Local) -> u64 {
-    // SAFETY: per the contract; the borrow ends before the closures drop.
+    // SAFETY: `local` is this carrier's own core state with no reference to it
+    // live (the caller's contract); the borrow ends before the closures drop.
     drop(unsafe { std::mem::take(&mut (*local).closure_graveyard) });
     let mut failed = 0;
     // One batch per scheduler pass: signals the closures make now run at the
     // next pass, so a closure that signals its own event cannot hold the core.
-    // SAFETY: per the contract; each borrow below ends before user code runs.
+    // SAFETY: `local` is this carrier's own core state with no reference to it
+    // live (the caller's contract); this borrow ends with the `take`.
     let jobs = unsafe { std::mem::take(&mut (*local).closure_jobs) };
     for (key, payload) in jobs {
-        // SAFETY: as above.
+        // SAFETY: `local` is this carrier's own core state and no reference to it
+        // is live (the caller's contract; `jobs` was moved out); the borrow
+        // ends once `entries` is moved out, before any closure runs.
         let entries = match unsafe { (*local).closures.get_mut(&key) } {
             Some(set) => std::mem::take(&mut set.entries),
             None => {
                 // The closures went (their host exited, or they failed) after
                 // taking this signal: it is not lost, it is signalled again.
-                // SAFETY: as above.
+                // SAFETY: `local` is this carrier's own core state; `get_mut`
+                // found nothing, so no reference into it is live, and this
+                // borrow lasts for the call, which runs no closure.
                 unsafe { (*local).event_signal(&key, payload) };
                 continue;
             }
@@ -299,7 +305,9 @@ pub(crate) unsafe fn run_closure_jobs(local: *mut Local) -> u64 {
                 }
             }
         }
-        // SAFETY: as above.
+        // SAFETY: `local` is this carrier's own core state (the caller's
+        // contract); the closures have returned and hold no reference into it,
+        // and `l` is not used past this iteration, before the next closure runs.
         let l = unsafe { &mut *local };
         if let Some(set) = l.closures.get_mut(&key) {
             // Entries added while the closures ran come after the old ones.

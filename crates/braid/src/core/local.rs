@@ -170,7 +170,10 @@ impl Local {
 
     #[inline]
     pub(crate) fn shared(&self) -> &CoreShared {
-        // SAFETY: as in `rt`: the core list lives as long as the runtime.
+        // SAFETY: `shared` points into the runtime's core list, which is never
+        // resized and lives as long as the runtime; every carrier holds an
+        // `Arc<RuntimeShared>` while it uses this core, so the runtime outlives
+        // the reference.
         unsafe { &*self.shared }
     }
 
@@ -179,7 +182,9 @@ impl Local {
         &mut self,
         usable: usize,
     ) -> std::io::Result<crate::stack::StrandStack> {
-        // SAFETY: as in `rt`; dereferencing the raw pointer does not borrow `self`.
+        // SAFETY: `rt` stays valid while a carrier uses this core (each carrier
+        // holds an `Arc<RuntimeShared>`); going through the raw pointer gives a
+        // reference that does not borrow `self`, so `self` stays mutable.
         let rt = unsafe { &*self.rt };
         self.stacks.take(usable, &rt.slabs)
     }
@@ -373,7 +378,9 @@ impl Local {
     #[cold]
     fn poll_mail_slow(&mut self) {
         let mut inbox = std::mem::take(&mut self.inbox);
-        // SAFETY: as in `rt`; dereferencing the raw pointer does not borrow `self`.
+        // SAFETY: `rt` stays valid while a carrier uses this core (each carrier
+        // holds an `Arc<RuntimeShared>`); going through the raw pointer gives a
+        // reference that does not borrow `self`, so `self` stays mutable.
         let rt = unsafe { &*self.rt };
         let checked = self.endpoint.check(|origin, msg| inbox.push((origin, msg)));
         for &core in checked.to_wake() {

@@ -7,6 +7,8 @@
 //! - [`mail`]: the messages cores exchange and how a core applies them.
 //! - [`worker`]: the carrier thread's scheduling loop.
 //! - [`wake`]: making a blocked strand ready from any thread.
+//! - [`events`]: the core's side of named events (its wait graph, the event
+//!   homes it keeps) and the scheduler closures registered on it.
 
 pub(crate) mod events;
 pub(crate) mod local;

@@ -105,7 +105,11 @@ pub(crate) struct CoreShared {
 // that owns the core, which the handshake above makes exclusive; ownership moves
 // to a new carrier only under the `handoff` lock after the old one provably left.
 unsafe impl Sync for CoreShared {}
-// SAFETY: as above; `Local` is only ever used by one thread at a time.
+// SAFETY: every field but `local` is Send. `local`'s `Local` is used by one
+// thread at a time whichever thread holds the `CoreShared`: the runtime's builder
+// installs it before any carrier exists, then only the owning carrier touches it
+// (handed over under the `handoff` lock), and it is taken after every carrier
+// stopped.
 unsafe impl Send for CoreShared {}
 
 impl CoreShared {

@@ -167,7 +167,8 @@ unsafe fn idle(rt: &RuntimeShared, local_ptr: *mut Local) {
     // SAFETY: the caller owns the core and holds no reference into it.
     let how = unsafe { idle_wait(rt, local_ptr) };
     // The core has work again from here: its busy spell starts now.
-    // SAFETY: as above; the wait has returned.
+    // SAFETY: the caller owns the core and holds no reference into it, and
+    // the wait has returned, so no reference taken inside it is live either.
     unsafe {
         let local = &mut *local_ptr;
         let now = rt.clock_ns.load(Ordering::Relaxed);
@@ -196,7 +197,8 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) -> IdleEnd {
     let mut polled = start;
     loop {
         for _ in 0..64 {
-            // SAFETY: as above; a short-lived shared borrow.
+            // SAFETY: this carrier owns the core and no reference into `*local_ptr`
+            // is live (the caller's contract); this shared borrow ends at once.
             if unsafe { !(*local_ptr).endpoint.doorbell().is_empty() } {
                 return IdleEnd::Spun;
             }
@@ -206,7 +208,8 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) -> IdleEnd {
         if let Some(every) = poll_every {
             if now.duration_since(polled) >= every {
                 polled = now;
-                // SAFETY: as above.
+                // SAFETY: this carrier owns the core and holds no reference into
+                // `*local_ptr` here; `poll` takes (and ends) its own.
                 if unsafe { crate::io::poll(local_ptr, Some(Duration::ZERO)) } > 0 {
                     return IdleEnd::Spun;
                 }
@@ -216,7 +219,8 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) -> IdleEnd {
             break;
         }
     }
-    // SAFETY: as above.
+    // SAFETY: this carrier owns the core and the spin above holds no reference
+    // into `*local_ptr`; this one ends before the poll below takes its own.
     let local = unsafe { &mut *local_ptr };
     let now_ns = local.ns_at(Instant::now());
     let timeout = match local.sched.park(now_ns, local.endpoint.has_overflow()) {
@@ -238,9 +242,11 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) -> IdleEnd {
     // A ring after `try_sleep` writes the poller's eventfd, which stays
     // readable until the poll sees it: no wake is lost between the two.
     let parked_at = Instant::now();
-    // SAFETY: as above; `local` is not used after this point.
+    // SAFETY: this carrier owns the core; `local` is not used after this
+    // point, so the poll's own reference into `*local_ptr` aliases nothing.
     unsafe { crate::io::poll(local_ptr, timeout) };
-    // SAFETY: as above; the poll has returned.
+    // SAFETY: this carrier owns the core and the poll has returned, so no
+    // other reference into `*local_ptr` is live.
     let local = unsafe { &mut *local_ptr };
     let parked = parked_at.elapsed().as_nanos() as u64;
     local.endpoint.wake_up();

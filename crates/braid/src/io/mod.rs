@@ -371,7 +371,9 @@ pub(crate) unsafe fn poll(local: *mut crate::core::Local, timeout: Option<Durati
             &mut *io.released.lock().unwrap_or_else(|e| e.into_inner()),
         ));
     }
-    // SAFETY: as above; the borrow of the poller ends with the call.
+    // SAFETY: the caller's contract: this carrier owns the core of `local` and no
+    // reference into `*local` is live; `events_buf` was taken out of it above, so
+    // borrowing the poller aliases nothing, and the borrow ends with the call.
     let polled = unsafe {
         let poller = &mut (*local).poller;
         if let Some(t) = timeout.filter(|t| !t.is_zero()) {
@@ -386,7 +388,10 @@ pub(crate) unsafe fn poll(local: *mut crate::core::Local, timeout: Option<Durati
                 continue;
             }
             if event.token() == TIMER {
-                // SAFETY: as above.
+                // SAFETY: this carrier owns the core and no reference into
+                // `*local` is live (the caller's contract; `events_buf` is ours,
+                // not part of it); the poller borrow lasts for this call only,
+                // so none is held when `state.set` below wakes strands.
                 unsafe { (*local).poller.disarm() };
                 continue;
             }
@@ -415,7 +420,10 @@ pub(crate) unsafe fn poll(local: *mut crate::core::Local, timeout: Option<Durati
         }
     }
     // An interrupted or failed wait is retried by the scheduling loop.
-    // SAFETY: as above.
+    // SAFETY: this carrier owns the core of `local` and, now that every wake
+    // above has returned, no reference into `*local` is live (the caller's
+    // contract); `shared` is this core's `CoreShared`, which outlives its
+    // carriers.
     unsafe {
         (*local).poller.events = events;
         crate::core::bump(&(*shared).counters.io_events, handled as u64);

@@ -111,7 +111,11 @@ pub struct Mutex<T: ?Sized> {
 // SAFETY: the lock hands out access to `value` to one holder at a time, which
 // may be on any thread, hence T: Send.
 unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
-// SAFETY: as above: shared `Mutex`es give `&mut T` to one holder at a time.
+// SAFETY: through a shared `&Mutex`, strands on any threads get `&mut T` in turn:
+// the `LOCKED` bit of `state` admits one guard at a time, taken with Acquire and
+// released with Release, so accesses to `value` never overlap and each holder
+// sees the previous one's writes. `T` is handed between threads, never shared,
+// so `T: Send` suffices.
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 /// Access to a [`Mutex`]'s value; unlocks when dropped.
@@ -305,10 +309,14 @@ pub struct RwLock<T: ?Sized> {
     value: UnsafeCell<T>,
 }
 
-// SAFETY: one writer or many readers at a time; readers share `&T` across
-// threads (T: Sync), the writer may be on any thread (T: Send).
+// SAFETY: sending an `RwLock` moves the `T` in `value` to another thread, which
+// `T: Send` allows; nothing else can reach a value that is being moved.
 unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
-// SAFETY: as above.
+// SAFETY: `state` admits one writer or many readers at a time. Readers on several
+// threads then hold `&T` at once, which needs `T: Sync`; a writer on any thread
+// gets `&mut T` and may replace the value, moving it across threads, which needs
+// `T: Send`. Guards are granted and released under `state`'s lock, which orders
+// each access after the ones it excludes.
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 
 /// Shared access to an [`RwLock`]'s value.

@@ -14,13 +14,31 @@
 //! Every wait is resolved exactly once by the protocol of [`waiter`]: a wake and
 //! a timeout or cancellation racing for the same waiter cannot both win, so
 //! nothing offered to a waiter that gave up is lost.
+//!
+//! # Modules
+//!
+//! - [`channel`]: channels and selection (public as `braid::sync::channel`).
+//! - `lock`: [`Mutex`] and [`RwLock`].
+//! - `semaphore`: [`Semaphore`] and its [`SemaphorePermit`].
+//! - `barrier`: [`Barrier`] and [`BarrierWaitResult`].
+//! - `wait_group`: [`WaitGroup`].
+//! - `once_cell`: [`OnceCell`].
+//! - [`monitor`]: state behind one small lock with blocking until an attempt
+//!   succeeds, the skeleton the primitives above share.
+//! - [`waiter`] and `wait_word`: one wait, resolved exactly once.
 
+mod barrier;
 pub mod channel;
-mod coord;
 mod lock;
 pub(crate) mod monitor;
+mod once_cell;
+mod semaphore;
+mod wait_group;
 mod wait_word;
 pub(crate) mod waiter;
 
-pub use coord::{Barrier, BarrierWaitResult, OnceCell, Semaphore, SemaphorePermit, WaitGroup};
+pub use barrier::{Barrier, BarrierWaitResult};
 pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use once_cell::OnceCell;
+pub use semaphore::{Semaphore, SemaphorePermit};
+pub use wait_group::WaitGroup;

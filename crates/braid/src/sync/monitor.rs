@@ -2,6 +2,7 @@
 //! shared skeleton of the primitives in this module.
 
 use super::waiter::{Outcome, Waiting, Waker, Wakes};
+use crate::error::Cancelled;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -10,6 +11,15 @@ use std::time::Instant;
 pub(crate) enum GaveUp {
     TimedOut,
     Cancelled,
+}
+
+/// The error of a wait that had no deadline, so only cancellation could end it
+/// early (used by the semaphore, the barrier, the wait group and the once cell).
+pub(crate) fn cancelled_only(g: GaveUp) -> Cancelled {
+    match g {
+        GaveUp::Cancelled => Cancelled,
+        GaveUp::TimedOut => unreachable!("waited without a deadline"),
+    }
 }
 
 pub(crate) struct Monitor<S> {
