@@ -28,12 +28,7 @@ const ECHO_MESSAGE: usize = 64;
 /// Concurrent `wrk` connections.
 const HTTP_CONNECTIONS: usize = 256;
 
-#[path = "../../braid/examples/echo.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod echo_example;
-#[path = "../../braid/examples/http.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod http_example;
+use braid_examples::{echo as echo_example, http as http_example};
 
 /// Raises this process's descriptor limit to its hard limit (a thousand
 /// connections need more than the usual soft limit of 1 024).

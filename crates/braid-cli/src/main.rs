@@ -2,14 +2,6 @@
 //! scheduler simulator.
 
 mod demo;
-/// The echo server of `crates/braid/examples/echo.rs` (`braid demo echo`).
-#[path = "../../braid/examples/echo.rs"]
-#[allow(dead_code)]
-mod echo_example;
-/// The HTTP server of `crates/braid/examples/http.rs` (`braid demo http`).
-#[path = "../../braid/examples/http.rs"]
-#[allow(dead_code)]
-mod http_example;
 
 use clap::{Parser, Subcommand};
 
@@ -138,13 +130,13 @@ enum SimAction {
 /// The example servers `braid demo` can run.
 #[derive(Subcommand)]
 enum DemoServer {
-    /// The echo server (crates/braid/examples/echo.rs).
+    /// The echo server (braid_examples::echo).
     Echo {
         /// Address to listen on.
         #[arg(default_value = "127.0.0.1:7000")]
         addr: String,
     },
-    /// The HTTP/1.1 hello server (crates/braid/examples/http.rs).
+    /// The HTTP/1.1 hello server (braid_examples::http).
     Http {
         /// Address to listen on.
         #[arg(default_value = "127.0.0.1:8080")]
@@ -169,12 +161,12 @@ fn main() -> std::process::ExitCode {
             server: Some(DemoServer::Echo { addr }),
             cores,
             ..
-        } => echo_example::run(&addr, cores),
+        } => braid_examples::echo::run(&addr, cores),
         Command::Demo {
             server: Some(DemoServer::Http { addr }),
             cores,
             ..
-        } => http_example::run(&addr, cores),
+        } => braid_examples::http::run(&addr, cores),
         Command::Demo {
             server: None,
             cores,

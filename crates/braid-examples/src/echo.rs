@@ -3,7 +3,7 @@
 //! parks only that connection's strand.
 //!
 //! ```text
-//! cargo run --release -p braid --example echo -- 127.0.0.1:7000
+//! cargo run --release -p braid-examples --example echo -- 127.0.0.1:7000
 //! ```
 //! (or `braid demo echo 127.0.0.1:7000`), then `nc 127.0.0.1 7000`.
 //!
@@ -16,10 +16,10 @@ use std::io::{self, Read, Write};
 use std::time::Duration;
 
 /// How long a connection may stay silent before the server closes it.
-pub(crate) const IDLE: Duration = Duration::from_secs(60);
+pub const IDLE: Duration = Duration::from_secs(60);
 
 /// Accepts connections forever, one strand each.
-pub(crate) fn serve(listener: TcpListener) -> io::Result<()> {
+pub fn serve(listener: TcpListener) -> io::Result<()> {
     loop {
         match listener.accept() {
             Ok((stream, _peer)) => {
@@ -41,7 +41,7 @@ pub(crate) fn serve(listener: TcpListener) -> io::Result<()> {
 
 /// Echoes one connection until the client closes it (or stays silent too
 /// long). Returns the bytes echoed.
-pub(crate) fn echo(mut stream: TcpStream) -> io::Result<u64> {
+pub fn echo(mut stream: TcpStream) -> io::Result<u64> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(IDLE))?;
     let mut buf = [0u8; 16 * 1024];
@@ -58,7 +58,7 @@ pub(crate) fn echo(mut stream: TcpStream) -> io::Result<u64> {
 
 /// Binds `addr` and serves on a runtime of `cores` cores (default: one per
 /// CPU).
-pub(crate) fn run(addr: &str, cores: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(addr: &str, cores: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = braid::Runtime::builder();
     if let Some(cores) = cores {
         builder = builder.cores(cores);
@@ -71,15 +71,4 @@ pub(crate) fn run(addr: &str, cores: Option<usize>) -> Result<(), Box<dyn std::e
         serve(listener)
     })?;
     Ok(())
-}
-
-#[allow(dead_code)]
-fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:7000".into());
-    if let Err(e) = run(&addr, None) {
-        eprintln!("echo: {e}");
-        std::process::exit(1);
-    }
 }

@@ -1,18 +1,10 @@
-//! The example servers (`examples/echo.rs`, `examples/http.rs`) over real
-//! loopback connections: many echo clients at once, and the HTTP server's
+//! The example servers (`braid_examples::echo`, `braid_examples::http`) over
+//! real loopback connections: many echo clients at once, and the HTTP server's
 //! keep-alive, pipelining and answers to malformed or oversized requests.
 
-mod common;
-
-#[path = "../examples/echo.rs"]
-#[allow(dead_code)]
-mod echo;
-#[path = "../examples/http.rs"]
-#[allow(dead_code)]
-mod http;
-
 use braid::net::{TcpListener, TcpStream};
-use common::runtime;
+use braid::Runtime;
+use braid_examples::{echo, http};
 use std::io::{Read, Write};
 use std::net::Shutdown;
 
@@ -114,4 +106,12 @@ fn http_example_keeps_alive_pipelines_and_rejects_bad_requests() {
         let reply = exchange(addr, b"GET / HTTP/1.1\r\n\r\n");
         assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
     });
+}
+
+/// A runtime on `cores` cores (the configuration is valid by construction).
+fn runtime(cores: usize) -> Runtime {
+    Runtime::builder()
+        .cores(cores)
+        .build()
+        .expect("valid configuration")
 }

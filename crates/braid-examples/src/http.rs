@@ -4,7 +4,7 @@
 //! `431` for oversized heads, and an idle timeout.
 //!
 //! ```text
-//! cargo run --release -p braid --example http -- 127.0.0.1:8080
+//! cargo run --release -p braid-examples --example http -- 127.0.0.1:8080
 //! ```
 //! (or `braid demo http 127.0.0.1:8080`), then `curl http://127.0.0.1:8080/`.
 
@@ -13,15 +13,15 @@ use std::io::{self, Read, Write};
 use std::time::Duration;
 
 /// The body of every `200` reply.
-pub(crate) const HELLO: &[u8] = b"Hello, world!";
+pub const HELLO: &[u8] = b"Hello, world!";
 /// Largest request head (request line and headers) accepted.
-pub(crate) const MAX_HEAD: usize = 8 * 1024;
+pub const MAX_HEAD: usize = 8 * 1024;
 /// How long a kept-alive connection may stay silent.
-pub(crate) const IDLE: Duration = Duration::from_secs(10);
+pub const IDLE: Duration = Duration::from_secs(10);
 const MAX_HEADERS: usize = 32;
 
 /// Accepts connections forever, one strand each.
-pub(crate) fn serve(listener: TcpListener) -> io::Result<()> {
+pub fn serve(listener: TcpListener) -> io::Result<()> {
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
@@ -92,7 +92,7 @@ fn parse(buf: &[u8]) -> Parsed {
 
 /// Serves one connection until the client closes it, asks to, sends
 /// something malformed, or stays silent for [`IDLE`].
-pub(crate) fn connection(mut stream: TcpStream) -> io::Result<()> {
+pub fn connection(mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(IDLE))?;
     let mut buf = vec![0u8; MAX_HEAD + 4096];
@@ -156,7 +156,7 @@ pub(crate) fn connection(mut stream: TcpStream) -> io::Result<()> {
 
 /// Binds `addr` and serves on a runtime of `cores` cores (default: one per
 /// CPU).
-pub(crate) fn run(addr: &str, cores: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(addr: &str, cores: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = braid::Runtime::builder();
     if let Some(cores) = cores {
         builder = builder.cores(cores);
@@ -169,15 +169,4 @@ pub(crate) fn run(addr: &str, cores: Option<usize>) -> Result<(), Box<dyn std::e
         serve(listener)
     })?;
     Ok(())
-}
-
-#[allow(dead_code)]
-fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    if let Err(e) = run(&addr, None) {
-        eprintln!("http: {e}");
-        std::process::exit(1);
-    }
 }
