@@ -40,6 +40,11 @@ pub(crate) struct Carrier {
     /// handshake in `core::shared`):
     /// from then on it must not touch `local`.
     pub(crate) retired: bool,
+    /// Strands woken by scheduler code on this carrier (socket readiness,
+    /// event grants, scheduler closures, drops during shutdown): the
+    /// scheduling loop routes them at its next pass, so waking from inside
+    /// the loop never re-enters the core's `Local` through the thread-local.
+    pub(crate) wakes: Vec<Arc<Header>>,
 }
 
 thread_local! {

@@ -44,6 +44,7 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         reason: Suspend::Yield,
         epoch,
         retired: false,
+        wakes: Vec::new(),
     };
     context::with_carrier(&mut carrier, |c| {
         // SAFETY: `c` is this thread's live carrier, and this thread owns the core
@@ -64,6 +65,13 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             if (*local).shutdown {
                 let leaked = (*local).abandon_all();
                 rt.leaked.fetch_add(leaked, Ordering::Relaxed);
+                // Dropping what was left may have woken strands elsewhere
+                // (of other runtimes: this one's are gone with it).
+                for header in std::mem::take(&mut (*c).wakes) {
+                    if header.runtime_id != (*local).runtime_id {
+                        super::wake::foreign_wake(header);
+                    }
+                }
                 return;
             }
             (*local).fire_timers();
@@ -85,6 +93,9 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                     crate::io::poll(local, Some(Duration::ZERO));
                 }
             }
+            if !(*c).wakes.is_empty() {
+                route_buffered_wakes(c);
+            }
             let next = (*local).sched.next(tick);
             match next {
                 Some(task) => {
@@ -95,6 +106,28 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                 None => idle(rt, local),
             }
         }
+    }
+}
+
+/// Routes the wakes scheduler code buffered on this carrier (see
+/// `Carrier::wakes`).
+///
+/// # Safety
+/// As for `scheduler_loop`, with no reference to the core's `Local` live.
+#[cold]
+unsafe fn route_buffered_wakes(c: *mut Carrier) {
+    // SAFETY: `c` is this thread's live carrier and owns the core (the
+    // caller's contract), and no reference into its `Local` is live, so this
+    // one is the only one until the loop goes on.
+    unsafe {
+        let mut wakes = std::mem::take(&mut (*c).wakes);
+        let local = &mut *(*c).local;
+        for header in wakes.drain(..) {
+            local.route_wake(header);
+        }
+        // Routing wakes nothing through the buffer; keep its capacity.
+        debug_assert!((*c).wakes.is_empty());
+        (*c).wakes = wakes;
     }
 }
 
