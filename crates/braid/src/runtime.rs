@@ -110,7 +110,8 @@ impl RuntimeShared {
 
     /// The core a strand spawned from outside the runtime starts on.
     pub(crate) fn next_foreign_core(&self) -> usize {
-        self.foreign_next_core.fetch_add(1, Ordering::Relaxed) % self.cores.len()
+        let nth = self.foreign_next_core.fetch_add(1, Ordering::Relaxed);
+        braid_core::sched::placement::foreign_core(nth as u64, self.cores.len())
     }
 
     pub(crate) fn warn_once(&self, message: &str) {

@@ -78,16 +78,25 @@ pub fn pick_cpus(cpus: &[usize], cores: usize, load: &mut HashMap<usize, usize>)
     picked
 }
 
-/// Spreads strands spawned from outside the runtime over its cores in turn.
+/// The core of the `nth` strand started from outside a runtime of `cores`
+/// cores (a thread that is not a carrier, or an injected request): the cores
+/// in turn. The runtime draws `nth` from an atomic ticket shared by all
+/// threads; a single-threaded driver keeps a [`RoundRobinPlacer`].
+#[inline]
+pub fn foreign_core(nth: u64, cores: usize) -> CoreId {
+    (nth % cores.max(1) as u64) as CoreId
+}
+
+/// Spreads strands started from outside over the cores in turn.
 #[derive(Debug, Default, Clone)]
 pub struct RoundRobinPlacer {
-    next: usize,
+    next: u64,
 }
 
 impl RoundRobinPlacer {
     /// The core for the next foreign spawn in a runtime of `cores` cores.
     pub fn next(&mut self, cores: usize) -> CoreId {
-        let core = self.next % cores.max(1);
+        let core = foreign_core(self.next, cores);
         self.next = self.next.wrapping_add(1);
         core
     }
