@@ -45,7 +45,7 @@ pub(crate) fn yield_if_slice_expired() {
 pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
     let deadline = Instant::now() + duration;
     let Some(me) = context::current_header() else {
-        crate::core::events::forbid_blocking_in_closure("sleep");
+        crate::event::forbid_blocking_in_closure("sleep");
         std::thread::sleep(duration);
         return Ok(());
     };

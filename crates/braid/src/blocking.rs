@@ -146,7 +146,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    crate::core::events::forbid_blocking_in_closure("blocking");
+    crate::event::forbid_blocking_in_closure("blocking");
     let pool = context::current_header()
         .and_then(|_| context::with_local(|local| local.rt_arc()))
         .map(|rt| rt.blocking.clone());

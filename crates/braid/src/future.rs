@@ -76,7 +76,7 @@ impl Signal {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn block_on<F: Future>(future: F) -> Result<F::Output, Cancelled> {
-    crate::core::events::forbid_blocking_in_closure("block_on");
+    crate::event::forbid_blocking_in_closure("block_on");
     let signal = Arc::new(Signal {
         state: Monitor::new(SignalState::default()),
     });

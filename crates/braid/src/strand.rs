@@ -123,7 +123,7 @@ pub(crate) struct Header {
     /// The wait word of the strand's current wait (see `sync::waiter`).
     pub(crate) wait: AtomicU64,
     /// Scheduler closures this strand registered, and on which cores (bit per
-    /// core, see `core::events::core_bit`): they are dropped when it exits.
+    /// core, see `event::local::core_bit`): they are dropped when it exits.
     pub(crate) closures: AtomicU32,
     pub(crate) closure_cores: AtomicU64,
     /// The park word (see the module docs).
@@ -319,7 +319,7 @@ impl std::fmt::Debug for Task {
 pub(crate) fn park_current() {
     let h = crate::context::current_ptr();
     if h.is_null() {
-        crate::core::events::forbid_blocking_in_closure("park or join");
+        crate::event::forbid_blocking_in_closure("park or join");
         std::thread::park();
         return;
     }

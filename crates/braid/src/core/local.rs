@@ -10,10 +10,10 @@
 //! headers' atomics (state, home core, blocked slot) in step, and publishes the
 //! counters `Stats` reads.
 
-use super::events::{ClosureEntry, ClosureSet, EventWaiter};
 use super::mail::Msg;
 use super::shared::{bump, CoreShared};
-use crate::event::{EventKey, Payload};
+use crate::event::key::{EventKey, Payload};
+use crate::event::local::{ClosureEntry, ClosureSet, EventWaiter};
 use crate::park;
 use crate::runtime::RuntimeShared;
 use crate::stack::StackPool;
@@ -84,18 +84,18 @@ pub(crate) struct Local {
     /// The scheduler's outbox, taken out to send.
     outbox: Vec<(CoreId, SchedMail)>,
     fired: Vec<Arc<Header>>,
-    /// This core's wait graph and the events homed here (see `core::events`).
-    pub(super) events: Events<EventKey, EventWaiter, Payload>,
-    pub(super) next_ticket: Ticket,
+    /// This core's wait graph and the events homed here (see `event::local`).
+    pub(crate) events: Events<EventKey, EventWaiter, Payload>,
+    pub(crate) next_ticket: Ticket,
     /// Scratch space for the event protocol: messages out, waiters to wake.
-    pub(super) event_out: Outbox<EventKey, Payload>,
-    pub(super) event_wakes: Vec<Waker>,
+    pub(crate) event_out: Outbox<EventKey, Payload>,
+    pub(crate) event_wakes: Vec<Waker>,
     /// Scheduler closures registered on this core, by event.
-    pub(super) closures: std::collections::HashMap<EventKey, ClosureSet>,
+    pub(crate) closures: std::collections::HashMap<EventKey, ClosureSet>,
     /// Signals taken by closures, to run at the next scheduler pass.
-    pub(super) closure_jobs: Vec<(EventKey, Payload)>,
+    pub(crate) closure_jobs: Vec<(EventKey, Payload)>,
     /// Closures taken off this core, to drop at the next scheduler pass.
-    pub(super) closure_graveyard: Vec<ClosureEntry>,
+    pub(crate) closure_graveyard: Vec<ClosureEntry>,
     /// This core's poller (see `io`).
     pub(crate) poller: crate::io::Poller,
     pub(crate) shutdown: bool,

@@ -3,7 +3,7 @@
 //! answered by the core's scheduler; the rest is the runtime's own.
 
 use super::local::SchedMail;
-use crate::event::{EventKey, EventMessage};
+use crate::event::key::{EventKey, EventMessage};
 use crate::strand::Header;
 use braid_core::Ticket;
 use std::sync::Arc;

@@ -2,15 +2,17 @@
 //!
 //! - [`shared`]: what other threads may see of a core (counters, the ownership
 //!   handshake with the monitor).
-//! - [`local`]: the core's own data — ready queue, blocked table, timers, stack
-//!   pool, bus endpoint — touched by its carrier only.
-//! - [`mail`]: the messages cores exchange and how a core applies them.
+//! - [`local`]: the core's own data — its scheduler (braid-core's `CoreSched`:
+//!   ready strands, blocked table, timers), stack pool, bus endpoint, poller —
+//!   touched by its carrier only, which applies the scheduler's decisions.
+//! - [`mail`]: the messages cores exchange.
 //! - [`worker`]: the carrier thread's scheduling loop.
 //! - [`wake`]: making a blocked strand ready from any thread.
-//! - [`events`]: the core's side of named events (its wait graph, the event
-//!   homes it keeps) and the scheduler closures registered on it.
+//!
+//! A core's side of named events (its wait graph, the event homes it keeps,
+//! the scheduler closures registered on it) is in `crate::event::local`, with
+//! the rest of events.
 
-pub(crate) mod events;
 pub(crate) mod local;
 pub(crate) mod mail;
 pub(crate) mod shared;

@@ -76,7 +76,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             }
             (*local).fire_timers();
             if !(*local).closure_jobs.is_empty() || !(*local).closure_graveyard.is_empty() {
-                let failed = super::events::run_closure_jobs(local);
+                let failed = crate::event::local::run_closure_jobs(local);
                 rt.closure_failures.fetch_add(failed, Ordering::Relaxed);
             }
             // Poll sockets without waiting every POLL_EVERY passes, and at

@@ -49,7 +49,7 @@ impl Barrier {
     /// longer counts as arrived) and gets `Err(Cancelled)`.
     pub fn wait(&self) -> Result<BarrierWaitResult, Cancelled> {
         // Arriving changes the round's count before the wait could be refused.
-        crate::core::events::forbid_blocking_in_closure("Barrier::wait");
+        crate::event::forbid_blocking_in_closure("Barrier::wait");
         let round = std::cell::Cell::new(None);
         // Set when this party gave up only after its round had completed: it
         // was counted, so it is released with the others.

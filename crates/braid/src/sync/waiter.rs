@@ -114,7 +114,7 @@ pub(crate) struct Waiting {
 impl Waiting {
     /// Starts a new wait of the calling strand (or thread).
     pub(crate) fn begin() -> Waiting {
-        crate::core::events::forbid_blocking_in_closure("a sync primitive");
+        crate::event::forbid_blocking_in_closure("a sync primitive");
         let target = match context::current_header() {
             Some(h) => Target::Strand(h),
             None => Target::Thread(THREAD_WORD.with(Arc::clone)),

@@ -14,9 +14,8 @@
 //! made from a closure fail (`EventError::InClosure`) or panic with a clear
 //! message; the panic is caught, the closure is dropped, and the core goes on.
 
-use super::local::Local;
-use super::mail::Msg;
-use crate::event::{EventKey, EventMessage, Payload};
+use super::key::{EventKey, EventMessage, Payload};
+use crate::core::{Local, Msg};
 use crate::strand::Header;
 use crate::sync::waiter::Waker;
 use braid_core::event::{Events, Outbox, Queued, WaitOutcome};
@@ -79,7 +78,7 @@ pub(crate) fn core_bit(core: usize) -> u64 {
 impl Local {
     fn new_ticket(&mut self) -> Ticket {
         self.next_ticket += 1;
-        (self.next_ticket << 12) | self.core as u64
+        braid_core::sched::ids::compose(self.next_ticket, Some(self.core))
     }
 
     /// Queues `waker` on `key` unless a stored permit is taken at once. Returns
@@ -121,7 +120,7 @@ impl Local {
         });
     }
 
-    pub(super) fn event_message(&mut self, from: usize, msg: EventMessage) {
+    pub(crate) fn event_message(&mut self, from: usize, msg: EventMessage) {
         let cores = self.endpoint.cores();
         // Injected messages (from threads outside the runtime) are only
         // `Signal` and `WakeAll`, which do not use the sender.
@@ -170,7 +169,7 @@ impl Local {
     /// dropped later, by `run_closure_jobs`: dropping one runs user code
     /// (whatever it captured), which must not run while this core's state is
     /// borrowed.
-    pub(super) fn remove_closures_of(&mut self, host: u64) {
+    pub(crate) fn remove_closures_of(&mut self, host: u64) {
         let mut emptied = Vec::new();
         for (key, set) in &mut self.closures {
             let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut set.entries)
@@ -190,7 +189,7 @@ impl Local {
 
     /// A strand finished: its closures go, here and on the other cores it
     /// registered any on.
-    pub(super) fn closures_host_exited(&mut self, header: &Arc<Header>) {
+    pub(crate) fn closures_host_exited(&mut self, header: &Arc<Header>) {
         let mask = header.closure_cores.load(Ordering::Acquire);
         if mask == 0 {
             return;
