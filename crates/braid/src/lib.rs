@@ -37,6 +37,7 @@ pub mod fs;
 mod future;
 mod group;
 mod io;
+mod join;
 mod monitor;
 pub mod net;
 mod overflow;

@@ -10,31 +10,21 @@ use crate::stack::StrandStack;
 use crate::stats::StrandStats;
 use crate::strand::{self, Header, Launch, StrandCoroutine, StrandYielder, Task, Waiter};
 
+use crate::join::JoinCell;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-const EMPTY: u32 = 0;
-const WAITING: u32 = 1;
-const DONE: u32 = 2;
-
-/// Where a strand's result travels from the strand to its joiner.
-///
-/// `state` is `EMPTY`, then `WAITING` once a joiner stored itself in `waiter`,
-/// and finally `DONE` once the result is in `result`. The joiner writes `waiter`
-/// only before its `EMPTY -> WAITING` CAS; the strand reads it only after its
-/// swap to `DONE` saw `WAITING`; the result is written before that swap and read
-/// only after observing `DONE`.
+/// Where a strand's result travels from the strand to its joiner (the protocol
+/// is `join::JoinCell`'s), and the scope told when it goes away.
 pub(crate) struct Packet<T> {
-    state: AtomicU32,
-    result: UnsafeCell<Option<Result<T, StrandError>>>,
-    waiter: UnsafeCell<Option<Waiter>>,
+    cell: JoinCell<Result<T, StrandError>, Waiter>,
     /// The scope this strand belongs to, told when the packet goes away.
     pub(crate) scope: Option<Arc<ScopeState>>,
 }
 
-// SAFETY: the cells are accessed under the state protocol above, which hands
+// SAFETY: the cells are accessed under the join protocol (`join`), which hands
 // each of them from one thread to another with release/acquire.
 unsafe impl<T: Send> Sync for Packet<T> {}
 // SAFETY: moving a `Packet` to another thread moves what its cells hold: the
@@ -46,28 +36,19 @@ unsafe impl<T: Send> Send for Packet<T> {}
 impl<T> Packet<T> {
     fn new(scope: Option<Arc<ScopeState>>) -> Packet<T> {
         Packet {
-            state: AtomicU32::new(EMPTY),
-            result: UnsafeCell::new(None),
-            waiter: UnsafeCell::new(None),
+            cell: JoinCell::new(),
             scope,
         }
     }
 
     fn complete(&self, result: Result<T, StrandError>) {
-        // SAFETY: only the strand writes `result`, once, before publishing DONE.
-        unsafe { *self.result.get() = Some(result) };
-        // AcqRel: Release publishes the result; Acquire sees the joiner's waiter.
-        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
-            // SAFETY: WAITING means the joiner stored its waiter and will not
-            // touch the cell again.
-            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
-                waiter.wake();
-            }
+        if let Some(waiter) = self.cell.complete(result) {
+            waiter.wake();
         }
     }
 
     fn is_done(&self) -> bool {
-        self.state.load(Ordering::Acquire) == DONE
+        self.cell.is_done()
     }
 
     /// Blocks until the result is in, then takes it. A joiner that is itself
@@ -77,26 +58,16 @@ impl<T> Packet<T> {
         joiner_cancelled: impl Fn() -> bool,
         strand_name: impl Fn() -> String,
     ) -> Result<T, StrandError> {
-        if !self.is_done() {
-            // SAFETY: before our CAS, only we touch `waiter`.
-            unsafe { *self.waiter.get() = Some(Waiter::current()) };
-            // AcqRel: Release publishes the waiter to the completing strand.
-            if self
-                .state
-                .compare_exchange(EMPTY, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                while !self.is_done() {
-                    if joiner_cancelled() {
-                        return Err(StrandError::cancelled(strand_name()));
-                    }
-                    strand::park_current();
+        if !self.is_done() && self.cell.register(Waiter::current()) {
+            while !self.is_done() {
+                if joiner_cancelled() {
+                    return Err(StrandError::cancelled(strand_name()));
                 }
+                strand::park_current();
             }
         }
-        // SAFETY: DONE was observed with Acquire; the strand wrote the result
-        // before and never touches it again; we are the only joiner.
-        unsafe { (*self.result.get()).take() }
+        self.cell
+            .take()
             .unwrap_or_else(|| Err(StrandError::cancelled(strand_name())))
     }
 }
@@ -104,9 +75,10 @@ impl<T> Packet<T> {
 impl<T> Drop for Packet<T> {
     fn drop(&mut self) {
         if let Some(scope) = self.scope.take() {
-            let unjoined_panic = matches!(self.result.get_mut(), Some(Err(e)) if e.is_panic());
+            let result = self.cell.take_unjoined();
+            let unjoined_panic = matches!(&result, Some(Err(e)) if e.is_panic());
             // Drop the result before telling the scope: it may borrow from it.
-            drop(self.result.get_mut().take());
+            drop(result);
             scope.strand_done(unjoined_panic);
         }
     }

@@ -1,19 +1,21 @@
 //! `Mutex` and `RwLock` that block the strand, not the thread.
 //!
-//! `Mutex` takes its lock with atomics and uses its wait list only when a strand
-//! must wait; `RwLock` keeps all of its state under its small lock.
+//! `Mutex` takes its lock with atomics (the state word of `mutex_word`,
+//! model-checked) and uses its wait list only when a strand must wait;
+//! `RwLock` keeps all of its state under its small lock.
 //!
 //! Neither is poisoned by a panic: the guard is released as the panicking strand
 //! unwinds, and the next holder sees whatever state the panic left.
 
 use super::monitor::{cancelled, GaveUp, Monitor};
+use super::mutex_word as word;
 use super::waiter::{WaitList, Wakes};
 use crate::error::Cancelled;
+use crate::facade::AtomicU8;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 fn gave_up_to_cancelled(g: GaveUp) -> Option<Cancelled> {
@@ -93,10 +95,6 @@ impl LockState {
         )?
     }
 }
-
-const LOCKED: u8 = 1;
-/// Some strand may be queued: the unlocker must look at the wait list.
-const HAS_WAITERS: u8 = 2;
 
 /// Mutual exclusion for strands: `lock` blocks the strand while another holds
 /// the lock. Uncontended, locking is one compare-and-swap and unlocking one
@@ -179,31 +177,17 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Locks if nobody holds the lock now.
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        let mut s = self.state.load(Ordering::Relaxed);
-        while s & LOCKED == 0 {
-            match self.state.compare_exchange_weak(
-                s,
-                s | LOCKED,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    return Some(MutexGuard {
-                        mutex: self,
-                        _access: PhantomData,
-                    })
-                }
-                Err(now) => s = now,
-            }
-        }
-        None
+        // `then`, not `then_some`: a guard built for a failed attempt would
+        // unlock the holder's lock when dropped.
+        word::try_lock(&self.state).then(|| MutexGuard {
+            mutex: self,
+            _access: PhantomData,
+        })
     }
 
     #[inline]
     fn try_lock_fast(&self) -> bool {
-        self.state
-            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        word::try_lock_fast(&self.state)
     }
 
     fn lock_slow(&self, deadline: Option<Instant>) -> Result<(), GaveUp> {
@@ -212,24 +196,9 @@ impl<T: ?Sized> Mutex<T> {
             |list, _, waker| {
                 // Under the wait list's lock: either take the free lock, or
                 // mark that a waiter is queued and queue — an unlock after
-                // the mark comes here and finds the waker.
-                let mut s = self.state.load(Ordering::Relaxed);
-                loop {
-                    let (next, acquired) = if s & LOCKED == 0 {
-                        (s | LOCKED, true)
-                    } else {
-                        (s | HAS_WAITERS, false)
-                    };
-                    match self.state.compare_exchange_weak(
-                        s,
-                        next,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) if acquired => return Some(Ok(())),
-                        Ok(_) => break,
-                        Err(now) => s = now,
-                    }
+                // the mark comes here and finds the waker (see `mutex_word`).
+                if word::lock_or_mark(&self.state) {
+                    return Some(Ok(()));
                 }
                 if cancelled() {
                     return Some(Err(GaveUp::Cancelled));
@@ -240,7 +209,7 @@ impl<T: ?Sized> Mutex<T> {
             |list, wakes, waker| {
                 list.remove(waker);
                 // A wake meant for us goes to the next waiter.
-                if self.state.load(Ordering::Relaxed) & LOCKED == 0 {
+                if word::is_free(&self.state) {
                     list.claim_one(wakes);
                 }
             },
@@ -248,14 +217,13 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     fn unlock(&self) {
-        // Release: the next holder sees what this one wrote.
-        if self.state.swap(0, Ordering::Release) & HAS_WAITERS == 0 {
+        if !word::unlock(&self.state) {
             return;
         }
         self.waiters.with(|list, wakes| {
             list.claim_one(wakes);
             if !list.is_empty() {
-                self.state.fetch_or(HAS_WAITERS, Ordering::Relaxed);
+                word::mark_waiters(&self.state);
             }
         });
     }

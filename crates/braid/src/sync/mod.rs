@@ -18,7 +18,7 @@
 //! # Modules
 //!
 //! - [`channel`]: channels and selection (public as `braid::sync::channel`).
-//! - `lock`: [`Mutex`] and [`RwLock`].
+//! - `lock`: [`Mutex`] and [`RwLock`]; `mutex_word`: the `Mutex`'s state word.
 //! - `semaphore`: [`Semaphore`] and its [`SemaphorePermit`].
 //! - `barrier`: [`Barrier`] and [`BarrierWaitResult`].
 //! - `wait_group`: [`WaitGroup`].
@@ -31,6 +31,7 @@ mod barrier;
 pub mod channel;
 mod lock;
 pub(crate) mod monitor;
+mod mutex_word;
 mod once_cell;
 mod semaphore;
 mod wait_group;
