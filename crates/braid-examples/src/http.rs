@@ -157,16 +157,5 @@ pub fn connection(mut stream: TcpStream) -> io::Result<()> {
 /// Binds `addr` and serves on a runtime of `cores` cores (default: one per
 /// CPU).
 pub fn run(addr: &str, cores: Option<usize>) -> Result<(), Box<dyn std::error::Error>> {
-    let mut builder = braid::Runtime::builder();
-    if let Some(cores) = cores {
-        builder = builder.cores(cores);
-    }
-    let rt = builder.build()?;
-    let addr = addr.to_owned();
-    rt.block_on(move || -> io::Result<()> {
-        let listener = TcpListener::bind(&addr)?;
-        println!("http: listening on http://{}", listener.local_addr()?);
-        serve(listener)
-    })?;
-    Ok(())
+    crate::serve_on(addr, cores, "http: listening on http://", serve)
 }

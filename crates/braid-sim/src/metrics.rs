@@ -5,7 +5,7 @@ use braid_core::Nanos;
 use serde::Serialize;
 
 /// A histogram of durations with log-spaced buckets (16 per power of two,
-/// so a percentile is within ~4 % of the exact value).
+/// so a percentile is within 6.25 % of the exact value).
 #[derive(Clone, Debug, Default)]
 pub struct Histogram {
     buckets: Vec<u64>,

@@ -211,6 +211,21 @@ impl Joins {
         Then::Exit
     }
 
+    /// The root's program in most workloads: its first run spawns `n`
+    /// workers (pinned one per core in turn when `pinned`) and yields; later
+    /// runs wait for them all, then exit.
+    fn root(&mut self, started: &mut bool, ctx: &mut Ctx, n: u64, pinned: bool) -> Then {
+        if *started {
+            return self.wait(0, Then::Exit);
+        }
+        *started = true;
+        for i in 0..n {
+            let core = pinned.then(|| (i % ctx.cores() as u64) as usize);
+            self.spawn(ctx, 0, core);
+        }
+        Then::Yield
+    }
+
     /// Block until every child of `idx` exited, then `done`.
     fn wait(&self, idx: StrandIdx, done: Then) -> Then {
         if self.pending[idx as usize] > 0 {
@@ -237,6 +252,7 @@ struct Split {
     total: Nanos,
     workers: u64,
     joins: Joins,
+    started: bool,
     phase: Vec<Phase>,
     done: u64,
 }
@@ -248,6 +264,7 @@ impl Split {
             total,
             workers,
             joins: Joins::default(),
+            started: false,
             phase: Vec::new(),
             done: 0,
         }
@@ -273,14 +290,7 @@ impl Workload for Split {
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         let phase = *phase_of(&mut self.phase, idx);
         match (idx, phase) {
-            (0, Phase::Start) => {
-                for i in 0..self.workers {
-                    self.joins.spawn(ctx, 0, Some(i as usize));
-                }
-                *phase_of(&mut self.phase, 0) = Phase::Waiting;
-                Then::Yield
-            }
-            (0, _) => self.joins.wait(0, Then::Exit),
+            (0, _) => self.joins.root(&mut self.started, ctx, self.workers, true),
             (_, Phase::Start) => {
                 *phase_of(&mut self.phase, idx) = Phase::Done;
                 Then::Run(self.total / self.workers)
@@ -350,14 +360,7 @@ impl Workload for Pool {
     }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         if idx == 0 {
-            if !self.started {
-                self.started = true;
-                for i in 0..self.workers {
-                    self.joins.spawn(ctx, 0, Some(i as usize));
-                }
-                return Then::Yield;
-            }
-            return self.joins.wait(0, Then::Exit);
+            return self.joins.root(&mut self.started, ctx, self.workers, true);
         }
         if self.next < self.tasks {
             let t = self.next;
@@ -420,14 +423,7 @@ impl Workload for Barrier {
     }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         if idx == 0 {
-            if !self.started {
-                self.started = true;
-                for i in 0..self.workers {
-                    self.joins.spawn(ctx, 0, Some(i as usize));
-                }
-                return Then::Yield;
-            }
-            return self.joins.wait(0, Then::Exit);
+            return self.joins.root(&mut self.started, ctx, self.workers, true);
         }
         let i = idx as usize;
         if self.waiting_for[i] != u64::MAX {
@@ -916,14 +912,7 @@ impl Workload for Ring {
     }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         if idx == 0 {
-            if !self.started {
-                self.started = true;
-                for _ in 0..self.tasks {
-                    self.joins.spawn(ctx, 0, None);
-                }
-                return Then::Yield;
-            }
-            return self.joins.wait(0, Then::Exit);
+            return self.joins.root(&mut self.started, ctx, self.tasks, false);
         }
         let i = idx as usize;
         let me = u64::from(idx) - 1;

@@ -41,7 +41,7 @@ pub(crate) struct Carrier {
     /// from then on it must not touch `local`.
     pub(crate) retired: bool,
     /// Strands woken by scheduler code on this carrier (socket readiness,
-    /// event grants, scheduler closures, drops during shutdown): the
+    /// scheduler closures, drops during shutdown): the
     /// scheduling loop routes them at its next pass, so waking from inside
     /// the loop never re-enters the core's `Local` through the thread-local.
     pub(crate) wakes: Vec<Arc<Header>>,
@@ -99,7 +99,13 @@ pub(crate) fn current_header() -> Option<Arc<Header>> {
 /// `f` must not suspend the strand: the reference does not outlive the call.
 #[inline]
 pub(crate) fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
-    let c = carrier();
+    with_local_of(carrier(), f)
+}
+
+/// [`with_local`] for a carrier pointer the caller just read with [`carrier`]
+/// (null: not a carrier), sparing a second thread-local read.
+#[inline]
+pub(crate) fn with_local_of<R>(c: *mut Carrier, f: impl FnOnce(&mut Local) -> R) -> Option<R> {
     if c.is_null() {
         return None;
     }

@@ -37,9 +37,12 @@ impl<R, W> JoinCell<R, W> {
         }
     }
 
-    /// The strand's side, once: stores `result`; returns the joiner's waiter
-    /// if one is waiting (the caller wakes it).
-    pub(crate) fn complete(&self, result: R) -> Option<W> {
+    /// The strand's side: stores `result`; returns the joiner's waiter if one
+    /// is waiting (the caller wakes it).
+    ///
+    /// # Safety
+    /// Called at most once per cell, by the strand alone.
+    pub(crate) unsafe fn complete(&self, result: R) -> Option<W> {
         // SAFETY: only the strand writes `result`, once, before publishing
         // DONE; the joiner reads it only after observing DONE.
         self.result.with_mut(|r| unsafe { *r = Some(result) });
@@ -59,10 +62,13 @@ impl<R, W> JoinCell<R, W> {
         self.state.load(Ordering::Acquire) == DONE
     }
 
-    /// The joiner's side, once: leaves `waiter` to be woken by
+    /// The joiner's side: leaves `waiter` to be woken by
     /// [`JoinCell::complete`]. Returns false if the result was already in (the
     /// waiter is dropped, nobody will wake it).
-    pub(crate) fn register(&self, waiter: W) -> bool {
+    ///
+    /// # Safety
+    /// Called at most once per cell, by its one joiner.
+    pub(crate) unsafe fn register(&self, waiter: W) -> bool {
         // SAFETY: before our CAS the strand never reads `waiter`, and there is
         // one joiner: nobody else touches the cell.
         self.waiter.with_mut(|w| unsafe { *w = Some(waiter) });
@@ -83,7 +89,10 @@ impl<R, W> JoinCell<R, W> {
     }
 
     /// The joiner, after [`JoinCell::is_done`] returned true: takes the result.
-    pub(crate) fn take(&self) -> Option<R> {
+    ///
+    /// # Safety
+    /// Only the cell's one joiner calls it, after seeing `is_done`.
+    pub(crate) unsafe fn take(&self) -> Option<R> {
         debug_assert!(self.is_done());
         // SAFETY: DONE was observed with Acquire, so the strand's write of the
         // result happened before, and it never touches the cell again; there

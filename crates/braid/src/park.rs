@@ -16,8 +16,12 @@
 //! 4. An exited strand is `EXITED` ([`exit`]): wakes addressed to it are ignored.
 //!
 //! A `Wake` message is applied by the home core in its scheduling loop, which only
-//! runs after the parking strand has suspended and been filed, so the message can
-//! never find a half-parked strand.
+//! runs after the parking strand has suspended and been filed (or requeued), so
+//! the message never finds a half-parked strand. It can find a stale one: a wake
+//! that raced with the park was seen by the early-wake check, the strand was
+//! requeued and may have moved and parked on another core since; the home core
+//! then finds it not filed in its own table and drops the message
+//! (`Local::wake_filed`), the wake having taken effect already.
 //!
 //! The functions here are the whole protocol; `tests/park_loom.rs` model-checks
 //! them (this file is compiled there against loom's atomics).

@@ -41,8 +41,11 @@ impl<T> Packet<T> {
         }
     }
 
+    /// The strand's result, once (by `run_body` or `fail`).
     fn complete(&self, result: Result<T, StrandError>) {
-        if let Some(waiter) = self.cell.complete(result) {
+        // SAFETY: a strand's body runs (or fails to start) once, and only
+        // that path completes its packet.
+        if let Some(waiter) = unsafe { self.cell.complete(result) } {
             waiter.wake();
         }
     }
@@ -58,7 +61,9 @@ impl<T> Packet<T> {
         joiner_cancelled: impl Fn() -> bool,
         strand_name: impl Fn() -> String,
     ) -> Result<T, StrandError> {
-        if !self.is_done() && self.cell.register(Waiter::current()) {
+        // SAFETY: `wait` is reached through `JoinHandle::join`, which consumes
+        // the one handle: this is the packet's only joiner, once.
+        if !self.is_done() && unsafe { self.cell.register(Waiter::current()) } {
             while !self.is_done() {
                 if joiner_cancelled() {
                     return Err(StrandError::cancelled(strand_name()));
@@ -66,9 +71,9 @@ impl<T> Packet<T> {
                 strand::park_current();
             }
         }
-        self.cell
-            .take()
-            .unwrap_or_else(|| Err(StrandError::cancelled(strand_name())))
+        // SAFETY: the one joiner (see above), and the result is in: either
+        // `is_done` was seen, or `register` failed because it was.
+        unsafe { self.cell.take() }.unwrap_or_else(|| Err(StrandError::cancelled(strand_name())))
     }
 }
 

@@ -48,7 +48,8 @@ fn model(joiner_checks_first: bool) {
         let strand = {
             let cell = cell.clone();
             thread::spawn(move || {
-                if let Some(waiter) = cell.complete(42) {
+                // SAFETY: this thread is the strand: it completes once.
+                if let Some(waiter) = unsafe { cell.complete(42) } {
                     waiter.wake();
                 }
             })
@@ -62,7 +63,8 @@ fn model(joiner_checks_first: bool) {
             drop(waiter);
             false
         } else {
-            cell.register(waiter)
+            // SAFETY: this thread is the one joiner, registering once.
+            unsafe { cell.register(waiter) }
         };
         if registered {
             while !cell.is_done() {
@@ -71,8 +73,12 @@ fn model(joiner_checks_first: bool) {
         } else {
             assert!(cell.is_done(), "register refused but the result is not in");
         }
-        assert_eq!(cell.take(), Some(42), "the joiner gets the result");
-        assert_eq!(cell.take(), None, "and only once");
+        // SAFETY: this thread is the one joiner, and it saw the result in.
+        let first = unsafe { cell.take() };
+        assert_eq!(first, Some(42), "the joiner gets the result");
+        // SAFETY: the one joiner again, result still in: the cell is empty now.
+        let second = unsafe { cell.take() };
+        assert_eq!(second, None, "and only once");
         strand.join().unwrap();
         let wakes = woken.load(Ordering::Relaxed);
         assert_eq!(wakes, usize::from(registered), "registered: {registered}");

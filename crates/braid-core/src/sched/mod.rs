@@ -104,8 +104,9 @@ pub enum Received<T, K> {
     /// Find the slot the strand named by `K` is filed in (if it is filed here)
     /// and call [`CoreSched::wake`].
     Wake(K),
-    /// A strand arrived as an orphan: handle its outcome as if it had just
-    /// suspended on this core.
+    /// A strand arrived as an orphan: make this core its home and handle its
+    /// outcome as if it had just suspended here (not through
+    /// [`TaskHandle::arriving`]: it is not necessarily ready).
     Orphan(T, Outcome),
 }
 
@@ -369,11 +370,7 @@ where
                 self.balancer.on_busy();
                 self.receive_transfer(tasks, now);
             }
-            Mail::Orphan(task, outcome) => {
-                let mut task = *task;
-                task.arriving(self.me);
-                return Received::Orphan(task, outcome);
-            }
+            Mail::Orphan(task, outcome) => return Received::Orphan(*task, outcome),
         }
         Received::Done
     }
@@ -389,21 +386,22 @@ where
     #[inline]
     fn offer_surplus(&mut self, now: Nanos) {
         if let Some((peer, count)) = self.balancer.on_surplus(self.policy.len()) {
+            // An offer that finds nothing movable forgets the peer (it is
+            // remembered again when it next asks): re-registering it would
+            // make every later enqueue scan half the queue again.
             let tasks = self.take_for_transfer(peer, count, now);
-            if tasks.is_empty() {
-                self.nothing_movable(peer);
-            } else {
+            if !tasks.is_empty() {
                 self.counters.offers += 1;
                 self.outbox.push((peer, Mail::Offer(tasks)));
             }
         }
     }
 
-    /// Core `peer` is idle but nothing of what the balancer chose to give it
-    /// may move (pinned or I/O-woken strands): tell the balancer as if the
-    /// queue were empty, so it keeps `peer` among the idle cores to offer
-    /// later work to (otherwise an asker refused this way would wait for
-    /// work until something else made it busy).
+    /// Core `peer` asked for work and got nothing — none to spare, or nothing
+    /// of what the balancer chose may move (pinned or I/O-woken strands):
+    /// tell the balancer as if the queue were empty, so it keeps `peer` among
+    /// the idle cores to offer later work to (otherwise an asker refused this
+    /// way would wait for work until something else made it busy).
     fn nothing_movable(&mut self, peer: CoreId) {
         let _ = self.balancer.on_request(peer, 0);
     }

@@ -292,19 +292,30 @@ impl Local {
         let _slot = self.sched.block(task);
     }
 
-    /// Makes the strand of `header`, parked on this core, ready. A wake for a strand
-    /// not filed here (handed over mid-park, see `file_blocked`) is dropped: the
-    /// handover finds the park word `NOTIFIED` and enqueues it then.
+    /// Makes the strand of `header`, parked on this core, ready. A wake for a
+    /// strand not filed here is dropped: it was requeued by the early-wake
+    /// check of `file_blocked` (or a handover found the park word `NOTIFIED`),
+    /// which is the wake's effect.
     pub(crate) fn wake_filed(&mut self, header: &Header) {
         let slot = header.blocked_slot.load(Ordering::Relaxed);
         if slot == NO_SLOT {
             return;
         }
-        debug_assert!(self
+        // A wake can be stale: a waker that flipped the park word while the
+        // strand was still being filed sends its message to the strand's home
+        // then; the carrier sees the early wake and requeues the strand
+        // instead, which may then move, run and park elsewhere, in a slot of
+        // another core's table. Only a slot of this core holding this very
+        // strand is ours to wake; anything else is left alone (clearing the
+        // slot would lose the strand's real wake on its new core).
+        let filed_here = self
             .sched
             .blocked()
             .get(slot)
-            .is_some_and(|t| std::ptr::eq(&*t.header, header)));
+            .is_some_and(|t| std::ptr::eq(&*t.header, header));
+        if !filed_here {
+            return;
+        }
         header.blocked_slot.store(NO_SLOT, Ordering::Relaxed);
         header.set_state(StrandState::Ready);
         let now = self.now();
@@ -418,7 +429,10 @@ impl Local {
         match self.sched.receive(from, mail, now) {
             Received::Done => {}
             Received::Wake(header) => self.wake_filed(&header),
-            Received::Orphan(task, outcome) => self.suspended(task, outcome),
+            Received::Orphan(task, outcome) => {
+                task.header.home.store(self.core, Ordering::Relaxed);
+                self.suspended(task, outcome);
+            }
         }
         self.publish_ready_len();
         self.send_outbox();

@@ -9,8 +9,8 @@ use std::sync::Arc;
 /// Makes ready a strand whose park word the caller flipped from `PARKED`: on its
 /// home core directly when the caller runs there, by a bus message from another
 /// core, or through the home core's injector from a thread outside the runtime.
-/// Scheduler code on a carrier (socket readiness, event grants, closures)
-/// only buffers the wake for the loop to route.
+/// Scheduler code on a carrier (socket readiness, scheduler closures) only
+/// buffers the wake for the loop to route.
 pub(crate) fn schedule_wake(header: Arc<Header>) {
     let c = context::carrier();
     // SAFETY: a non-null carrier pointer refers to this thread's live
@@ -24,7 +24,7 @@ pub(crate) fn schedule_wake(header: Arc<Header>) {
         return;
     }
     let mut pending = Some(header);
-    context::with_local(|local| {
+    context::with_local_of(c, |local| {
         if let Some(header) = pending.take() {
             local.route_wake(header);
         }

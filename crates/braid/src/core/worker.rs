@@ -61,6 +61,9 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
     unsafe {
         let local = (*c).local;
         loop {
+            // The coarse clock once a pass, before mail: every decision of
+            // this pass is made at it.
+            (*local).tick = rt.clock_ns.load(Ordering::Relaxed);
             (*local).poll_mail();
             if (*local).shutdown {
                 let leaked = (*local).abandon_all();
@@ -84,8 +87,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             // whole time slices make few passes).
             let poller = &mut (*local).poller;
             poller.passes = poller.passes.wrapping_add(1);
-            let tick = rt.clock_ns.load(Ordering::Relaxed);
-            (*local).tick = tick;
+            let tick = (*local).tick;
             if poller.passes >= crate::io::POLL_EVERY || tick != poller.polled_at_ns {
                 poller.passes = 0;
                 poller.polled_at_ns = tick;
@@ -125,9 +127,10 @@ unsafe fn route_buffered_wakes(c: *mut Carrier) {
         for header in wakes.drain(..) {
             local.route_wake(header);
         }
-        // Routing wakes nothing through the buffer; keep its capacity.
-        debug_assert!((*c).wakes.is_empty());
-        (*c).wakes = wakes;
+        // Routing should buffer nothing new, but keep anything it did (and
+        // the buffer's capacity).
+        let late = std::mem::replace(&mut (*c).wakes, wakes);
+        (*c).wakes.extend(late);
     }
 }
 
