@@ -295,6 +295,20 @@ where
         filed
     }
 
+    /// Makes the strand filed in `slot` ready if `is_it` says it is the one a
+    /// wake names; returns whether it did. A wake token can be stale: a wake
+    /// sent while its strand was still being filed finds it requeued instead
+    /// (the wake's effect), and by the time the message arrives the strand
+    /// may have moved and parked on another core, in a slot whose number
+    /// means something else here.
+    #[inline]
+    pub fn wake_if(&mut self, slot: Slot, now: Nanos, is_it: impl FnOnce(&T) -> bool) -> bool {
+        match self.blocked.get(slot) {
+            Some(task) if is_it(task) => self.wake(slot, now),
+            _ => false,
+        }
+    }
+
     /// Arms a timer for `deadline` that hands back `what` when it fires.
     pub fn arm(&mut self, deadline: Nanos, what: K) -> TimerId {
         self.timers.insert(deadline, what)

@@ -301,25 +301,17 @@ impl Local {
         if slot == NO_SLOT {
             return;
         }
-        // A wake can be stale: a waker that flipped the park word while the
-        // strand was still being filed sends its message to the strand's home
-        // then; the carrier sees the early wake and requeues the strand
-        // instead, which may then move, run and park elsewhere, in a slot of
-        // another core's table. Only a slot of this core holding this very
-        // strand is ours to wake; anything else is left alone (clearing the
-        // slot would lose the strand's real wake on its new core).
-        let filed_here = self
-            .sched
-            .blocked()
-            .get(slot)
-            .is_some_and(|t| std::ptr::eq(&*t.header, header));
-        if !filed_here {
-            return;
-        }
-        header.blocked_slot.store(NO_SLOT, Ordering::Relaxed);
-        header.set_state(StrandState::Ready);
+        // A wake can be stale (see `CoreSched::wake_if`): only a slot of this
+        // core holding this very strand is ours to wake; anything else is
+        // left alone (clearing the slot would lose the strand's real wake on
+        // the core it parked on since).
         let now = self.now();
-        if self.sched.wake(slot, now) {
+        if self
+            .sched
+            .wake_if(slot, now, |t| std::ptr::eq(&*t.header, header))
+        {
+            header.blocked_slot.store(NO_SLOT, Ordering::Relaxed);
+            header.set_state(StrandState::Ready);
             self.publish_ready_len();
             self.send_outbox();
         }
