@@ -45,6 +45,13 @@ pub trait Balancer {
     /// `ready` strands wait here: the idle core to offer some to, and how many.
     fn on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)>;
 
+    /// Core `peer` asked for work and got none, though the balancer granted
+    /// some (nothing of it could move): it is idle. By default nothing is
+    /// remembered.
+    fn on_refused(&mut self, peer: CoreId) {
+        let _ = peer;
+    }
+
     /// This core got work by other means (a spawn, a wake, an offer): a later idle
     /// spell starts a fresh round of requests.
     fn on_busy(&mut self);
@@ -67,6 +74,9 @@ impl<B: Balancer + ?Sized> Balancer for Box<B> {
     }
     fn on_busy(&mut self) {
         (**self).on_busy();
+    }
+    fn on_refused(&mut self, peer: CoreId) {
+        (**self).on_refused(peer);
     }
 }
 
@@ -113,6 +123,9 @@ impl Balancer for AnyBalancer {
     }
     fn on_busy(&mut self) {
         each_balancer!(self, b => b.on_busy());
+    }
+    fn on_refused(&mut self, peer: CoreId) {
+        each_balancer!(self, b => b.on_refused(peer));
     }
 }
 
@@ -188,10 +201,7 @@ impl Balancer for StealHalf {
 
     fn on_request(&mut self, from: CoreId, ready: usize) -> Grant {
         if ready == 0 {
-            if from < self.cores && from != self.me && !self.known_idle[from] {
-                self.known_idle[from] = true;
-                self.idle_peers.push_back(from);
-            }
+            self.on_refused(from);
             return Grant::Nothing;
         }
         match Self::half_rounded_down(ready) {
@@ -216,6 +226,14 @@ impl Balancer for StealHalf {
 
     fn on_busy(&mut self) {
         self.asked_in_round = 0;
+    }
+
+    /// Remembers `peer` as idle (once), to offer it surplus work later.
+    fn on_refused(&mut self, peer: CoreId) {
+        if peer < self.cores && peer != self.me && !self.known_idle[peer] {
+            self.known_idle[peer] = true;
+            self.idle_peers.push_back(peer);
+        }
     }
 }
 

@@ -210,6 +210,8 @@ pub(crate) struct Engine<'w> {
     trace: TraceHash,
     handled: u64,
     max_events: u64,
+    /// A scheduler's outbox, taken out to send (kept for its capacity).
+    outbox: Vec<(usize, SimMail)>,
 }
 
 impl<'w> Engine<'w> {
@@ -264,6 +266,7 @@ impl<'w> Engine<'w> {
             trace: TraceHash::default(),
             handled: 0,
             max_events: config.max_events,
+            outbox: Vec::new(),
         }
     }
 
@@ -688,10 +691,12 @@ impl<'w> Engine<'w> {
         if !self.cores[core].sched.has_outbox() {
             return;
         }
-        let out: Vec<_> = self.cores[core].sched.take_outbox().collect();
-        for (to, mail) in out {
+        let mut out = std::mem::take(&mut self.outbox);
+        out.extend(self.cores[core].sched.take_outbox());
+        for (to, mail) in out.drain(..) {
             self.send(Some(core), to, mail, t);
         }
+        self.outbox = out;
     }
 
     fn send(&mut self, from: Option<usize>, to: usize, mail: SimMail, t: &mut Nanos) {

@@ -75,12 +75,7 @@ fn efficiency(path: &Path, reports: &[SimReport]) -> Result<(), Box<dyn Error>> 
                 .map(|r| Circle::new((r.cores as f64, r.efficiency), 3, color.filled())),
         )?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&mut chart)?;
     root.present()?;
     Ok(())
 }
@@ -119,12 +114,24 @@ fn utilisation(path: &Path, reports: &[SimReport]) -> Result<(), Box<dyn Error>>
             .label(format!("{workload} ({} cores)", r.cores))
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], style));
     }
+    legend(&mut chart)?;
+    root.present()?;
+    Ok(())
+}
+
+/// The legend both plots draw, lower left on a light background.
+fn legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+) -> Result<(), Box<dyn Error>>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerLeft)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
-    root.present()?;
     Ok(())
 }

@@ -79,7 +79,11 @@ pub trait Workload {
 
     /// Strands started from outside the cores at time 0 (injected round robin,
     /// like a runtime's `block_on` root): how many. Their indices are `0..n`.
-    fn roots(&mut self, cores: usize) -> u32;
+    /// Most workloads have one root that spawns the rest.
+    fn roots(&mut self, cores: usize) -> u32 {
+        let _ = cores;
+        1
+    }
 
     /// Strand `idx` runs: what it does until its next suspension.
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then;

@@ -176,11 +176,20 @@ impl Spec {
     }
 }
 
-/// Joins: how many children each strand still waits for.
-#[derive(Default)]
+/// Joins: how many children each strand still waits for. Strand 0, the
+/// root, is tracked from the start.
 struct Joins {
     pending: Vec<u32>,
     parent: Vec<Option<StrandIdx>>,
+}
+
+impl Default for Joins {
+    fn default() -> Joins {
+        Joins {
+            pending: vec![0],
+            parent: vec![None],
+        }
+    }
 }
 
 impl Joins {
@@ -283,10 +292,6 @@ impl Workload for Split {
     fn name(&self) -> String {
         self.label.clone()
     }
-    fn roots(&mut self, _cores: usize) -> u32 {
-        self.joins.track(0, None);
-        1
-    }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         let phase = *phase_of(&mut self.phase, idx);
         match (idx, phase) {
@@ -354,10 +359,6 @@ impl Workload for Pool {
     fn name(&self) -> String {
         self.label.clone()
     }
-    fn roots(&mut self, _cores: usize) -> u32 {
-        self.joins.track(0, None);
-        1
-    }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         if idx == 0 {
             return self.joins.root(&mut self.started, ctx, self.workers, true);
@@ -416,10 +417,6 @@ impl Barrier {
 impl Workload for Barrier {
     fn name(&self) -> String {
         self.label.clone()
-    }
-    fn roots(&mut self, _cores: usize) -> u32 {
-        self.joins.track(0, None);
-        1
     }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         if idx == 0 {
@@ -612,7 +609,6 @@ impl Workload for Tree {
         self.label.clone()
     }
     fn roots(&mut self, _cores: usize) -> u32 {
-        self.joins.track(0, None);
         self.set(
             0,
             0,
@@ -718,10 +714,6 @@ impl Workload for Service {
     fn name(&self) -> String {
         self.label.clone()
     }
-    fn roots(&mut self, _cores: usize) -> u32 {
-        self.joins.track(0, None);
-        1
-    }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         let cores = ctx.cores() as u64;
         if idx == 0 {
@@ -819,10 +811,6 @@ impl Workload for PingPong {
     fn name(&self) -> String {
         self.label.clone()
     }
-    fn roots(&mut self, _cores: usize) -> u32 {
-        self.joins.track(0, None);
-        1
-    }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         let cores = ctx.cores() as u64;
         if idx == 0 {
@@ -905,10 +893,6 @@ impl Ring {
 impl Workload for Ring {
     fn name(&self) -> String {
         self.label.clone()
-    }
-    fn roots(&mut self, _cores: usize) -> u32 {
-        self.joins.track(0, None);
-        1
     }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         if idx == 0 {

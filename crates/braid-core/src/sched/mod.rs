@@ -369,8 +369,12 @@ where
                     Grant::Nothing => Vec::new(),
                 };
                 if tasks.is_empty() {
+                    // Nothing to spare, or nothing of it may move (pinned,
+                    // I/O-woken): the asker is idle either way, so the
+                    // balancer keeps it for later offers (otherwise it would
+                    // wait for work until something else made it busy).
                     self.counters.refusals += 1;
-                    self.nothing_movable(from);
+                    self.balancer.on_refused(from);
                 }
                 self.outbox.push((from, Mail::WorkReply(tasks)));
             }
@@ -409,15 +413,6 @@ where
                 self.outbox.push((peer, Mail::Offer(tasks)));
             }
         }
-    }
-
-    /// Core `peer` asked for work and got nothing — none to spare, or nothing
-    /// of what the balancer chose may move (pinned or I/O-woken strands):
-    /// tell the balancer as if the queue were empty, so it keeps `peer` among
-    /// the idle cores to offer later work to (otherwise an asker refused this
-    /// way would wait for work until something else made it busy).
-    fn nothing_movable(&mut self, peer: CoreId) {
-        let _ = self.balancer.on_request(peer, 0);
     }
 
     /// Takes up to `count` ready strands to give to core `to`. Pinned strands

@@ -227,7 +227,9 @@ impl Local {
     }
 
     /// Sends what the scheduler decided to send (offers, grants, requests,
-    /// spawns), counting the strands given away.
+    /// spawns) and publishes how many strands it gave away. The callers have
+    /// published the ready count already (the scheduler took the strands it
+    /// gives before returning).
     #[inline]
     pub(crate) fn send_outbox(&mut self) {
         if self.sched.has_outbox() {
@@ -239,18 +241,13 @@ impl Local {
     fn send_outbox_slow(&mut self) {
         let mut out = std::mem::take(&mut self.outbox);
         out.extend(self.sched.take_outbox());
-        let mut given = 0;
         for (to, mail) in out.drain(..) {
-            if let Mail::WorkReply(tasks) | Mail::Offer(tasks) = &mail {
-                given += tasks.len() as u64;
-            }
             self.send(to, Msg::Sched(mail));
         }
         self.outbox = out;
-        if given > 0 {
-            bump(&self.shared().counters.given, given);
-            self.publish_ready_len();
-        }
+        // The scheduler counted what it gave; this core is the only writer.
+        let given = self.sched.counters().given;
+        self.shared().counters.given.store(given, Ordering::Relaxed);
     }
 
     /// Starts a new strand on `core` (this one, or by a spawn message).
@@ -414,11 +411,15 @@ impl Local {
     /// Hands scheduling mail to the scheduler and applies what it leaves to
     /// do: a wake to resolve, an orphan to treat as just suspended.
     fn apply_sched(&mut self, from: Option<CoreId>, mail: SchedMail) {
-        if let Mail::WorkReply(tasks) | Mail::Offer(tasks) = &mail {
-            bump(&self.shared().counters.steals, tasks.len() as u64);
-        }
         let now = self.now();
-        match self.sched.receive(from, mail, now) {
+        let received = self.sched.receive(from, mail, now);
+        // The scheduler counted what it received; this core is the only writer.
+        let stolen = self.sched.counters().stolen;
+        self.shared()
+            .counters
+            .steals
+            .store(stolen, Ordering::Relaxed);
+        match received {
             Received::Done => {}
             Received::Wake(header) => self.wake_filed(&header),
             Received::Orphan(task, outcome) => {
