@@ -69,6 +69,9 @@ enum Command {
         /// process, service, skynet, uts, pingpong, ring, server; default all).
         #[arg(long, value_delimiter = ',')]
         workload: Vec<String>,
+        /// The local scheduling policy every core runs.
+        #[arg(long, default_value = "round-robin")]
+        policy: String,
         /// The balancer every core runs.
         #[arg(long, default_value = "steal-half")]
         balancer: String,
@@ -192,6 +195,7 @@ fn main() -> std::process::ExitCode {
             action: None,
             cores,
             workload,
+            policy,
             balancer,
             seed,
             topology,
@@ -202,6 +206,7 @@ fn main() -> std::process::ExitCode {
             let options = braid_sim::cli::SweepOptions {
                 cores,
                 workloads: workload,
+                policy,
                 balancer,
                 seed,
                 topology,

@@ -9,18 +9,21 @@
 //! - [`event`]: named events: the per-core wait graph and the negotiated wakeup
 //!   protocol between cores.
 //! - [`balance`]: what an idle core asks for and what a busy core gives away.
+//! - [`choice`]: braid's own policies and balancers by name.
 //! - [`rng`]: a small seedable generator so every decision can be replayed.
 //! - [`sched`]: the whole per-core scheduler as one state machine over the
 //!   above, with its blocked table, timers, message protocol, idle plan,
 //!   placement, strand ids and the watchdog's verdicts.
 
 pub mod balance;
+pub mod choice;
 pub mod event;
 pub mod policy;
 pub mod rng;
 pub mod sched;
 
 pub use balance::{AnyBalancer, Balancer, CoreId, Grant, StealHalf};
+pub use choice::{BalancerKind, PolicyKind, UnknownName};
 pub use event::{home_core, EventMsg, Events, Queued, Signalled, Ticket, WaitOutcome};
 pub use policy::{AnyPolicy, Insert, Nanos, Policy, RoundRobin};
 pub use rng::Rng;

@@ -4,7 +4,7 @@
 
 use crate::calibrate::{calibrate, BenchSize, Calibration};
 use crate::workloads::Spec;
-use crate::{sweep, BalancerKind, SimConfig, SimError, SimReport, Topology, MAX_CORES};
+use crate::{sweep, BalancerKind, PolicyKind, SimConfig, SimError, SimReport, Topology, MAX_CORES};
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,8 @@ pub struct SweepOptions {
     pub cores: Vec<usize>,
     /// Workloads (`NAME` or `NAME:SIZE`; `all` for every one).
     pub workloads: Vec<String>,
+    /// Policy name.
+    pub policy: String,
     /// Balancer name.
     pub balancer: String,
     /// Seed.
@@ -56,6 +58,7 @@ pub fn sweep_main(options: &SweepOptions) -> Result<PathBuf, Box<dyn Error>> {
         .into());
     }
     let mut config = SimConfig::new(1);
+    config.policy = PolicyKind::parse(&options.policy)?;
     config.balancer = BalancerKind::parse(&options.balancer)?;
     config.seed = options.seed;
     config.topology = Topology::parse(&options.topology)?;
@@ -79,7 +82,8 @@ pub fn sweep_main(options: &SweepOptions) -> Result<PathBuf, Box<dyn Error>> {
         }
     };
     say(&format!(
-        "braid sim: balancer {}, topology {}, seed {}, costs {}",
+        "braid sim: policy {}, balancer {}, topology {}, seed {}, costs {}",
+        config.policy.name(),
         config.balancer.name(),
         config.topology.name(),
         config.seed,
@@ -176,7 +180,8 @@ pub fn markdown(config: &SimConfig, reports: &[SimReport], plots: &[String]) -> 
     let _ = writeln!(md, "# braid sim\n");
     let _ = writeln!(
         md,
-        "Balancer `{}`, topology `{}`, seed {}. Cost model (ns): {:?}.\n",
+        "Policy `{}`, balancer `{}`, topology `{}`, seed {}. Cost model (ns): {:?}.\n",
+        config.policy.name(),
         config.balancer.name(),
         config.topology.name(),
         config.seed,

@@ -772,6 +772,7 @@ impl<'w> Engine<'w> {
         Ok(SimReport {
             workload: self.workload.name(),
             cores: n,
+            policy: String::new(),
             balancer: String::new(),
             topology: self.topology.name(),
             seed: 0,

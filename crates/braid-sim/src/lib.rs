@@ -32,56 +32,21 @@ pub use engine::MessageCounts;
 pub use workload::{Ctx, StrandIdx, Then, Workload};
 
 use braid_core::sched::SchedConfig;
-use braid_core::{AnyBalancer, AnyPolicy, Nanos, RoundRobin, StealHalf};
+pub use braid_core::{BalancerKind, PolicyKind};
+use braid_core::{Nanos, UnknownName};
 use serde::Serialize;
 use std::fmt;
-
-/// The balancers the simulator can run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BalancerKind {
-    /// braid's default: idle cores ask one victim at a time, victims give
-    /// half of their ready strands and offer work to cores they know idle.
-    StealHalf,
-}
-
-impl BalancerKind {
-    /// Every balancer, by name.
-    pub const ALL: [(&'static str, BalancerKind); 1] = [("steal-half", BalancerKind::StealHalf)];
-
-    /// The balancer called `name`.
-    pub fn parse(name: &str) -> Result<BalancerKind, SimError> {
-        Self::ALL
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|&(_, b)| b)
-            .ok_or_else(|| SimError::BadArgument {
-                what: "balancer",
-                value: name.to_owned(),
-                allowed: names(&Self::ALL),
-            })
-    }
-
-    /// Its name.
-    pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(_, b)| *b == self)
-            .map_or("?", |(n, _)| n)
-    }
-}
-
-fn names<T>(list: &[(&str, T)]) -> String {
-    list.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-}
 
 /// One simulation's settings.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     /// Virtual cores, 1 ..= [`MAX_CORES`].
     pub cores: usize,
+    /// The policy every core runs.
+    pub policy: PolicyKind,
     /// The balancer every core runs.
     pub balancer: BalancerKind,
-    /// The round-robin policy's time slice.
+    /// The policy's time slice.
     pub slice_ns: Nanos,
     /// Seeds every core's random generator (and nothing else: workloads
     /// have their own seeds).
@@ -104,6 +69,7 @@ impl SimConfig {
     pub fn new(cores: usize) -> SimConfig {
         SimConfig {
             cores,
+            policy: PolicyKind::RoundRobin,
             balancer: BalancerKind::StealHalf,
             slice_ns: 2_000_000,
             seed: 1,
@@ -181,6 +147,8 @@ pub struct SimReport {
     pub workload: String,
     /// Virtual cores.
     pub cores: usize,
+    /// Policy name.
+    pub policy: String,
     /// Balancer name.
     pub balancer: String,
     /// Topology name.
@@ -229,6 +197,16 @@ pub struct SimReport {
     pub wall_s: f64,
 }
 
+impl From<UnknownName> for SimError {
+    fn from(e: UnknownName) -> SimError {
+        SimError::BadArgument {
+            what: e.what,
+            value: e.value,
+            allowed: e.allowed,
+        }
+    }
+}
+
 /// Runs `workload` once under `config`.
 pub fn run(config: &SimConfig, workload: &mut dyn Workload) -> Result<SimReport, SimError> {
     if config.cores == 0 || config.cores > MAX_CORES {
@@ -240,16 +218,14 @@ pub fn run(config: &SimConfig, workload: &mut dyn Workload) -> Result<SimReport,
     }
     let started = std::time::Instant::now();
     let n = config.cores;
-    let slice = config.slice_ns;
-    let balancer = config.balancer;
     let engine = engine::Engine::new(config, workload, |core| {
-        let policy = AnyPolicy::RoundRobin(RoundRobin::new(slice));
-        let balancer = match balancer {
-            BalancerKind::StealHalf => AnyBalancer::StealHalf(StealHalf::new(core, n)),
-        };
-        (policy, balancer)
+        (
+            config.policy.build(config.slice_ns),
+            config.balancer.build(core, n),
+        )
     });
     let mut report = engine.run()?;
+    report.policy = config.policy.name().to_owned();
     report.balancer = config.balancer.name().to_owned();
     report.seed = config.seed;
     report.wall_s = started.elapsed().as_secs_f64();

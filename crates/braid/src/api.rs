@@ -24,16 +24,21 @@ pub fn yield_now() {
     context::suspend(Suspend::Yield);
 }
 
-/// Yields if the monitor found that this strand used up its time slice; cheap
-/// otherwise. Called by runtime operations that do not block.
+/// Yields if this strand used up the time slice its core's policy gave it
+/// (on the coarse clock); cheap otherwise. Called by runtime operations that
+/// do not block.
 pub(crate) fn yield_if_slice_expired() {
     let c = context::carrier();
     if c.is_null() {
         return;
     }
-    // SAFETY: a non-null carrier is this thread's live carrier.
-    let expired =
-        unsafe { !(*c).current.is_null() && (*(*c).core).yield_requested.load(Ordering::Relaxed) };
+    // SAFETY: a non-null carrier is this thread's live carrier, and its clock
+    // points into the runtime its thread holds alive. Only carrier-owned
+    // fields are read: the core's `Local` may already belong to another
+    // carrier (a hog hand-off).
+    let expired = unsafe {
+        !(*c).current.is_null() && (*(*c).clock).load(Ordering::Relaxed) >= (*c).slice_end
+    };
     if expired {
         yield_now();
     }

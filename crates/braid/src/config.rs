@@ -1,5 +1,6 @@
 //! Runtime configuration and its validation.
 
+use crate::sched::{BalancerChoice, PolicyChoice};
 use crate::sys;
 use std::fmt;
 use std::time::Duration;
@@ -88,6 +89,8 @@ pub(crate) struct Config {
     pub(crate) ring_capacity: usize,
     pub(crate) seed: u64,
     pub(crate) blocking_threads: usize,
+    pub(crate) policy: PolicyChoice,
+    pub(crate) balancer: BalancerChoice,
 }
 
 /// Most threads the blocking pool may be given.
@@ -106,6 +109,8 @@ pub struct RuntimeBuilder {
     ring_capacity: Option<usize>,
     seed: Option<u64>,
     blocking_threads: Option<usize>,
+    policy: Option<PolicyChoice>,
+    balancer: Option<BalancerChoice>,
 }
 
 impl RuntimeBuilder {
@@ -162,6 +167,22 @@ impl RuntimeBuilder {
     /// beyond this many wait in a queue.
     pub fn blocking_threads(mut self, threads: usize) -> Self {
         self.blocking_threads = Some(threads);
+        self
+    }
+
+    /// The local scheduling policy of every core: which ready strand runs
+    /// next and for how long (default: round robin). One of braid's by name
+    /// (`PolicyKind`), or the program's own (`PolicyChoice::custom`); see
+    /// [`sched`](crate::sched).
+    pub fn policy(mut self, policy: impl Into<PolicyChoice>) -> Self {
+        self.policy = Some(policy.into());
+        self
+    }
+
+    /// How cores trade work (default: steal-half); see
+    /// [`sched`](crate::sched).
+    pub fn balancer(mut self, balancer: impl Into<BalancerChoice>) -> Self {
+        self.balancer = Some(balancer.into());
         self
     }
 
@@ -227,6 +248,8 @@ impl RuntimeBuilder {
             ring_capacity,
             seed: self.seed.unwrap_or(0x5EED),
             blocking_threads,
+            policy: self.policy.unwrap_or_default(),
+            balancer: self.balancer.unwrap_or_default(),
         })
     }
 }

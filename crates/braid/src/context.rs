@@ -12,7 +12,7 @@ use crate::core::{CoreShared, Local};
 use crate::strand::{Header, StrandYielder};
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Why a strand suspended, read by its carrier when `resume` returns.
@@ -32,6 +32,11 @@ pub(crate) struct Carrier {
     pub(crate) local: *mut Local,
     /// The strand being run, or null while in the scheduler.
     pub(crate) current: *const Header,
+    /// The runtime's coarse clock (see `monitor`).
+    pub(crate) clock: *const AtomicU64,
+    /// When the current strand's time slice ends on that clock: its policy's
+    /// slice from when it was dispatched (see `api::yield_if_slice_expired`).
+    pub(crate) slice_end: u64,
     /// Why the current strand suspended.
     pub(crate) reason: Suspend,
     /// This carrier's ownership epoch (see `core::shared`).

@@ -44,6 +44,7 @@ mod overflow;
 mod park;
 pub mod registry;
 mod runtime;
+pub mod sched;
 mod scope;
 mod spawn;
 mod stack;

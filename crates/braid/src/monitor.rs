@@ -2,11 +2,12 @@
 //! core whose strand never returns to the runtime.
 //!
 //! Every tick (1 ms while any core is awake) the monitor advances the coarse
-//! clock and looks at each core's switch counter. A core whose counter has not
+//! clock, against which strands check the end of their time slice (the
+//! policy's, given when the strand was dispatched) at their runtime calls.
+//! It also looks at each core's switch counter. A core whose counter has not
 //! moved while it runs strand code is running one strand for that long, and
 //! braid-core's watchdog (`braid_core::sched::watchdog::verdict`) says what
 //! follows; the monitor applies it:
-//! - past the time slice, the strand is asked to yield at its next runtime call;
 //! - past the hog threshold, with strands waiting behind it (ready, mail, or
 //!   sockets registered with its poller), the monitor takes the
 //!   core's local state from the stuck carrier (see `core::shared` for the
@@ -20,7 +21,7 @@
 
 use crate::runtime::RuntimeShared;
 use crate::sys;
-use braid_core::sched::watchdog::{verdict, Limits};
+use braid_core::sched::watchdog::{verdict, Verdict};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -51,10 +52,7 @@ pub(crate) fn start(rt: Arc<RuntimeShared>) -> JoinHandle<()> {
 }
 
 fn run(rt: &Arc<RuntimeShared>) {
-    let limits = Limits {
-        slice: rt.config.time_slice.as_nanos() as u64,
-        hog: rt.config.hog_threshold.as_nanos() as u64,
-    };
+    let hog = rt.config.hog_threshold.as_nanos() as u64;
     let mut watches: Vec<Watch> = rt
         .cores
         .iter()
@@ -87,11 +85,7 @@ fn run(rt: &Arc<RuntimeShared>) {
             let waiting = core.ready_len.load(Ordering::Relaxed) > 0
                 || !rt.bus.doorbell(core.id).is_empty()
                 || core.io.has_sources();
-            let verdict = verdict(limits, running_for, waiting);
-            if verdict.ask_yield {
-                core.yield_requested.store(true, Ordering::Relaxed);
-            }
-            if verdict.hand_off {
+            if verdict(hog, running_for, waiting) == Verdict::HandOff {
                 let stuck = || core.counters.switches.load(Ordering::Relaxed) == switches;
                 if let Some(epoch) = core.try_revoke(stuck) {
                     replace_carrier(rt, core.id, epoch);

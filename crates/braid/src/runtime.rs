@@ -250,12 +250,19 @@ impl Runtime {
         });
         let slice_ns = shared.config.time_slice.as_nanos() as u64;
         for ((core, endpoint), poller) in endpoints.into_iter().enumerate().zip(pollers) {
+            let choices = crate::sched::build(
+                &shared.config.policy,
+                &shared.config.balancer,
+                slice_ns,
+                core,
+                cores,
+            );
             let local = Local::new(
                 core,
                 Arc::as_ptr(&shared),
                 id,
                 endpoint,
-                slice_ns,
+                choices,
                 shared.config.seed,
                 poller,
             );

@@ -113,3 +113,42 @@ fn a_hogging_strand_keeps_running_on_a_demoted_thread() {
     );
     assert_eq!(rt.block_on(own_nice), start_nice);
 }
+
+/// A strand that keeps making runtime calls that do not block (here,
+/// broadcasting an event nobody waits on) yields once its policy's time slice
+/// is used up, so a strand queued behind it on the same core runs long before
+/// the hog threshold would hand the core's queue to another carrier.
+#[test]
+fn a_strand_past_its_slice_yields_at_its_next_runtime_call() {
+    let rt = Runtime::builder()
+        .cores(1)
+        .time_slice(Duration::from_millis(1))
+        .hog_threshold(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let (calls, waited) = rt
+        .spawn(|| {
+            let event = braid::event::local("slice-test").unwrap();
+            let ran = Arc::new(AtomicBool::new(false));
+            let r = ran.clone();
+            let neighbour = braid::spawn(move || r.store(true, Ordering::Relaxed));
+            let start = Instant::now();
+            let mut calls = 0u64;
+            // Without slices this loop would only end at its own deadline:
+            // one core, and no hand-off for 60 s.
+            while !ran.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(10) {
+                event.broadcast().unwrap();
+                calls += 1;
+            }
+            neighbour.join().unwrap();
+            (calls, start.elapsed())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(calls > 0);
+    assert!(
+        waited < Duration::from_secs(1),
+        "the neighbour ran only after {waited:?} ({calls} calls)"
+    );
+}

@@ -278,11 +278,11 @@ where
         self.policy.pick_next(now)
     }
 
-    /// Whether a strand that started running at `started` should yield at
-    /// `now` (its policy's slice is used up).
+    /// When `task`, dispatched at `now`, should yield at its next runtime
+    /// call: `now` plus the slice its policy gives it.
     #[inline]
-    pub fn slice_expired(&self, started: Nanos, now: Nanos) -> bool {
-        self.policy.slice_expired(started, now)
+    pub fn slice_end(&self, task: &T, now: Nanos) -> Nanos {
+        now.saturating_add(self.policy.slice(task))
     }
 
     /// Files a parked strand; returns the slot a wake names.

@@ -23,20 +23,17 @@ use braid_bus::{Endpoint, Notify, Origin};
 use braid_core::event::{Events, Outbox};
 use braid_core::sched::{Outcome, SchedConfig, Slot, TimerId};
 use braid_core::{
-    CoreId, CoreSched, Insert, Mail, Nanos, Received, RoundRobin, StealHalf, TaskHandle, Ticket,
+    AnyBalancer, AnyPolicy, CoreId, CoreSched, Insert, Mail, Nanos, Received, TaskHandle, Ticket,
 };
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// The scheduler of one core: braid-core's state machine over this runtime's
-/// tasks, woken by strand header, with braid's round robin and steal-half as
-/// concrete types. A policy chosen at run time (`AnyPolicy`, as the simulator
-/// uses) measured 20 more instructions per yield (callgrind, 400 000 yields
-/// on one core: 98.4 M against 90.4 M; +5–7 % on the yield benchmark), so
-/// the runtime names its policy and balancer by type until there are others
-/// to choose from.
-pub(crate) type Sched = CoreSched<Task, Arc<Header>, RoundRobin<Task>, StealHalf>;
+/// tasks, woken by strand header, with the policy and balancer the program
+/// chose (see `sched`): braid's own by value, so their calls inline behind
+/// one branch on the variant, or the program's behind a box.
+pub(crate) type Sched = CoreSched<Task, Arc<Header>, AnyPolicy<Task>, AnyBalancer>;
 
 /// The scheduling mail of the bus.
 pub(crate) type SchedMail = Mail<Task, Arc<Header>>;
@@ -109,7 +106,7 @@ impl Local {
         rt: *const RuntimeShared,
         runtime_id: u64,
         endpoint: Endpoint<Msg>,
-        slice_ns: u64,
+        (policy, balancer): (AnyPolicy<Task>, AnyBalancer),
         seed: u64,
         poller: crate::io::Poller,
     ) -> Local {
@@ -122,14 +119,7 @@ impl Local {
             rt,
             shared,
             runtime_id,
-            sched: CoreSched::new(
-                core,
-                cores,
-                RoundRobin::new(slice_ns),
-                StealHalf::new(core, cores),
-                seed,
-                SchedConfig::default(),
-            ),
+            sched: CoreSched::new(core, cores, policy, balancer, seed, SchedConfig::default()),
             endpoint,
             stacks: StackPool::default(),
             inbox: Vec::new(),

@@ -82,9 +82,6 @@ pub(crate) struct CoreShared {
     pub(crate) parked: AtomicBool,
     /// Ready strands, published at every switch for the monitor.
     pub(crate) ready_len: AtomicUsize,
-    /// Set by the monitor when the running strand has used up its slice; the
-    /// strand yields at its next runtime call.
-    pub(crate) yield_requested: AtomicBool,
     pub(crate) counters: CoreCounters,
     /// Events this core holds state for (waiters, or homed here), published
     /// after every event operation.
@@ -123,7 +120,6 @@ impl CoreShared {
             handoff: Mutex::new(()),
             parked: AtomicBool::new(false),
             ready_len: AtomicUsize::new(0),
-            yield_requested: AtomicBool::new(false),
             counters: CoreCounters::default(),
             live_events: AtomicUsize::new(0),
             timers: AtomicUsize::new(0),

@@ -41,6 +41,8 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         core: shared,
         local: shared.local_ptr(),
         current: std::ptr::null(),
+        clock: &rt.clock_ns,
+        slice_end: u64::MAX,
         reason: Suspend::Yield,
         epoch,
         retired: false,
@@ -157,10 +159,8 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         let header = Arc::as_ptr(&task.header);
         (*header).set_state(StrandState::Running);
         (*c).current = header;
-        if shared.yield_requested.load(Ordering::Relaxed) {
-            shared.yield_requested.store(false, Ordering::Relaxed);
-        }
         let started = rt.clock_ns.load(Ordering::Relaxed);
+        (*c).slice_end = (*(*c).local).sched.slice_end(&task, started);
         shared.leave_scheduler();
         let result = task
             .coroutine

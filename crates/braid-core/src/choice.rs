@@ -1,0 +1,129 @@
+//! braid's own policies and balancers by name, for the programs that pick one
+//! when they start: a runtime builder, the simulator's command line.
+
+use crate::balance::{AnyBalancer, CoreId, StealHalf};
+use crate::policy::{AnyPolicy, Nanos, RoundRobin};
+use std::fmt;
+
+/// A name that is not one of the allowed ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName {
+    /// What was being named (`policy`, `balancer`).
+    pub what: &'static str,
+    /// The name given.
+    pub value: String,
+    /// The names allowed, comma-separated.
+    pub allowed: String,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown {} {:?} (allowed: {})",
+            self.what, self.value, self.allowed
+        )
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+fn parse<K: Copy>(what: &'static str, all: &[(&str, K)], name: &str) -> Result<K, UnknownName> {
+    all.iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, k)| k)
+        .ok_or_else(|| UnknownName {
+            what,
+            value: name.to_owned(),
+            allowed: all.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "),
+        })
+}
+
+fn name_of<K: Copy + PartialEq>(all: &[(&'static str, K)], kind: K) -> &'static str {
+    all.iter().find(|(_, k)| *k == kind).map_or("?", |(n, _)| n)
+}
+
+/// braid's local scheduling policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum PolicyKind {
+    /// [`RoundRobin`]: first in, first out, one time slice for every strand.
+    #[default]
+    RoundRobin,
+}
+
+impl PolicyKind {
+    /// Every policy, by name.
+    pub const ALL: [(&'static str, PolicyKind); 1] = [("round-robin", PolicyKind::RoundRobin)];
+
+    /// The policy called `name`.
+    pub fn parse(name: &str) -> Result<PolicyKind, UnknownName> {
+        parse("policy", &Self::ALL, name)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+
+    /// A core's instance, with `slice` as the time slice.
+    pub fn build<T>(self, slice: Nanos) -> AnyPolicy<T> {
+        match self {
+            PolicyKind::RoundRobin => AnyPolicy::RoundRobin(RoundRobin::new(slice)),
+        }
+    }
+}
+
+/// braid's balancers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum BalancerKind {
+    /// [`StealHalf`]: idle cores ask one victim at a time, victims give half
+    /// of their ready strands and offer work to cores they know idle.
+    #[default]
+    StealHalf,
+}
+
+impl BalancerKind {
+    /// Every balancer, by name.
+    pub const ALL: [(&'static str, BalancerKind); 1] = [("steal-half", BalancerKind::StealHalf)];
+
+    /// The balancer called `name`.
+    pub fn parse(name: &str) -> Result<BalancerKind, UnknownName> {
+        parse("balancer", &Self::ALL, name)
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        name_of(&Self::ALL, self)
+    }
+
+    /// Core `me`'s instance in a runtime of `cores` cores.
+    pub fn build(self, me: CoreId, cores: usize) -> AnyBalancer {
+        match self {
+            BalancerKind::StealHalf => AnyBalancer::StealHalf(StealHalf::new(me, cores)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_allowed_ones() {
+        for (name, kind) in PolicyKind::ALL {
+            assert_eq!(PolicyKind::parse(name), Ok(kind));
+            assert_eq!(kind.name(), name);
+        }
+        for (name, kind) in BalancerKind::ALL {
+            assert_eq!(BalancerKind::parse(name), Ok(kind));
+            assert_eq!(kind.name(), name);
+        }
+        let err = BalancerKind::parse("random").unwrap_err();
+        assert_eq!(err.what, "balancer");
+        assert_eq!(
+            err.to_string(),
+            "unknown balancer \"random\" (allowed: steal-half)"
+        );
+        assert!(PolicyKind::parse("").is_err());
+    }
+}
