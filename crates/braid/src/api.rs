@@ -65,15 +65,8 @@ pub fn sleep(duration: Duration) -> Result<(), Cancelled> {
             Ok(())
         };
     }
-    let mut timer = Some(me.clone());
-    let armed = context::with_local(|local| {
-        local.arm_timer(deadline, timer.take().expect("taken once"));
-    });
-    if armed.is_none() {
-        // This carrier lost its core: sleep the thread (it runs alone on it now).
-        std::thread::sleep(duration);
-        return Ok(());
-    }
+    let armed = context::with_core(|local| local.arm_timer(deadline, me.clone()));
+    debug_assert!(armed.is_some(), "a strand always has a core");
     loop {
         strand::park_current();
         if me.is_cancelled() {

@@ -148,7 +148,7 @@ where
 {
     crate::event::forbid_blocking_in_closure("blocking");
     let pool = context::current_header()
-        .and_then(|_| context::with_local(|local| local.rt_arc()))
+        .and_then(|_| context::with_core(|local| local.rt_arc()))
         .map(|rt| rt.blocking.clone());
     let Some(pool) = pool else {
         return Ok(f());

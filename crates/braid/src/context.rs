@@ -97,18 +97,42 @@ pub(crate) fn current_header() -> Option<Arc<Header>> {
     }
 }
 
-/// Runs `f` with the core-local state of the calling strand's (or carrier's) core.
-/// `None` outside the runtime, or when this carrier lost its core to a replacement;
-/// callers then take the path a foreign thread would.
+/// Runs `f` with the core-local state of the calling strand's core, wherever
+/// that core is now driven from: the one answer to "which core am I on, or
+/// am I foreign" for code that may suspend.
+///
+/// A strand's carrier can lose its core to a replacement while the strand
+/// runs (a hog hand-off, see `monitor`). Then the strand yields first, which
+/// hands it to the core's new carrier, and `f` runs there: the operation
+/// happens on the strand's own core as if nothing had happened. Scheduler
+/// code (closures, socket readiness) always owns its core. `None` only off
+/// the runtime's carriers (a foreign thread): the caller takes the foreign
+/// path. Code that must not suspend (wakes, which may run under a lock)
+/// uses [`with_local_of`] instead.
 ///
 /// `f` must not suspend the strand: the reference does not outlive the call.
 #[inline]
-pub(crate) fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
-    with_local_of(carrier(), f)
+pub(crate) fn with_core<R>(mut f: impl FnMut(&mut Local) -> R) -> Option<R> {
+    loop {
+        let c = carrier();
+        if let Some(result) = with_local_of(c, &mut f) {
+            return Some(result);
+        }
+        // SAFETY: a non-null carrier pointer refers to this thread's live
+        // carrier; reading its `current` field is sound.
+        if c.is_null() || unsafe { (*c).current.is_null() } {
+            // Not a carrier; or scheduler code of a carrier that lost its
+            // core, which has nothing left to run on it.
+            return None;
+        }
+        crate::api::yield_now();
+    }
 }
 
-/// [`with_local`] for a carrier pointer the caller just read with [`carrier`]
-/// (null: not a carrier), sparing a second thread-local read.
+/// Runs `f` with the core-local state of this carrier `c` (as [`carrier`]
+/// just read it; null: not a carrier) if it owns its core, without ever
+/// suspending. `None` off the runtime, or when this carrier lost its core to
+/// a replacement: the caller takes the path a foreign thread would.
 #[inline]
 pub(crate) fn with_local_of<R>(c: *mut Carrier, f: impl FnOnce(&mut Local) -> R) -> Option<R> {
     if c.is_null() {

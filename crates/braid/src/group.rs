@@ -108,12 +108,10 @@ pub(crate) fn cancel_subtree(root: &Header) {
     // the cheapest owned handle is one of its strand's own.
     let root_arc = header_arc(root);
     let mut pending = Some(root_arc);
-    context::with_local(|local| {
-        let root = pending.take().expect("taken once");
-        if local.runtime_id != root.runtime_id {
-            pending = Some(root);
+    context::with_core(|local| {
+        let Some(root) = pending.take_if(|root| local.runtime_id == root.runtime_id) else {
             return;
-        }
+        };
         local.wake_blocked_in(&root);
         for core in 0..local.endpoint.cores() {
             if core != local.core {

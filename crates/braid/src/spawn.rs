@@ -216,7 +216,8 @@ impl Builder {
         let name = self.name;
         let pin = self.core;
         let mut request = Some((f, scope));
-        let local_result = context::with_local(|local| {
+        // A strand always has a core (see `context::with_core`).
+        let local_result = context::with_core(|local| {
             let (f, scope) = request.take().expect("taken once");
             let placement = local.sched.place(pin).map_err(|e| {
                 let allowed = format!("0..{} (the runtime's cores)", e.cores);
@@ -240,17 +241,7 @@ impl Builder {
             Ok(handle)
         });
         crate::api::yield_if_slice_expired();
-        match local_result {
-            Some(result) => result,
-            None => {
-                // This carrier lost its core (the strand ran too long without a
-                // runtime call): spawn the way a foreign thread would.
-                let (f, scope) = request.take().expect("closure unused");
-                let rt = crate::runtime::lookup(parent.runtime_id)
-                    .ok_or_else(SpawnError::shutting_down)?;
-                spawn_foreign_sized(&rt, name, stack_size, Some(parent), scope, f)
-            }
-        }
+        local_result.unwrap_or_else(|| Err(SpawnError::not_in_runtime()))
     }
 }
 

@@ -262,7 +262,7 @@ impl Local {
 /// # Safety
 /// `local` must be the calling carrier's own core state, with no reference to
 /// it live: closures run user code that may reach the core through the usual
-/// paths (`context::with_local`).
+/// paths (`context::with_core`).
 pub(crate) unsafe fn run_closure_jobs(local: *mut Local) -> u64 {
     // SAFETY: `local` is this carrier's own core state with no reference to it
     // live (the caller's contract); the borrow ends before the closures drop.

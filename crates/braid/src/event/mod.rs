@@ -417,14 +417,8 @@ pub(crate) fn signal_from_outside(
     Ok(())
 }
 
-/// Runs `f` on the calling strand's core. If this carrier lost its core (the
-/// strand ran too long without a runtime call), yields first: the strand is then
-/// handed to the core's new carrier and `f` runs there.
-fn on_core<R>(mut f: impl FnMut(&mut crate::core::Local) -> R) -> R {
-    loop {
-        if let Some(result) = context::with_local(&mut f) {
-            return result;
-        }
-        crate::api::yield_now();
-    }
+/// Runs `f` on the calling strand's (or closure's) core (see
+/// `context::with_core`). Callers have checked they are in one.
+fn on_core<R>(f: impl FnMut(&mut crate::core::Local) -> R) -> R {
+    context::with_core(f).expect("event operations run in a strand or a closure")
 }

@@ -52,13 +52,8 @@ pub(crate) struct Registration {
 
 /// The calling strand's runtime and core.
 fn here() -> Option<(Arc<RuntimeShared>, usize)> {
-    let me = context::current_header()?;
-    context::with_local(|local| (local.rt_arc(), local.core)).or_else(|| {
-        // This carrier lost its core to a replacement while the strand ran
-        // (see `monitor`): register with the core the strand belongs to.
-        let rt = crate::runtime::lookup(me.runtime_id)?;
-        Some((rt, me.home.load(std::sync::atomic::Ordering::Relaxed)))
-    })
+    context::current_header()?;
+    context::with_core(|local| (local.rt_arc(), local.core))
 }
 
 /// The error for creating a socket where no runtime can poll it.
@@ -186,7 +181,7 @@ impl Registration {
             // runtime (a strand of another runtime leaves it where it is).
             let rt_id = self.rt.id;
             if let Some(Some(core)) =
-                context::with_local(|local| (local.runtime_id == rt_id).then_some(local.core))
+                context::with_core(|local| (local.runtime_id == rt_id).then_some(local.core))
             {
                 self.follow(core, dir);
             }

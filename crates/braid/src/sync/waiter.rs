@@ -201,25 +201,15 @@ impl Waiting {
 /// Makes the strand `me` (the caller) runnable again at `deadline`. Returns
 /// the core and id of the timer.
 fn arm_timer(me: &Arc<Header>, deadline: Instant) -> (usize, TimerId) {
-    let mut header = Some(me.clone());
-    loop {
-        let armed = context::with_local(|local| {
-            let id = local.arm_timer(deadline, header.take().expect("armed once"));
-            (local.core, id)
-        });
-        if let Some(armed) = armed {
-            return armed;
-        }
-        // This carrier lost its core: yielding hands the strand to the new one.
-        crate::api::yield_now();
-    }
+    context::with_core(|local| (local.core, local.arm_timer(deadline, me.clone())))
+        .expect("timers are armed by strands, which always have a core")
 }
 
 /// Cancels a timer of the calling strand that is no longer needed, if the
 /// strand still runs on the core that armed it (otherwise it fires later as a
 /// spurious wake, which every wait loop tolerates).
 fn disarm_timer(core: usize, id: TimerId) {
-    context::with_local(|local| {
+    context::with_core(|local| {
         if local.core == core {
             local.disarm_timer(id);
         }
