@@ -167,6 +167,17 @@ impl Local {
         unsafe { &*self.shared }
     }
 
+    /// Polls this core's sockets, waiting at most `timeout` (see
+    /// `io::Poller::poll`); counts and returns the events handled.
+    pub(crate) fn poll_io(&mut self, timeout: Option<std::time::Duration>) -> usize {
+        // SAFETY: as for `shared`; the reference does not borrow `self`, so
+        // the poller can be borrowed mutably beside it.
+        let shared = unsafe { &*self.shared };
+        let handled = self.poller.poll(&shared.io, timeout);
+        bump(&shared.counters.io_events, handled as u64);
+        handled
+    }
+
     /// A stack of `usable` bytes from this core's pool.
     pub(crate) fn take_stack(
         &mut self,

@@ -21,5 +21,5 @@ pub(crate) mod worker;
 
 pub(crate) use local::Local;
 pub(crate) use mail::Msg;
-pub(crate) use shared::{bump, CoreShared};
+pub(crate) use shared::CoreShared;
 pub(crate) use wake::schedule_wake;

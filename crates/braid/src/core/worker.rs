@@ -94,7 +94,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                 poller.passes = 0;
                 poller.polled_at_ns = tick;
                 if (*local).shared().io.wants_poll() {
-                    crate::io::poll(local, Some(Duration::ZERO));
+                    (*local).poll_io(Some(Duration::ZERO));
                 }
             }
             if !(*c).wakes.is_empty() {
@@ -107,7 +107,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                         return;
                     }
                 }
-                None => idle(rt, local),
+                None => idle(rt, &mut *local),
             }
         }
     }
@@ -197,45 +197,29 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
 /// Nothing to run: ask for work, spin, then park in the poller until mail, I/O
 /// or the next timer, as the core's scheduler plans it.
 ///
-/// # Safety
-/// As for `scheduler_loop`, with no reference to `*local_ptr` live.
-unsafe fn idle(rt: &RuntimeShared, local_ptr: *mut Local) {
-    // SAFETY: the caller owns the core and holds no reference into it.
-    let how = unsafe { idle_wait(rt, local_ptr) };
+/// Polling wakes strands only into the carrier's wake buffer (see
+/// `Carrier::wakes`), and no strand runs here, so `local` is the only
+/// reference to the core's state throughout.
+fn idle(rt: &RuntimeShared, local: &mut Local) {
+    let how = idle_wait(rt, local);
     // The core has work again from here: its busy spell starts now.
-    // SAFETY: the caller owns the core and holds no reference into it, and
-    // the wait has returned, so no reference taken inside it is live either.
-    unsafe {
-        let local = &mut *local_ptr;
-        let now = rt.clock_ns.load(Ordering::Relaxed);
-        local.tick = now;
-        local.sched.idle_ended(now, how);
-    }
+    let now = rt.clock_ns.load(Ordering::Relaxed);
+    local.tick = now;
+    local.sched.idle_ended(now, how);
 }
 
-/// # Safety
-/// As for `idle`.
-unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) -> IdleEnd {
-    // Each `&mut *local_ptr` below ends before the next `poll`, which takes
-    // its own (and may wake strands, which takes another).
-    // SAFETY: the caller owns the core and holds no reference into it.
-    let plan = unsafe {
-        let local = &mut *local_ptr;
-        // With sockets registered, readiness is as likely to end the wait
-        // as mail: the plan has the spin look at the poller too.
-        let plan = local.sched.idle(local.shared().io.has_sources());
-        local.send_outbox();
-        plan
-    };
+fn idle_wait(rt: &RuntimeShared, local: &mut Local) -> IdleEnd {
+    // With sockets registered, readiness is as likely to end the wait as
+    // mail: the plan has the spin look at the poller too.
+    let plan = local.sched.idle(local.shared().io.has_sources());
+    local.send_outbox();
     let spin = Duration::from_nanos(plan.spin);
     let poll_every = plan.poll_every.map(Duration::from_nanos);
     let start = Instant::now();
     let mut polled = start;
     loop {
         for _ in 0..64 {
-            // SAFETY: this carrier owns the core and no reference into `*local_ptr`
-            // is live (the caller's contract); this shared borrow ends at once.
-            if unsafe { !(*local_ptr).endpoint.doorbell().is_empty() } {
+            if !local.endpoint.doorbell().is_empty() {
                 return IdleEnd::Spun;
             }
             std::hint::spin_loop();
@@ -244,9 +228,7 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) -> IdleEnd {
         if let Some(every) = poll_every {
             if now.duration_since(polled) >= every {
                 polled = now;
-                // SAFETY: this carrier owns the core and holds no reference into
-                // `*local_ptr` here; `poll` takes (and ends) its own.
-                if unsafe { crate::io::poll(local_ptr, Some(Duration::ZERO)) } > 0 {
+                if local.poll_io(Some(Duration::ZERO)) > 0 {
                     return IdleEnd::Spun;
                 }
             }
@@ -255,9 +237,6 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) -> IdleEnd {
             break;
         }
     }
-    // SAFETY: this carrier owns the core and the spin above holds no reference
-    // into `*local_ptr`; this one ends before the poll below takes its own.
-    let local = unsafe { &mut *local_ptr };
     let now_ns = local.ns_at(Instant::now());
     let timeout = match local.sched.park(now_ns, local.endpoint.has_overflow()) {
         Park::Return => return IdleEnd::Returned,
@@ -278,12 +257,7 @@ unsafe fn idle_wait(rt: &RuntimeShared, local_ptr: *mut Local) -> IdleEnd {
     // A ring after `try_sleep` writes the poller's eventfd, which stays
     // readable until the poll sees it: no wake is lost between the two.
     let parked_at = Instant::now();
-    // SAFETY: this carrier owns the core; `local` is not used after this
-    // point, so the poll's own reference into `*local_ptr` aliases nothing.
-    unsafe { crate::io::poll(local_ptr, timeout) };
-    // SAFETY: this carrier owns the core and the poll has returned, so no
-    // other reference into `*local_ptr` is live.
-    let local = unsafe { &mut *local_ptr };
+    local.poll_io(timeout);
     let parked = parked_at.elapsed().as_nanos() as u64;
     local.endpoint.wake_up();
     rt.core_unparked();

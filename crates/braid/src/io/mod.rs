@@ -239,7 +239,7 @@ pub(crate) struct Poller {
     timer: std::os::fd::OwnedFd,
     /// The deadline the timerfd is armed for, if any.
     armed: Option<std::time::Instant>,
-    events: Option<Events>,
+    events: Events,
     /// Scheduler passes since the last poll.
     pub(crate) passes: u32,
     /// The coarse clock at the last poll check.
@@ -326,7 +326,7 @@ pub(crate) fn poller() -> std::io::Result<(Poller, IoShared)> {
             poll,
             timer,
             armed: None,
-            events: Some(Events::with_capacity(EVENTS)),
+            events: Events::with_capacity(EVENTS),
             passes: 0,
             polled_at_ns: 0,
         },
@@ -341,58 +341,37 @@ pub(crate) fn poller() -> std::io::Result<(Poller, IoShared)> {
     ))
 }
 
-/// Polls the core's poller, waiting at most `timeout` (`None`: until an event
-/// or a doorbell wake), and wakes the strands whose sources became ready.
-/// Returns how many source events it handled.
-///
-/// # Safety
-/// Scheduler code of the carrier that owns `local`'s core; no reference to
-/// `*local` may be live (waking strands borrows it again).
-pub(crate) unsafe fn poll(local: *mut crate::core::Local, timeout: Option<Duration>) -> usize {
-    // SAFETY: the caller owns the core and holds no reference into it; the
-    // borrow ends before any strand is woken.
-    let (mut events, shared) = unsafe {
-        let l = &mut *local;
-        l.poller.passes = 0;
-        (
-            l.poller.events.take(),
-            l.shared() as *const crate::core::CoreShared,
-        )
-    };
-    let Some(events_buf) = events.as_mut() else {
-        return 0;
-    };
-    // SAFETY: `shared` is this core's `CoreShared`, which outlives its carriers.
-    let io = unsafe { &(*shared).io };
-    // Every event a previous poll returned has been handled: the sources
-    // deregistered before this point can be freed.
-    if io.release_pending.swap(false, Ordering::Relaxed) {
-        drop(std::mem::take(
-            &mut *io.released.lock().unwrap_or_else(|e| e.into_inner()),
-        ));
-    }
-    // SAFETY: the caller's contract: this carrier owns the core of `local` and no
-    // reference into `*local` is live; `events_buf` was taken out of it above, so
-    // borrowing the poller aliases nothing, and the borrow ends with the call.
-    let polled = unsafe {
-        let poller = &mut (*local).poller;
-        if let Some(t) = timeout.filter(|t| !t.is_zero()) {
-            poller.arm(t);
+impl Poller {
+    /// Polls, waiting at most `timeout` (`None`: until an event or a doorbell
+    /// wake), and marks the sources that became ready, which wakes their
+    /// strands: from the scheduling loop that is a push to the carrier's wake
+    /// buffer (see `context::Carrier::wakes`), so nothing here reaches back
+    /// into the core's state. `io` is this core's shared half. Returns how
+    /// many source events it handled; an interrupted or failed wait handles
+    /// none and is retried by the scheduling loop.
+    pub(crate) fn poll(&mut self, io: &IoShared, timeout: Option<Duration>) -> usize {
+        self.passes = 0;
+        // Every event a previous poll returned has been handled: the sources
+        // deregistered before this point can be freed.
+        if io.release_pending.swap(false, Ordering::Relaxed) {
+            drop(std::mem::take(
+                &mut *io.released.lock().unwrap_or_else(|e| e.into_inner()),
+            ));
         }
-        poller.poll.poll(events_buf, timeout)
-    };
-    let mut handled = 0;
-    if polled.is_ok() {
-        for event in events_buf.iter() {
+        if let Some(t) = timeout.filter(|t| !t.is_zero()) {
+            self.arm(t);
+        }
+        if self.poll.poll(&mut self.events, timeout).is_err() {
+            return 0;
+        }
+        let mut handled = 0;
+        let mut timer_fired = false;
+        for event in self.events.iter() {
             if event.token() == WAKE {
                 continue;
             }
             if event.token() == TIMER {
-                // SAFETY: this carrier owns the core and no reference into
-                // `*local` is live (the caller's contract; `events_buf` is ours,
-                // not part of it); the poller borrow lasts for this call only,
-                // so none is held when `state.set` below wakes strands.
-                unsafe { (*local).poller.disarm() };
+                timer_fired = true;
                 continue;
             }
             let mut bits = 0;
@@ -418,15 +397,9 @@ pub(crate) unsafe fn poll(local: *mut crate::core::Local, timeout: Option<Durati
             state.set(bits);
             handled += 1;
         }
+        if timer_fired {
+            self.disarm();
+        }
+        handled
     }
-    // An interrupted or failed wait is retried by the scheduling loop.
-    // SAFETY: this carrier owns the core of `local` and, now that every wake
-    // above has returned, no reference into `*local` is live (the caller's
-    // contract); `shared` is this core's `CoreShared`, which outlives its
-    // carriers.
-    unsafe {
-        (*local).poller.events = events;
-        crate::core::bump(&(*shared).counters.io_events, handled as u64);
-    }
-    handled
 }
