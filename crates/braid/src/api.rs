@@ -2,10 +2,10 @@
 
 use crate::context::{self, Suspend};
 use crate::error::Cancelled;
+use crate::facade::Ordering;
 use crate::group::Group;
 use crate::stats::StrandStats;
 use crate::strand::{self, Header, StrandState};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -9,10 +9,10 @@
 //! (`black_box`) so it cannot reuse a value computed before a suspension.
 
 use crate::core::{CoreShared, Local};
+use crate::facade::{AtomicU64, Ordering};
 use crate::strand::{Header, StrandYielder};
 use std::cell::Cell;
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Why a strand suspended, read by its carrier when `resume` returns.

@@ -1,10 +1,18 @@
-//! Atomics and cells of the protocols that are model-checked.
+//! Every atomic (and the cell of the join packet) in braid comes from here.
 //!
-//! Modules that import their atomics (and cells) from here (`park`,
-//! `sync::wait_word`, `sync::mutex_word`, `io::readiness`, `join`) are compiled a second time by
-//! their loom tests, which supply loom's types under the same names.
+//! The lock-free protocols live in files of their own (`park`,
+//! `sync::wait_word`, `sync::mutex_word`, `io::readiness`, `join`), which
+//! their loom tests (`tests/*_loom.rs`) compile a second time with a
+//! `facade` of loom's types under the same names, so the code loom explores
+//! is the code the runtime runs. The rest of the crate (carrier threads,
+//! stack switching, system calls) is outside what loom can model; its
+//! concurrency is proven by the exhaustive explorers of braid-core and by
+//! the stress tests.
 
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{
+    compiler_fence, fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
+    AtomicUsize, Ordering,
+};
 
 /// `std::cell::UnsafeCell` with loom's access API (`with_mut`), so a protocol
 /// file compiles against either.

@@ -13,8 +13,8 @@
 use crate::context;
 use crate::core::Msg;
 use crate::error::Cancelled;
+use crate::facade::Ordering;
 use crate::strand::{self, Header, Waiter};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// A handle on a strand's subtree.

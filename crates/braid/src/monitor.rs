@@ -19,10 +19,10 @@
 //! When every core is parked the monitor sleeps too, on a futex that the first
 //! core to wake bumps: an idle runtime uses no CPU.
 
+use crate::facade::Ordering;
 use crate::runtime::RuntimeShared;
 use crate::sys;
 use braid_core::sched::watchdog::{verdict, Verdict};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;

@@ -11,8 +11,8 @@
 //! overflows), or to the default action.
 
 use crate::context;
+use crate::facade::Ordering;
 use crate::sys;
-use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
 /// The SIGSEGV and SIGBUS actions that were in place before ours.

@@ -3,12 +3,12 @@
 use crate::config::{Config, RuntimeBuilder};
 use crate::core::{worker, CoreShared, Local, Msg};
 use crate::error::SpawnError;
+use crate::facade::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::spawn::{self, JoinHandle};
 use crate::stack::SlabRegistry;
 use crate::stats::{CoreStats, Stats};
 use crate::{monitor, overflow, sys, ConfigError};
 use braid_bus::{Bus, Notify};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::Instant;

@@ -2,10 +2,10 @@
 //! `std::thread::scope`.
 
 use crate::error::{SpawnError, StrandError};
+use crate::facade::{AtomicBool, AtomicUsize, Ordering};
 use crate::spawn::{Builder, JoinHandle};
 use crate::strand::{self, Waiter};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Bookkeeping shared by a scope and its strands.

@@ -10,10 +10,10 @@ use crate::stack::StrandStack;
 use crate::stats::StrandStats;
 use crate::strand::{self, Header, Launch, StrandCoroutine, StrandYielder, Task, Waiter};
 
+use crate::facade::Ordering;
 use crate::join::JoinCell;
 use std::cell::UnsafeCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Where a strand's result travels from the strand to its joiner (the protocol

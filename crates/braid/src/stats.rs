@@ -1,9 +1,9 @@
 //! Snapshots of the runtime's accounting.
 
 use crate::core::CoreShared;
+use crate::facade::Ordering;
 use crate::strand::Header;
 use crate::sys::{self, GuardKind};
-use std::sync::atomic::Ordering;
 
 /// Accounting of one strand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub struct CoreStats {
 impl CoreStats {
     pub(crate) fn read(core: &CoreShared) -> CoreStats {
         let c = &core.counters;
-        let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+        let load = |v: &crate::facade::AtomicU64| v.load(Ordering::Relaxed);
         CoreStats {
             core: core.id,
             cpu: core.cpu,

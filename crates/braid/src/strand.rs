@@ -8,11 +8,9 @@
 //! Blocking and waking follow the park word protocol of [`crate::park`].
 
 use crate::error::StrandError;
+use crate::facade::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::stack::StrandStack;
 use corosensei::{Coroutine, Yielder};
-use std::sync::atomic::{
-    AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
-};
 use std::sync::{Arc, Mutex};
 
 pub(crate) use crate::park::RUNNING;

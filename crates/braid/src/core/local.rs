@@ -14,6 +14,7 @@ use super::mail::Msg;
 use super::shared::{bump, CoreShared};
 use crate::event::key::{EventKey, Payload};
 use crate::event::local::{ClosureEntry, ClosureSet, EventWaiter};
+use crate::facade::Ordering;
 use crate::park;
 use crate::runtime::RuntimeShared;
 use crate::stack::StackPool;
@@ -25,7 +26,6 @@ use braid_core::sched::{Outcome, SchedConfig, Slot, TimerId};
 use braid_core::{
     AnyBalancer, AnyPolicy, CoreId, CoreSched, Insert, Mail, Nanos, Received, TaskHandle, Ticket,
 };
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 

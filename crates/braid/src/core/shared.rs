@@ -30,11 +30,11 @@
 //! the monitor's decision). Without `membarrier` both sides use `SeqCst` fences.
 
 use crate::core::Local;
-use crate::sys;
-use std::cell::UnsafeCell;
-use std::sync::atomic::{
+use crate::facade::{
     compiler_fence, fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
 };
+use crate::sys;
+use std::cell::UnsafeCell;
 
 /// Set in `owner` while the monitor decides whether to take the core.
 const REVOKING: u32 = 1 << 31;
@@ -92,7 +92,7 @@ pub(crate) struct CoreShared {
     pub(crate) io: crate::io::IoShared,
     /// Kernel thread id of the carrier that owns the core (0 before the first
     /// one starts).
-    pub(crate) carrier_tid: std::sync::atomic::AtomicI32,
+    pub(crate) carrier_tid: crate::facade::AtomicI32,
     /// Whether the fast path may use a compiler fence (membarrier available).
     light: bool,
     local: UnsafeCell<Option<Box<Local>>>,
@@ -116,7 +116,7 @@ impl CoreShared {
             cpu,
             in_scheduler: AtomicU32::new(1),
             owner: AtomicU32::new(0),
-            carrier_tid: std::sync::atomic::AtomicI32::new(0),
+            carrier_tid: crate::facade::AtomicI32::new(0),
             handoff: Mutex::new(()),
             parked: AtomicBool::new(false),
             ready_len: AtomicUsize::new(0),

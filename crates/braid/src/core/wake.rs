@@ -41,6 +41,6 @@ pub(crate) fn foreign_wake(header: Arc<Header>) {
         // The runtime is gone, and with it every strand it could wake.
         return;
     };
-    let home = header.home.load(std::sync::atomic::Ordering::Relaxed);
+    let home = header.home.load(crate::facade::Ordering::Relaxed);
     rt.inject(home, Msg::Sched(braid_core::Mail::Wake(header)));
 }

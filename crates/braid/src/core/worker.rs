@@ -13,13 +13,13 @@ use super::local::Local;
 use super::mail::Msg;
 use super::shared::bump;
 use crate::context::{self, Carrier, Suspend};
+use crate::facade::Ordering;
 use crate::runtime::RuntimeShared;
 use crate::strand::{StrandCounters, StrandState, Task};
 use crate::{overflow, sys};
 use braid_core::sched::{IdleEnd, Outcome, Park};
 use braid_core::Mail;
 use corosensei::CoroutineResult;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -16,13 +16,13 @@
 
 use super::key::{EventKey, EventMessage, Payload};
 use crate::core::{Local, Msg};
+use crate::facade::Ordering;
 use crate::strand::Header;
 use crate::sync::waiter::Waker;
 use braid_core::event::{Events, Outbox, Queued, WaitOutcome};
 use braid_core::Ticket;
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// A waiter in a core's wait graph.

@@ -370,20 +370,15 @@ pub fn on_signal(
     if cap.runtime_id != me.runtime_id {
         return Err(EventError::WrongRuntime);
     }
-    if me
-        .closures
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        >= MAX_CLOSURES_PER_STRAND
-    {
-        me.closures
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    if me.closures.fetch_add(1, crate::facade::Ordering::Relaxed) >= MAX_CLOSURES_PER_STRAND {
+        me.closures.fetch_sub(1, crate::facade::Ordering::Relaxed);
         return Err(EventError::TooManyClosures);
     }
     let mut closure: Option<ClosureFn> = Some(Box::new(closure));
     on_core(|local| {
         // Release: the core that runs this strand's exit sees the bit.
         me.closure_cores
-            .fetch_or(core_bit(local.core), std::sync::atomic::Ordering::Release);
+            .fetch_or(core_bit(local.core), crate::facade::Ordering::Release);
         local.register_closure(&event.key, &me, closure.take().expect("registered once"));
     });
     Ok(())

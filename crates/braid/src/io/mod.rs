@@ -42,11 +42,11 @@ mod registration;
 use readiness::{Readiness, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
 pub(crate) use registration::{Direction, Registration};
 
+use crate::facade::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::monitor::Monitor;
 use crate::sync::waiter::{WaitList, Waker};
 use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 

@@ -2,13 +2,13 @@
 
 use super::readiness::{ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
 use super::IoState;
+use crate::facade::Ordering;
 use crate::runtime::RuntimeShared;
 use crate::sync::monitor::GaveUp;
 use crate::{context, Cancelled};
 use mio::Interest;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 

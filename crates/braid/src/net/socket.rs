@@ -1,11 +1,11 @@
 //! What every braid socket shares: a non-blocking OS socket, its registration
 //! with a core's poller, timeouts, and the line helpers.
 
+use crate::facade::{AtomicU64, Ordering};
 use crate::io::{Direction, Registration};
 use mio::Interest;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A non-blocking socket registered with the poller of the core that made it.

@@ -16,9 +16,9 @@
 //! in each channel): the first claim wins, the others fail.
 
 use crate::context;
+use crate::facade::AtomicU64;
 use crate::strand::{self, Header};
 use braid_core::sched::TimerId;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 

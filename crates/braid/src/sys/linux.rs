@@ -1,7 +1,7 @@
 //! Linux: stacks with guard regions, futexes, CPU affinity, asymmetric barriers.
 
+use crate::facade::AtomicU32;
 use std::io;
-use std::sync::atomic::AtomicU32;
 use std::sync::OnceLock;
 use std::time::Duration;
 
