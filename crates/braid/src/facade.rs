@@ -1,10 +1,11 @@
-//! Every atomic (and the cell of the join packet) in braid comes from here.
+//! Every atomic in braid comes from here, and the cell and lock of the
+//! protocols that are model-checked.
 //!
 //! The lock-free protocols live in files of their own (`park`,
-//! `sync::wait_word`, `sync::mutex_word`, `io::readiness`, `join`), which
-//! their loom tests (`tests/*_loom.rs`) compile a second time with a
-//! `facade` of loom's types under the same names, so the code loom explores
-//! is the code the runtime runs. The rest of the crate (carrier threads,
+//! `sync::wait_word`, `sync::mutex_word`, `io::readiness`, `join`,
+//! `core::handshake`), which their loom tests (`tests/*_loom.rs`) compile a
+//! second time with a `facade` of loom's types under the same names, so the
+//! code loom explores is the code the runtime runs. The rest of the crate (carrier threads,
 //! stack switching, system calls) is outside what loom can model; its
 //! concurrency is proven by the exhaustive explorers of braid-core and by
 //! the stress tests.
@@ -13,6 +14,7 @@ pub(crate) use std::sync::atomic::{
     compiler_fence, fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
     AtomicUsize, Ordering,
 };
+pub(crate) use std::sync::Mutex;
 
 /// `std::cell::UnsafeCell` with loom's access API (`with_mut`), so a protocol
 /// file compiles against either.

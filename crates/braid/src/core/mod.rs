@@ -13,6 +13,7 @@
 //! the scheduler closures registered on it) is in `crate::event::local`, with
 //! the rest of events.
 
+pub(crate) mod handshake;
 pub(crate) mod local;
 pub(crate) mod mail;
 pub(crate) mod shared;
