@@ -39,6 +39,16 @@ enum Carrier {
     Lost(usize),
 }
 
+/// Adds `by` to the core's state, as any access by its owner would.
+fn touch(local: &UnsafeCell<u32>, by: u32) -> u32 {
+    // SAFETY: exclusive access is what the handshake promises and what loom
+    // checks: an access not ordered with another one fails the model.
+    local.with_mut(|l| unsafe {
+        *l += by;
+        *l
+    })
+}
+
 fn model(passes: usize) {
     loom::model(move || {
         let own = Arc::new(Ownership::new(false));
@@ -49,14 +59,14 @@ fn model(passes: usize) {
             thread::spawn(move || {
                 for pass in 0..passes {
                     // Scheduler code: this carrier owns the core.
-                    local.with_mut(|l| unsafe { *l += 1 });
+                    touch(&local, 1);
                     own.leave_scheduler();
                     // A strand runs, then makes a runtime call.
                     if !own.enter_scheduler(0) {
                         return Carrier::Lost(pass);
                     }
                 }
-                local.with_mut(|l| unsafe { *l += 1 });
+                touch(&local, 1);
                 Carrier::Kept
             })
         };
@@ -68,17 +78,17 @@ fn model(passes: usize) {
             // `monitor::replace_carrier` does.
             let (own, local) = (own.clone(), local.clone());
             thread::spawn(move || {
-                local.with_mut(|l| unsafe { *l += 100 });
+                touch(&local, 100);
                 own.leave_scheduler();
                 assert!(own.enter_scheduler(epoch), "the new carrier owns the core");
-                local.with_mut(|l| unsafe { *l += 100 });
+                touch(&local, 100);
             })
         });
         let saw = carrier.join().unwrap();
         if let Some(new_carrier) = new_carrier {
             new_carrier.join().unwrap();
         }
-        let touched = local.with_mut(|l| unsafe { *l });
+        let touched = touch(&local, 0);
         match (taken, saw) {
             (Some(_), Carrier::Lost(pass)) => {
                 assert_eq!(
