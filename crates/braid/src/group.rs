@@ -14,7 +14,8 @@ use crate::context;
 use crate::core::Msg;
 use crate::error::Cancelled;
 use crate::facade::Ordering;
-use crate::strand::{self, Header, Waiter};
+use crate::strand::{self, Header};
+use crate::sync::waiter::Waiter;
 use std::sync::Arc;
 
 /// A handle on a strand's subtree.

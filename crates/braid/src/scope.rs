@@ -4,7 +4,8 @@
 use crate::error::{SpawnError, StrandError};
 use crate::facade::{AtomicBool, AtomicUsize, Ordering};
 use crate::spawn::{Builder, JoinHandle};
-use crate::strand::{self, Waiter};
+use crate::strand;
+use crate::sync::waiter::Waiter;
 use std::marker::PhantomData;
 use std::sync::Arc;
 

@@ -8,7 +8,8 @@ use crate::runtime::RuntimeShared;
 use crate::scope::ScopeState;
 use crate::stack::StrandStack;
 use crate::stats::StrandStats;
-use crate::strand::{self, Header, Launch, StrandCoroutine, StrandYielder, Task, Waiter};
+use crate::strand::{self, Header, Launch, StrandCoroutine, StrandYielder, Task};
+use crate::sync::waiter::Waiter;
 
 use crate::facade::Ordering;
 use crate::join::JoinCell;

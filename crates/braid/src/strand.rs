@@ -47,32 +47,6 @@ impl StrandState {
     }
 }
 
-/// Somebody waiting for a strand or a group to finish.
-#[derive(Debug, Clone)]
-pub(crate) enum Waiter {
-    /// A strand: woken through the park word.
-    Strand(Arc<Header>),
-    /// An OS thread outside the runtime: woken with `Thread::unpark`.
-    Thread(std::thread::Thread),
-}
-
-impl Waiter {
-    /// The waiter for the calling context: the current strand, else this thread.
-    pub(crate) fn current() -> Waiter {
-        match crate::context::current_header() {
-            Some(h) => Waiter::Strand(h),
-            None => Waiter::Thread(std::thread::current()),
-        }
-    }
-
-    pub(crate) fn wake(self) {
-        match self {
-            Waiter::Strand(h) => unpark(&h),
-            Waiter::Thread(t) => t.unpark(),
-        }
-    }
-}
-
 /// Per-strand counters, written only by the core running the strand (so plain
 /// relaxed loads and stores suffice) and readable from anywhere.
 #[derive(Debug, Default)]
@@ -117,7 +91,7 @@ pub(crate) struct Header {
     /// Set (SeqCst) before a group waiter checks `live`, so the strand that brings
     /// `live` to zero knows to take the lock and wake it.
     pub(crate) has_group_waiters: AtomicBool,
-    pub(crate) group_waiters: Mutex<Vec<Waiter>>,
+    pub(crate) group_waiters: Mutex<Vec<crate::sync::waiter::Waiter>>,
     /// The wait word of the strand's current wait (see `sync::waiter`).
     pub(crate) wait: AtomicU64,
     /// Scheduler closures this strand registered, and on which cores (bit per
@@ -232,7 +206,7 @@ impl Header {
     /// Uncounts an exited strand from this subtree and every enclosing one, and
     /// collects the group waiters of each of those subtrees, which re-check their
     /// own condition when woken.
-    pub(crate) fn leave_subtree(&self, woken: &mut Vec<Waiter>) {
+    pub(crate) fn leave_subtree(&self, woken: &mut Vec<crate::sync::waiter::Waiter>) {
         let mut node = Some(self);
         while let Some(h) = node {
             // SeqCst pairs with the SeqCst store of `has_group_waiters` in

@@ -18,7 +18,8 @@ use crate::facade::Ordering;
 use crate::park;
 use crate::runtime::RuntimeShared;
 use crate::stack::StackPool;
-use crate::strand::{Header, StrandState, Task, Waiter, NO_SLOT};
+use crate::strand::{Header, StrandState, Task, NO_SLOT};
+use crate::sync::waiter::Waiter;
 use crate::sync::waiter::Waker;
 use braid_bus::{Endpoint, Notify, Origin};
 use braid_core::event::{Events, Outbox};
@@ -363,7 +364,7 @@ impl Local {
     pub(crate) fn wake_waiter(&mut self, waiter: Waiter) {
         match waiter {
             Waiter::Strand(header) => self.unpark_here(&header),
-            Waiter::Thread(thread) => thread.unpark(),
+            thread @ Waiter::Thread(_) => thread.wake(),
         }
     }
 

@@ -1,5 +1,13 @@
-//! One wait, resolved exactly once: the building block of every blocking
-//! primitive (events, channels, locks).
+//! Who waits, and one wait resolved exactly once: the vocabulary of every
+//! blocking primitive (join, groups, events, channels, locks).
+//!
+//! - [`Waiter`]: who waits — a strand, or a thread outside the runtime — and
+//!   how to make it run again. Waits with their own exactly-once protocol (a
+//!   join packet, a group's last exit) keep just this.
+//! - [`Waker`]: the right to resolve one wait of a waiter, for primitives where
+//!   several parties may race to end it (below).
+//! - `event::local::EventWaiter`: an event's waiter, a [`Waker`] or a core's
+//!   scheduler closures.
 //!
 //! A waiter — a strand, or a thread outside the runtime — has a **wait word**:
 //! the generation of its current wait above two state bits. Starting a wait
@@ -26,7 +34,7 @@ use super::wait_word::{self, ABANDONED, SIGNALLED};
 
 /// The wait word of a thread outside the runtime.
 #[derive(Debug)]
-struct ThreadWord {
+pub(crate) struct ThreadWord {
     word: AtomicU64,
     thread: std::thread::Thread,
 }
@@ -38,17 +46,36 @@ thread_local! {
     });
 }
 
+/// Who waits: a strand, or a thread outside the runtime.
 #[derive(Clone, Debug)]
-enum Target {
+pub(crate) enum Waiter {
+    /// A strand: woken through its park word.
     Strand(Arc<Header>),
+    /// A thread: woken with `Thread::unpark`.
     Thread(Arc<ThreadWord>),
 }
 
-impl Target {
+impl Waiter {
+    /// The calling strand, else the calling thread.
+    pub(crate) fn current() -> Waiter {
+        match context::current_header() {
+            Some(h) => Waiter::Strand(h),
+            None => Waiter::Thread(THREAD_WORD.with(Arc::clone)),
+        }
+    }
+
+    /// Makes the waiter run again (a spurious wake if it is not waiting).
+    pub(crate) fn wake(&self) {
+        match self {
+            Waiter::Strand(h) => strand::unpark(h),
+            Waiter::Thread(t) => t.thread.unpark(),
+        }
+    }
+
     fn word(&self) -> &AtomicU64 {
         match self {
-            Target::Strand(h) => &h.wait,
-            Target::Thread(t) => &t.word,
+            Waiter::Strand(h) => &h.wait,
+            Waiter::Thread(t) => &t.word,
         }
     }
 }
@@ -56,7 +83,7 @@ impl Target {
 /// The right to resolve one wait as signalled.
 #[derive(Clone, Debug)]
 pub(crate) struct Waker {
-    target: Target,
+    target: Waiter,
     generation: u64,
 }
 
@@ -70,17 +97,14 @@ impl Waker {
 
     /// Makes the waiter run again after a successful claim.
     pub(crate) fn wake(&self) {
-        match &self.target {
-            Target::Strand(h) => strand::unpark(h),
-            Target::Thread(t) => t.thread.unpark(),
-        }
+        self.target.wake();
     }
 
     /// The strand waiting, if the waiter is a strand.
     pub(crate) fn strand(&self) -> Option<&Arc<Header>> {
         match &self.target {
-            Target::Strand(h) => Some(h),
-            Target::Thread(_) => None,
+            Waiter::Strand(h) => Some(h),
+            Waiter::Thread(_) => None,
         }
     }
 
@@ -107,7 +131,7 @@ pub(crate) enum Outcome {
 
 /// The waiting side of one wait.
 pub(crate) struct Waiting {
-    target: Target,
+    target: Waiter,
     generation: u64,
 }
 
@@ -115,10 +139,7 @@ impl Waiting {
     /// Starts a new wait of the calling strand (or thread).
     pub(crate) fn begin() -> Waiting {
         crate::event::forbid_blocking_in_closure("a sync primitive");
-        let target = match context::current_header() {
-            Some(h) => Target::Strand(h),
-            None => Target::Thread(THREAD_WORD.with(Arc::clone)),
-        };
+        let target = Waiter::current();
         let generation = wait_word::begin(target.word());
         Waiting { target, generation }
     }
@@ -148,7 +169,7 @@ impl Waiting {
     /// race the outcome is `Signalled`.
     pub(crate) fn block(&self, deadline: Option<Instant>) -> Outcome {
         match &self.target {
-            Target::Strand(me) => {
+            Waiter::Strand(me) => {
                 let timer = deadline.map(|d| arm_timer(me, d));
                 let outcome = loop {
                     if self.is_signalled() {
@@ -175,7 +196,7 @@ impl Waiting {
                 }
                 outcome
             }
-            Target::Thread(_) => loop {
+            Waiter::Thread(_) => loop {
                 if self.is_signalled() {
                     return Outcome::Signalled;
                 }
