@@ -122,6 +122,10 @@ pub struct SchedConfig {
     /// round trips/s while strands moved freely (2 000–9 000 moves/s), 63–86 k
     /// with a 2 ms limit, 83–123 k with 20 ms (almost no moves).
     pub io_stay: Nanos,
+    /// A busy core with sockets polls them (without waiting) every this many
+    /// scheduling passes, so I/O is not starved by ready strands (see
+    /// [`CoreSched::busy_poll_due`]).
+    pub busy_poll_passes: u32,
     /// The idle plan.
     pub idle: IdleConfig,
 }
@@ -130,6 +134,7 @@ impl Default for SchedConfig {
     fn default() -> SchedConfig {
         SchedConfig {
             io_stay: 20_000_000,
+            busy_poll_passes: 61,
             idle: IdleConfig::default(),
         }
     }
@@ -167,6 +172,10 @@ pub struct CoreSched<T, K, P, B> {
     config: SchedConfig,
     /// When the current busy spell began (the end of the last idle spell).
     busy_since: Nanos,
+    /// Scheduling passes since the core last polled its sockets.
+    passes_since_poll: u32,
+    /// The time of the last pass [`CoreSched::busy_poll_due`] saw.
+    poll_checked_at: Nanos,
     outbox: Vec<(CoreId, Mail<T, K>)>,
     counters: SchedCounters,
 }
@@ -203,6 +212,8 @@ where
             idler: Idler::new(config.idle),
             config,
             busy_since: 0,
+            passes_since_poll: 0,
+            poll_checked_at: 0,
             outbox: Vec::new(),
             counters: SchedCounters::default(),
         }
@@ -455,6 +466,27 @@ where
     pub fn idle_ended(&mut self, now: Nanos, how: IdleEnd) {
         self.idler.ended(how);
         self.busy_since = now;
+    }
+
+    /// One more scheduling pass at `now`: whether a busy core should poll
+    /// its sockets on it — every [`SchedConfig::busy_poll_passes`] passes,
+    /// and at least once each time the clock moves (strands that use whole
+    /// time slices make few passes).
+    #[inline]
+    pub fn busy_poll_due(&mut self, now: Nanos) -> bool {
+        self.passes_since_poll = self.passes_since_poll.wrapping_add(1);
+        if self.passes_since_poll >= self.config.busy_poll_passes || now != self.poll_checked_at {
+            self.passes_since_poll = 0;
+            self.poll_checked_at = now;
+            return true;
+        }
+        false
+    }
+
+    /// The core polled its sockets (busy or idle): the pass count restarts.
+    #[inline]
+    pub fn polled(&mut self) {
+        self.passes_since_poll = 0;
     }
 
     /// The current spin length (for statistics).

@@ -195,3 +195,20 @@ fn ids_are_unique_across_cores_and_shutdown_takes_everything() {
     assert_eq!(a.abandon(0).len(), 2);
     assert_eq!((a.ready_len(), a.blocked().len()), (0, 0));
 }
+
+#[test]
+fn a_busy_core_polls_every_so_many_passes_and_whenever_the_clock_moves() {
+    let mut s = sched(0, 1);
+    let every = SchedConfig::default().busy_poll_passes as usize;
+    // The clock moved from 0 to 5: poll at once, then every `every` passes.
+    assert!(s.busy_poll_due(5));
+    let due: Vec<bool> = (0..2 * every).map(|_| s.busy_poll_due(5)).collect();
+    assert_eq!(due.iter().filter(|&&d| d).count(), 2);
+    assert!(due[every - 1] && due[2 * every - 1]);
+    // A new clock reading polls at once.
+    assert!(s.busy_poll_due(6));
+    // A poll made elsewhere (the idle path) restarts the count.
+    (0..every - 1).for_each(|_| assert!(!s.busy_poll_due(6)));
+    s.polled();
+    assert!(!s.busy_poll_due(6), "the count restarted");
+}

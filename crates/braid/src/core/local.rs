@@ -175,6 +175,7 @@ impl Local {
         // the poller can be borrowed mutably beside it.
         let shared = unsafe { &*self.shared };
         let handled = self.poller.poll(&shared.io, timeout);
+        self.sched.polled();
         bump(&shared.counters.io_events, handled as u64);
         handled
     }

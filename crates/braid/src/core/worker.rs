@@ -6,8 +6,8 @@
 //! (`braid_core::sched::idle`): it sends the work request the balancer chose,
 //! spins as long as the plan says, then parks in its poller (see `io`) with a
 //! timeout of its earliest timer; the doorbell wakes it through the poller's
-//! waker. A busy core with sockets polls without waiting every
-//! `io::POLL_EVERY` passes.
+//! waker. A busy core with sockets polls without waiting as often as its
+//! scheduler says (`CoreSched::busy_poll_due`).
 
 use super::local::Local;
 use super::mail::Msg;
@@ -84,18 +84,10 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                 let failed = crate::event::local::run_closure_jobs(local);
                 rt.closure_failures.fetch_add(failed, Ordering::Relaxed);
             }
-            // Poll sockets without waiting every POLL_EVERY passes, and at
-            // least once per tick of the coarse clock (strands that use
-            // whole time slices make few passes).
-            let poller = &mut (*local).poller;
-            poller.passes = poller.passes.wrapping_add(1);
+            // Poll sockets without waiting when the scheduler says so.
             let tick = (*local).tick;
-            if poller.passes >= crate::io::POLL_EVERY || tick != poller.polled_at_ns {
-                poller.passes = 0;
-                poller.polled_at_ns = tick;
-                if (*local).shared().io.wants_poll() {
-                    (*local).poll_io(Some(Duration::ZERO));
-                }
+            if (*local).sched.busy_poll_due(tick) && (*local).shared().io.wants_poll() {
+                (*local).poll_io(Some(Duration::ZERO));
             }
             if !(*c).wakes.is_empty() {
                 route_buffered_wakes(c);

@@ -4,8 +4,9 @@
 //! triggered for both directions, with the poller of the core its strand runs
 //! on. An operation that would block parks only the strand; readiness wakes
 //! it. There is no I/O thread:
-//! - a busy core polls without waiting every [`POLL_EVERY`] scheduler passes
-//!   while it has sockets registered, so I/O is not starved by ready strands;
+//! - a busy core with sockets registered polls without waiting as often as
+//!   its scheduler says (`braid_core::CoreSched::busy_poll_due`), so I/O is
+//!   not starved by ready strands;
 //! - an idle core parks *in* its poller (with the timeout of its next timer),
 //!   and the bus doorbell wakes it through the poller's `Waker` (an eventfd),
 //!   so mail and I/O both end the wait.
@@ -49,10 +50,6 @@ use mio::{Events, Interest, Poll, Token};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
-
-/// A busy core with registered sources polls without waiting this often
-/// (in scheduler passes).
-pub(crate) const POLL_EVERY: u32 = 61;
 
 /// The token of the poller's waker (the doorbell).
 const WAKE: Token = Token(usize::MAX);
@@ -240,10 +237,6 @@ pub(crate) struct Poller {
     /// The deadline the timerfd is armed for, if any.
     armed: Option<std::time::Instant>,
     events: Events,
-    /// Scheduler passes since the last poll.
-    pub(crate) passes: u32,
-    /// The coarse clock at the last poll check.
-    pub(crate) polled_at_ns: u64,
 }
 
 impl Poller {
@@ -327,8 +320,6 @@ pub(crate) fn poller() -> std::io::Result<(Poller, IoShared)> {
             timer,
             armed: None,
             events: Events::with_capacity(EVENTS),
-            passes: 0,
-            polled_at_ns: 0,
         },
         IoShared {
             registry,
@@ -350,7 +341,6 @@ impl Poller {
     /// many source events it handled; an interrupted or failed wait handles
     /// none and is retried by the scheduling loop.
     pub(crate) fn poll(&mut self, io: &IoShared, timeout: Option<Duration>) -> usize {
-        self.passes = 0;
         // Every event a previous poll returned has been handled: the sources
         // deregistered before this point can be freed.
         if io.release_pending.swap(false, Ordering::Relaxed) {
