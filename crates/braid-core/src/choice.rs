@@ -45,6 +45,7 @@ fn name_of<K: Copy + PartialEq>(all: &[(&'static str, K)], kind: K) -> &'static 
 
 /// braid's local scheduling policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum PolicyKind {
     /// [`RoundRobin`]: first in, first out, one time slice for every strand.
     #[default]
@@ -53,16 +54,17 @@ pub enum PolicyKind {
 
 impl PolicyKind {
     /// Every policy, by name.
-    pub const ALL: [(&'static str, PolicyKind); 1] = [("round-robin", PolicyKind::RoundRobin)];
+    pub const ALL: &'static [(&'static str, PolicyKind)] =
+        &[("round-robin", PolicyKind::RoundRobin)];
 
     /// The policy called `name`.
     pub fn parse(name: &str) -> Result<PolicyKind, UnknownName> {
-        parse("policy", &Self::ALL, name)
+        parse("policy", Self::ALL, name)
     }
 
     /// Its name.
     pub fn name(self) -> &'static str {
-        name_of(&Self::ALL, self)
+        name_of(Self::ALL, self)
     }
 
     /// A core's instance, with `slice` as the time slice.
@@ -75,6 +77,7 @@ impl PolicyKind {
 
 /// braid's balancers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum BalancerKind {
     /// [`StealHalf`]: idle cores ask one victim at a time, victims give half
     /// of their ready strands and offer work to cores they know idle.
@@ -84,16 +87,17 @@ pub enum BalancerKind {
 
 impl BalancerKind {
     /// Every balancer, by name.
-    pub const ALL: [(&'static str, BalancerKind); 1] = [("steal-half", BalancerKind::StealHalf)];
+    pub const ALL: &'static [(&'static str, BalancerKind)] =
+        &[("steal-half", BalancerKind::StealHalf)];
 
     /// The balancer called `name`.
     pub fn parse(name: &str) -> Result<BalancerKind, UnknownName> {
-        parse("balancer", &Self::ALL, name)
+        parse("balancer", Self::ALL, name)
     }
 
     /// Its name.
     pub fn name(self) -> &'static str {
-        name_of(&Self::ALL, self)
+        name_of(Self::ALL, self)
     }
 
     /// Core `me`'s instance in a runtime of `cores` cores.
@@ -104,17 +108,43 @@ impl BalancerKind {
     }
 }
 
+impl std::str::FromStr for PolicyKind {
+    type Err = UnknownName;
+    fn from_str(name: &str) -> Result<PolicyKind, UnknownName> {
+        PolicyKind::parse(name)
+    }
+}
+
+impl std::str::FromStr for BalancerKind {
+    type Err = UnknownName;
+    fn from_str(name: &str) -> Result<BalancerKind, UnknownName> {
+        BalancerKind::parse(name)
+    }
+}
+
+impl fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for BalancerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn names_round_trip_and_unknown_names_list_the_allowed_ones() {
-        for (name, kind) in PolicyKind::ALL {
+        for &(name, kind) in PolicyKind::ALL {
             assert_eq!(PolicyKind::parse(name), Ok(kind));
             assert_eq!(kind.name(), name);
         }
-        for (name, kind) in BalancerKind::ALL {
+        for &(name, kind) in BalancerKind::ALL {
             assert_eq!(BalancerKind::parse(name), Ok(kind));
             assert_eq!(kind.name(), name);
         }
@@ -124,6 +154,8 @@ mod tests {
             err.to_string(),
             "unknown balancer \"random\" (allowed: steal-half)"
         );
-        assert!(PolicyKind::parse("").is_err());
+        assert!("".parse::<PolicyKind>().is_err());
+        assert_eq!("steal-half".parse(), Ok(BalancerKind::StealHalf));
+        assert_eq!(PolicyKind::RoundRobin.to_string(), "round-robin");
     }
 }

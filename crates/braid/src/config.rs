@@ -134,7 +134,9 @@ impl RuntimeBuilder {
     }
 
     /// How long a strand may run before it is asked to yield at its next runtime
-    /// call (default 2 ms).
+    /// call (default 2 ms), under braid's own policies (a program's own policy
+    /// gives its own slices). Slices are measured on the runtime's coarse
+    /// clock, in 1 ms ticks.
     pub fn time_slice(mut self, slice: Duration) -> Self {
         self.time_slice = Some(slice);
         self

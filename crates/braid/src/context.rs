@@ -39,12 +39,16 @@ pub(crate) struct Carrier {
     pub(crate) slice_end: u64,
     /// Why the current strand suspended.
     pub(crate) reason: Suspend,
-    /// This carrier's ownership epoch (see `core::shared`).
+    /// This carrier's ownership epoch (see `core::handshake`).
     pub(crate) epoch: u32,
     /// Set when this carrier lost its core to a replacement (see the ownership
-    /// handshake in `core::shared`):
+    /// handshake in `core::handshake`):
     /// from then on it must not touch `local`.
     pub(crate) retired: bool,
+    /// Set while the core's scheduler runs a program's own policy (see
+    /// [`deciding`]): the scheduler holds the core's state, so nothing may
+    /// reach it or suspend.
+    pub(crate) deciding: bool,
     /// Strands woken by scheduler code on this carrier (socket readiness,
     /// scheduler closures, drops during shutdown): the
     /// scheduling loop routes them at its next pass, so waking from inside
@@ -105,10 +109,12 @@ pub(crate) fn current_header() -> Option<Arc<Header>> {
 /// runs (a hog hand-off, see `monitor`). Then the strand yields first, which
 /// hands it to the core's new carrier, and `f` runs there: the operation
 /// happens on the strand's own core as if nothing had happened. Scheduler
-/// code (closures, socket readiness) always owns its core. `None` only off
-/// the runtime's carriers (a foreign thread): the caller takes the foreign
-/// path. Code that must not suspend (wakes, which may run under a lock)
-/// uses [`with_local_of`] instead.
+/// code (closures, socket readiness) owns its core. `None` off the
+/// runtime's carriers (a foreign thread), and for code that cannot reach
+/// the core from where it runs (scheduler code of a carrier that lost its
+/// core, a program's policy called by the scheduler): the caller takes the
+/// foreign path. Code that must not suspend (wakes, which may run under a
+/// lock) uses [`with_local_of`] instead.
 ///
 /// `f` must not suspend the strand: the reference does not outlive the call.
 #[inline]
@@ -119,10 +125,11 @@ pub(crate) fn with_core<R>(mut f: impl FnMut(&mut Local) -> R) -> Option<R> {
             return Some(result);
         }
         // SAFETY: a non-null carrier pointer refers to this thread's live
-        // carrier; reading its `current` field is sound.
-        if c.is_null() || unsafe { (*c).current.is_null() } {
-            // Not a carrier; or scheduler code of a carrier that lost its
-            // core, which has nothing left to run on it.
+        // carrier; reading its fields is sound.
+        if c.is_null() || unsafe { (*c).current.is_null() || (*c).deciding } {
+            // Not a carrier; scheduler code of a carrier that lost its core,
+            // which has nothing left to run on it; or inside the scheduler,
+            // which must not suspend.
             return None;
         }
         crate::api::yield_now();
@@ -146,7 +153,7 @@ pub(crate) fn with_local_of<R>(c: *mut Carrier, f: impl FnOnce(&mut Local) -> R)
     // only one touching `local`, and no other reference to it is live because the
     // scheduler loop holds none across `resume`.
     unsafe {
-        if (*c).retired {
+        if (*c).retired || (*c).deciding {
             return None;
         }
         if (*c).current.is_null() {
@@ -163,7 +170,32 @@ pub(crate) fn with_local_of<R>(c: *mut Carrier, f: impl FnOnce(&mut Local) -> R)
     }
 }
 
+/// Runs `f`, a program's own scheduling policy called by the core's
+/// scheduler, with this carrier marked as deciding: runtime calls made from
+/// it find no core ([`with_local_of`], [`with_core`] return `None`, so they
+/// take the foreign path) and cannot suspend the strand whose runtime call
+/// reached the scheduler ([`suspend`] returns at once), because the
+/// scheduler holds the core's state meanwhile.
+pub(crate) fn deciding<R>(f: impl FnOnce() -> R) -> R {
+    let c = carrier();
+    if c.is_null() {
+        return f();
+    }
+    // SAFETY: a non-null carrier pointer refers to this thread's live
+    // carrier, which only this thread touches; `f` does not unwind (callers
+    // catch panics inside it), so the flag is always restored.
+    unsafe {
+        let was = (*c).deciding;
+        (*c).deciding = true;
+        let result = f();
+        (*c).deciding = was;
+        result
+    }
+}
+
 /// Suspends the current strand for `reason`. Must be called from a strand.
+/// Inside a program's policy ([`deciding`]) it returns at once: to the
+/// caller, a spurious wake.
 #[inline(always)]
 pub(crate) fn suspend(reason: Suspend) {
     let c = carrier();
@@ -172,6 +204,9 @@ pub(crate) fn suspend(reason: Suspend) {
     // is the running strand, whose yielder was stored when it started and lives on
     // its own stack for as long as it runs.
     unsafe {
+        if (*c).deciding {
+            return;
+        }
         (*c).reason = reason;
         let yielder: *const StrandYielder = (*(*c).current).yielder.load(Ordering::Relaxed);
         (*yielder).suspend(());

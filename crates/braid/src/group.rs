@@ -44,6 +44,9 @@ impl Group {
     }
 
     /// Cancels every strand of the group, including ones spawned later inside it.
+    /// Like any runtime call from a strand, it may yield first (when the
+    /// strand's carrier lost its core to a hog hand-off, the strand moves to
+    /// the core's new carrier); do not hold thread-bound values across it.
     pub fn cancel(&self) {
         cancel_subtree(&self.root);
     }

@@ -10,7 +10,7 @@
 //! follows; the monitor applies it:
 //! - past the hog threshold, with strands waiting behind it (ready, mail, or
 //!   sockets registered with its poller), the monitor takes the
-//!   core's local state from the stuck carrier (see `core::shared` for the
+//!   core's local state from the stuck carrier (see `core::handshake` for the
 //!   handshake) and starts a replacement carrier on the same CPU. The kernel then
 //!   time-shares that CPU between the hog and the replacement, so the queued
 //!   strands run within about the threshold plus a tick. The old carrier hands its
@@ -71,8 +71,7 @@ fn run(rt: &Arc<RuntimeShared>) {
             continue;
         }
         std::thread::sleep(TICK);
-        let now = rt.started.elapsed().as_nanos() as u64;
-        rt.clock_ns.fetch_max(now, Ordering::Relaxed);
+        let now = rt.advance_clock();
         for (core, watch) in rt.cores.iter().zip(watches.iter_mut()) {
             let switches = core.counters.switches.load(Ordering::Relaxed);
             if switches != watch.switches || !core.in_strand() {

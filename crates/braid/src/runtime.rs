@@ -23,7 +23,9 @@ pub(crate) struct RuntimeShared {
     /// Strands spawned from threads outside the runtime (their ids).
     pub(crate) foreign_ids: AtomicU64,
     foreign_next_core: AtomicUsize,
-    /// Coarse clock: nanoseconds since `started`, advanced by the monitor.
+    /// Coarse clock: nanoseconds since `started`, advanced by the monitor
+    /// every tick while a core is awake, and by a core that wakes up (the
+    /// monitor sleeps while every core does).
     pub(crate) clock_ns: AtomicU64,
     pub(crate) started: Instant,
     pub(crate) shutdown: AtomicBool,
@@ -112,6 +114,12 @@ impl RuntimeShared {
     pub(crate) fn next_foreign_core(&self) -> usize {
         let nth = self.foreign_next_core.fetch_add(1, Ordering::Relaxed);
         braid_core::sched::placement::foreign_core(nth as u64, self.cores.len())
+    }
+
+    /// Moves the coarse clock to now (it never goes back); returns it.
+    pub(crate) fn advance_clock(&self) -> u64 {
+        let now = self.started.elapsed().as_nanos() as u64;
+        self.clock_ns.fetch_max(now, Ordering::Relaxed).max(now)
     }
 
     pub(crate) fn warn_once(&self, message: &str) {

@@ -8,27 +8,37 @@
 //! [`RuntimeBuilder::balancer`](crate::RuntimeBuilder::balancer): one of
 //! braid's by name ([`PolicyKind`], [`BalancerKind`]), or the program's own.
 //!
+//! A program's own policy orders [`StrandRef`]s — small copyable handles —
+//! while the runtime keeps the strands themselves: a policy cannot lose,
+//! duplicate or move a strand, only choose among the ones it was given. A
+//! handle it returns that is not one of this core's ready strands (stale,
+//! made up, from another runtime) is ignored. A policy that panics is
+//! dropped: the core warns once and runs its strands in arrival order from
+//! then on. Policy code runs inside the scheduler, on the core's carrier
+//! thread: it must be quick and must not block; calls into the runtime from
+//! it (spawning, waking, cancelling) take the path a foreign thread takes.
+//!
 //! ```
-//! use braid::sched::{Insert, Nanos, Policy, PolicyChoice, ReadyStrand};
+//! use braid::sched::{Insert, Nanos, Policy, PolicyChoice, StrandRef};
 //! use std::collections::VecDeque;
 //!
 //! /// Last in, first out, 1 ms slices.
-//! struct Lifo(VecDeque<ReadyStrand>);
+//! struct Lifo(VecDeque<StrandRef>);
 //!
-//! impl Policy<ReadyStrand> for Lifo {
-//!     fn enqueue(&mut self, strand: ReadyStrand, _: Insert, _: Nanos) {
+//! impl Policy<StrandRef> for Lifo {
+//!     fn enqueue(&mut self, strand: StrandRef, _: Insert, _: Nanos) {
 //!         self.0.push_front(strand);
 //!     }
-//!     fn pick_next(&mut self, _: Nanos) -> Option<ReadyStrand> {
+//!     fn pick_next(&mut self, _: Nanos) -> Option<StrandRef> {
 //!         self.0.pop_front()
 //!     }
-//!     fn slice(&self, _: &ReadyStrand) -> Nanos {
+//!     fn slice(&self, _: &StrandRef) -> Nanos {
 //!         1_000_000
 //!     }
 //!     fn len(&self) -> usize {
 //!         self.0.len()
 //!     }
-//!     fn take_for_transfer(&mut self, count: usize) -> Vec<ReadyStrand> {
+//!     fn take_for_transfer(&mut self, count: usize) -> Vec<StrandRef> {
 //!         let keep = self.0.len().saturating_sub(count);
 //!         self.0.drain(keep..).collect()
 //!     }
@@ -45,64 +55,80 @@
 use std::fmt;
 use std::sync::Arc;
 
-pub use crate::strand::Task as ReadyStrand;
+use crate::facade::{AtomicBool, Ordering};
+use crate::strand::Task;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 pub use braid_core::{
     Balancer, BalancerKind, CoreId, Grant, Insert, Nanos, Policy, PolicyKind, Rng, UnknownName,
 };
 
-type PolicyFactory = dyn Fn(CoreId) -> Box<dyn Policy<ReadyStrand> + Send> + Send + Sync;
+type PolicyFactory = dyn Fn(CoreId) -> Box<dyn Policy<StrandRef> + Send> + Send + Sync;
 type BalancerFactory = dyn Fn(CoreId, usize) -> Box<dyn Balancer + Send> + Send + Sync;
 
-/// The local scheduling policy of every core: one of braid's, or the
-/// program's own (a boxed [`Policy`] per core, which costs an indirect call
-/// per scheduling step).
-#[derive(Clone)]
-pub enum PolicyChoice {
-    /// One of braid's policies (default: round robin, with the runtime's
-    /// [`time_slice`](crate::RuntimeBuilder::time_slice)).
-    Builtin(PolicyKind),
-    /// Built for each core by the function, given the core's index.
-    Custom(Arc<PolicyFactory>),
+/// The local scheduling policy of every core: one of braid's (by
+/// [`PolicyKind`], which converts into this), or the program's own (a boxed
+/// [`Policy`] per core, which costs an indirect call per scheduling step).
+#[derive(Clone, Default)]
+pub struct PolicyChoice(Choice<PolicyKind, PolicyFactory>);
+
+/// The balancer of every core: one of braid's (by [`BalancerKind`]), or the
+/// program's own.
+#[derive(Clone, Default)]
+pub struct BalancerChoice(Choice<BalancerKind, BalancerFactory>);
+
+enum Choice<K, F: ?Sized> {
+    Builtin(K),
+    Custom(Arc<F>),
 }
 
-impl PolicyChoice {
-    /// The program's own policy: `make(core)` builds core `core`'s.
-    pub fn custom(
-        make: impl Fn(CoreId) -> Box<dyn Policy<ReadyStrand> + Send> + Send + Sync + 'static,
-    ) -> PolicyChoice {
-        PolicyChoice::Custom(Arc::new(make))
+impl<K: Copy, F: ?Sized> Clone for Choice<K, F> {
+    fn clone(&self) -> Self {
+        match self {
+            Choice::Builtin(kind) => Choice::Builtin(*kind),
+            Choice::Custom(make) => Choice::Custom(make.clone()),
+        }
     }
 }
 
-impl Default for PolicyChoice {
-    fn default() -> PolicyChoice {
-        PolicyChoice::Builtin(PolicyKind::default())
+impl<K: Default, F: ?Sized> Default for Choice<K, F> {
+    fn default() -> Self {
+        Choice::Builtin(K::default())
+    }
+}
+
+impl<K: fmt::Display, F: ?Sized> fmt::Debug for Choice<K, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Choice::Builtin(kind) => write!(f, "{kind}"),
+            Choice::Custom(_) => f.write_str("custom"),
+        }
+    }
+}
+
+impl PolicyChoice {
+    /// The program's own policy: `make(core)` builds core `core`'s. Its
+    /// slices are its own (the runtime's `time_slice` is not used), measured
+    /// on the runtime's coarse clock (1 ms ticks); a strand that makes no
+    /// runtime call is still handed off after the hog threshold.
+    pub fn custom(
+        make: impl Fn(CoreId) -> Box<dyn Policy<StrandRef> + Send> + Send + Sync + 'static,
+    ) -> PolicyChoice {
+        PolicyChoice(Choice::Custom(Arc::new(make)))
     }
 }
 
 impl From<PolicyKind> for PolicyChoice {
     fn from(kind: PolicyKind) -> PolicyChoice {
-        PolicyChoice::Builtin(kind)
+        PolicyChoice(Choice::Builtin(kind))
     }
 }
 
 impl fmt::Debug for PolicyChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PolicyChoice::Builtin(kind) => f.write_str(kind.name()),
-            PolicyChoice::Custom(_) => f.write_str("custom"),
-        }
+        self.0.fmt(f)
     }
-}
-
-/// The balancer of every core: one of braid's, or the program's own.
-#[derive(Clone)]
-pub enum BalancerChoice {
-    /// One of braid's balancers (default: steal-half).
-    Builtin(BalancerKind),
-    /// Built for each core by the function, given the core's index and the
-    /// number of cores.
-    Custom(Arc<BalancerFactory>),
 }
 
 impl BalancerChoice {
@@ -110,28 +136,19 @@ impl BalancerChoice {
     pub fn custom(
         make: impl Fn(CoreId, usize) -> Box<dyn Balancer + Send> + Send + Sync + 'static,
     ) -> BalancerChoice {
-        BalancerChoice::Custom(Arc::new(make))
-    }
-}
-
-impl Default for BalancerChoice {
-    fn default() -> BalancerChoice {
-        BalancerChoice::Builtin(BalancerKind::default())
+        BalancerChoice(Choice::Custom(Arc::new(make)))
     }
 }
 
 impl From<BalancerKind> for BalancerChoice {
     fn from(kind: BalancerKind) -> BalancerChoice {
-        BalancerChoice::Builtin(kind)
+        BalancerChoice(Choice::Builtin(kind))
     }
 }
 
 impl fmt::Debug for BalancerChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BalancerChoice::Builtin(kind) => f.write_str(kind.name()),
-            BalancerChoice::Custom(_) => f.write_str("custom"),
-        }
+        self.0.fmt(f)
     }
 }
 
@@ -142,14 +159,223 @@ pub(crate) fn build(
     slice: Nanos,
     core: CoreId,
     cores: usize,
-) -> (braid_core::AnyPolicy<ReadyStrand>, braid_core::AnyBalancer) {
-    let policy = match policy {
-        PolicyChoice::Builtin(kind) => kind.build(slice),
-        PolicyChoice::Custom(make) => braid_core::AnyPolicy::Custom(make(core)),
+) -> (braid_core::AnyPolicy<Task>, braid_core::AnyBalancer) {
+    let policy = match &policy.0 {
+        Choice::Builtin(kind) => kind.build(slice),
+        Choice::Custom(make) => {
+            braid_core::AnyPolicy::Custom(Box::new(ByHandle::new(make(core), slice)))
+        }
     };
-    let balancer = match balancer {
-        BalancerChoice::Builtin(kind) => kind.build(core, cores),
-        BalancerChoice::Custom(make) => braid_core::AnyBalancer::Custom(make(core, cores)),
+    let balancer = match &balancer.0 {
+        Choice::Builtin(kind) => kind.build(core, cores),
+        Choice::Custom(make) => braid_core::AnyBalancer::Custom(make(core, cores)),
     };
     (policy, balancer)
+}
+
+/// A ready strand as a program's own [`Policy`] sees it: a handle, cheap to
+/// copy, that names one ready strand of the core while it is ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StrandRef {
+    index: u32,
+    generation: u32,
+    id: u64,
+    pinned: bool,
+}
+
+impl StrandRef {
+    /// The strand's id (as [`Strand::id`](crate::Strand::id) gives it).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether the strand must stay on its core (it was spawned onto a
+    /// chosen core); the runtime keeps it there even if `take_for_transfer`
+    /// returns it.
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
+    }
+}
+
+/// One slot of [`ByHandle`]'s table: the strand it holds and the generation
+/// its handles carry.
+struct Entry {
+    generation: u32,
+    task: Option<Task>,
+}
+
+/// A program's policy over the runtime's strands: the strands stay in this
+/// table, the policy orders handles to them; its calls are caught if they
+/// panic, after which the core runs its ready strands first in, first out.
+struct ByHandle {
+    policy: Option<Box<dyn Policy<StrandRef> + Send>>,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    ready: usize,
+    /// After a panic: every ready strand, in arrival order.
+    fallback: VecDeque<StrandRef>,
+    /// The slice after a panic (the runtime's `time_slice`).
+    slice: Nanos,
+}
+
+impl ByHandle {
+    fn new(policy: Box<dyn Policy<StrandRef> + Send>, slice: Nanos) -> ByHandle {
+        ByHandle {
+            policy: Some(policy),
+            entries: Vec::new(),
+            free: Vec::new(),
+            ready: 0,
+            fallback: VecDeque::new(),
+            slice,
+        }
+    }
+
+    fn file(&mut self, task: Task) -> StrandRef {
+        let (id, pinned) = (task.header.id, task.header.pinned);
+        let index = match self.free.pop() {
+            Some(index) => index,
+            None => {
+                self.entries.push(Entry {
+                    generation: 0,
+                    task: None,
+                });
+                (self.entries.len() - 1) as u32
+            }
+        };
+        let entry = &mut self.entries[index as usize];
+        entry.task = Some(task);
+        self.ready += 1;
+        StrandRef {
+            index,
+            generation: entry.generation,
+            id,
+            pinned,
+        }
+    }
+
+    /// Takes the strand `handle` names, if it is still one of ours.
+    fn take(&mut self, handle: StrandRef) -> Option<Task> {
+        let entry = self.entries.get_mut(handle.index as usize)?;
+        if entry.generation != handle.generation {
+            return None;
+        }
+        let task = entry.task.take()?;
+        entry.generation = entry.generation.wrapping_add(1);
+        self.free.push(handle.index);
+        self.ready -= 1;
+        Some(task)
+    }
+
+    /// Runs `f` on the program's policy with the carrier marked as deciding
+    /// (so runtime calls from it take the foreign path). A panic drops the
+    /// policy; every ready strand then goes to the fallback queue.
+    fn call<R>(&mut self, f: impl FnOnce(&mut dyn Policy<StrandRef>) -> R) -> Option<R> {
+        let policy = self.policy.as_mut()?;
+        let result =
+            crate::context::deciding(|| catch_unwind(AssertUnwindSafe(|| f(&mut **policy))));
+        match result {
+            Ok(r) => Some(r),
+            Err(_) => {
+                self.policy = None;
+                static WARNED: AtomicBool = AtomicBool::new(false);
+                if !WARNED.swap(true, Ordering::Relaxed) {
+                    eprintln!(
+                        "braid: a scheduling policy panicked; its core runs its strands \
+                         first in, first out from now on"
+                    );
+                }
+                self.fallback = (0..self.entries.len())
+                    .filter_map(|index| self.handle_at(index))
+                    .collect();
+                None
+            }
+        }
+    }
+}
+
+impl Policy<Task> for ByHandle {
+    fn enqueue(&mut self, task: Task, hint: Insert, now: Nanos) {
+        let handle = self.file(task);
+        if self.call(|p| p.enqueue(handle, hint, now)).is_none() {
+            // Filed, and either the policy failed just now (the fallback
+            // holds every filed strand, this one included) or earlier.
+            if !self.fallback.contains(&handle) {
+                self.fallback.push_back(handle);
+            }
+        }
+    }
+
+    fn pick_next(&mut self, now: Nanos) -> Option<Task> {
+        if self.ready == 0 {
+            return None;
+        }
+        let handle = match self.call(|p| p.pick_next(now)) {
+            Some(handle) => handle,
+            None => {
+                // The policy failed: the fallback holds every ready strand.
+                let handle = self.fallback.pop_front()?;
+                return self.take(handle);
+            }
+        };
+        if let Some(task) = handle.and_then(|h| self.take(h)) {
+            return Some(task);
+        }
+        // Nothing, or not a ready strand of ours, though strands are ready:
+        // the policy lost some. Run them in slot order rather than never.
+        let handle = self.first_filed()?;
+        self.take(handle)
+    }
+
+    fn slice(&self, task: &Task) -> Nanos {
+        let Some(policy) = self.policy.as_ref() else {
+            return self.slice;
+        };
+        // Not filed any more (it is running): a handle of its own for the
+        // question. The policy cannot take it anywhere.
+        let handle = StrandRef {
+            index: u32::MAX,
+            generation: 0,
+            id: task.header.id,
+            pinned: task.header.pinned,
+        };
+        crate::context::deciding(|| catch_unwind(AssertUnwindSafe(|| policy.slice(&handle))))
+            .unwrap_or(self.slice)
+    }
+
+    fn len(&self) -> usize {
+        self.ready
+    }
+
+    fn take_for_transfer(&mut self, count: usize) -> Vec<Task> {
+        let handles = match self.call(|p| p.take_for_transfer(count)) {
+            Some(handles) => handles,
+            None => {
+                let keep = self.fallback.len().saturating_sub(count);
+                self.fallback.drain(keep..).collect()
+            }
+        };
+        handles
+            .into_iter()
+            .take(count)
+            .filter_map(|h| self.take(h))
+            .collect()
+    }
+}
+
+impl ByHandle {
+    /// The handle of the strand filed at `index`, if one is.
+    fn handle_at(&self, index: usize) -> Option<StrandRef> {
+        let entry = &self.entries[index];
+        entry.task.as_ref().map(|t| StrandRef {
+            index: index as u32,
+            generation: entry.generation,
+            id: t.header.id,
+            pinned: t.header.pinned,
+        })
+    }
+
+    /// The filed strand with the lowest slot, when the policy forgot them.
+    fn first_filed(&self) -> Option<StrandRef> {
+        (0..self.entries.len()).find_map(|index| self.handle_at(index))
+    }
 }

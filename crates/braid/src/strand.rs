@@ -243,28 +243,13 @@ pub(crate) trait Launch: Send + Sync {
     fn fail(self: Arc<Self>, error: StrandError);
 }
 
-/// A strand as a core's scheduler holds it while it is ready: the runnable
-/// half of a strand (what a [`Policy`](crate::sched::Policy) orders).
-pub struct Task {
+/// The runnable half of a strand.
+pub(crate) struct Task {
     /// `Some` from the first run until `finish` takes the stack back.
     pub(crate) coroutine: Option<StrandCoroutine>,
     /// `Some` until the first run.
     pub(crate) pending: Option<Arc<dyn Launch>>,
     pub(crate) header: Arc<Header>,
-}
-
-impl Task {
-    /// The strand's id (as [`Strand::id`](crate::Strand::id) gives it).
-    pub fn id(&self) -> u64 {
-        self.header.id
-    }
-
-    /// Whether the strand must stay on its core (it was spawned onto a chosen
-    /// core); a policy's `take_for_transfer` should not give it away (the
-    /// scheduler keeps it if it does).
-    pub fn is_pinned(&self) -> bool {
-        self.header.pinned
-    }
 }
 
 impl Drop for Task {

@@ -153,46 +153,67 @@ fn a_strand_past_its_slice_yields_at_its_next_runtime_call() {
     );
 }
 
+/// What a hog does first after its carrier lost the core, prepared before it
+/// starts hogging.
+type FirstCall = Box<dyn FnOnce() -> Result<(), String> + Send>;
+
+/// Prepares a [`FirstCall`].
+type Prepare = fn() -> FirstCall;
+
 /// Whatever runtime call a hog makes first after its carrier lost the core
-/// (spawn, sleep, a socket, a timed wait, cancelling a group), the strand
-/// moves to the core's new carrier and the call works there.
+/// (spawn, sleep, a socket, a timed wait, the blocking pool, cancelling a
+/// group), the strand moves to the core's new carrier and the call works
+/// there.
 #[test]
 fn the_first_runtime_call_after_a_hand_off_runs_on_the_new_carrier() {
-    type Op = fn() -> Result<(), String>;
-    let ops: [(&str, Op); 5] = [
+    let ops: [(&str, Prepare); 6] = [
         ("spawn", || {
-            let v = braid::spawn(|| 7).join().map_err(|e| e.to_string())?;
-            (v == 7).then_some(()).ok_or(format!("child returned {v}"))
+            Box::new(|| {
+                let v = braid::spawn(|| 7).join().map_err(|e| e.to_string())?;
+                (v == 7).then_some(()).ok_or(format!("child returned {v}"))
+            })
         }),
         ("sleep", || {
-            braid::sleep(Duration::from_millis(1)).map_err(|e| e.to_string())
+            Box::new(|| braid::sleep(Duration::from_millis(1)).map_err(|e| e.to_string()))
         }),
         ("socket", || {
-            let l = braid::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-            l.local_addr().map(|_| ()).map_err(|e| e.to_string())
+            Box::new(|| {
+                let l = braid::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+                l.local_addr().map(|_| ()).map_err(|e| e.to_string())
+            })
         }),
         ("timed wait", || {
-            let e = braid::event::local("hand-off-wait").map_err(|e| e.to_string())?;
-            match e.wait_timeout(Duration::from_millis(1)) {
-                Err(braid::event::EventError::TimedOut) => Ok(()),
+            let (tx, rx) = braid::sync::channel::bounded::<()>(1);
+            Box::new(move || {
+                let got = rx.recv_timeout(Duration::from_millis(1));
+                drop(tx);
+                got.is_err().then_some(()).ok_or(format!("{got:?}"))
+            })
+        }),
+        ("blocking", || {
+            Box::new(|| match braid::blocking(|| 5) {
+                Ok(5) => Ok(()),
                 other => Err(format!("{other:?}")),
-            }
+            })
         }),
         ("group cancel", || {
             let child = braid::spawn(|| braid::sleep(Duration::from_secs(30)));
-            child.group().cancel();
-            match child.join() {
-                Ok(Err(braid::Cancelled)) => Ok(()),
-                Err(e) if e.is_cancelled() => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
+            Box::new(move || {
+                child.group().cancel();
+                match child.join() {
+                    Ok(Err(braid::Cancelled)) => Ok(()),
+                    Err(e) if e.is_cancelled() => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            })
         }),
     ];
     let rt = Runtime::builder().cores(1).build().unwrap();
     let start_nice = rt.block_on(own_nice);
-    for (name, op) in ops {
+    for (name, prepare) in ops {
         let hog = rt
             .spawn(move || {
+                let op = prepare();
                 // Queued behind the hog, so the monitor takes its core away.
                 let neighbour = braid::spawn(|| ());
                 let deadline = Instant::now() + Duration::from_secs(10);
@@ -201,8 +222,10 @@ fn the_first_runtime_call_after_a_hand_off_runs_on_the_new_carrier() {
                 }
                 let demoted = own_nice() != start_nice;
                 let result = op();
+                // Right after the call: on which thread did it end?
+                let nice_after = own_nice();
                 neighbour.join().unwrap();
-                (demoted, result, own_nice())
+                (demoted, result, nice_after)
             })
             .unwrap();
         let (demoted, result, nice_after) = hog.join().unwrap();
@@ -210,5 +233,5 @@ fn the_first_runtime_call_after_a_hand_off_runs_on_the_new_carrier() {
         assert_eq!(result, Ok(()), "{name}");
         assert_eq!(nice_after, start_nice, "{name}: still on the old thread");
     }
-    assert!(rt.stats().cores[0].handoffs >= 5);
+    assert!(rt.stats().cores[0].handoffs >= 6);
 }

@@ -46,6 +46,7 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         reason: Suspend::Yield,
         epoch,
         retired: false,
+        deciding: false,
         wakes: Vec::new(),
     };
     context::with_carrier(&mut carrier, |c| {
@@ -194,8 +195,14 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
 /// reference to the core's state throughout.
 fn idle(rt: &RuntimeShared, local: &mut Local) {
     let how = idle_wait(rt, local);
-    // The core has work again from here: its busy spell starts now.
-    let now = rt.clock_ns.load(Ordering::Relaxed);
+    // The core has work again from here: its busy spell starts now. After a
+    // park the clock may be stale (the monitor sleeps while every core
+    // does): bring it up to date, or the strands run next would be charged
+    // the idle time and cut short at the next tick.
+    let now = match how {
+        IdleEnd::Parked(_) => rt.advance_clock(),
+        IdleEnd::Spun | IdleEnd::Returned => rt.clock_ns.load(Ordering::Relaxed),
+    };
     local.tick = now;
     local.sched.idle_ended(now, how);
 }
