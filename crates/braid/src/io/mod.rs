@@ -183,10 +183,18 @@ impl IoShared {
         interest: Interest,
     ) -> std::io::Result<()> {
         let token = Token(Arc::into_raw(state.clone()) as usize);
-        match self
-            .registry
-            .register(&mut mio::unix::SourceFd(&fd), token, interest)
-        {
+        let registered = loop {
+            // Seen once under a full test run: `epoll_ctl` interrupted.
+            // Nothing was registered then; try again.
+            match self
+                .registry
+                .register(&mut mio::unix::SourceFd(&fd), token, interest)
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        match registered {
             Ok(()) => {
                 self.sources.fetch_add(1, Ordering::Relaxed);
                 self.live
