@@ -2,6 +2,7 @@
 //! when they start: a runtime builder, the simulator's command line.
 
 use crate::balance::{AnyBalancer, CoreId, StealHalf};
+use crate::fair::{Fair, Priority, Rule};
 use crate::policy::{AnyPolicy, Nanos, RoundRobin};
 use std::fmt;
 
@@ -50,12 +51,27 @@ pub enum PolicyKind {
     /// [`RoundRobin`]: first in, first out, one time slice for every strand.
     #[default]
     RoundRobin,
+    /// [`Fair`] by earliest eligible virtual deadline (EEVDF): weights,
+    /// latency classes and per-strand slices.
+    Eevdf,
+    /// [`Fair`] by least virtual runtime (CFS-like): weights.
+    Cfs,
+    /// [`Priority`]: strict priority by latency class, with aging.
+    Priority,
 }
 
 impl PolicyKind {
     /// Every policy, by name.
-    pub const ALL: &'static [(&'static str, PolicyKind)] =
-        &[("round-robin", PolicyKind::RoundRobin)];
+    pub const ALL: &'static [(&'static str, PolicyKind)] = &[
+        ("round-robin", PolicyKind::RoundRobin),
+        ("eevdf", PolicyKind::Eevdf),
+        ("cfs", PolicyKind::Cfs),
+        ("priority", PolicyKind::Priority),
+    ];
+
+    /// How long a strand of a lower class waits before it is served as one
+    /// class higher, in base slices (see [`Priority`]).
+    pub const AGING_SLICES: u64 = 10;
 
     /// The policy called `name`.
     pub fn parse(name: &str) -> Result<PolicyKind, UnknownName> {
@@ -67,10 +83,16 @@ impl PolicyKind {
         name_of(Self::ALL, self)
     }
 
-    /// A core's instance, with `slice` as the time slice.
+    /// A core's instance, with `slice` as the base time slice.
     pub fn build<T>(self, slice: Nanos) -> AnyPolicy<T> {
         match self {
             PolicyKind::RoundRobin => AnyPolicy::RoundRobin(RoundRobin::new(slice)),
+            PolicyKind::Eevdf => AnyPolicy::Fair(Fair::new(Rule::EarliestEligibleDeadline, slice)),
+            PolicyKind::Cfs => AnyPolicy::Fair(Fair::new(Rule::LeastVirtualRuntime, slice)),
+            PolicyKind::Priority => AnyPolicy::Priority(Priority::new(
+                slice,
+                slice.saturating_mul(Self::AGING_SLICES),
+            )),
         }
     }
 }

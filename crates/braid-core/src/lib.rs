@@ -6,6 +6,8 @@
 //! simulator drive exactly the same code with made-up clocks.
 //!
 //! - [`policy`]: the order in which one core runs its ready strands.
+//! - [`fair`]: fair policies (EEVDF, CFS-like, strict priority with aging),
+//!   weights, latency classes and the per-strand scheduling state.
 //! - [`event`]: named events: the per-core wait graph and the negotiated wakeup
 //!   protocol between cores.
 //! - [`balance`]: what an idle core asks for and what a busy core gives away.
@@ -18,6 +20,7 @@
 pub mod balance;
 pub mod choice;
 pub mod event;
+pub mod fair;
 pub mod policy;
 pub mod rng;
 pub mod sched;
@@ -25,6 +28,7 @@ pub mod sched;
 pub use balance::{AnyBalancer, Balancer, CoreId, Grant, StealHalf};
 pub use choice::{BalancerKind, PolicyKind, UnknownName};
 pub use event::{home_core, EventMsg, Events, Queued, Signalled, Ticket, WaitOutcome};
+pub use fair::{Entity, Fair, LatencyClass, Priority, Rule, SchedParams, Schedulable};
 pub use policy::{AnyPolicy, Insert, Nanos, Policy, RoundRobin};
 pub use rng::Rng;
 pub use sched::{CoreSched, Mail, Received, SchedConfig, TaskHandle};

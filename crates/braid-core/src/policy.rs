@@ -4,6 +4,7 @@
 //! core only, so it needs no synchronisation; time is passed in as [`Nanos`] from
 //! whatever clock the caller uses (a real coarse clock, or a simulated one).
 
+use crate::fair::{Fair, Priority, Schedulable};
 use std::collections::VecDeque;
 
 /// Nanoseconds on the caller's clock. Only differences are meaningful.
@@ -39,6 +40,19 @@ pub trait Policy<T> {
     #[must_use]
     fn slice(&self, item: &T) -> Nanos;
 
+    /// `item`, picked by [`pick_next`](Self::pick_next), ran for `ran` ns and
+    /// came back (it yielded, parked or exited). The driver calls this before
+    /// it enqueues the strand again or reports it [`stopped`](Self::stopped).
+    fn charge(&mut self, item: &mut T, ran: Nanos) {
+        let _ = (item, ran);
+    }
+
+    /// `item`, which ran here, parked or exited: it leaves the core's set of
+    /// runnable strands until it is enqueued again.
+    fn stopped(&mut self, item: &mut T) {
+        let _ = item;
+    }
+
     /// Number of ready strands.
     fn len(&self) -> usize;
 
@@ -67,6 +81,14 @@ impl<T, P: Policy<T> + ?Sized> Policy<T> for Box<P> {
         (**self).slice(item)
     }
     #[inline]
+    fn charge(&mut self, item: &mut T, ran: Nanos) {
+        (**self).charge(item, ran);
+    }
+    #[inline]
+    fn stopped(&mut self, item: &mut T) {
+        (**self).stopped(item);
+    }
+    #[inline]
     fn len(&self) -> usize {
         (**self).len()
     }
@@ -80,6 +102,10 @@ impl<T, P: Policy<T> + ?Sized> Policy<T> for Box<P> {
 pub enum AnyPolicy<T> {
     /// [`RoundRobin`].
     RoundRobin(RoundRobin<T>),
+    /// [`Fair`]: EEVDF or CFS-like.
+    Fair(Fair<T>),
+    /// [`Priority`].
+    Priority(Priority<T>),
     /// Any other policy.
     Custom(Box<dyn Policy<T> + Send>),
 }
@@ -88,6 +114,8 @@ impl<T> std::fmt::Debug for AnyPolicy<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AnyPolicy::RoundRobin(rr) => write!(f, "RoundRobin(slice {} ns)", rr.time_slice()),
+            AnyPolicy::Fair(p) => write!(f, "Fair({:?}, slice {} ns)", p.rule(), p.base_slice()),
+            AnyPolicy::Priority(_) => f.write_str("Priority"),
             AnyPolicy::Custom(_) => f.write_str("Custom"),
         }
     }
@@ -97,12 +125,14 @@ macro_rules! each_policy {
     ($self:expr, $p:ident => $e:expr) => {
         match $self {
             AnyPolicy::RoundRobin($p) => $e,
+            AnyPolicy::Fair($p) => $e,
+            AnyPolicy::Priority($p) => $e,
             AnyPolicy::Custom($p) => $e,
         }
     };
 }
 
-impl<T> Policy<T> for AnyPolicy<T> {
+impl<T: Schedulable> Policy<T> for AnyPolicy<T> {
     #[inline]
     fn enqueue(&mut self, item: T, hint: Insert, now: Nanos) {
         each_policy!(self, p => p.enqueue(item, hint, now));
@@ -114,6 +144,14 @@ impl<T> Policy<T> for AnyPolicy<T> {
     #[inline]
     fn slice(&self, item: &T) -> Nanos {
         each_policy!(self, p => p.slice(item))
+    }
+    #[inline]
+    fn charge(&mut self, item: &mut T, ran: Nanos) {
+        each_policy!(self, p => p.charge(item, ran));
+    }
+    #[inline]
+    fn stopped(&mut self, item: &mut T) {
+        each_policy!(self, p => p.stopped(item));
     }
     #[inline]
     fn len(&self) -> usize {

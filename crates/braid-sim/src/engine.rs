@@ -24,15 +24,41 @@ use crate::workload::{Ctx, StrandIdx, Then, Workload};
 use crate::{SimConfig, SimError, SimReport};
 use braid_core::sched::placement::RoundRobinPlacer;
 use braid_core::sched::{IdleEnd, Park, Slot};
-use braid_core::{AnyBalancer, AnyPolicy, CoreSched, Insert, Mail, Nanos, Received, TaskHandle};
+use braid_core::{
+    AnyBalancer, AnyPolicy, CoreSched, Entity, Insert, Mail, Nanos, Received, SchedParams,
+    Schedulable, TaskHandle,
+};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// The simulator's task handle: a strand index and whether it is pinned.
+/// The simulator's task handle: a strand index, whether it is pinned, and
+/// its place in its core's policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SimTask {
     idx: StrandIdx,
     pinned: bool,
+    entity: Entity,
+}
+
+impl SimTask {
+    fn new(idx: StrandIdx, pinned: bool, params: SchedParams) -> SimTask {
+        SimTask {
+            idx,
+            pinned,
+            entity: Entity::new(params),
+        }
+    }
+}
+
+impl Schedulable for SimTask {
+    #[inline]
+    fn entity(&self) -> &Entity {
+        &self.entity
+    }
+    #[inline]
+    fn entity_mut(&mut self) -> &mut Entity {
+        &mut self.entity
+    }
 }
 
 impl TaskHandle for SimTask {
@@ -317,7 +343,7 @@ impl<'w> Engine<'w> {
         for r in 0..roots {
             let core = self.placer.next(n);
             let idx = self.new_strand(core);
-            let task = SimTask { idx, pinned: false };
+            let task = SimTask::new(idx, false, self.workload.params(idx));
             let mut t = 0;
             self.send(None, core, Mail::Spawn(Box::new(task)), &mut t);
             debug_assert_eq!(idx, r);
@@ -376,7 +402,7 @@ impl<'w> Engine<'w> {
                     self.trace.add([5, at, core as u64, u64::from(idx)]);
                     self.workload.arrived(idx, at);
                     let mut t = at;
-                    let task = SimTask { idx, pinned: false };
+                    let task = SimTask::new(idx, false, self.workload.params(idx));
                     self.send(None, core, Mail::Spawn(Box::new(task)), &mut t);
                     if let Some(next) = self.workload.next_arrival(at) {
                         self.push(next.max(at), Ev::Arrival);
@@ -513,7 +539,7 @@ impl<'w> Engine<'w> {
 
     /// Runs `task`'s next segments on `core` from time `*t` until it computes
     /// (a segment end is scheduled) or suspends (a step is scheduled).
-    fn act(&mut self, core: usize, task: SimTask, t: &mut Nanos) -> Result<(), SimError> {
+    fn act(&mut self, core: usize, mut task: SimTask, t: &mut Nanos) -> Result<(), SimError> {
         loop {
             self.ctx.now = *t;
             self.ctx.next_idx = self.strands.len() as StrandIdx;
@@ -534,16 +560,21 @@ impl<'w> Engine<'w> {
                     self.set_state(task.idx, St::Ready);
                     let c = &mut self.cores[core];
                     c.ready += 1;
+                    c.sched.ran(&mut task, *t);
                     c.sched.enqueue(task, Insert::Tail, *t);
                 }
                 Then::Block => {
                     let c = &mut self.cores[core];
+                    c.sched.ran(&mut task, *t);
                     let slot = c.sched.block(task);
                     c.blocked += 1;
                     self.set_state(task.idx, St::Blocked(slot));
                 }
                 Then::Exit => {
                     *t += self.costs.exit;
+                    let c = &mut self.cores[core];
+                    c.sched.ran(&mut task, *t);
+                    c.sched.exited(&mut task);
                     self.set_state(task.idx, St::Exited);
                     self.last_exit = *t;
                 }
@@ -574,10 +605,7 @@ impl<'w> Engine<'w> {
             if idx != req.idx {
                 return Err(self.invariant(format!("spawn index {} != {idx}", req.idx)));
             }
-            let task = SimTask {
-                idx,
-                pinned: place.pinned,
-            };
+            let task = SimTask::new(idx, place.pinned, self.workload.params(idx));
             if place.core == core {
                 self.set_state(idx, St::Ready);
                 self.cores[core].ready += 1;

@@ -103,4 +103,11 @@ pub trait Workload {
     /// After the run: whether the program computed what it should (every
     /// leaf counted, every request answered …).
     fn verify(&self) -> Result<(), String>;
+
+    /// What strand `idx` asks of the scheduler (weight, latency class,
+    /// slice); asked once, when it is created. Default: nothing special.
+    fn params(&self, idx: StrandIdx) -> braid_core::SchedParams {
+        let _ = idx;
+        braid_core::SchedParams::default()
+    }
 }

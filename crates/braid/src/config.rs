@@ -93,6 +93,10 @@ pub(crate) struct Config {
     pub(crate) balancer: BalancerChoice,
 }
 
+/// The time slices a runtime or a strand may ask for.
+pub(crate) const SLICES: std::ops::RangeInclusive<Duration> =
+    Duration::from_micros(100)..=Duration::from_secs(1);
+
 /// Most threads the blocking pool may be given.
 pub const MAX_BLOCKING_THREADS: usize = 4096;
 
@@ -205,8 +209,7 @@ impl RuntimeBuilder {
         let stack_size =
             check_stack_size("stack_size", self.stack_size.unwrap_or(DEFAULT_STACK_SIZE))?;
         let time_slice = self.time_slice.unwrap_or(Duration::from_millis(2));
-        let slice_range = Duration::from_micros(100)..=Duration::from_secs(1);
-        if !slice_range.contains(&time_slice) {
+        if !SLICES.contains(&time_slice) {
             return Err(ConfigError::new(
                 "time_slice",
                 format!("{time_slice:?}"),

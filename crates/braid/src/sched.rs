@@ -60,6 +60,7 @@ use crate::strand::Task;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+pub use braid_core::fair::{LatencyClass, SchedParams, UNIT_WEIGHT, WEIGHTS};
 pub use braid_core::{
     Balancer, BalancerKind, CoreId, Grant, Insert, Nanos, Policy, PolicyKind, Rng, UnknownName,
 };
@@ -330,16 +331,19 @@ impl Policy<Task> for ByHandle {
         let Some(policy) = self.policy.as_ref() else {
             return self.slice;
         };
-        // Not filed any more (it is running): a handle of its own for the
-        // question. The policy cannot take it anywhere.
-        let handle = StrandRef {
-            index: u32::MAX,
-            generation: 0,
-            id: task.header.id,
-            pinned: task.header.pinned,
-        };
+        let handle = running(task);
         crate::context::deciding(|| catch_unwind(AssertUnwindSafe(|| policy.slice(&handle))))
             .unwrap_or(self.slice)
+    }
+
+    fn charge(&mut self, task: &mut Task, ran: Nanos) {
+        let mut handle = running(task);
+        self.call(|p| p.charge(&mut handle, ran));
+    }
+
+    fn stopped(&mut self, task: &mut Task) {
+        let mut handle = running(task);
+        self.call(|p| p.stopped(&mut handle));
     }
 
     fn len(&self) -> usize {
@@ -359,6 +363,17 @@ impl Policy<Task> for ByHandle {
             .take(count)
             .filter_map(|h| self.take(h))
             .collect()
+    }
+}
+
+/// A handle for a strand that is not filed (it is running): the policy can
+/// ask about it, but not take it anywhere.
+fn running(task: &Task) -> StrandRef {
+    StrandRef {
+        index: u32::MAX,
+        generation: 0,
+        id: task.header.id,
+        pinned: task.header.pinned,
     }
 }
 

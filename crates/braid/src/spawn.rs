@@ -156,6 +156,9 @@ pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
     core: Option<usize>,
+    weight: Option<u32>,
+    class: Option<LatencyClass>,
+    slice: Option<Duration>,
 }
 
 impl Builder {
@@ -181,6 +184,67 @@ impl Builder {
     pub fn core(mut self, core: usize) -> Builder {
         self.core = Some(core);
         self
+    }
+
+    /// The strand's share of the CPU relative to others under a fair policy
+    /// (`PolicyKind::Eevdf`, `Cfs`): weight 2 048 gets twice the CPU of the
+    /// default 1 024 ([`braid_core::fair::UNIT_WEIGHT`]) when both want it.
+    /// Allowed: 1 ..= 1 048 576. Default: the spawning strand's.
+    pub fn weight(mut self, weight: u32) -> Builder {
+        self.weight = Some(weight);
+        self
+    }
+
+    /// The strand's latency class: `Latency` strands get short slices and
+    /// run soon when they become ready; `Batch` ones long slices (and, under
+    /// `PolicyKind::Priority`, are served after the others, with aging).
+    /// Default: the spawning strand's.
+    pub fn latency_class(mut self, class: LatencyClass) -> Builder {
+        self.class = Some(class);
+        self
+    }
+
+    /// The time slice the strand asks for (EEVDF: a short one buys an early
+    /// deadline, so low latency, not more CPU). Allowed: 100 µs ..= 1 s.
+    /// Default: its class's share of the runtime's
+    /// [`time_slice`](crate::RuntimeBuilder::time_slice), or the spawning
+    /// strand's request.
+    pub fn slice(mut self, slice: Duration) -> Builder {
+        self.slice = Some(slice);
+        self
+    }
+
+    /// What the new strand asks of the scheduler: `parent`'s, with this
+    /// builder's changes, checked.
+    fn params(&self, parent: &SchedParams) -> Result<SchedParams, SpawnError> {
+        let mut params = *parent;
+        if let Some(weight) = self.weight {
+            if !braid_core::fair::WEIGHTS.contains(&weight) {
+                let allowed = format!(
+                    "{}..={}",
+                    braid_core::fair::WEIGHTS.start(),
+                    braid_core::fair::WEIGHTS.end()
+                );
+                return Err(SpawnError::config(crate::ConfigError::new(
+                    "weight", weight, allowed,
+                )));
+            }
+            params.weight = weight;
+        }
+        if let Some(class) = self.class {
+            params.class = class;
+        }
+        if let Some(slice) = self.slice {
+            if !crate::config::SLICES.contains(&slice) {
+                return Err(SpawnError::config(crate::ConfigError::new(
+                    "slice",
+                    format!("{slice:?}"),
+                    "100µs..=1s",
+                )));
+            }
+            params.slice = Some(slice.as_nanos() as u64);
+        }
+        Ok(params)
     }
 
     /// Spawns the strand as a child of the calling strand, on its core.
@@ -214,6 +278,7 @@ impl Builder {
             .map(|s| check_stack_size("stack_size", s))
             .transpose()
             .map_err(SpawnError::config)?;
+        let params = self.params(&parent.params)?;
         let name = self.name;
         let pin = self.core;
         let mut request = Some((f, scope));
@@ -234,6 +299,7 @@ impl Builder {
                 name.clone(),
                 parent,
                 size,
+                params,
                 scope,
                 f,
             );
@@ -283,7 +349,8 @@ where
         core,
         pinned: false,
     };
-    let (task, handle) = build(rt, id, placement, name, parent, size, scope, f);
+    let params = SchedParams::default();
+    let (task, handle) = build(rt, id, placement, name, parent, size, params, scope, f);
     rt.inject(
         core,
         crate::core::Msg::Sched(braid_core::Mail::Spawn(Box::new(task))),
@@ -292,6 +359,8 @@ where
 }
 
 use braid_core::sched::placement::Placement;
+use braid_core::{Entity, LatencyClass, SchedParams};
+use std::time::Duration;
 
 /// Creates the header, packet and pending body of a new strand. The stack comes
 /// later, when the strand first runs (see `strand::Launch`).
@@ -303,6 +372,7 @@ fn build<F, T>(
     name: Option<String>,
     parent: Option<Arc<Header>>,
     stack_size: usize,
+    params: SchedParams,
     scope: Option<Arc<ScopeState>>,
     f: F,
 ) -> (Task, JoinHandle<T>)
@@ -318,6 +388,7 @@ where
         rt.id,
         parent,
         placement.core,
+        params,
     ));
     header.enter_subtree();
     let body = Arc::new(StrandBody {
@@ -343,6 +414,7 @@ where
         coroutine: None,
         pending: Some(pending),
         header: header.clone(),
+        entity: Entity::new(params),
     };
     (task, JoinHandle { header, packet })
 }

@@ -10,6 +10,7 @@
 use crate::error::StrandError;
 use crate::facade::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::stack::StrandStack;
+use braid_core::{Entity, SchedParams, Schedulable};
 use corosensei::{Coroutine, Yielder};
 use std::sync::{Arc, Mutex};
 
@@ -110,10 +111,14 @@ pub(crate) struct Header {
     /// The strand's yielder, set when it first runs.
     pub(crate) yielder: AtomicPtr<StrandYielder>,
     pub(crate) counters: StrandCounters,
+    /// What the strand asked of the scheduler (its children start with the
+    /// same unless they ask otherwise).
+    pub(crate) params: SchedParams,
 }
 
 impl Header {
     /// A new strand's header: ready, not started, in no wait.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         id: u64,
         name: Option<Box<str>>,
@@ -122,6 +127,7 @@ impl Header {
         runtime_id: u64,
         parent: Option<Arc<Header>>,
         home: usize,
+        params: SchedParams,
     ) -> Header {
         Header {
             id,
@@ -145,6 +151,7 @@ impl Header {
             blocked_slot: AtomicU32::new(NO_SLOT),
             yielder: AtomicPtr::new(std::ptr::null_mut()),
             counters: StrandCounters::default(),
+            params,
         }
     }
 
@@ -250,6 +257,20 @@ pub(crate) struct Task {
     /// `Some` until the first run.
     pub(crate) pending: Option<Arc<dyn Launch>>,
     pub(crate) header: Arc<Header>,
+    /// Its place in its core's policy (see `braid_core::fair`); it travels
+    /// with the task.
+    pub(crate) entity: Entity,
+}
+
+impl Schedulable for Task {
+    #[inline]
+    fn entity(&self) -> &Entity {
+        &self.entity
+    }
+    #[inline]
+    fn entity_mut(&mut self) -> &mut Entity {
+        &mut self.entity
+    }
 }
 
 impl Drop for Task {

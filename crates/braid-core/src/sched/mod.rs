@@ -172,6 +172,8 @@ pub struct CoreSched<T, K, P, B> {
     config: SchedConfig,
     /// When the current busy spell began (the end of the last idle spell).
     busy_since: Nanos,
+    /// When the strand `next` returned last was dispatched.
+    dispatched_at: Nanos,
     /// Scheduling passes since the core last polled its sockets.
     passes_since_poll: u32,
     /// The time of the last pass [`CoreSched::busy_poll_due`] saw.
@@ -212,6 +214,7 @@ where
             idler: Idler::new(config.idle),
             config,
             busy_since: 0,
+            dispatched_at: 0,
             passes_since_poll: 0,
             poll_checked_at: 0,
             outbox: Vec::new(),
@@ -286,7 +289,25 @@ where
     /// The strand to run next.
     #[inline]
     pub fn next(&mut self, now: Nanos) -> Option<T> {
+        self.dispatched_at = now;
         self.policy.pick_next(now)
+    }
+
+    /// The strand the last [`next`](Self::next) returned is back at `now`
+    /// (it yielded, parked or exited): its policy charges it the time it
+    /// ran. Call it before [`enqueue`](Self::enqueue), [`block`](Self::block)
+    /// or [`exited`](Self::exited). Not for orphans (they ran on a carrier
+    /// that lost the core; their time is not this loop's to measure).
+    #[inline]
+    pub fn ran(&mut self, task: &mut T, now: Nanos) {
+        let ran = now.saturating_sub(self.dispatched_at);
+        self.policy.charge(task, ran);
+    }
+
+    /// A strand that ran here exited: it leaves the policy's set.
+    #[inline]
+    pub fn exited(&mut self, task: &mut T) {
+        self.policy.stopped(task);
     }
 
     /// When `task`, dispatched at `now`, should yield at its next runtime
@@ -299,6 +320,7 @@ where
     /// Files a parked strand; returns the slot a wake names.
     #[inline]
     pub fn block(&mut self, mut task: T) -> Slot {
+        self.policy.stopped(&mut task);
         let slot = self.blocked.next_slot();
         task.filed(slot);
         let filed = self.blocked.file(task);

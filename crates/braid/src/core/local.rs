@@ -320,6 +320,7 @@ impl Local {
     /// Bookkeeping for a strand whose body returned.
     pub(crate) fn finish(&mut self, task: Task) {
         let mut task = task;
+        self.sched.exited(&mut task);
         if let Some(coroutine) = task.coroutine.take() {
             self.stacks.give_back(coroutine.into_stack());
         }

@@ -162,12 +162,10 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             .resume(());
         let owned = shared.enter_scheduler((*c).epoch) && !(*c).retired;
         (*c).current = std::ptr::null();
+        let ended = rt.clock_ns.load(Ordering::Relaxed);
         let counters = &(*header).counters;
         StrandCounters::bump(&counters.switches, 1);
-        StrandCounters::bump(
-            &counters.runtime_ns,
-            rt.clock_ns.load(Ordering::Relaxed).saturating_sub(started),
-        );
+        StrandCounters::bump(&counters.runtime_ns, ended.saturating_sub(started));
         bump(&shared.counters.switches, 1);
         let outcome = match result {
             CoroutineResult::Yield(()) if (*c).reason == Suspend::Park => Outcome::Parked,
@@ -182,6 +180,8 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             return false;
         }
         let local = &mut *(*c).local;
+        let mut task = task;
+        local.sched.ran(&mut task, ended);
         local.suspended(task, outcome);
         true
     }

@@ -1,0 +1,626 @@
+//! Fair policies: weights, latency classes and virtual time.
+//!
+//! Every strand carries an [`Entity`]: its [`SchedParams`] (weight, latency
+//! class, slice request) and its place in its core's virtual time. The
+//! entity lives in the task handle ([`Schedulable`]), so it travels with a
+//! strand that moves to another core: a strand's *lag* — how much CPU it is
+//! owed or has had in advance, in virtual time — is saved when it leaves a
+//! core's set (blocks, exits, is given away) and restored against the new
+//! core's virtual time when it is placed there again.
+//!
+//! Virtual time: a strand of weight `w` that runs `t` ns advances its
+//! virtual runtime `v` by `t · UNIT_WEIGHT / w`. A core's virtual time `V` is
+//! the weight-averaged `v` of the strands in its set (ready, and the one
+//! running). Two rules pick among the ready ones:
+//! - [`Rule::LeastVirtualRuntime`] (CFS-like): the smallest `v`;
+//! - [`Rule::EarliestEligibleDeadline`] (EEVDF): among the *eligible*
+//!   strands (`v ≤ V`, i.e. lag `V − v ≥ 0`), the earliest virtual deadline
+//!   `v + slice · UNIT_WEIGHT / w` — a strand asking for a short slice gets
+//!   an early deadline, and so low latency, without getting more CPU.
+//!
+//! The eligible set is scanned in `v` order for at most [`EEVDF_SCAN`]
+//! entries; past that the choice is among the first ones (a bounded
+//! approximation: shares are kept by the virtual runtimes either way, only
+//! the order within one round can differ from exact EEVDF).
+//!
+//! [`Priority`] is the other kind: strict priority by latency class, with
+//! aging so a lower class never starves.
+//!
+//! Time comes from the driver's clock. The runtime's is coarse (1 ms
+//! ticks): a run's charge is then the number of ticks it crossed, which is
+//! unbiased (a run of `t` ns crosses a tick with probability `t / tick`), so
+//! shares hold on average over many runs at no cost per switch.
+
+use crate::policy::{Insert, Nanos, Policy};
+use std::collections::{BTreeMap, VecDeque};
+
+/// The weight of a strand that asks for nothing: the unit of virtual time.
+pub const UNIT_WEIGHT: u32 = 1024;
+
+/// The weights a strand may have.
+pub const WEIGHTS: std::ops::RangeInclusive<u32> = 1..=1_048_576;
+
+/// How many eligible strands [`Rule::EarliestEligibleDeadline`] compares.
+pub const EEVDF_SCAN: usize = 16;
+
+/// How soon a strand wants the CPU when it becomes ready.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LatencyClass {
+    /// Throughput work: a long slice (4×), served after the others.
+    Batch,
+    /// The default.
+    #[default]
+    Normal,
+    /// Latency-sensitive work (request handlers, completions): a short slice
+    /// (¼), placed to run soon when it becomes ready.
+    Latency,
+}
+
+impl LatencyClass {
+    /// The slice a strand of this class gets out of `base`.
+    pub fn slice(self, base: Nanos) -> Nanos {
+        match self {
+            LatencyClass::Batch => base.saturating_mul(4),
+            LatencyClass::Normal => base,
+            LatencyClass::Latency => (base / 4).max(1),
+        }
+    }
+}
+
+/// What a strand asks of the scheduler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SchedParams {
+    /// Its share of the CPU relative to others (default [`UNIT_WEIGHT`]).
+    pub weight: u32,
+    /// Its latency class.
+    pub class: LatencyClass,
+    /// The slice it asks for (`None`: its class's slice of the policy's).
+    pub slice: Option<Nanos>,
+}
+
+impl Default for SchedParams {
+    fn default() -> SchedParams {
+        SchedParams {
+            weight: UNIT_WEIGHT,
+            class: LatencyClass::Normal,
+            slice: None,
+        }
+    }
+}
+
+impl SchedParams {
+    /// The slice this strand gets from a policy whose base slice is `base`.
+    pub fn slice_of(&self, base: Nanos) -> Nanos {
+        self.slice.unwrap_or_else(|| self.class.slice(base)).max(1)
+    }
+}
+
+/// A strand's scheduling state, kept in its task handle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Entity {
+    /// What it asks for.
+    pub params: SchedParams,
+    /// Virtual runtime, on its current core's virtual clock.
+    vruntime: u64,
+    /// Virtual deadline (EEVDF).
+    deadline: u64,
+    /// `V − v` when it last left a core's set, in virtual ns.
+    lag: i64,
+    /// In a core's set (ready or running there).
+    in_set: bool,
+    /// When it became ready (for aging).
+    ready_since: Nanos,
+    /// CPU time charged to it, in ns.
+    charged: u64,
+}
+
+impl Entity {
+    /// An entity with `params`, in no core's set.
+    pub fn new(params: SchedParams) -> Entity {
+        Entity {
+            params,
+            ..Entity::default()
+        }
+    }
+
+    /// CPU time charged to the strand so far (ns, on the driver's clock).
+    pub fn charged(&self) -> u64 {
+        self.charged
+    }
+
+    /// The lag it carries (`V − v` when it last left a core; positive: it
+    /// is owed CPU), in virtual ns.
+    pub fn lag(&self) -> i64 {
+        self.lag
+    }
+}
+
+/// A task handle that carries an [`Entity`].
+pub trait Schedulable {
+    /// Its scheduling state.
+    fn entity(&self) -> &Entity;
+    /// Its scheduling state, to update.
+    fn entity_mut(&mut self) -> &mut Entity;
+}
+
+/// How a [`Fair`] policy picks among its ready strands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// The smallest virtual runtime (CFS-like).
+    LeastVirtualRuntime,
+    /// The earliest virtual deadline among the eligible (EEVDF).
+    EarliestEligibleDeadline,
+}
+
+fn virtual_ns(ns: Nanos, weight: u32) -> u64 {
+    ((ns as u128 * UNIT_WEIGHT as u128) / weight.max(1) as u128) as u64
+}
+
+/// Weighted fair sharing of one core by virtual time (see the module docs).
+#[derive(Clone, Debug, Hash)]
+pub struct Fair<T> {
+    rule: Rule,
+    base_slice: Nanos,
+    /// Ready strands by (virtual runtime, arrival).
+    ready: BTreeMap<(u64, u64), T>,
+    arrivals: u64,
+    /// Σ weight and Σ weight·v over the set (ready and running).
+    sum_w: u128,
+    sum_wv: u128,
+    /// The last virtual time, for a set that becomes empty.
+    last_v: u64,
+}
+
+impl<T> Fair<T> {
+    /// A fair policy with `rule`, whose strands get `base_slice` (scaled by
+    /// their class) unless they ask for their own.
+    pub fn new(rule: Rule, base_slice: Nanos) -> Fair<T> {
+        Fair {
+            rule,
+            base_slice: base_slice.max(1),
+            ready: BTreeMap::new(),
+            arrivals: 0,
+            sum_w: 0,
+            sum_wv: 0,
+            last_v: 0,
+        }
+    }
+
+    /// The core's virtual time.
+    pub fn virtual_time(&self) -> u64 {
+        self.sum_wv
+            .checked_div(self.sum_w)
+            .map_or(self.last_v, |v| v as u64)
+    }
+
+    /// Its rule.
+    pub fn rule(&self) -> Rule {
+        self.rule
+    }
+
+    /// The base slice.
+    pub fn base_slice(&self) -> Nanos {
+        self.base_slice
+    }
+
+    fn join(&mut self, e: &mut Entity, v: u64) {
+        e.vruntime = v;
+        e.in_set = true;
+        self.sum_w += e.params.weight as u128;
+        self.sum_wv += e.params.weight as u128 * v as u128;
+    }
+
+    /// Takes `e` out of the set, saving its lag against virtual time `now_v`.
+    fn part(&mut self, e: &mut Entity, now_v: u64) {
+        if !e.in_set {
+            return;
+        }
+        e.lag = self.clamp_lag(now_v as i64 - e.vruntime as i64, &e.params);
+        e.in_set = false;
+        self.sum_w -= e.params.weight as u128;
+        self.sum_wv -= e.params.weight as u128 * e.vruntime as u128;
+        self.last_v = now_v;
+        if self.sum_w == 0 {
+            self.sum_wv = 0;
+        }
+    }
+
+    /// Lag is kept within one slice either way: a strand cannot bank more
+    /// than a slice of CPU by sleeping, nor owe more than one.
+    fn clamp_lag(&self, lag: i64, p: &SchedParams) -> i64 {
+        let bound = virtual_ns(p.slice_of(self.base_slice), p.weight).min(i64::MAX as u64) as i64;
+        lag.clamp(-bound, bound)
+    }
+}
+
+impl<T: Schedulable> Fair<T> {
+    fn file(&mut self, mut item: T, now: Nanos) {
+        let e = item.entity_mut();
+        e.deadline = e.vruntime + virtual_ns(e.params.slice_of(self.base_slice), e.params.weight);
+        e.ready_since = now;
+        let key = (e.vruntime, self.arrivals);
+        self.arrivals += 1;
+        self.ready.insert(key, item);
+    }
+}
+
+impl<T: Schedulable> Policy<T> for Fair<T> {
+    fn enqueue(&mut self, mut item: T, hint: Insert, now: Nanos) {
+        if !item.entity().in_set {
+            // New, woken, or arrived from another core: placed at this
+            // core's virtual time less the lag it carries.
+            let v_now = self.virtual_time() as i64;
+            let e = item.entity_mut();
+            let mut lag = e.lag;
+            if hint == Insert::Head || e.params.class == LatencyClass::Latency {
+                // Run soon: as owed as a strand may be.
+                lag = i64::MAX;
+            }
+            let lag = self.clamp_lag(lag, &e.params);
+            let v = (v_now - lag).max(0) as u64;
+            e.lag = 0;
+            self.join(e, v);
+        }
+        self.file(item, now);
+    }
+
+    fn pick_next(&mut self, _now: Nanos) -> Option<T> {
+        let key = match self.rule {
+            Rule::LeastVirtualRuntime => *self.ready.keys().next()?,
+            Rule::EarliestEligibleDeadline => {
+                let v_now = self.virtual_time();
+                let mut best: Option<((u64, u64), u64)> = None;
+                for (key, item) in self.ready.iter().take(EEVDF_SCAN) {
+                    if key.0 > v_now && best.is_some() {
+                        break;
+                    }
+                    let deadline = item.entity().deadline;
+                    if best.is_none_or(|(_, d)| deadline < d) {
+                        best = Some((*key, deadline));
+                    }
+                }
+                best?.0
+            }
+        };
+        // Still in the set while it runs.
+        self.ready.remove(&key)
+    }
+
+    fn slice(&self, item: &T) -> Nanos {
+        item.entity().params.slice_of(self.base_slice)
+    }
+
+    fn charge(&mut self, item: &mut T, ran: Nanos) {
+        let e = item.entity_mut();
+        e.charged += ran;
+        if !e.in_set {
+            return;
+        }
+        let dv = virtual_ns(ran, e.params.weight);
+        e.vruntime += dv;
+        self.sum_wv += e.params.weight as u128 * dv as u128;
+    }
+
+    fn stopped(&mut self, item: &mut T) {
+        let now_v = self.virtual_time();
+        self.part(item.entity_mut(), now_v);
+    }
+
+    fn len(&self) -> usize {
+        self.ready.len()
+    }
+
+    fn take_for_transfer(&mut self, count: usize) -> Vec<T> {
+        let mut taken = Vec::with_capacity(count.min(self.ready.len()));
+        // Every lag against the virtual time before any of them leaves.
+        let now_v = self.virtual_time();
+        while taken.len() < count {
+            // The ones this core would run last: the largest virtual runtimes.
+            let Some((_, mut item)) = self.ready.pop_last() else {
+                break;
+            };
+            self.part(item.entity_mut(), now_v);
+            taken.push(item);
+        }
+        taken
+    }
+}
+
+/// Strict priority by latency class (latency before normal before batch),
+/// first in, first out within a class, with aging: a strand ready for
+/// longer than the aging period is served as one class higher for every
+/// period it has waited, so nothing starves.
+#[derive(Clone, Debug, Hash)]
+pub struct Priority<T> {
+    /// One queue per class, lowest class first.
+    queues: [VecDeque<T>; 3],
+    base_slice: Nanos,
+    aging: Nanos,
+}
+
+impl<T> Priority<T> {
+    /// A priority policy with `base_slice` (scaled by class) and `aging`.
+    pub fn new(base_slice: Nanos, aging: Nanos) -> Priority<T> {
+        Priority {
+            queues: [VecDeque::new(), VecDeque::new(), VecDeque::new()],
+            base_slice: base_slice.max(1),
+            aging: aging.max(1),
+        }
+    }
+}
+
+fn class_index(class: LatencyClass) -> usize {
+    match class {
+        LatencyClass::Batch => 0,
+        LatencyClass::Normal => 1,
+        LatencyClass::Latency => 2,
+    }
+}
+
+impl<T: Schedulable> Policy<T> for Priority<T> {
+    fn enqueue(&mut self, mut item: T, hint: Insert, now: Nanos) {
+        let e = item.entity_mut();
+        e.ready_since = now;
+        let queue = &mut self.queues[class_index(e.params.class)];
+        match hint {
+            Insert::Tail => queue.push_back(item),
+            Insert::Head => queue.push_front(item),
+        }
+    }
+
+    fn pick_next(&mut self, now: Nanos) -> Option<T> {
+        // The head of each queue waited longest in it; its effective class
+        // is its own plus one per aging period waited.
+        let mut best: Option<(usize, usize, Nanos)> = None;
+        for (class, queue) in self.queues.iter().enumerate() {
+            let Some(head) = queue.front() else { continue };
+            let since = head.entity().ready_since;
+            let waited = now.saturating_sub(since);
+            let effective = class + (waited / self.aging).min(2) as usize;
+            // Higher effective class first; among equals the longest waiting.
+            let better = match best {
+                None => true,
+                Some((c, _, s)) => effective > c || (effective == c && since < s),
+            };
+            if better {
+                best = Some((effective, class, since));
+            }
+        }
+        let (_, class, _) = best?;
+        self.queues[class].pop_front()
+    }
+
+    fn slice(&self, item: &T) -> Nanos {
+        item.entity().params.slice_of(self.base_slice)
+    }
+
+    fn charge(&mut self, item: &mut T, ran: Nanos) {
+        item.entity_mut().charged += ran;
+    }
+
+    fn len(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
+    }
+
+    fn take_for_transfer(&mut self, count: usize) -> Vec<T> {
+        let mut taken = Vec::new();
+        for queue in self.queues.iter_mut() {
+            while taken.len() < count {
+                match queue.pop_back() {
+                    Some(item) => taken.push(item),
+                    None => break,
+                }
+            }
+        }
+        taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Job {
+        id: usize,
+        e: Entity,
+    }
+
+    impl Schedulable for Job {
+        fn entity(&self) -> &Entity {
+            &self.e
+        }
+        fn entity_mut(&mut self) -> &mut Entity {
+            &mut self.e
+        }
+    }
+
+    fn job(id: usize, weight: u32, class: LatencyClass, slice: Option<Nanos>) -> Job {
+        Job {
+            id,
+            e: Entity::new(SchedParams {
+                weight,
+                class,
+                slice,
+            }),
+        }
+    }
+
+    const MS: Nanos = 1_000_000;
+
+    /// Runs CPU-bound `jobs` on one core under `policy` for `total` ns: each
+    /// runs its slice, is charged and requeued. Calls `check` after every
+    /// run with the time so far and the jobs' charged CPU by id. Returns the
+    /// CPU each got.
+    fn run(
+        policy: &mut dyn Policy<Job>,
+        jobs: Vec<Job>,
+        total: Nanos,
+        mut check: impl FnMut(Nanos, &[u64]),
+    ) -> Vec<u64> {
+        let n = jobs.len();
+        for j in jobs {
+            policy.enqueue(j, Insert::Tail, 0);
+        }
+        let mut now = 0;
+        let mut got = vec![0; n];
+        while now < total {
+            let mut j = policy.pick_next(now).expect("always something ready");
+            let ran = policy.slice(&j);
+            now += ran;
+            policy.charge(&mut j, ran);
+            got[j.id] = j.e.charged();
+            policy.enqueue(j, Insert::Tail, now);
+            check(now, &got);
+        }
+        got
+    }
+
+    fn weighted(weights: &[u32]) -> Vec<Job> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| job(i, w, LatencyClass::Normal, None))
+            .collect()
+    }
+
+    /// The most any strand's CPU differs from its weighted share of `now`.
+    fn worst_lag(weights: &[u32], now: Nanos, got: &[u64]) -> i64 {
+        let total: u64 = weights.iter().map(|&w| w as u64).sum();
+        weights
+            .iter()
+            .zip(got)
+            .map(|(&w, &g)| ((now as u128 * w as u128 / total as u128) as i64 - g as i64).abs())
+            .max()
+            .unwrap()
+    }
+
+    #[test]
+    fn weights_one_two_four_get_one_two_four_sevenths_exactly() {
+        for rule in [Rule::EarliestEligibleDeadline, Rule::LeastVirtualRuntime] {
+            let weights = [1024, 2048, 4096];
+            let mut p = Fair::new(rule, 2 * MS);
+            let mut worst = 0;
+            let got = run(&mut p, weighted(&weights), 7_000 * MS, |now, got| {
+                worst = worst.max(worst_lag(&weights, now, got));
+            });
+            assert_eq!(got, [1_000 * MS, 2_000 * MS, 4_000 * MS], "{rule:?}");
+            // Under EEVDF every strand stays within one slice of its share
+            // at all times; least-virtual-runtime only within two.
+            let bound = match rule {
+                Rule::EarliestEligibleDeadline => 2 * MS,
+                Rule::LeastVirtualRuntime => 4 * MS,
+            };
+            assert!(worst <= bound as i64, "{rule:?}: lag reached {worst} ns");
+        }
+    }
+
+    #[test]
+    fn a_short_slice_buys_latency_not_cpu() {
+        // Same weight; one asks for 0.5 ms slices, two for the default 4 ms.
+        let mut jobs = weighted(&[1024, 1024, 1024]);
+        jobs[0].e.params.slice = Some(MS / 2);
+        let mut p = Fair::new(Rule::EarliestEligibleDeadline, 4 * MS);
+        let mut last_run = [0u64; 3];
+        let mut longest_wait = [0u64; 3];
+        let mut before = vec![0u64; 3];
+        let got = run(&mut p, jobs, 3_000 * MS, |now, got| {
+            for i in 0..3 {
+                if got[i] != before[i] {
+                    let started = now - (got[i] - before[i]);
+                    longest_wait[i] = longest_wait[i].max(started - last_run[i]);
+                    last_run[i] = now;
+                }
+            }
+            before = got.to_vec();
+        });
+        let spread = got.iter().max().unwrap() - got.iter().min().unwrap();
+        assert!(spread <= 4 * MS, "equal weights, equal CPU: {got:?}");
+        assert!(
+            longest_wait[0] * 2 <= longest_wait[1],
+            "the short-slice strand waits less: {longest_wait:?}"
+        );
+    }
+
+    #[test]
+    fn lag_travels_with_a_strand_to_another_core() {
+        let mut a: Fair<Job> = Fair::new(Rule::EarliestEligibleDeadline, 2 * MS);
+        let mut b: Fair<Job> = Fair::new(Rule::EarliestEligibleDeadline, 2 * MS);
+        // Core a: two strands; one runs a slice, the other is then owed.
+        a.enqueue(job(0, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        a.enqueue(job(1, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        let mut first = a.pick_next(0).unwrap();
+        a.charge(&mut first, 2 * MS);
+        a.enqueue(first, Insert::Tail, 2 * MS);
+        // The one that did not run is given away (it is the one with the
+        // smaller virtual runtime, so take both and keep the runner).
+        let mut moved = a.take_for_transfer(2);
+        let owed_index = moved.iter().position(|j| j.e.lag() > 0).unwrap();
+        let owed = moved.swap_remove(owed_index);
+        assert_eq!(owed.e.lag(), MS as i64, "owed half a slice of the pair's");
+        // Core b has a strand that has run a lot; the newcomer is placed
+        // behind b's virtual time by its lag, so it runs first.
+        b.enqueue(job(2, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        let mut busy = b.pick_next(0).unwrap();
+        b.charge(&mut busy, 50 * MS);
+        b.enqueue(busy, Insert::Tail, 50 * MS);
+        b.enqueue(owed, Insert::Tail, 50 * MS);
+        assert_eq!(b.pick_next(50 * MS).unwrap().id, 1);
+    }
+
+    #[test]
+    fn lag_is_clamped_to_one_slice_either_way() {
+        let mut p: Fair<Job> = Fair::new(Rule::LeastVirtualRuntime, 2 * MS);
+        p.enqueue(job(0, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        p.enqueue(job(1, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        // One runs a whole second (a hog); then both are taken away: the
+        // hog owes half a second and the other is owed as much, but neither
+        // carries more than one slice to its next core.
+        let mut hog = p.pick_next(0).unwrap();
+        p.charge(&mut hog, 1_000 * MS);
+        p.enqueue(hog, Insert::Tail, 1_000 * MS);
+        let mut moved = p.take_for_transfer(2);
+        moved.sort_by_key(|j| j.id);
+        let lags: Vec<i64> = moved.iter().map(|j| j.e.lag()).collect();
+        assert_eq!(lags, [-2 * MS as i64, 2 * MS as i64]);
+        assert_eq!(p.len(), 0);
+        assert_eq!(p.sum_w, 0, "nothing left in the set");
+    }
+
+    #[test]
+    fn priority_serves_classes_in_order_and_ages_the_waiting() {
+        let mut p: Priority<Job> = Priority::new(MS, 10 * MS);
+        p.enqueue(job(0, 1024, LatencyClass::Batch, None), Insert::Tail, 0);
+        p.enqueue(job(1, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        p.enqueue(job(2, 1024, LatencyClass::Latency, None), Insert::Tail, 0);
+        assert_eq!(p.slice(&job(9, 1, LatencyClass::Batch, None)), 4 * MS);
+        // At time 0: latency, normal, batch.
+        let order: Vec<usize> = (0..3).map(|_| p.pick_next(0).unwrap().id).collect();
+        assert_eq!(order, [2, 1, 0]);
+        // A batch strand that waited two aging periods beats fresh normal
+        // and latency strands (nothing starves).
+        p.enqueue(job(0, 1024, LatencyClass::Batch, None), Insert::Tail, 0);
+        p.enqueue(
+            job(1, 1024, LatencyClass::Normal, None),
+            Insert::Tail,
+            20 * MS,
+        );
+        p.enqueue(
+            job(2, 1024, LatencyClass::Latency, None),
+            Insert::Tail,
+            20 * MS,
+        );
+        assert_eq!(p.pick_next(20 * MS).unwrap().id, 0);
+        assert_eq!(p.pick_next(20 * MS).unwrap().id, 2);
+    }
+
+    #[test]
+    fn a_latency_strand_that_wakes_runs_before_the_queue() {
+        let mut p: Fair<Job> = Fair::new(Rule::EarliestEligibleDeadline, 2 * MS);
+        for i in 0..4 {
+            p.enqueue(job(i, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        }
+        p.enqueue(job(4, 1024, LatencyClass::Latency, None), Insert::Tail, 0);
+        assert_eq!(p.pick_next(0).unwrap().id, 4);
+    }
+}
