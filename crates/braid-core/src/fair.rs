@@ -115,11 +115,26 @@ pub struct Entity {
 }
 
 impl Entity {
+    /// A default strand's entity, in no core's set.
+    pub const UNPLACED: Entity = Entity {
+        params: SchedParams {
+            weight: UNIT_WEIGHT,
+            class: LatencyClass::Normal,
+            slice: None,
+        },
+        vruntime: 0,
+        deadline: 0,
+        lag: 0,
+        in_set: false,
+        ready_since: 0,
+        charged: 0,
+    };
+
     /// An entity with `params`, in no core's set.
     pub fn new(params: SchedParams) -> Entity {
         Entity {
             params,
-            ..Entity::default()
+            ..Entity::UNPLACED
         }
     }
 

@@ -146,6 +146,12 @@ impl Strand {
         self.header.stack_size
     }
 
+    /// What the strand asks of the scheduler: weight, latency class, slice
+    /// (see [`Builder::weight`](crate::Builder::weight)).
+    pub fn sched_params(&self) -> crate::sched::SchedParams {
+        self.header.params()
+    }
+
     /// The group made of this strand and its descendants.
     pub fn group(&self) -> Group {
         Group::of(self.header.clone())

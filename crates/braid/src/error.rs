@@ -152,6 +152,15 @@ impl SpawnError {
     pub fn is_not_in_runtime(&self) -> bool {
         matches!(self.kind, SpawnErrorKind::NotInRuntime)
     }
+
+    /// The setting that was out of range (a stack size, a core, a weight, a
+    /// slice), if that is why.
+    pub fn bad_setting(&self) -> Option<&crate::ConfigError> {
+        match &self.kind {
+            SpawnErrorKind::Config(err) => Some(err),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for SpawnError {

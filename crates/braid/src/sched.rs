@@ -120,6 +120,14 @@ impl PolicyChoice {
     }
 }
 
+impl PolicyChoice {
+    /// Whether the policy keeps per-strand state (braid's fair ones do): a
+    /// task then carries an entity from its spawn.
+    pub(crate) fn keeps_entities(&self) -> bool {
+        matches!(self.0, Choice::Builtin(kind) if kind != PolicyKind::RoundRobin)
+    }
+}
+
 impl From<PolicyKind> for PolicyChoice {
     fn from(kind: PolicyKind) -> PolicyChoice {
         PolicyChoice(Choice::Builtin(kind))

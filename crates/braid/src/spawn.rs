@@ -205,7 +205,8 @@ impl Builder {
     }
 
     /// The time slice the strand asks for (EEVDF: a short one buys an early
-    /// deadline, so low latency, not more CPU). Allowed: 100 µs ..= 1 s.
+    /// deadline, so low latency, not more CPU). Allowed: 100 µs ..= 1 s, kept
+    /// in steps of 100 µs (rounded down).
     /// Default: its class's share of the runtime's
     /// [`time_slice`](crate::RuntimeBuilder::time_slice), or the spawning
     /// strand's request.
@@ -216,7 +217,16 @@ impl Builder {
 
     /// What the new strand asks of the scheduler: `parent`'s, with this
     /// builder's changes, checked.
+    #[inline]
     fn params(&self, parent: &SchedParams) -> Result<SchedParams, SpawnError> {
+        if self.weight.is_none() && self.class.is_none() && self.slice.is_none() {
+            return Ok(*parent);
+        }
+        self.changed_params(parent)
+    }
+
+    #[cold]
+    fn changed_params(&self, parent: &SchedParams) -> Result<SchedParams, SpawnError> {
         let mut params = *parent;
         if let Some(weight) = self.weight {
             if !braid_core::fair::WEIGHTS.contains(&weight) {
@@ -278,7 +288,7 @@ impl Builder {
             .map(|s| check_stack_size("stack_size", s))
             .transpose()
             .map_err(SpawnError::config)?;
-        let params = self.params(&parent.params)?;
+        let params = self.params(&parent.params())?;
         let name = self.name;
         let pin = self.core;
         let mut request = Some((f, scope));
@@ -359,7 +369,7 @@ where
 }
 
 use braid_core::sched::placement::Placement;
-use braid_core::{Entity, LatencyClass, SchedParams};
+use braid_core::{LatencyClass, SchedParams};
 use std::time::Duration;
 
 /// Creates the header, packet and pending body of a new strand. The stack comes
@@ -410,12 +420,7 @@ where
             ),
         )
     };
-    let task = Task {
-        coroutine: None,
-        pending: Some(pending),
-        header: header.clone(),
-        entity: Entity::new(params),
-    };
+    let task = Task::new(header.clone(), pending, rt.config.policy.keeps_entities());
     (task, JoinHandle { header, packet })
 }
 

@@ -10,7 +10,7 @@
 use crate::error::StrandError;
 use crate::facade::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::stack::StrandStack;
-use braid_core::{Entity, SchedParams, Schedulable};
+use braid_core::{Entity, LatencyClass, SchedParams, Schedulable};
 use corosensei::{Coroutine, Yielder};
 use std::sync::{Arc, Mutex};
 
@@ -111,12 +111,49 @@ pub(crate) struct Header {
     /// The strand's yielder, set when it first runs.
     pub(crate) yielder: AtomicPtr<StrandYielder>,
     pub(crate) counters: StrandCounters,
-    /// What the strand asked of the scheduler (its children start with the
-    /// same unless they ask otherwise).
-    pub(crate) params: SchedParams,
+    /// What the strand asked of the scheduler (see `params`), packed into
+    /// what would otherwise be padding: the header stays 192 bytes.
+    weight: u32,
+    class: LatencyClass,
+    /// The slice it asked for, in `SLICE_UNIT`s; 0 for none.
+    slice_units: u16,
+    /// Its place in its core's policy (`braid_core::fair`), for policies
+    /// that keep one; it belongs to the strand's one `Task` (see
+    /// `Schedulable for Task`). Here rather than in the task, which stays
+    /// 64 bytes: tasks move through queues and rings on every switch.
+    entity: EntityCell,
+}
+
+/// The unit of a strand's slice request in its header: 100 µs (requests are
+/// 100 µs ..= 1 s; the runtime's clock ticks every millisecond).
+pub(crate) const SLICE_UNIT: u64 = 100_000;
+
+/// A task's entity, kept in its header (see `Schedulable for Task`).
+struct EntityCell(std::cell::UnsafeCell<Option<Box<Entity>>>);
+
+// SAFETY: only the header's one task touches the cell, and that task is held
+// by one thread at a time (it moves between threads only through the bus or
+// a hand-over, which synchronize); see `Schedulable for Task`.
+unsafe impl Sync for EntityCell {}
+
+impl std::fmt::Debug for EntityCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not read: only the task's holder may look inside.
+        f.write_str("EntityCell")
+    }
 }
 
 impl Header {
+    /// What the strand asked of the scheduler (its children start with the
+    /// same unless they ask otherwise).
+    pub(crate) fn params(&self) -> SchedParams {
+        SchedParams {
+            weight: self.weight,
+            class: self.class,
+            slice: (self.slice_units != 0).then(|| self.slice_units as u64 * SLICE_UNIT),
+        }
+    }
+
     /// A new strand's header: ready, not started, in no wait.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -151,7 +188,12 @@ impl Header {
             blocked_slot: AtomicU32::new(NO_SLOT),
             yielder: AtomicPtr::new(std::ptr::null_mut()),
             counters: StrandCounters::default(),
-            params,
+            weight: params.weight,
+            class: params.class,
+            slice_units: params
+                .slice
+                .map_or(0, |ns| (ns / SLICE_UNIT).clamp(1, u16::MAX as u64) as u16),
+            entity: EntityCell(std::cell::UnsafeCell::new(None)),
         }
     }
 
@@ -257,19 +299,52 @@ pub(crate) struct Task {
     /// `Some` until the first run.
     pub(crate) pending: Option<Arc<dyn Launch>>,
     pub(crate) header: Arc<Header>,
-    /// Its place in its core's policy (see `braid_core::fair`); it travels
-    /// with the task.
-    pub(crate) entity: Entity,
 }
 
+impl Task {
+    /// A task for `header` that starts with `pending`; it gets an entity if
+    /// its runtime's policy keeps one (`fair`).
+    pub(crate) fn new(header: Arc<Header>, pending: Arc<dyn Launch>, fair: bool) -> Task {
+        if fair {
+            let entity = Box::new(Entity::new(header.params()));
+            // SAFETY: the header is new and this is its one task: nothing
+            // else can reach the cell (see `Schedulable for Task`).
+            unsafe { *header.entity.0.get() = Some(entity) };
+        }
+        Task {
+            coroutine: None,
+            pending: Some(pending),
+            header,
+        }
+    }
+}
+
+/// What a policy without per-strand state is shown (none of braid's reads
+/// it: round robin keeps no entity).
+static NO_ENTITY: Entity = Entity::UNPLACED;
+
+// The entity lives in the header but belongs to the task: there is exactly
+// one `Task` per header (made with it in `spawn::build`, never cloned), and
+// nothing else reads or writes `Header::entity`. So a borrow of the task is
+// a borrow of its entity, and the task's holder — one core at a time — is
+// the only one touching it.
 impl Schedulable for Task {
     #[inline]
     fn entity(&self) -> &Entity {
-        &self.entity
+        // SAFETY: see above: the entity is reached only through its one
+        // task, and `&self` borrows that task.
+        unsafe {
+            (*self.header.entity.0.get())
+                .as_deref()
+                .unwrap_or(&NO_ENTITY)
+        }
     }
     #[inline]
     fn entity_mut(&mut self) -> &mut Entity {
-        &mut self.entity
+        let params = self.header.params();
+        // SAFETY: as above, and `&mut self` borrows the one task exclusively.
+        let cell = unsafe { &mut *self.header.entity.0.get() };
+        cell.get_or_insert_with(|| Box::new(Entity::new(params)))
     }
 }
 

@@ -451,6 +451,7 @@ where
     /// Takes up to `count` ready strands to give to core `to`. Pinned strands
     /// stay; so do strands woken by socket readiness unless this core has been
     /// busy without a break for [`SchedConfig::io_stay`].
+    #[inline(never)]
     fn take_for_transfer(&mut self, to: CoreId, count: usize, now: Nanos) -> Vec<T> {
         let mut tasks = self.policy.take_for_transfer(count);
         let io_moves = now.saturating_sub(self.busy_since) >= self.config.io_stay;

@@ -1,0 +1,125 @@
+//! Fair policies in the real runtime: what ran, not how fast.
+
+use braid::sched::{LatencyClass, PolicyKind};
+use braid::Runtime;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Three strands of weights 1 024, 2 048 and 4 096 on one core, each
+/// computing 1 ms then yielding, for `run`; returns how many rounds each did.
+fn rounds_by_weight(policy: PolicyKind, run: Duration) -> [u64; 3] {
+    let rt = Runtime::builder().cores(1).policy(policy).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
+    let (s, c) = (stop.clone(), counts.clone());
+    let driver = rt
+        .spawn(move || {
+            let strands: Vec<_> = [1024, 2048, 4096]
+                .into_iter()
+                .enumerate()
+                .map(|(i, weight)| {
+                    let (s, c) = (s.clone(), c.clone());
+                    braid::Builder::new()
+                        .weight(weight)
+                        .spawn(move || {
+                            while !s.load(Ordering::Relaxed) {
+                                let start = Instant::now();
+                                while start.elapsed() < Duration::from_millis(1) {
+                                    std::hint::spin_loop();
+                                }
+                                c[i].fetch_add(1, Ordering::Relaxed);
+                                braid::yield_now();
+                            }
+                        })
+                        .unwrap()
+                })
+                .collect();
+            strands.into_iter().for_each(|s| s.join().unwrap());
+        })
+        .unwrap();
+    std::thread::sleep(run);
+    stop.store(true, Ordering::Relaxed);
+    driver.join().unwrap();
+    [0, 1, 2].map(|i| counts[i].load(Ordering::Relaxed))
+}
+
+#[test]
+fn weights_share_one_core_one_to_two_to_four() {
+    for policy in [PolicyKind::Eevdf, PolicyKind::Cfs] {
+        let [a, b, c] = rounds_by_weight(policy, Duration::from_millis(1500));
+        let (ab, ac) = (b as f64 / a as f64, c as f64 / a as f64);
+        assert!(
+            (1.6..=2.4).contains(&ab) && (3.2..=4.8).contains(&ac),
+            "{policy}: rounds {a} : {b} : {c}"
+        );
+    }
+    // Round robin ignores weights: the same rounds each (the control).
+    let [a, b, c] = rounds_by_weight(PolicyKind::RoundRobin, Duration::from_millis(600));
+    let (lo, hi) = (a.min(b).min(c) as f64, a.max(b).max(c) as f64);
+    assert!(hi / lo <= 1.25, "round robin: rounds {a} : {b} : {c}");
+}
+
+#[test]
+fn a_latency_strand_runs_before_queued_batch_work_under_priority() {
+    let rt = Runtime::builder()
+        .cores(1)
+        .policy(PolicyKind::Priority)
+        .build()
+        .unwrap();
+    let order = rt.block_on(|| {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let spawn = |class, tag: &'static str| {
+            let log = log.clone();
+            braid::Builder::new()
+                .latency_class(class)
+                .spawn(move || log.lock().unwrap().push(tag))
+                .unwrap()
+        };
+        let strands = [
+            spawn(LatencyClass::Batch, "batch"),
+            spawn(LatencyClass::Normal, "normal"),
+            spawn(LatencyClass::Latency, "latency"),
+        ];
+        strands.into_iter().for_each(|s| s.join().unwrap());
+        let order = log.lock().unwrap().clone();
+        order
+    });
+    assert_eq!(order, ["latency", "normal", "batch"]);
+}
+
+#[test]
+fn children_inherit_their_parents_parameters_and_bad_ones_are_typed_errors() {
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    rt.block_on(|| {
+        let parent = braid::Builder::new()
+            .weight(4096)
+            .latency_class(LatencyClass::Latency)
+            .spawn(|| {
+                let own = braid::current().unwrap().sched_params();
+                let child = braid::spawn(|| braid::current().unwrap().sched_params());
+                let other = braid::Builder::new()
+                    .weight(10)
+                    .slice(Duration::from_micros(500))
+                    .spawn(|| braid::current().unwrap().sched_params())
+                    .unwrap();
+                (own, child.join().unwrap(), other.join().unwrap())
+            })
+            .unwrap();
+        let (own, child, other) = parent.join().unwrap();
+        assert_eq!((own.weight, own.class), (4096, LatencyClass::Latency));
+        assert_eq!(child, own, "a child asks for what its parent asked");
+        assert_eq!(
+            (other.weight, other.class, other.slice),
+            (10, LatencyClass::Latency, Some(500_000))
+        );
+        let err = braid::Builder::new().weight(0).spawn(|| ()).unwrap_err();
+        assert_eq!(err.bad_setting().map(|c| c.setting()), Some("weight"));
+        assert!(err.to_string().contains("1..=1048576"), "{err}");
+        let err = braid::Builder::new()
+            .slice(Duration::from_secs(5))
+            .spawn(|| ())
+            .unwrap_err();
+        assert_eq!(err.bad_setting().map(|c| c.setting()), Some("slice"));
+    });
+}
