@@ -14,6 +14,7 @@
 //!    idle core it offers part of its work unasked, which is how a parked core
 //!    gets work again without polling.
 
+use crate::policy::{Load, Nanos};
 use crate::rng::Rng;
 use std::collections::VecDeque;
 
@@ -55,6 +56,27 @@ pub trait Balancer {
     /// This core got work by other means (a spawn, a wake, an offer): a later idle
     /// spell starts a fresh round of requests.
     fn on_busy(&mut self);
+
+    /// How often a busy core tells a peer its load (see [`Load`]), for
+    /// balancers that even out weight between busy cores; `None` (the
+    /// default): never.
+    fn load_period(&self) -> Option<Nanos> {
+        None
+    }
+
+    /// Time to tell a peer this core's load: which one.
+    fn load_peer(&mut self, rng: &mut Rng) -> Option<CoreId> {
+        let _ = rng;
+        None
+    }
+
+    /// Core `from` says its load is `theirs`; this core's is `mine`. Returns
+    /// the weight of a ready strand to offer it (and the most it may weigh),
+    /// or `None` to keep everything.
+    fn on_load(&mut self, from: CoreId, theirs: Load, mine: Load) -> Option<(u64, u64)> {
+        let _ = (from, theirs, mine);
+        None
+    }
 }
 
 /// A balancer chosen at run time (for example by a command-line flag).
@@ -78,6 +100,15 @@ impl<B: Balancer + ?Sized> Balancer for Box<B> {
     fn on_refused(&mut self, peer: CoreId) {
         (**self).on_refused(peer);
     }
+    fn load_period(&self) -> Option<Nanos> {
+        (**self).load_period()
+    }
+    fn load_peer(&mut self, rng: &mut Rng) -> Option<CoreId> {
+        (**self).load_peer(rng)
+    }
+    fn on_load(&mut self, from: CoreId, theirs: Load, mine: Load) -> Option<(u64, u64)> {
+        (**self).on_load(from, theirs, mine)
+    }
 }
 
 /// The balancer of a runtime or simulation, chosen when it is built: braid's
@@ -85,6 +116,8 @@ impl<B: Balancer + ?Sized> Balancer for Box<B> {
 pub enum AnyBalancer {
     /// [`StealHalf`].
     StealHalf(StealHalf),
+    /// [`Weighted`].
+    Weighted(Weighted),
     /// Any other balancer.
     Custom(Box<dyn Balancer + Send>),
 }
@@ -93,6 +126,7 @@ impl std::fmt::Debug for AnyBalancer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AnyBalancer::StealHalf(_) => f.write_str("StealHalf"),
+            AnyBalancer::Weighted(_) => f.write_str("Weighted"),
             AnyBalancer::Custom(_) => f.write_str("Custom"),
         }
     }
@@ -102,6 +136,7 @@ macro_rules! each_balancer {
     ($self:expr, $b:ident => $e:expr) => {
         match $self {
             AnyBalancer::StealHalf($b) => $e,
+            AnyBalancer::Weighted($b) => $e,
             AnyBalancer::Custom($b) => $e,
         }
     };
@@ -126,6 +161,15 @@ impl Balancer for AnyBalancer {
     }
     fn on_refused(&mut self, peer: CoreId) {
         each_balancer!(self, b => b.on_refused(peer));
+    }
+    fn load_period(&self) -> Option<Nanos> {
+        each_balancer!(self, b => b.load_period())
+    }
+    fn load_peer(&mut self, rng: &mut Rng) -> Option<CoreId> {
+        each_balancer!(self, b => b.load_peer(rng))
+    }
+    fn on_load(&mut self, from: CoreId, theirs: Load, mine: Load) -> Option<(u64, u64)> {
+        each_balancer!(self, b => b.on_load(from, theirs, mine))
     }
 }
 
@@ -237,6 +281,75 @@ impl Balancer for StealHalf {
     }
 }
 
+/// Steal-half, plus weight balancing between busy cores: every `period`
+/// each core tells a random peer its [`Load`]; a core that hears from a
+/// peer whose virtual time is ahead of its own by more than `margin` (the
+/// peer's strands progress faster: it carries less weight) offers it the
+/// ready strand whose weight comes nearest half the difference in weight.
+/// Moves carry the strand's lag (see `fair`), so shares hold across cores
+/// even where no placement evens the weight out exactly: strands keep
+/// trading places.
+#[derive(Clone, Debug, Hash)]
+pub struct Weighted {
+    steal: StealHalf,
+    period: Nanos,
+    margin: u64,
+}
+
+impl Weighted {
+    /// The balancer of core `me` of `cores`, exchanging loads every
+    /// `period` and moving work past a virtual-time gap of `margin`.
+    pub fn new(me: CoreId, cores: usize, period: Nanos, margin: u64) -> Weighted {
+        Weighted {
+            steal: StealHalf::new(me, cores),
+            period: period.max(1),
+            margin,
+        }
+    }
+}
+
+impl Balancer for Weighted {
+    fn on_idle(&mut self, rng: &mut Rng) -> Option<CoreId> {
+        self.steal.on_idle(rng)
+    }
+    fn on_reply(&mut self, from: CoreId, received: usize) {
+        self.steal.on_reply(from, received);
+    }
+    fn on_request(&mut self, from: CoreId, ready: usize) -> Grant {
+        self.steal.on_request(from, ready)
+    }
+    fn on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)> {
+        self.steal.on_surplus(ready)
+    }
+    fn on_refused(&mut self, peer: CoreId) {
+        self.steal.on_refused(peer);
+    }
+    fn on_busy(&mut self) {
+        self.steal.on_busy();
+    }
+    fn load_period(&self) -> Option<Nanos> {
+        Some(self.period)
+    }
+    fn load_peer(&mut self, rng: &mut Rng) -> Option<CoreId> {
+        let others = self.steal.cores.checked_sub(1).filter(|&o| o > 0)?;
+        let offset = 1 + rng.below(others as u64) as usize;
+        Some((self.steal.me + offset) % self.steal.cores)
+    }
+    fn on_load(&mut self, _from: CoreId, theirs: Load, mine: Load) -> Option<(u64, u64)> {
+        if theirs.vtime <= mine.vtime.saturating_add(self.margin) || mine.weight <= theirs.weight {
+            return None;
+        }
+        // Moving weight w changes the gap d = mine − theirs to |d − 2w|:
+        // narrower for any w < d, best at w = d / 2; the strand nearest d / 2
+        // is one of those whenever there is one. When there is none (no
+        // placement evens the weight), the nearest moves anyway: strands
+        // then take turns on the lighter core, carrying their lag, and the
+        // shares hold over time.
+        let gap = mine.weight - theirs.weight;
+        Some((gap / 2, u64::MAX))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +428,37 @@ mod tests {
         assert_eq!(b.on_request(9, 0), Grant::Nothing);
         assert_eq!(b.on_request(1, 0), Grant::Nothing);
         assert_eq!(b.on_surplus(3), None);
+    }
+}
+
+#[cfg(test)]
+mod weighted_tests {
+    use super::*;
+
+    fn load(weight: u64, vtime: u64) -> Load {
+        Load { weight, vtime }
+    }
+
+    #[test]
+    fn a_heavier_core_behind_in_virtual_time_offers_half_the_gap() {
+        let mut b = Weighted::new(0, 4, 2_000_000, 1_000);
+        assert_eq!(b.load_period(), Some(2_000_000));
+        // Peer ahead by more than the margin, and lighter: offer.
+        assert_eq!(
+            b.on_load(1, load(2048, 10_000), load(7168, 5_000)),
+            Some((2560, u64::MAX))
+        );
+        // Ahead by no more than the margin: keep.
+        assert_eq!(b.on_load(1, load(2048, 6_000), load(7168, 5_000)), None);
+        // Ahead but not lighter: keep (its strands progress faster for
+        // another reason, e.g. they just arrived).
+        assert_eq!(b.on_load(1, load(8192, 10_000), load(7168, 5_000)), None);
+        // Peers to tell are other cores, chosen at random.
+        let mut rng = Rng::new(3);
+        for _ in 0..100 {
+            let peer = b.load_peer(&mut rng).unwrap();
+            assert!(peer != 0 && peer < 4);
+        }
+        assert_eq!(Weighted::new(0, 1, 1, 1).load_peer(&mut rng), None);
     }
 }

@@ -1,7 +1,7 @@
 //! braid's own policies and balancers by name, for the programs that pick one
 //! when they start: a runtime builder, the simulator's command line.
 
-use crate::balance::{AnyBalancer, CoreId, StealHalf};
+use crate::balance::{AnyBalancer, CoreId, StealHalf, Weighted};
 use crate::fair::{Fair, Priority, Rule};
 use crate::policy::{AnyPolicy, Nanos, RoundRobin};
 use std::fmt;
@@ -105,12 +105,24 @@ pub enum BalancerKind {
     /// of their ready strands and offer work to cores they know idle.
     #[default]
     StealHalf,
+    /// [`Weighted`]: steal-half, plus weight balancing between busy cores
+    /// (for the fair policies: shares hold across cores).
+    Weighted,
 }
 
 impl BalancerKind {
     /// Every balancer, by name.
-    pub const ALL: &'static [(&'static str, BalancerKind)] =
-        &[("steal-half", BalancerKind::StealHalf)];
+    pub const ALL: &'static [(&'static str, BalancerKind)] = &[
+        ("steal-half", BalancerKind::StealHalf),
+        ("weighted", BalancerKind::Weighted),
+    ];
+
+    /// How often [`Weighted`] cores tell a peer their load: every 2 ms.
+    pub const LOAD_PERIOD: Nanos = 2_000_000;
+
+    /// The virtual-time gap past which [`Weighted`] moves work: 1 ms of a
+    /// unit-weight strand's progress.
+    pub const LOAD_MARGIN: u64 = 1_000_000;
 
     /// The balancer called `name`.
     pub fn parse(name: &str) -> Result<BalancerKind, UnknownName> {
@@ -126,6 +138,12 @@ impl BalancerKind {
     pub fn build(self, me: CoreId, cores: usize) -> AnyBalancer {
         match self {
             BalancerKind::StealHalf => AnyBalancer::StealHalf(StealHalf::new(me, cores)),
+            BalancerKind::Weighted => AnyBalancer::Weighted(Weighted::new(
+                me,
+                cores,
+                Self::LOAD_PERIOD,
+                Self::LOAD_MARGIN,
+            )),
         }
     }
 }
@@ -174,7 +192,7 @@ mod tests {
         assert_eq!(err.what, "balancer");
         assert_eq!(
             err.to_string(),
-            "unknown balancer \"random\" (allowed: steal-half)"
+            "unknown balancer \"random\" (allowed: steal-half, weighted)"
         );
         assert!("".parse::<PolicyKind>().is_err());
         assert_eq!("steal-half".parse(), Ok(BalancerKind::StealHalf));

@@ -31,7 +31,7 @@
 //! unbiased (a run of `t` ns crosses a tick with probability `t / tick`), so
 //! shares hold on average over many runs at no cost per switch.
 
-use crate::policy::{Insert, Nanos, Policy};
+use crate::policy::{Insert, Load, Nanos, Policy};
 use std::collections::{BTreeMap, VecDeque};
 
 /// The weight of a strand that asks for nothing: the unit of virtual time.
@@ -323,6 +323,27 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
 
     fn len(&self) -> usize {
         self.ready.len()
+    }
+
+    fn load(&self) -> Load {
+        Load {
+            weight: self.sum_w as u64,
+            vtime: self.virtual_time(),
+        }
+    }
+
+    fn take_near_weight(&mut self, weight: u64, limit: u64) -> Option<T> {
+        let key = self
+            .ready
+            .iter()
+            .map(|(k, item)| (*k, item.entity().params.weight as u64))
+            .filter(|&(_, w)| w <= limit)
+            .min_by_key(|&(k, w)| (w.abs_diff(weight), std::cmp::Reverse(k)))?
+            .0;
+        let mut item = self.ready.remove(&key)?;
+        let now_v = self.virtual_time();
+        self.part(item.entity_mut(), now_v);
+        Some(item)
     }
 
     fn take_for_transfer(&mut self, count: usize) -> Vec<T> {

@@ -25,10 +25,10 @@ pub mod policy;
 pub mod rng;
 pub mod sched;
 
-pub use balance::{AnyBalancer, Balancer, CoreId, Grant, StealHalf};
+pub use balance::{AnyBalancer, Balancer, CoreId, Grant, StealHalf, Weighted};
 pub use choice::{BalancerKind, PolicyKind, UnknownName};
 pub use event::{home_core, EventMsg, Events, Queued, Signalled, Ticket, WaitOutcome};
 pub use fair::{Entity, Fair, LatencyClass, Priority, Rule, SchedParams, Schedulable};
-pub use policy::{AnyPolicy, Insert, Nanos, Policy, RoundRobin};
+pub use policy::{AnyPolicy, Insert, Load, Nanos, Policy, RoundRobin};
 pub use rng::Rng;
 pub use sched::{CoreSched, Mail, Received, SchedConfig, TaskHandle};

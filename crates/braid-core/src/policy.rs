@@ -64,6 +64,35 @@ pub trait Policy<T> {
     /// Removes up to `count` strands that are the best candidates to run elsewhere
     /// (the ones this core would run last), for the balancer to give away.
     fn take_for_transfer(&mut self, count: usize) -> Vec<T>;
+
+    /// How loaded the core is, as a weight-aware balancer compares cores:
+    /// the weight of its runnable strands and its virtual time. By default
+    /// every ready strand weighs [`UNIT_WEIGHT`](crate::fair::UNIT_WEIGHT)
+    /// and there is no virtual time.
+    fn load(&self) -> Load {
+        Load {
+            weight: self.len() as u64 * crate::fair::UNIT_WEIGHT as u64,
+            vtime: 0,
+        }
+    }
+
+    /// Removes the ready strand whose weight is nearest `weight` without
+    /// exceeding `limit`, for a weight-aware balancer to give away; `None`
+    /// if none qualifies (or the policy keeps no weights).
+    fn take_near_weight(&mut self, weight: u64, limit: u64) -> Option<T> {
+        let _ = (weight, limit);
+        None
+    }
+}
+
+/// A core's load as weight-aware balancing sees it (see [`Policy::load`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Load {
+    /// The weight of the strands that want the CPU (ready and running).
+    pub weight: u64,
+    /// The core's virtual time (how far its strands have progressed per
+    /// unit of weight); 0 for policies without one.
+    pub vtime: u64,
 }
 
 /// A policy chosen at run time (for example by a command-line flag).
@@ -94,6 +123,12 @@ impl<T, P: Policy<T> + ?Sized> Policy<T> for Box<P> {
     }
     fn take_for_transfer(&mut self, count: usize) -> Vec<T> {
         (**self).take_for_transfer(count)
+    }
+    fn load(&self) -> Load {
+        (**self).load()
+    }
+    fn take_near_weight(&mut self, weight: u64, limit: u64) -> Option<T> {
+        (**self).take_near_weight(weight, limit)
     }
 }
 
@@ -184,6 +219,12 @@ impl<T: Schedulable> Policy<T> for AnyPolicy<T> {
             AnyPolicy::RoundRobin(p) => p.take_for_transfer(count),
             _ => self.others_take_for_transfer(count),
         }
+    }
+    fn load(&self) -> Load {
+        each_policy!(self, p => p.load())
+    }
+    fn take_near_weight(&mut self, weight: u64, limit: u64) -> Option<T> {
+        each_policy!(self, p => p.take_near_weight(weight, limit))
     }
 }
 

@@ -100,6 +100,9 @@ pub fn sweep_main(options: &SweepOptions) -> Result<PathBuf, Box<dyn Error>> {
         }
         for report in sweep(&config, &spec, &cores)? {
             say(&row(&report));
+            if let Some(summary) = &report.summary {
+                say(&format!("    {summary}"));
+            }
             reports.push(report);
         }
     }

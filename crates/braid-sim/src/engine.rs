@@ -105,6 +105,8 @@ struct StrandRec {
     notified: bool,
     /// When the wake that made it ready was made (`NEVER`: not woken).
     woke_at: Nanos,
+    /// What is left of a `Then::Compute` cut short by the end of a slice.
+    left: Nanos,
 }
 
 const NEVER: Nanos = Nanos::MAX;
@@ -134,6 +136,8 @@ struct Core {
     /// The simulator's own account of what the scheduler holds.
     ready: usize,
     blocked: usize,
+    /// When the running strand's slice ends (its policy's, from dispatch).
+    slice_end: Nanos,
 }
 
 struct Letter {
@@ -185,8 +189,10 @@ pub struct MessageCounts {
     pub request: u64,
     /// Replies to work requests, empty or not.
     pub reply: u64,
-    /// Offers to cores known idle.
+    /// Offers to cores known idle, or to lighter busy cores.
     pub offer: u64,
+    /// Load notices between busy cores (weight balancing).
+    pub load: u64,
 }
 
 impl MessageCounts {
@@ -197,13 +203,14 @@ impl MessageCounts {
             Mail::WorkRequest => self.request += 1,
             Mail::WorkReply(_) => self.reply += 1,
             Mail::Offer(_) => self.offer += 1,
+            Mail::Load(_) => self.load += 1,
             Mail::Orphan(..) => {}
         }
     }
 
     /// Every message.
     pub fn total(&self) -> u64 {
-        self.wake + self.spawn + self.request + self.reply + self.offer
+        self.wake + self.spawn + self.request + self.reply + self.offer + self.load
     }
 }
 
@@ -259,6 +266,7 @@ impl<'w> Engine<'w> {
                     busy_from: 0,
                     ready: 0,
                     blocked: 0,
+                    slice_end: 0,
                 }
             })
             .collect();
@@ -326,6 +334,7 @@ impl<'w> Engine<'w> {
             home,
             notified: false,
             woke_at: NEVER,
+            left: 0,
         });
         self.states[St::Spawning.index()] += 1;
         idx
@@ -504,7 +513,9 @@ impl<'w> Engine<'w> {
                     self.strands[task.idx as usize].woke_at = NEVER;
                 }
                 self.set_state(task.idx, St::Running);
-                self.cores[core].mode = Mode::Running(task);
+                let c = &mut self.cores[core];
+                c.slice_end = c.sched.slice_end(&task, t);
+                c.mode = Mode::Running(task);
                 self.act(core, task, &mut t)
             }
             None => {
@@ -543,10 +554,32 @@ impl<'w> Engine<'w> {
         loop {
             self.ctx.now = *t;
             self.ctx.next_idx = self.strands.len() as StrandIdx;
-            let then = self.workload.act(task.idx, &mut self.ctx);
-            self.apply_effects(core, t)?;
+            let left = std::mem::take(&mut self.strands[task.idx as usize].left);
+            let mut then = if left > 0 {
+                Then::Compute(left)
+            } else {
+                let then = self.workload.act(task.idx, &mut self.ctx);
+                self.apply_effects(core, t)?;
+                then
+            };
+            if let Then::Compute(d) = then {
+                let room = self.cores[core].slice_end.saturating_sub(*t);
+                if d <= room {
+                    then = Then::Run(d);
+                } else if room > 0 {
+                    // Up to the end of the slice; the rest after it.
+                    self.strands[task.idx as usize].left = d - room;
+                    then = Then::Run(room);
+                } else {
+                    // The slice is used up: the strand yields at its next
+                    // runtime call, keeping what is left.
+                    self.strands[task.idx as usize].left = d;
+                    then = Then::Yield;
+                }
+            }
             match then {
-                Then::Run(d) => {
+                // (A `Compute` was turned into `Run` or `Yield` above.)
+                Then::Run(d) | Then::Compute(d) => {
                     self.work += d;
                     self.push(*t + d, Ev::SegmentEnd { core });
                     return Ok(());
@@ -823,6 +856,8 @@ impl<'w> Engine<'w> {
             response: (self.responses.count() > 0).then(|| self.responses.summary()),
             utilisation: self.util.summary(makespan),
             wall_s: 0.0,
+            summary: self.workload.summary(),
+            group_shares: self.workload.group_shares(),
         })
     }
 }

@@ -195,6 +195,10 @@ pub struct SimReport {
     pub utilisation: metrics::UtilisationReport,
     /// Real seconds the simulation took.
     pub wall_s: f64,
+    /// What the workload adds (the `share` workload: each group's share).
+    pub summary: Option<String>,
+    /// Each weighted group's share of the CPU (the `share` workload).
+    pub group_shares: Option<Vec<f64>>,
 }
 
 impl From<UnknownName> for SimError {

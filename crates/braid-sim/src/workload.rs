@@ -8,8 +8,13 @@ pub type StrandIdx = u32;
 /// What a strand does next, returned by [`Workload::act`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Then {
-    /// Compute this long, then act again.
+    /// Compute this long without a runtime call, then act again.
     Run(Nanos),
+    /// Compute this long making runtime calls now and then (as a loop that
+    /// sends, spawns or signals does), then act again: the strand yields
+    /// whenever its time slice (its policy's) is used up, and carries on
+    /// when it next runs.
+    Compute(Nanos),
     /// Yield: back to the ready queue; act again when next run.
     Yield,
     /// Park until woken; act again when next run. A wake that arrived since
@@ -103,6 +108,18 @@ pub trait Workload {
     /// After the run: whether the program computed what it should (every
     /// leaf counted, every request answered …).
     fn verify(&self) -> Result<(), String>;
+
+    /// A line about what the run showed beyond the common figures (the
+    /// `share` workload's shares), for the report.
+    fn summary(&self) -> Option<String> {
+        None
+    }
+
+    /// Each group's share of the CPU its groups got, for workloads made of
+    /// weighted groups (the `share` workload).
+    fn group_shares(&self) -> Option<Vec<f64>> {
+        None
+    }
 
     /// What strand `idx` asks of the scheduler (weight, latency class,
     /// slice); asked once, when it is created. Default: nothing special.

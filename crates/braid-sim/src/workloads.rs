@@ -12,7 +12,7 @@
 
 use crate::workload::{Ctx, StrandIdx, Then, Workload};
 use crate::SimError;
-use braid_core::{Nanos, Rng};
+use braid_core::{Nanos, Rng, SchedParams};
 use std::collections::VecDeque;
 
 /// A workload by name, with its size and costs, buildable for any core count.
@@ -56,13 +56,17 @@ pub enum Kind {
     /// A request server: requests arrive at random (Poisson) at a given
     /// offered load, 99.5 % take 4 µs and 0.5 % 10 ms.
     Server,
+    /// Weighted sharing: three groups of CPU-bound strands (as many per
+    /// group as cores) of weights 1 : 2 : 4, computing with runtime calls
+    /// until the time is up; reports each group's share of the CPU.
+    Share,
 }
 
 impl Kind {
     /// Every workload: name, kind, default size, default cost, what the size
     /// means.
     #[rustfmt::skip]
-    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 11] = [
+    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 12] = [
         ("map", Kind::Map, 2_097_152, 40.0, "elements (cost: per element)"),
         ("pool", Kind::Pool, 20_000, 2_000.0, "tasks (cost: per task unit; units are Pareto, 1..=201)"),
         ("barrier", Kind::Barrier, 2_000, 4.0, "phases of 200 000 elements (cost: per element)"),
@@ -74,6 +78,7 @@ impl Kind {
         ("pingpong", Kind::PingPong, 200_000, 50.0, "round trips in all (cost: per turn)"),
         ("ring", Kind::Ring, 10_000, 50.0, "strands, 100 laps (cost: per hop)"),
         ("server", Kind::Server, 100_000, 4_000.0, "requests at 70 % load (cost: the short service time)"),
+        ("share", Kind::Share, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
     ];
 
     fn entry(self) -> &'static (&'static str, Kind, u64, f64, &'static str) {
@@ -147,7 +152,7 @@ impl Spec {
 
     /// Whether the total work is the same at every core count.
     pub fn fixed_size(&self) -> bool {
-        self.kind != Kind::Server
+        !matches!(self.kind, Kind::Server | Kind::Share)
     }
 
     /// The workload's label in reports: `name:size`.
@@ -172,6 +177,7 @@ impl Spec {
             Kind::PingPong => Box::new(PingPong::new(self.label(), n, ns(c), cores)),
             Kind::Ring => Box::new(Ring::new(self.label(), n, 100, ns(c))),
             Kind::Server => Box::new(Server::new(self.label(), n, ns(c), 0.7, cores)),
+            Kind::Share => Box::new(Share::new(self.label(), n * 1_000_000, ns(c), cores)),
         })
     }
 }
@@ -1004,6 +1010,115 @@ impl Workload for Server {
     }
     fn verify(&self) -> Result<(), String> {
         check_eq("requests answered", self.answered, self.requests)
+    }
+}
+
+/// The weights of the `share` workload's groups.
+pub const SHARE_WEIGHTS: [u32; 3] = [1024, 2048, 4096];
+
+/// Weighted sharing (see [`Kind::Share`]). Strand 0 spawns the workers,
+/// group by group in turn (worker `i` is in group `i % 3`), all on its own
+/// core for the balancer to spread, and waits for them.
+struct Share {
+    label: String,
+    until: Nanos,
+    chunk: Nanos,
+    workers: u64,
+    started: bool,
+    joins: Joins,
+    /// Group of each strand (`None`: the root).
+    group: Vec<Option<usize>>,
+    /// CPU each group computed.
+    cpu: [Nanos; 3],
+}
+
+impl Share {
+    fn new(label: String, until: Nanos, chunk: Nanos, cores: usize) -> Share {
+        Share {
+            label,
+            until,
+            chunk: chunk.max(1),
+            workers: 3 * cores as u64,
+            started: false,
+            joins: Joins::default(),
+            group: vec![None],
+            cpu: [0; 3],
+        }
+    }
+
+    /// Each group's share of the CPU the groups got.
+    fn shares(&self) -> [f64; 3] {
+        let total = self.cpu.iter().sum::<Nanos>().max(1) as f64;
+        self.cpu.map(|c| c as f64 / total)
+    }
+}
+
+impl Workload for Share {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        if idx == 0 {
+            if self.started {
+                return self.joins.wait(0, Then::Exit);
+            }
+            self.started = true;
+            for i in 0..self.workers {
+                let child = self.joins.spawn(ctx, 0, None) as usize;
+                if self.group.len() <= child {
+                    self.group.resize(child + 1, None);
+                }
+                self.group[child] = Some((i % 3) as usize);
+            }
+            return Then::Yield;
+        }
+        if ctx.now() >= self.until {
+            return self.joins.exit(ctx, idx);
+        }
+        if let Some(g) = self.group[idx as usize] {
+            self.cpu[g] += self.chunk;
+        }
+        Then::Compute(self.chunk)
+    }
+
+    fn params(&self, idx: StrandIdx) -> SchedParams {
+        match self.group.get(idx as usize).copied().flatten() {
+            Some(g) => SchedParams {
+                weight: SHARE_WEIGHTS[g],
+                ..SchedParams::default()
+            },
+            None => SchedParams::default(),
+        }
+    }
+
+    fn verify(&self) -> Result<(), String> {
+        if self.cpu.contains(&0) {
+            return Err(format!("a group got no CPU: {:?}", self.cpu));
+        }
+        Ok(())
+    }
+
+    fn group_shares(&self) -> Option<Vec<f64>> {
+        Some(self.shares().to_vec())
+    }
+
+    fn summary(&self) -> Option<String> {
+        let total: u32 = SHARE_WEIGHTS.iter().sum();
+        let s = self.shares();
+        let err = (0..3)
+            .map(|g| (s[g] - SHARE_WEIGHTS[g] as f64 / total as f64).abs())
+            .fold(0.0, f64::max);
+        Some(format!(
+            "group shares {:.4} : {:.4} : {:.4} (weights 1 : 2 : 4, ideal {:.4} : {:.4} : {:.4}), largest error {:.2} % absolute",
+            s[0],
+            s[1],
+            s[2],
+            1.0 / 7.0,
+            2.0 / 7.0,
+            4.0 / 7.0,
+            100.0 * err
+        ))
     }
 }
 

@@ -5,7 +5,7 @@ use braid_sim::workloads::Spec;
 use braid_sim::{run, SimConfig};
 
 /// Small sizes, so the whole matrix runs in seconds.
-const SMALL: [&str; 11] = [
+const SMALL: [&str; 12] = [
     "map:20000",
     "pool:300",
     "barrier:20",
@@ -17,6 +17,7 @@ const SMALL: [&str; 11] = [
     "pingpong:2000",
     "ring:200",
     "server:3000",
+    "share:20",
 ];
 
 #[test]
@@ -79,6 +80,10 @@ fn random_seeds_and_sizes_keep_every_invariant() {
             config.topology = braid_sim::Topology::Domains(1 + rng.below(8) as usize);
         }
         config.costs.hop = 10 + rng.below(2_000);
+        let policies = braid_sim::PolicyKind::ALL;
+        config.policy = policies[rng.below(policies.len() as u64) as usize].1;
+        let balancers = braid_sim::BalancerKind::ALL;
+        config.balancer = balancers[rng.below(balancers.len() as u64) as usize].1;
         config.costs.unpark = rng.below(40_000);
         let spec = Spec::parse(name).unwrap();
         let mut w = spec.build(cores).unwrap();
@@ -134,4 +139,36 @@ fn scaling_is_what_the_workloads_promise() {
     assert!(reports
         .iter()
         .all(|r| r.speedup.is_none() && r.response.is_some()));
+}
+
+#[test]
+fn weighted_groups_get_their_shares_across_cores() {
+    // Three groups of CPU-bound strands, weights 1 : 2 : 4, as many strands
+    // per group as cores. EEVDF on each core plus weight balancing between
+    // busy cores: each group's share of the CPU within 2 % (absolute) of
+    // 1/7, 2/7, 4/7 over a simulated second.
+    let spec = Spec::parse("share:1000").unwrap();
+    let ideal = [1.0 / 7.0, 2.0 / 7.0, 4.0 / 7.0];
+    for cores in [1, 2, 4, 16] {
+        let mut config = SimConfig::new(cores);
+        config.policy = braid_sim::PolicyKind::Eevdf;
+        config.balancer = braid_sim::BalancerKind::Weighted;
+        let mut w = spec.build(cores).unwrap();
+        let report = run(&config, w.as_mut()).unwrap();
+        let shares = report.group_shares.unwrap();
+        let worst = (0..3)
+            .map(|g| (shares[g] - ideal[g]).abs())
+            .fold(0.0, f64::max);
+        assert!(worst <= 0.02, "{cores} cores: shares {shares:?}");
+    }
+    // Round robin ignores weights: equal thirds on one core.
+    let mut w = spec.build(1).unwrap();
+    let shares = run(&SimConfig::new(1), w.as_mut())
+        .unwrap()
+        .group_shares
+        .unwrap();
+    assert!(
+        shares.iter().all(|s| (s - 1.0 / 3.0).abs() < 0.01),
+        "{shares:?}"
+    );
 }

@@ -31,7 +31,7 @@ pub mod timers;
 pub mod watchdog;
 
 use crate::balance::{Balancer, CoreId, Grant};
-use crate::policy::{Insert, Nanos, Policy};
+use crate::policy::{Insert, Load, Nanos, Policy};
 use crate::rng::Rng;
 pub use blocked::{Blocked, Slot};
 pub use idle::{IdleConfig, IdleEnd, Idler, Park, Spin};
@@ -93,6 +93,8 @@ pub enum Mail<T, K> {
     Offer(Vec<T>),
     /// A strand that was running on a carrier that lost the receiving core.
     Orphan(Box<T>, Outcome),
+    /// The sender's load, for weight balancing between busy cores.
+    Load(Load),
 }
 
 /// What the driver must still do about a message after [`CoreSched::receive`].
@@ -174,6 +176,8 @@ pub struct CoreSched<T, K, P, B> {
     busy_since: Nanos,
     /// When the strand `next` returned last was dispatched.
     dispatched_at: Nanos,
+    /// When this core next tells a peer its load (`Nanos::MAX`: never).
+    load_at: Nanos,
     /// Scheduling passes since the core last polled its sockets.
     passes_since_poll: u32,
     /// The time of the last pass [`CoreSched::busy_poll_due`] saw.
@@ -202,6 +206,7 @@ where
             me < cores && cores <= ids::MAX_CORES,
             "core {me} of {cores}"
         );
+        let balancer_tells_load = balancer.load_period().is_some();
         CoreSched {
             me,
             cores,
@@ -215,6 +220,7 @@ where
             config,
             busy_since: 0,
             dispatched_at: 0,
+            load_at: if balancer_tells_load { 0 } else { Nanos::MAX },
             passes_since_poll: 0,
             poll_checked_at: 0,
             outbox: Vec::new(),
@@ -290,7 +296,22 @@ where
     #[inline]
     pub fn next(&mut self, now: Nanos) -> Option<T> {
         self.dispatched_at = now;
+        if now >= self.load_at {
+            self.tell_load(now);
+        }
         self.policy.pick_next(now)
+    }
+
+    #[cold]
+    fn tell_load(&mut self, now: Nanos) {
+        let Some(period) = self.balancer.load_period() else {
+            self.load_at = Nanos::MAX;
+            return;
+        };
+        self.load_at = now.saturating_add(period);
+        if let Some(peer) = self.balancer.load_peer(&mut self.rng) {
+            self.outbox.push((peer, Mail::Load(self.policy.load())));
+        }
     }
 
     /// The strand the last [`next`](Self::next) returned is back at `now`
@@ -422,6 +443,15 @@ where
                 self.receive_transfer(tasks, now);
             }
             Mail::Orphan(task, outcome) => return Received::Orphan(*task, outcome),
+            Mail::Load(theirs) => {
+                let Some(from) = from.filter(|&c| c < self.cores && c != self.me) else {
+                    return Received::Done;
+                };
+                let mine = self.policy.load();
+                if let Some((weight, limit)) = self.balancer.on_load(from, theirs, mine) {
+                    self.offer_weight(from, weight, limit, now);
+                }
+            }
         }
         Received::Done
     }
@@ -432,6 +462,23 @@ where
             task.arriving(self.me);
             self.policy.enqueue(task, Insert::Tail, now);
         }
+    }
+
+    /// Offers core `to` the ready strand whose weight is nearest `weight`
+    /// (at most `limit`), if one may move.
+    fn offer_weight(&mut self, to: CoreId, weight: u64, limit: u64, now: Nanos) {
+        let Some(mut task) = self.policy.take_near_weight(weight, limit) else {
+            return;
+        };
+        let io_moves = now.saturating_sub(self.busy_since) >= self.config.io_stay;
+        if task.pinned() || (!io_moves && task.io_woken()) {
+            self.policy.enqueue(task, Insert::Tail, now);
+            return;
+        }
+        task.leaving(to);
+        self.counters.given += 1;
+        self.counters.offers += 1;
+        self.outbox.push((to, Mail::Offer(vec![task])));
     }
 
     #[inline]
