@@ -152,12 +152,21 @@ impl Balancer for AnyBalancer {
     fn on_request(&mut self, from: CoreId, ready: usize) -> Grant {
         each_balancer!(self, b => b.on_request(from, ready))
     }
-    #[inline]
+    #[inline(always)]
     fn on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)> {
-        each_balancer!(self, b => b.on_surplus(ready))
+        // Called at every enqueue: the default first and inline, the others
+        // through one call (as `AnyPolicy` does).
+        match self {
+            AnyBalancer::StealHalf(b) => b.on_surplus(ready),
+            _ => self.others_on_surplus(ready),
+        }
     }
+    #[inline(always)]
     fn on_busy(&mut self) {
-        each_balancer!(self, b => b.on_busy());
+        match self {
+            AnyBalancer::StealHalf(b) => b.on_busy(),
+            _ => self.others_on_busy(),
+        }
     }
     fn on_refused(&mut self, peer: CoreId) {
         each_balancer!(self, b => b.on_refused(peer));
@@ -170,6 +179,17 @@ impl Balancer for AnyBalancer {
     }
     fn on_load(&mut self, from: CoreId, theirs: Load, mine: Load) -> Option<(u64, u64)> {
         each_balancer!(self, b => b.on_load(from, theirs, mine))
+    }
+}
+
+impl AnyBalancer {
+    #[inline(never)]
+    fn others_on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)> {
+        each_balancer!(self, b => b.on_surplus(ready))
+    }
+    #[inline(never)]
+    fn others_on_busy(&mut self) {
+        each_balancer!(self, b => b.on_busy());
     }
 }
 

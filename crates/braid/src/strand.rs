@@ -156,6 +156,7 @@ impl Header {
 
     /// A new strand's header: ready, not started, in no wait.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(crate) fn new(
         id: u64,
         name: Option<Box<str>>,
@@ -304,6 +305,7 @@ pub(crate) struct Task {
 impl Task {
     /// A task for `header` that starts with `pending`; it gets an entity if
     /// its runtime's policy keeps one (`fair`).
+    #[inline(always)]
     pub(crate) fn new(header: Arc<Header>, pending: Arc<dyn Launch>, fair: bool) -> Task {
         if fair {
             let entity = Box::new(Entity::new(header.params()));

@@ -180,7 +180,6 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             return false;
         }
         let local = &mut *(*c).local;
-        let mut task = task;
         local.sched.ran(&mut task, ended);
         local.suspended(task, outcome);
         true
