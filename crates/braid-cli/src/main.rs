@@ -66,7 +66,8 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         cores: Vec<usize>,
         /// Workloads, NAME or NAME:SIZE (map, pool, barrier, groups,
-        /// process, service, skynet, uts, pingpong, ring, server; default all).
+        /// process, service, skynet, uts, pingpong, ring, server, share;
+        /// default all).
         #[arg(long, value_delimiter = ',')]
         workload: Vec<String>,
         /// The local scheduling policy every core runs.
