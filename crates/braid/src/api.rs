@@ -40,6 +40,11 @@ pub(crate) fn yield_if_slice_expired() {
         !(*c).current.is_null() && (*(*c).clock).load(Ordering::Relaxed) >= (*c).slice_end
     };
     if expired {
+        // SAFETY: `expired` implies a current strand, whose header its
+        // running task keeps alive; only its own carrier writes its counters.
+        unsafe {
+            crate::strand::StrandCounters::bump32(&(*(*c).current).counters.preemptions, 1);
+        }
         yield_now();
     }
 }

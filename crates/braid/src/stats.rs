@@ -17,6 +17,12 @@ pub struct StrandStats {
     pub blocks: u64,
     /// Times the strand moved to another core.
     pub migrations: u64,
+    /// Times it yielded because its time slice was used up (at a runtime
+    /// call that does not block).
+    pub preemptions: u64,
+    /// Time spent ready but waiting for its core, in nanoseconds (coarse
+    /// clock, like `runtime_ns`).
+    pub runnable_wait_ns: u64,
 }
 
 impl StrandStats {
@@ -25,8 +31,10 @@ impl StrandStats {
         StrandStats {
             runtime_ns: c.runtime_ns.load(Ordering::Relaxed),
             switches: c.switches.load(Ordering::Relaxed),
-            blocks: c.blocks.load(Ordering::Relaxed),
-            migrations: c.migrations.load(Ordering::Relaxed),
+            blocks: c.blocks.load(Ordering::Relaxed).into(),
+            migrations: c.migrations.load(Ordering::Relaxed).into(),
+            preemptions: c.preemptions.load(Ordering::Relaxed).into(),
+            runnable_wait_ns: c.runnable_wait_ns.load(Ordering::Relaxed),
         }
     }
 }

@@ -126,7 +126,7 @@ fn a_strand_past_its_slice_yields_at_its_next_runtime_call() {
         .hog_threshold(Duration::from_secs(60))
         .build()
         .unwrap();
-    let (calls, waited) = rt
+    let (calls, waited, own, neighbour) = rt
         .spawn(|| {
             let event = braid::event::local("slice-test").unwrap();
             let ran = Arc::new(AtomicBool::new(false));
@@ -140,13 +140,20 @@ fn a_strand_past_its_slice_yields_at_its_next_runtime_call() {
                 event.broadcast().unwrap();
                 calls += 1;
             }
+            let neighbour_strand = neighbour.strand();
             neighbour.join().unwrap();
-            (calls, start.elapsed())
+            let own = braid::current().unwrap().stats();
+            (calls, start.elapsed(), own, neighbour_strand.stats())
         })
         .unwrap()
         .join()
         .unwrap();
     assert!(calls > 0);
+    assert!(own.preemptions >= 1, "counted as a preemption: {own:?}");
+    assert!(
+        neighbour.runnable_wait_ns >= 1_000_000,
+        "the neighbour waited a slice: {neighbour:?}"
+    );
     assert!(
         waited < Duration::from_secs(1),
         "the neighbour ran only after {waited:?} ({calls} calls)"

@@ -59,10 +59,10 @@ pub trait TaskHandle {
         let _ = to;
     }
 
-    /// The strand arrived on core `here` from another core and is about to be
-    /// made ready.
-    fn arriving(&mut self, here: CoreId) {
-        let _ = here;
+    /// The strand arrived on core `here` from another core at `now` and is
+    /// about to be made ready.
+    fn arriving(&mut self, here: CoreId, now: Nanos) {
+        let _ = (here, now);
     }
 }
 
@@ -409,7 +409,7 @@ where
             Mail::Wake(key) => return Received::Wake(key),
             Mail::Spawn(task) => {
                 let mut task = *task;
-                task.arriving(self.me);
+                task.arriving(self.me, now);
                 self.enqueue(task, Insert::Tail, now);
                 self.balancer.on_busy();
             }
@@ -459,7 +459,7 @@ where
     fn receive_transfer(&mut self, tasks: Vec<T>, now: Nanos) {
         self.counters.stolen += tasks.len() as u64;
         for mut task in tasks {
-            task.arriving(self.me);
+            task.arriving(self.me, now);
             self.policy.enqueue(task, Insert::Tail, now);
         }
     }

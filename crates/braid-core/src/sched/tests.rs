@@ -31,7 +31,7 @@ impl TaskHandle for Job {
     fn leaving(&mut self, to: CoreId) {
         self.home = to;
     }
-    fn arriving(&mut self, here: CoreId) {
+    fn arriving(&mut self, here: CoreId, _now: Nanos) {
         self.home = here;
     }
 }

@@ -58,12 +58,13 @@ impl TaskHandle for Task {
     fn leaving(&mut self, to: CoreId) {
         // Released to `to` by the bus push.
         self.header.home.store(to, Ordering::Relaxed);
-        crate::strand::StrandCounters::bump(&self.header.counters.migrations, 1);
+        crate::strand::StrandCounters::bump32(&self.header.counters.migrations, 1);
     }
 
-    fn arriving(&mut self, here: CoreId) {
+    fn arriving(&mut self, here: CoreId, now: Nanos) {
         self.header.home.store(here, Ordering::Relaxed);
         self.header.set_state(StrandState::Ready);
+        self.header.counters.readied(now);
     }
 }
 
@@ -217,6 +218,7 @@ impl Local {
     pub(crate) fn enqueue(&mut self, task: Task, hint: Insert) {
         task.header.set_state(StrandState::Ready);
         let now = self.now();
+        task.header.counters.readied(now);
         self.sched.enqueue(task, hint, now);
         self.publish_ready_len();
         self.send_outbox();
@@ -312,6 +314,7 @@ impl Local {
         {
             header.blocked_slot.store(NO_SLOT, Ordering::Relaxed);
             header.set_state(StrandState::Ready);
+            header.counters.readied(now);
             self.publish_ready_len();
             self.send_outbox();
         }
