@@ -52,7 +52,8 @@ pub enum LatencyClass {
     #[default]
     Normal,
     /// Latency-sensitive work (request handlers, completions): a short slice
-    /// (¼), placed to run soon when it becomes ready.
+    /// (¼), so under EEVDF an early deadline, and it runs soon when it
+    /// becomes ready — without more CPU than its weight gives it.
     Latency,
 }
 
@@ -266,11 +267,17 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
             // core's virtual time less the lag it carries.
             let v_now = self.virtual_time() as i64;
             let e = item.entity_mut();
-            let mut lag = e.lag;
-            if hint == Insert::Head || e.params.class == LatencyClass::Latency {
-                // Run soon: as owed as a strand may be.
-                lag = i64::MAX;
-            }
+            // A head insertion forgives what the strand owes (it is placed
+            // no later than the others) but grants nothing: a strand woken
+            // that way again and again must not take more than its share.
+            // Latency strands get no placement help either: their short
+            // slice gives them early deadlines, which is what makes them run
+            // soon under EEVDF.
+            let lag = if hint == Insert::Head {
+                e.lag.max(0)
+            } else {
+                e.lag
+            };
             let lag = self.clamp_lag(lag, &e.params);
             let v = (v_now - lag).max(0) as u64;
             e.lag = 0;
@@ -648,6 +655,35 @@ mod tests {
         );
         assert_eq!(p.pick_next(20 * MS).unwrap().id, 0);
         assert_eq!(p.pick_next(20 * MS).unwrap().id, 2);
+    }
+
+    #[test]
+    fn a_latency_strand_that_keeps_waking_does_not_starve_the_others() {
+        // One CPU-bound strand and one latency strand that runs 0.2 ms,
+        // parks and is woken again at once, forever, equal weights. (Before
+        // the fix, every wake of a latency strand placed it as owed a full
+        // slice, and the CPU-bound strand never ran again.)
+        let mut p: Fair<Job> = Fair::new(Rule::EarliestEligibleDeadline, 2 * MS);
+        p.enqueue(job(0, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        p.enqueue(job(1, 1024, LatencyClass::Latency, None), Insert::Tail, 0);
+        let mut now = 0;
+        let mut got = [0u64; 2];
+        for _ in 0..10_000 {
+            let mut j = p.pick_next(now).unwrap();
+            let ran = if j.id == 1 { MS / 5 } else { p.slice(&j) };
+            now += ran;
+            p.charge(&mut j, ran);
+            got[j.id] += ran;
+            if j.id == 1 {
+                p.stopped(&mut j);
+            }
+            p.enqueue(j, Insert::Tail, now);
+        }
+        // Neither starves. (The waking strand gets less than half: each park
+        // keeps at most one of its own — short — slices of lag, and a
+        // strand joining a set moves the set's virtual time.)
+        let share = got[0] as f64 / (got[0] + got[1]) as f64;
+        assert!((0.45..=0.85).contains(&share), "CPU-bound share {share}");
     }
 
     #[test]

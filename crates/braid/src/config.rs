@@ -97,6 +97,9 @@ pub(crate) struct Config {
 pub(crate) const SLICES: std::ops::RangeInclusive<Duration> =
     Duration::from_micros(100)..=Duration::from_secs(1);
 
+/// [`SLICES`] as error messages print it.
+pub(crate) const SLICES_ALLOWED: &str = "100µs..=1s";
+
 /// Most threads the blocking pool may be given.
 pub const MAX_BLOCKING_THREADS: usize = 4096;
 
@@ -213,7 +216,7 @@ impl RuntimeBuilder {
             return Err(ConfigError::new(
                 "time_slice",
                 format!("{time_slice:?}"),
-                "100µs..=1s",
+                SLICES_ALLOWED,
             ));
         }
         let hog_threshold = self.hog_threshold.unwrap_or(Duration::from_millis(4));

@@ -249,7 +249,7 @@ impl Builder {
                 return Err(SpawnError::config(crate::ConfigError::new(
                     "slice",
                     format!("{slice:?}"),
-                    "100µs..=1s",
+                    crate::config::SLICES_ALLOWED,
                 )));
             }
             params.slice = Some(slice.as_nanos() as u64);

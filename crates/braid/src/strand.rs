@@ -152,7 +152,7 @@ pub(crate) struct Header {
     pub(crate) yielder: AtomicPtr<StrandYielder>,
     pub(crate) counters: StrandCounters,
     /// What the strand asked of the scheduler (see `params`), packed into
-    /// what would otherwise be padding: the header stays 192 bytes.
+    /// what would otherwise be padding (see `HEADER_BYTES`).
     weight: u32,
     class: LatencyClass,
     /// The slice it asked for, in `SLICE_UNIT`s; 0 for none.
@@ -163,6 +163,11 @@ pub(crate) struct Header {
     /// 64 bytes: tasks move through queues and rings on every switch.
     entity: EntityCell,
 }
+
+/// The most a strand header may take: 208 bytes, 224 with its reference
+/// counts — one allocator size class. A test holds it there: every byte
+/// more is paid by every strand (see `StrandCounters`).
+pub(crate) const HEADER_BYTES: usize = 208;
 
 /// The unit of a strand's slice request in its header: 100 µs (requests are
 /// 100 µs ..= 1 s; the runtime's clock ticks every millisecond).
@@ -440,4 +445,13 @@ pub(crate) fn park_current() {
         crate::context::suspend(crate::context::Suspend::Park);
     }
     crate::park::end_park(&header.park);
+}
+
+#[cfg(test)]
+mod layout {
+    #[test]
+    fn the_header_stays_in_its_size_class() {
+        let bytes = std::mem::size_of::<super::Header>();
+        assert!(bytes <= super::HEADER_BYTES, "Header is {bytes} bytes");
+    }
 }

@@ -91,8 +91,9 @@ pub enum Mail<T, K> {
     WorkReply(Vec<T>),
     /// Work pushed to a core the sender knows is idle.
     Offer(Vec<T>),
-    /// A strand that was running on a carrier that lost the receiving core.
-    Orphan(Box<T>, Outcome),
+    /// A strand that was running on a carrier that lost the receiving core,
+    /// how it left, and how long it ran there.
+    Orphan(Box<T>, Outcome, Nanos),
     /// The sender's load, for weight balancing between busy cores.
     Load(Load),
 }
@@ -442,7 +443,14 @@ where
                 self.balancer.on_busy();
                 self.receive_transfer(tasks, now);
             }
-            Mail::Orphan(task, outcome) => return Received::Orphan(*task, outcome),
+            Mail::Orphan(task, outcome, ran) => {
+                let mut task = *task;
+                // Its run, measured by the carrier that ran it, is charged
+                // like any other (a hog that ran 10 ms must not come back
+                // with the virtual time it left with).
+                self.policy.charge(&mut task, ran);
+                return Received::Orphan(task, outcome);
+            }
             Mail::Load(theirs) => {
                 let Some(from) = from.filter(|&c| c < self.cores && c != self.me) else {
                     return Received::Done;

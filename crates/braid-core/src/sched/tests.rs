@@ -167,7 +167,7 @@ fn wakes_spawns_and_orphans_reach_the_driver_or_the_queue() {
     ));
     match core.receive(
         None,
-        Mail::Orphan(Box::new(Job::new(5)), Outcome::Parked),
+        Mail::Orphan(Box::new(Job::new(5)), Outcome::Parked, 0),
         0,
     ) {
         // Not through `arriving`: the driver makes the core its home.

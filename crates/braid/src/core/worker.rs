@@ -179,10 +179,17 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             // The monitor gave this core to a new carrier while the strand ran:
             // hand the strand over and let this thread end.
             (*c).retired = true;
-            rt.inject(shared.id, Msg::Sched(Mail::Orphan(Box::new(task), outcome)));
+            let ran = ended.saturating_sub(started);
+            rt.inject(
+                shared.id,
+                Msg::Sched(Mail::Orphan(Box::new(task), outcome, ran)),
+            );
             return false;
         }
         let local = &mut *(*c).local;
+        // What the loop does next about this strand happens now, not at the
+        // top of the pass (the strand may have run a whole slice).
+        local.tick = ended;
         local.sched.ran(&mut task, ended);
         local.suspended(task, outcome);
         true
