@@ -167,7 +167,8 @@ pub(crate) struct Header {
 /// The most a strand header may take: 208 bytes, 224 with its reference
 /// counts — one allocator size class. A test holds it there: every byte
 /// more is paid by every strand (see `StrandCounters`).
-pub(crate) const HEADER_BYTES: usize = 208;
+#[cfg(test)]
+const HEADER_BYTES: usize = 208;
 
 /// The unit of a strand's slice request in its header: 100 µs (requests are
 /// 100 µs ..= 1 s; the runtime's clock ticks every millisecond).
