@@ -332,6 +332,17 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
         self.ready.len()
     }
 
+    fn untake(&mut self, mut item: T, now: Nanos) {
+        // Back at the virtual runtime it left with: a strand that could not
+        // move keeps its debt or credit whole (its lag was clamped when it
+        // was taken out).
+        let e = item.entity_mut();
+        let v = e.vruntime;
+        e.lag = 0;
+        self.join(e, v);
+        self.file(item, now);
+    }
+
     fn load(&self) -> Load {
         Load {
             weight: self.sum_w as u64,
@@ -439,6 +450,11 @@ impl<T: Schedulable> Policy<T> for Priority<T> {
 
     fn charge(&mut self, item: &mut T, ran: Nanos) {
         item.entity_mut().charged += ran;
+    }
+
+    fn untake(&mut self, item: T, _now: Nanos) {
+        // Back where it waited, still aging from when it became ready.
+        self.queues[class_index(item.entity().params.class)].push_back(item);
     }
 
     fn len(&self) -> usize {
@@ -628,6 +644,37 @@ mod tests {
         assert_eq!(lags, [-2 * MS as i64, 2 * MS as i64]);
         assert_eq!(p.len(), 0);
         assert_eq!(p.sum_w, 0, "nothing left in the set");
+    }
+
+    #[test]
+    fn a_strand_put_back_keeps_its_place() {
+        // Under Fair: taken out (lag clamped to a slice) and put back, a
+        // strand that owed half a second still owes it.
+        let mut p: Fair<Job> = Fair::new(Rule::LeastVirtualRuntime, 2 * MS);
+        p.enqueue(job(0, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        p.enqueue(job(1, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+        let mut hog = p.pick_next(0).unwrap();
+        p.charge(&mut hog, 1_000 * MS);
+        p.enqueue(hog, Insert::Tail, 1_000 * MS);
+        let v_before = p.virtual_time();
+        for j in p.take_for_transfer(2) {
+            p.untake(j, 1_000 * MS);
+        }
+        assert_eq!(p.virtual_time(), v_before);
+        assert_eq!(p.pick_next(1_000 * MS).unwrap().id, 1, "the owed one first");
+        // Under Priority: put back, a batch strand keeps aging from when it
+        // became ready.
+        let mut q: Priority<Job> = Priority::new(MS, 10 * MS);
+        q.enqueue(job(0, 1024, LatencyClass::Batch, None), Insert::Tail, 0);
+        for j in q.take_for_transfer(1) {
+            q.untake(j, 30 * MS);
+        }
+        q.enqueue(
+            job(1, 1024, LatencyClass::Latency, None),
+            Insert::Tail,
+            30 * MS,
+        );
+        assert_eq!(q.pick_next(30 * MS).unwrap().id, 0, "aged past latency");
     }
 
     #[test]

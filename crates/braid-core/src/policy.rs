@@ -65,6 +65,14 @@ pub trait Policy<T> {
     /// (the ones this core would run last), for the balancer to give away.
     fn take_for_transfer(&mut self, count: usize) -> Vec<T>;
 
+    /// Puts back a strand that [`take_for_transfer`](Self::take_for_transfer)
+    /// or [`take_near_weight`](Self::take_near_weight) returned but that may
+    /// not move (pinned, woken by I/O): as it was, not as newly ready. By
+    /// default, enqueued at the tail.
+    fn untake(&mut self, item: T, now: Nanos) {
+        self.enqueue(item, Insert::Tail, now);
+    }
+
     /// How loaded the core is, as a weight-aware balancer compares cores:
     /// the weight of its runnable strands and its virtual time. By default
     /// every ready strand weighs [`UNIT_WEIGHT`](crate::fair::UNIT_WEIGHT)
@@ -123,6 +131,9 @@ impl<T, P: Policy<T> + ?Sized> Policy<T> for Box<P> {
     }
     fn take_for_transfer(&mut self, count: usize) -> Vec<T> {
         (**self).take_for_transfer(count)
+    }
+    fn untake(&mut self, item: T, now: Nanos) {
+        (**self).untake(item, now);
     }
     fn load(&self) -> Load {
         (**self).load()
@@ -219,6 +230,9 @@ impl<T: Schedulable> Policy<T> for AnyPolicy<T> {
             AnyPolicy::RoundRobin(p) => p.take_for_transfer(count),
             _ => self.others_take_for_transfer(count),
         }
+    }
+    fn untake(&mut self, item: T, now: Nanos) {
+        each_policy!(self, p => p.untake(item, now));
     }
     fn load(&self) -> Load {
         each_policy!(self, p => p.load())

@@ -480,7 +480,7 @@ where
         };
         let io_moves = now.saturating_sub(self.busy_since) >= self.config.io_stay;
         if task.pinned() || (!io_moves && task.io_woken()) {
-            self.policy.enqueue(task, Insert::Tail, now);
+            self.policy.untake(task, now);
             return;
         }
         task.leaving(to);
@@ -514,7 +514,7 @@ where
         if tasks.iter().any(stays) {
             let (staying, movable): (Vec<T>, Vec<T>) = tasks.into_iter().partition(stays);
             for task in staying {
-                self.policy.enqueue(task, Insert::Tail, now);
+                self.policy.untake(task, now);
             }
             tasks = movable;
         }
