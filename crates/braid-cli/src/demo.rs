@@ -27,6 +27,7 @@ pub(crate) fn run(cores: Option<usize>, strands: usize) -> Result<(), Box<dyn Er
     million(&rt, strands);
     contained_panic(&rt);
     hog(&rt);
+    weighted_shares(rt.cores())?;
     events_and_channels(&rt);
     stats(&rt);
     Ok(())
@@ -179,6 +180,65 @@ fn hog(rt: &Runtime) {
         "   core queues handed to replacement carrier threads: {}\n",
         after - before
     );
+}
+
+/// Three groups of CPU-bound strands, weights 1 : 2 : 4, sharing the cores:
+/// under round robin each strand gets the same; under EEVDF with weight
+/// balancing between the cores, each group its weighted share.
+fn weighted_shares(cores: usize) -> Result<(), Box<dyn Error>> {
+    use braid::sched::{BalancerKind, PolicyKind};
+    println!("== three groups of weights 1 : 2 : 4 sharing {cores} cores");
+    for (policy, balancer, run) in [
+        (PolicyKind::RoundRobin, BalancerKind::StealHalf, 300),
+        (PolicyKind::Eevdf, BalancerKind::Weighted, 800),
+    ] {
+        let rt = Runtime::builder()
+            .cores(cores)
+            .policy(policy)
+            .balancer(balancer)
+            .build()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let root = rt.spawn(move || {
+            // As many strands per group as cores, weights 1 024, 2 048, 4 096.
+            let strands: Vec<_> = (0..3 * cores)
+                .map(|n| {
+                    let s = s.clone();
+                    let handle = braid::Builder::new()
+                        .weight(1024 << (n % 3))
+                        .spawn(move || {
+                            while !s.load(Ordering::Relaxed) {
+                                let start = Instant::now();
+                                while start.elapsed() < Duration::from_micros(500) {
+                                    std::hint::spin_loop();
+                                }
+                                braid::yield_now();
+                            }
+                        })
+                        .expect("spawn");
+                    (n % 3, handle)
+                })
+                .collect();
+            let mut cpu = [0u64; 3];
+            for (group, handle) in strands {
+                let strand = handle.strand();
+                handle.join().unwrap();
+                cpu[group] += strand.stats().runtime_ns;
+            }
+            cpu
+        })?;
+        std::thread::sleep(Duration::from_millis(run));
+        stop.store(true, Ordering::Relaxed);
+        let cpu = root.join().map_err(|e| e.to_string())?;
+        let total = cpu.iter().sum::<u64>().max(1) as f64;
+        let share = cpu.map(|c| 100.0 * c as f64 / total);
+        println!(
+            "   {policy} + {balancer}: the groups got {:.1} % : {:.1} % : {:.1} % of the CPU (weighted shares: 14.3 : 28.6 : 57.1)",
+            share[0], share[1], share[2]
+        );
+    }
+    println!();
+    Ok(())
 }
 
 /// Named events across cores, and a three-stage channel pipeline spread over
