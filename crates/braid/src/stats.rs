@@ -20,9 +20,6 @@ pub struct StrandStats {
     /// Times it yielded because its time slice was used up (at a runtime
     /// call that does not block).
     pub preemptions: u64,
-    /// Time spent ready but waiting for its core, in nanoseconds (coarse
-    /// clock, like `runtime_ns`).
-    pub runnable_wait_ns: u64,
 }
 
 impl StrandStats {
@@ -34,7 +31,6 @@ impl StrandStats {
             blocks: c.blocks.load(Ordering::Relaxed).into(),
             migrations: c.migrations.load(Ordering::Relaxed).into(),
             preemptions: c.preemptions.load(Ordering::Relaxed).into(),
-            runnable_wait_ns: c.runnable_wait_ns.load(Ordering::Relaxed),
         }
     }
 }

@@ -150,12 +150,7 @@ fn a_strand_past_its_slice_yields_at_its_next_runtime_call() {
         .unwrap();
     assert!(calls > 0);
     assert!(own.preemptions >= 1, "counted as a preemption: {own:?}");
-    // It waited at least the slice (1 ms; counted in about-1-ms units of
-    // the coarse clock, so a single tick may read as nothing).
-    assert!(
-        neighbour.runnable_wait_ns <= waited.as_nanos() as u64 + 2_000_000,
-        "the neighbour's wait is within the loop's time: {neighbour:?}"
-    );
+    assert!(neighbour.switches >= 1, "{neighbour:?}");
     assert!(
         waited < Duration::from_secs(1),
         "the neighbour ran only after {waited:?} ({calls} calls)"
@@ -243,38 +238,4 @@ fn the_first_runtime_call_after_a_hand_off_runs_on_the_new_carrier() {
         assert_eq!(nice_after, start_nice, "{name}: still on the old thread");
     }
     assert!(rt.stats().cores[0].handoffs >= 6);
-}
-
-/// A strand that waits behind another for a whole slice has that wait in
-/// its accounting.
-#[test]
-fn time_spent_ready_behind_another_strand_is_counted() {
-    let rt = Runtime::builder()
-        .cores(1)
-        .time_slice(Duration::from_millis(10))
-        .hog_threshold(Duration::from_secs(60))
-        .build()
-        .unwrap();
-    let (waited, theirs) = rt
-        .spawn(|| {
-            let event = braid::event::local("wait-accounting").unwrap();
-            let neighbour = braid::spawn(|| ());
-            let start = Instant::now();
-            // 15 ms of work with runtime calls: the neighbour runs only
-            // when this strand's 10 ms slice is over.
-            while start.elapsed() < Duration::from_millis(15) {
-                event.broadcast().unwrap();
-            }
-            let strand = neighbour.strand();
-            neighbour.join().unwrap();
-            (start.elapsed(), strand.stats())
-        })
-        .unwrap()
-        .join()
-        .unwrap();
-    assert!(
-        (8_000_000..=waited.as_nanos() as u64 + 2_000_000).contains(&theirs.runnable_wait_ns),
-        "waited {} ns ready (the loop took {waited:?})",
-        theirs.runnable_wait_ns
-    );
 }

@@ -61,10 +61,9 @@ impl TaskHandle for Task {
         crate::strand::StrandCounters::bump32(&self.header.counters.migrations, 1);
     }
 
-    fn arriving(&mut self, here: CoreId, now: Nanos) {
+    fn arriving(&mut self, here: CoreId, _now: Nanos) {
         self.header.home.store(here, Ordering::Relaxed);
         self.header.set_state(StrandState::Ready);
-        self.header.counters.readied(now);
     }
 }
 
@@ -218,7 +217,6 @@ impl Local {
     pub(crate) fn enqueue(&mut self, task: Task, hint: Insert) {
         task.header.set_state(StrandState::Ready);
         let now = self.now();
-        task.header.counters.readied(now);
         self.sched.enqueue(task, hint, now);
         self.publish_ready_len();
         self.send_outbox();
@@ -314,7 +312,6 @@ impl Local {
         {
             header.blocked_slot.store(NO_SLOT, Ordering::Relaxed);
             header.set_state(StrandState::Ready);
-            header.counters.readied(now);
             self.publish_ready_len();
             self.send_outbox();
         }

@@ -165,9 +165,6 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         let ended = rt.clock_ns.load(Ordering::Relaxed);
         let counters = &(*header).counters;
         StrandCounters::bump(&counters.switches, 1);
-        // The wait before this run, counted with the others after it: the
-        // counters then take one trip to memory per switch, not two.
-        counters.dispatched(started);
         StrandCounters::bump(&counters.runtime_ns, ended.saturating_sub(started));
         bump(&shared.counters.switches, 1);
         let outcome = match result {
