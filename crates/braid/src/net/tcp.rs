@@ -35,7 +35,9 @@ impl TcpListener {
     /// called in a strand. A host name is resolved on the calling core; use
     /// [`lookup_host`](super::lookup_host) to resolve on the blocking pool.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        TcpListener::from_std(std::net::TcpListener::bind(addr)?)
+        each_addr(addr, |a| {
+            TcpListener::from_std(std::net::TcpListener::bind(a)?)
+        })
     }
 
     /// Takes over a listener made with the standard library (made
@@ -183,13 +185,27 @@ impl TcpStream {
 super::stream_common!(TcpStream, std::net::TcpStream);
 
 /// Tries `f` on each address of `addr`; the last error if none works.
+/// Runs `f` again (a few times) when a system call in it was interrupted by
+/// a signal: nothing was done then, and the caller asked for it to be done.
+/// (Seen twice in full test runs: binding a listener in a strand failed with
+/// `Interrupted`; the signal's source is not known.)
+pub(crate) fn retry_interrupted<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut tries = 0;
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted && tries < 8 => tries += 1,
+            other => return other,
+        }
+    }
+}
+
 pub(crate) fn each_addr<T>(
     addr: impl ToSocketAddrs,
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
     for a in addr.to_socket_addrs()? {
-        match f(a) {
+        match retry_interrupted(|| f(a)) {
             Ok(v) => return Ok(v),
             Err(e) => last = Some(e),
         }
@@ -209,5 +225,38 @@ impl std::fmt::Debug for TcpStream {
             .field("peer", &self.peer_addr().ok())
             .field("fd", &self.io.fd())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_call_is_tried_again_a_few_times() {
+        let interrupted = || io::Error::from(io::ErrorKind::Interrupted);
+        let mut calls = 0;
+        let ok = retry_interrupted(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(interrupted())
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(ok.unwrap(), 3);
+        let mut calls = 0;
+        let err = retry_interrupted::<()>(|| {
+            calls += 1;
+            Err(interrupted())
+        });
+        assert_eq!(err.unwrap_err().kind(), io::ErrorKind::Interrupted);
+        assert_eq!(calls, 9, "gives up after eight retries");
+        let mut calls = 0;
+        let other = retry_interrupted::<()>(|| {
+            calls += 1;
+            Err(io::Error::from(io::ErrorKind::AddrInUse))
+        });
+        assert!(other.is_err() && calls == 1, "other errors are not retried");
     }
 }

@@ -17,7 +17,10 @@ impl UnixListener {
     /// Binds to the socket file `path` (which must not exist). Must be called
     /// in a strand.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
-        UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
+        let path = path.as_ref();
+        super::tcp::retry_interrupted(|| {
+            UnixListener::from_std(std::os::unix::net::UnixListener::bind(path)?)
+        })
     }
 
     /// Takes over a listener made with the standard library (made
