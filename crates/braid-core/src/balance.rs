@@ -116,8 +116,6 @@ impl<B: Balancer + ?Sized> Balancer for Box<B> {
 pub enum AnyBalancer {
     /// [`StealHalf`].
     StealHalf(StealHalf),
-    /// [`Weighted`].
-    Weighted(Weighted),
     /// Any other balancer.
     Custom(Box<dyn Balancer + Send>),
 }
@@ -126,7 +124,6 @@ impl std::fmt::Debug for AnyBalancer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AnyBalancer::StealHalf(_) => f.write_str("StealHalf"),
-            AnyBalancer::Weighted(_) => f.write_str("Weighted"),
             AnyBalancer::Custom(_) => f.write_str("Custom"),
         }
     }
@@ -136,7 +133,6 @@ macro_rules! each_balancer {
     ($self:expr, $b:ident => $e:expr) => {
         match $self {
             AnyBalancer::StealHalf($b) => $e,
-            AnyBalancer::Weighted($b) => $e,
             AnyBalancer::Custom($b) => $e,
         }
     };
@@ -195,6 +191,15 @@ impl AnyBalancer {
 
 /// Asks the other cores one at a time, starting from a random one; a victim gives
 /// half of its ready strands (rounded up) and offers the same to cores it knows idle.
+///
+/// With a [`LoadExchange`] (the `weighted` balancer) it also evens out
+/// weight between busy cores: every `period` each core tells a random peer
+/// its [`Load`]; a core that hears from a peer whose virtual time is ahead
+/// of its own by more than `margin` (the peer's strands progress faster: it
+/// carries less weight) offers it the ready strand whose weight comes
+/// nearest half the difference in weight. Moves carry the strand's lag (see
+/// `fair`), so shares hold across cores even where no placement evens the
+/// weight out exactly: strands keep trading places.
 #[derive(Clone, Debug, Hash)]
 pub struct StealHalf {
     me: CoreId,
@@ -204,6 +209,17 @@ pub struct StealHalf {
     asked_in_round: usize,
     idle_peers: VecDeque<CoreId>,
     known_idle: Vec<bool>,
+    exchange: Option<LoadExchange>,
+}
+
+/// How often [`StealHalf`] cores tell a peer their load, and the gap in
+/// virtual time past which they move work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LoadExchange {
+    /// Between two load notices of a core.
+    pub period: Nanos,
+    /// The virtual-time gap that moves work.
+    pub margin: u64,
 }
 
 impl StealHalf {
@@ -217,6 +233,19 @@ impl StealHalf {
             asked_in_round: 0,
             idle_peers: VecDeque::new(),
             known_idle: vec![false; cores],
+            exchange: None,
+        }
+    }
+
+    /// The same, also evening out weight between busy cores (see the type's
+    /// docs).
+    pub fn with_load_exchange(me: CoreId, cores: usize, exchange: LoadExchange) -> StealHalf {
+        StealHalf {
+            exchange: Some(LoadExchange {
+                period: exchange.period.max(1),
+                ..exchange
+            }),
+            ..StealHalf::new(me, cores)
         }
     }
 
@@ -299,64 +328,21 @@ impl Balancer for StealHalf {
             self.idle_peers.push_back(peer);
         }
     }
-}
 
-/// Steal-half, plus weight balancing between busy cores: every `period`
-/// each core tells a random peer its [`Load`]; a core that hears from a
-/// peer whose virtual time is ahead of its own by more than `margin` (the
-/// peer's strands progress faster: it carries less weight) offers it the
-/// ready strand whose weight comes nearest half the difference in weight.
-/// Moves carry the strand's lag (see `fair`), so shares hold across cores
-/// even where no placement evens the weight out exactly: strands keep
-/// trading places.
-#[derive(Clone, Debug, Hash)]
-pub struct Weighted {
-    steal: StealHalf,
-    period: Nanos,
-    margin: u64,
-}
-
-impl Weighted {
-    /// The balancer of core `me` of `cores`, exchanging loads every
-    /// `period` and moving work past a virtual-time gap of `margin`.
-    pub fn new(me: CoreId, cores: usize, period: Nanos, margin: u64) -> Weighted {
-        Weighted {
-            steal: StealHalf::new(me, cores),
-            period: period.max(1),
-            margin,
-        }
-    }
-}
-
-impl Balancer for Weighted {
-    fn on_idle(&mut self, rng: &mut Rng) -> Option<CoreId> {
-        self.steal.on_idle(rng)
-    }
-    fn on_reply(&mut self, from: CoreId, received: usize) {
-        self.steal.on_reply(from, received);
-    }
-    fn on_request(&mut self, from: CoreId, ready: usize) -> Grant {
-        self.steal.on_request(from, ready)
-    }
-    fn on_surplus(&mut self, ready: usize) -> Option<(CoreId, usize)> {
-        self.steal.on_surplus(ready)
-    }
-    fn on_refused(&mut self, peer: CoreId) {
-        self.steal.on_refused(peer);
-    }
-    fn on_busy(&mut self) {
-        self.steal.on_busy();
-    }
     fn load_period(&self) -> Option<Nanos> {
-        Some(self.period)
+        self.exchange.map(|x| x.period)
     }
+
     fn load_peer(&mut self, rng: &mut Rng) -> Option<CoreId> {
-        let others = self.steal.cores.checked_sub(1).filter(|&o| o > 0)?;
+        self.exchange?;
+        let others = self.cores.checked_sub(1).filter(|&o| o > 0)?;
         let offset = 1 + rng.below(others as u64) as usize;
-        Some((self.steal.me + offset) % self.steal.cores)
+        Some((self.me + offset) % self.cores)
     }
+
     fn on_load(&mut self, _from: CoreId, theirs: Load, mine: Load) -> Option<(u64, u64)> {
-        if theirs.vtime <= mine.vtime.saturating_add(self.margin) || mine.weight <= theirs.weight {
+        let margin = self.exchange?.margin;
+        if theirs.vtime <= mine.vtime.saturating_add(margin) || mine.weight <= theirs.weight {
             return None;
         }
         // Moving weight w changes the gap d = mine − theirs to |d − 2w|:
@@ -461,7 +447,14 @@ mod weighted_tests {
 
     #[test]
     fn a_heavier_core_behind_in_virtual_time_offers_half_the_gap() {
-        let mut b = Weighted::new(0, 4, 2_000_000, 1_000);
+        let mut b = StealHalf::with_load_exchange(
+            0,
+            4,
+            LoadExchange {
+                period: 2_000_000,
+                margin: 1_000,
+            },
+        );
         assert_eq!(b.load_period(), Some(2_000_000));
         // Peer ahead by more than the margin, and lighter: offer.
         assert_eq!(
@@ -479,6 +472,14 @@ mod weighted_tests {
             let peer = b.load_peer(&mut rng).unwrap();
             assert!(peer != 0 && peer < 4);
         }
-        assert_eq!(Weighted::new(0, 1, 1, 1).load_peer(&mut rng), None);
+        let lone = LoadExchange {
+            period: 1,
+            margin: 1,
+        };
+        assert_eq!(
+            StealHalf::with_load_exchange(0, 1, lone).load_peer(&mut rng),
+            None
+        );
+        assert_eq!(StealHalf::new(0, 4).load_period(), None, "plain steal-half");
     }
 }

@@ -1,7 +1,7 @@
 //! braid's own policies and balancers by name, for the programs that pick one
 //! when they start: a runtime builder, the simulator's command line.
 
-use crate::balance::{AnyBalancer, CoreId, StealHalf, Weighted};
+use crate::balance::{AnyBalancer, CoreId, LoadExchange, StealHalf};
 use crate::fair::{Fair, Priority, Rule};
 use crate::policy::{AnyPolicy, Nanos, RoundRobin};
 use std::fmt;
@@ -105,8 +105,8 @@ pub enum BalancerKind {
     /// of their ready strands and offer work to cores they know idle.
     #[default]
     StealHalf,
-    /// [`Weighted`]: steal-half, plus weight balancing between busy cores
-    /// (for the fair policies: shares hold across cores).
+    /// [`StealHalf`] with a [`LoadExchange`]: weight balancing between busy
+    /// cores too (for the fair policies: shares hold across cores).
     Weighted,
 }
 
@@ -117,12 +117,13 @@ impl BalancerKind {
         ("weighted", BalancerKind::Weighted),
     ];
 
-    /// How often [`Weighted`] cores tell a peer their load: every 2 ms.
-    pub const LOAD_PERIOD: Nanos = 2_000_000;
-
-    /// The virtual-time gap past which [`Weighted`] moves work: 1 ms of a
-    /// unit-weight strand's progress.
-    pub const LOAD_MARGIN: u64 = 1_000_000;
+    /// The `weighted` balancer's load exchange: a notice every 2 ms, work
+    /// moved past a virtual-time gap of 1 ms of a unit-weight strand's
+    /// progress.
+    pub const LOAD_EXCHANGE: LoadExchange = LoadExchange {
+        period: 2_000_000,
+        margin: 1_000_000,
+    };
 
     /// The balancer called `name`.
     pub fn parse(name: &str) -> Result<BalancerKind, UnknownName> {
@@ -138,11 +139,10 @@ impl BalancerKind {
     pub fn build(self, me: CoreId, cores: usize) -> AnyBalancer {
         match self {
             BalancerKind::StealHalf => AnyBalancer::StealHalf(StealHalf::new(me, cores)),
-            BalancerKind::Weighted => AnyBalancer::Weighted(Weighted::new(
+            BalancerKind::Weighted => AnyBalancer::StealHalf(StealHalf::with_load_exchange(
                 me,
                 cores,
-                Self::LOAD_PERIOD,
-                Self::LOAD_MARGIN,
+                Self::LOAD_EXCHANGE,
             )),
         }
     }

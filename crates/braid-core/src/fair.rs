@@ -627,17 +627,24 @@ mod tests {
         assert_eq!(b.pick_next(50 * MS).unwrap().id, 1);
     }
 
-    #[test]
-    fn lag_is_clamped_to_one_slice_either_way() {
+    /// Two equal strands under least virtual runtime, 2 ms slices; the
+    /// first picked (strand 0) has run a whole second and is ready again.
+    fn two_after_a_hog() -> Fair<Job> {
         let mut p: Fair<Job> = Fair::new(Rule::LeastVirtualRuntime, 2 * MS);
         p.enqueue(job(0, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
         p.enqueue(job(1, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
-        // One runs a whole second (a hog); then both are taken away: the
-        // hog owes half a second and the other is owed as much, but neither
-        // carries more than one slice to its next core.
         let mut hog = p.pick_next(0).unwrap();
         p.charge(&mut hog, 1_000 * MS);
         p.enqueue(hog, Insert::Tail, 1_000 * MS);
+        p
+    }
+
+    #[test]
+    fn lag_is_clamped_to_one_slice_either_way() {
+        // One runs a whole second (a hog); then both are taken away: the
+        // hog owes half a second and the other is owed as much, but neither
+        // carries more than one slice to its next core.
+        let mut p = two_after_a_hog();
         let mut moved = p.take_for_transfer(2);
         moved.sort_by_key(|j| j.id);
         let lags: Vec<i64> = moved.iter().map(|j| j.e.lag()).collect();
@@ -650,12 +657,7 @@ mod tests {
     fn a_strand_put_back_keeps_its_place() {
         // Under Fair: taken out (lag clamped to a slice) and put back, a
         // strand that owed half a second still owes it.
-        let mut p: Fair<Job> = Fair::new(Rule::LeastVirtualRuntime, 2 * MS);
-        p.enqueue(job(0, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
-        p.enqueue(job(1, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
-        let mut hog = p.pick_next(0).unwrap();
-        p.charge(&mut hog, 1_000 * MS);
-        p.enqueue(hog, Insert::Tail, 1_000 * MS);
+        let mut p = two_after_a_hog();
         let v_before = p.virtual_time();
         for j in p.take_for_transfer(2) {
             p.untake(j, 1_000 * MS);

@@ -25,7 +25,7 @@ pub mod policy;
 pub mod rng;
 pub mod sched;
 
-pub use balance::{AnyBalancer, Balancer, CoreId, Grant, StealHalf, Weighted};
+pub use balance::{AnyBalancer, Balancer, CoreId, Grant, LoadExchange, StealHalf};
 pub use choice::{BalancerKind, PolicyKind, UnknownName};
 pub use event::{home_core, EventMsg, Events, Queued, Signalled, Ticket, WaitOutcome};
 pub use fair::{Entity, Fair, LatencyClass, Priority, Rule, SchedParams, Schedulable};

@@ -119,6 +119,9 @@ impl RuntimeShared {
     /// Moves the coarse clock to now (it never goes back); returns it.
     pub(crate) fn advance_clock(&self) -> u64 {
         let now = self.started.elapsed().as_nanos() as u64;
+        // Relaxed: the clock orders nothing else; readers only compare it
+        // with times they read from it, and fetch_max keeps it monotonic
+        // whichever of the monitor and the cores writes last.
         self.clock_ns.fetch_max(now, Ordering::Relaxed).max(now)
     }
 

@@ -475,18 +475,16 @@ where
     /// Offers core `to` the ready strand whose weight is nearest `weight`
     /// (at most `limit`), if one may move.
     fn offer_weight(&mut self, to: CoreId, weight: u64, limit: u64, now: Nanos) {
-        let Some(mut task) = self.policy.take_near_weight(weight, limit) else {
-            return;
-        };
-        let io_moves = now.saturating_sub(self.busy_since) >= self.config.io_stay;
-        if task.pinned() || (!io_moves && task.io_woken()) {
-            self.policy.untake(task, now);
-            return;
+        let taken = self
+            .policy
+            .take_near_weight(weight, limit)
+            .into_iter()
+            .collect();
+        let tasks = self.hand_over(to, taken, now);
+        if !tasks.is_empty() {
+            self.counters.offers += 1;
+            self.outbox.push((to, Mail::Offer(tasks)));
         }
-        task.leaving(to);
-        self.counters.given += 1;
-        self.counters.offers += 1;
-        self.outbox.push((to, Mail::Offer(vec![task])));
     }
 
     #[inline]
@@ -503,26 +501,33 @@ where
         }
     }
 
-    /// Takes up to `count` ready strands to give to core `to`. Pinned strands
-    /// stay; so do strands woken by socket readiness unless this core has been
-    /// busy without a break for [`SchedConfig::io_stay`].
+    /// Takes up to `count` ready strands to give to core `to` (see
+    /// [`hand_over`](Self::hand_over)).
     #[inline(never)]
     fn take_for_transfer(&mut self, to: CoreId, count: usize, now: Nanos) -> Vec<T> {
-        let mut tasks = self.policy.take_for_transfer(count);
+        let taken = self.policy.take_for_transfer(count);
+        self.hand_over(to, taken, now)
+    }
+
+    /// Of the strands `taken` out of the policy for core `to`, the ones that
+    /// may move, marked as leaving. Pinned strands go back; so do strands
+    /// woken by socket readiness unless this core has been busy without a
+    /// break for [`SchedConfig::io_stay`].
+    fn hand_over(&mut self, to: CoreId, mut taken: Vec<T>, now: Nanos) -> Vec<T> {
         let io_moves = now.saturating_sub(self.busy_since) >= self.config.io_stay;
         let stays = |t: &T| t.pinned() || (!io_moves && t.io_woken());
-        if tasks.iter().any(stays) {
-            let (staying, movable): (Vec<T>, Vec<T>) = tasks.into_iter().partition(stays);
+        if taken.iter().any(stays) {
+            let (staying, movable): (Vec<T>, Vec<T>) = taken.into_iter().partition(stays);
             for task in staying {
                 self.policy.untake(task, now);
             }
-            tasks = movable;
+            taken = movable;
         }
-        for task in &mut tasks {
+        for task in &mut taken {
             task.leaving(to);
         }
-        self.counters.given += tasks.len() as u64;
-        tasks
+        self.counters.given += taken.len() as u64;
+        taken
     }
 
     /// Nothing to run: maybe ask a victim for work (into the outbox), and say
