@@ -8,6 +8,7 @@
 //! - [`policy`]: the order in which one core runs its ready strands.
 //! - [`fair`]: fair policies (EEVDF, CFS-like, strict priority with aging),
 //!   weights, latency classes and the per-strand scheduling state.
+//! - [`budget`]: CPU budgets per period, kept as a sporadic server's refills.
 //! - [`event`]: named events: the per-core wait graph and the negotiated wakeup
 //!   protocol between cores.
 //! - [`balance`]: what an idle core asks for and what a busy core gives away.
@@ -18,6 +19,7 @@
 //!   placement, strand ids and the watchdog's verdicts.
 
 pub mod balance;
+pub mod budget;
 pub mod choice;
 pub mod event;
 pub mod fair;
@@ -26,6 +28,7 @@ pub mod rng;
 pub mod sched;
 
 pub use balance::{AnyBalancer, Balancer, CoreId, Grant, LoadExchange, StealHalf};
+pub use budget::{Budget, BudgetError};
 pub use choice::{BalancerKind, PolicyKind, UnknownName};
 pub use event::{home_core, EventMsg, Events, Queued, Signalled, Ticket, WaitOutcome};
 pub use fair::{Entity, Fair, LatencyClass, Priority, Rule, SchedParams, Schedulable};

@@ -36,7 +36,9 @@ pub(crate) struct Carrier {
     pub(crate) clock: *const AtomicU64,
     /// When the current strand's time slice ends on that clock: its policy's
     /// slice from when it was dispatched (see `api::yield_if_slice_expired`).
-    pub(crate) slice_end: u64,
+    /// Atomic because the budget timer's signal handler, on this thread,
+    /// ends the slice early (see `budget`).
+    pub(crate) slice_end: AtomicU64,
     /// Why the current strand suspended.
     pub(crate) reason: Suspend,
     /// This carrier's ownership epoch (see `core::handshake`).
@@ -54,6 +56,9 @@ pub(crate) struct Carrier {
     /// scheduling loop routes them at its next pass, so waking from inside
     /// the loop never re-enters the core's `Local` through the thread-local.
     pub(crate) wakes: Vec<Arc<Header>>,
+    /// This thread's budget timer, made when it first runs a strand bound
+    /// to a scheduling context (see `budget::Hold`).
+    pub(crate) hold: Option<Arc<crate::budget::Hold>>,
 }
 
 thread_local! {

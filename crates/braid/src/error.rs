@@ -129,6 +129,7 @@ enum SpawnErrorKind {
     NotInRuntime,
     Config(crate::ConfigError),
     ShuttingDown,
+    Context(crate::budget::ContextError),
 }
 
 impl SpawnError {
@@ -145,6 +146,21 @@ impl SpawnError {
     pub(crate) fn shutting_down() -> SpawnError {
         SpawnError {
             kind: SpawnErrorKind::ShuttingDown,
+        }
+    }
+
+    pub(crate) fn context(err: crate::budget::ContextError) -> SpawnError {
+        SpawnError {
+            kind: SpawnErrorKind::Context(err),
+        }
+    }
+
+    /// Why the scheduling context given to the builder could not be bound
+    /// (revoked, ended, another runtime's), if that is why.
+    pub fn context_error(&self) -> Option<&crate::budget::ContextError> {
+        match &self.kind {
+            SpawnErrorKind::Context(err) => Some(err),
+            _ => None,
         }
     }
 
@@ -171,6 +187,7 @@ impl fmt::Display for SpawnError {
             ),
             SpawnErrorKind::Config(err) => write!(f, "cannot spawn: {err}"),
             SpawnErrorKind::ShuttingDown => f.write_str("the runtime is shutting down"),
+            SpawnErrorKind::Context(err) => write!(f, "cannot spawn: {err}"),
         }
     }
 }

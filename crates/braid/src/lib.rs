@@ -27,6 +27,7 @@
 
 mod api;
 mod blocking;
+mod budget;
 mod config;
 mod context;
 mod core;

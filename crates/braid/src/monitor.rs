@@ -66,6 +66,11 @@ fn run(rt: &Arc<RuntimeShared>) {
             return;
         }
         let seq = rt.monitor_seq.load(Ordering::SeqCst);
+        // Carriers held for their strand's CPU budget bump `seq` first.
+        let now = rt.started.elapsed().as_nanos() as u64;
+        crate::budget::release_held(rt, now, |core, tid| {
+            take_from_held(rt, core, tid)
+        });
         if rt.awake_cores() == 0 {
             sys::futex_wait(&rt.monitor_seq, seq, None);
             continue;
@@ -87,7 +92,7 @@ fn run(rt: &Arc<RuntimeShared>) {
             if verdict(hog, running_for, waiting) == Verdict::HandOff {
                 let stuck = || core.counters.switches.load(Ordering::Relaxed) == switches;
                 if let Some(epoch) = core.try_revoke(stuck) {
-                    replace_carrier(rt, core.id, epoch);
+                    replace_carrier(rt, core.id, epoch, true);
                     watch.since_ns = now;
                 }
             }
@@ -95,12 +100,28 @@ fn run(rt: &Arc<RuntimeShared>) {
     }
 }
 
-fn replace_carrier(rt: &Arc<RuntimeShared>, core: usize, epoch: u32) {
+/// Gives core `core` to a new carrier if the carrier `tid`, held for its
+/// strand's CPU budget (see `budget`), still owns it: the core's other
+/// strands run while the held one waits for its refill.
+fn take_from_held(rt: &Arc<RuntimeShared>, core: usize, tid: i32) {
+    let shared = &rt.cores[core];
+    if shared.carrier_tid.load(Ordering::Relaxed) != tid || !shared.in_strand() {
+        return;
+    }
+    let switches = shared.counters.switches.load(Ordering::Relaxed);
+    let stuck = || shared.counters.switches.load(Ordering::Relaxed) == switches;
+    if let Some(epoch) = shared.try_revoke(stuck) {
+        // Not demoted: its budget, not its priority, limits what it gets.
+        replace_carrier(rt, core, epoch, false);
+    }
+}
+
+fn replace_carrier(rt: &Arc<RuntimeShared>, core: usize, epoch: u32, demote: bool) {
     // The old carrier keeps running the hogging strand, on the same CPU as
     // the new one: lower its priority so the core's other strands get the CPU
     // as soon as they wake (see `sys::demote_thread`).
     let old = rt.cores[core].carrier_tid.load(Ordering::Relaxed);
-    if old != 0 {
+    if old != 0 && demote {
         sys::demote_thread(old, HOG_NICE);
     }
     match rt.start_carrier(core, epoch) {

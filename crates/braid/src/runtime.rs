@@ -46,6 +46,11 @@ pub(crate) struct RuntimeShared {
     pub(crate) monitor_seq: AtomicU32,
     /// The live carrier thread of each core, and the retired ones.
     pub(crate) carriers: Mutex<Carriers>,
+    /// Budget timers of carrier threads that ran bound strands (see
+    /// `budget::Hold`), for the monitor.
+    pub(crate) holds: Mutex<Vec<Arc<crate::budget::Hold>>>,
+    /// Whether the program took the scheduling authority.
+    authority_taken: AtomicBool,
     warned: AtomicBool,
 }
 
@@ -256,6 +261,8 @@ impl Runtime {
             awake_cores: AtomicUsize::new(cores),
             monitor_seq: AtomicU32::new(0),
             carriers: Mutex::default(),
+            holds: Mutex::default(),
+            authority_taken: AtomicBool::new(false),
             warned: AtomicBool::new(false),
             config,
         });
@@ -348,6 +355,17 @@ impl Runtime {
         T: Send + 'static,
     {
         spawn::spawn_foreign(&self.shared, None, None, f)
+    }
+
+    /// The right to mint scheduling contexts (CPU budgets) in this runtime,
+    /// the first time it is asked for; `None` after that. The embedding
+    /// program takes it before running untrusted work and hands it only to
+    /// what may grant CPU (see [`crate::sched::SchedContext`]).
+    pub fn take_authority(&self) -> Option<crate::sched::Authority> {
+        if self.shared.authority_taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(crate::budget::Authority::new(&self.shared))
     }
 
     /// Number of cores.

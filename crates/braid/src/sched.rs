@@ -52,6 +52,11 @@
 //! assert_eq!(rt.block_on(|| braid::spawn(|| 6 * 7).join().unwrap()), 42);
 //! ```
 
+pub use crate::budget::{
+    Authority, ContextError, ContextHandle, ContextStats, Overrun, SchedContext, CATCH_UP, GRACE,
+};
+pub use braid_core::BudgetError;
+
 use std::fmt;
 use std::sync::Arc;
 

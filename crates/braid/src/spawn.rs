@@ -159,6 +159,7 @@ pub struct Builder {
     weight: Option<u32>,
     class: Option<LatencyClass>,
     slice: Option<Duration>,
+    context: Option<crate::budget::ContextHandle>,
 }
 
 impl Builder {
@@ -212,6 +213,16 @@ impl Builder {
     /// strand's request.
     pub fn slice(mut self, slice: Duration) -> Builder {
         self.slice = Some(slice);
+        self
+    }
+
+    /// Binds the strand, and every strand it spawns, to scheduling context
+    /// `context` (see [`crate::sched::SchedContext`]): they share its CPU
+    /// budget. Default: the spawning strand's context, if it has one. The
+    /// spawn fails with [`SpawnError::context_error`] if the handle was
+    /// revoked, its context ended, or it belongs to another runtime.
+    pub fn context(mut self, context: &crate::budget::ContextHandle) -> Builder {
+        self.context = Some(context.clone());
         self
     }
 
@@ -289,6 +300,14 @@ impl Builder {
             .transpose()
             .map_err(SpawnError::config)?;
         let params = self.params(&parent.params())?;
+        let context = match &self.context {
+            None => parent.context.clone(),
+            Some(handle) => Some(
+                handle
+                    .bind(parent.runtime_id)
+                    .map_err(SpawnError::context)?,
+            ),
+        };
         let name = self.name;
         let pin = self.core;
         let mut request = Some((f, scope));
@@ -309,7 +328,7 @@ impl Builder {
                 name.clone(),
                 parent,
                 size,
-                params,
+                (params, context.clone()),
                 scope,
                 f,
             );
@@ -359,7 +378,7 @@ where
         core,
         pinned: false,
     };
-    let params = SchedParams::default();
+    let params = (SchedParams::default(), None);
     let (task, handle) = build(rt, id, placement, name, parent, size, params, scope, f);
     rt.inject(
         core,
@@ -382,7 +401,7 @@ fn build<F, T>(
     name: Option<String>,
     parent: Option<Arc<Header>>,
     stack_size: usize,
-    params: SchedParams,
+    (params, context): (SchedParams, Option<Arc<crate::budget::ContextCell>>),
     scope: Option<Arc<ScopeState>>,
     f: F,
 ) -> (Task, JoinHandle<T>)
@@ -399,8 +418,12 @@ where
         parent,
         placement.core,
         params,
+        context,
     ));
     header.enter_subtree();
+    if let Some(context) = &header.context {
+        context.strand_started();
+    }
     let body = Arc::new(StrandBody {
         f: UnsafeCell::new(Some(f)),
         packet: Packet::new(scope),

@@ -139,6 +139,9 @@ pub(crate) struct Header {
     /// `Schedulable for Task`). Here rather than in the task, which stays
     /// 64 bytes: tasks move through queues and rings on every switch.
     entity: EntityCell,
+    /// The scheduling context the strand is bound to (see `budget`): set at
+    /// spawn, inherited by the strands it spawns.
+    pub(crate) context: Option<Arc<crate::budget::ContextCell>>,
 }
 
 /// The most a strand header may take: 208 bytes, 224 with its reference
@@ -189,6 +192,7 @@ impl Header {
         parent: Option<Arc<Header>>,
         home: usize,
         params: SchedParams,
+        context: Option<Arc<crate::budget::ContextCell>>,
     ) -> Header {
         Header {
             id,
@@ -218,6 +222,7 @@ impl Header {
                 .slice
                 .map_or(0, |ns| (ns / SLICE_UNIT).clamp(1, u16::MAX as u64) as u16),
             entity: EntityCell(std::cell::UnsafeCell::new(None)),
+            context,
         }
     }
 

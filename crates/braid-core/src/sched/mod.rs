@@ -156,6 +156,9 @@ pub struct SchedCounters {
     pub refusals: u64,
     /// Offers sent unasked.
     pub offers: u64,
+    /// Strands held back because their CPU budget was spent
+    /// ([`CoreSched::throttle`]).
+    pub throttles: u64,
 }
 
 /// One core's scheduler. See the module documentation. Cloning one copies
@@ -170,6 +173,11 @@ pub struct CoreSched<T, K, P, B> {
     rng: Rng,
     blocked: Blocked<T>,
     timers: Timers<K>,
+    /// Strands whose CPU budget is spent, by when it comes back.
+    throttled: Timers<T>,
+    /// The earliest of `throttled`'s deadlines (`Nanos::MAX`: none), so
+    /// [`CoreSched::next`] checks them with one comparison.
+    release_at: Nanos,
     mint: ids::IdMint,
     idler: Idler,
     config: SchedConfig,
@@ -216,6 +224,8 @@ where
             rng: Rng::new(seed ^ (me as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             blocked: Blocked::default(),
             timers: Timers::default(),
+            throttled: Timers::default(),
+            release_at: Nanos::MAX,
             mint: ids::IdMint::new(me),
             idler: Idler::new(config.idle),
             config,
@@ -300,7 +310,37 @@ where
         if now >= self.load_at {
             self.tell_load(now);
         }
+        if now >= self.release_at {
+            self.release(now);
+        }
         self.policy.pick_next(now)
+    }
+
+    /// Holds `task`, which the driver was about to run, out of the ready
+    /// set until `until`: its CPU budget is spent (the driver keeps the
+    /// budget: see [`crate::budget`]). It leaves the policy's set as a
+    /// blocked strand does, stays on this core (no balancer sees it), and
+    /// is made ready by the first [`next`](Self::next) at or after `until`.
+    pub fn throttle(&mut self, mut task: T, until: Nanos) {
+        self.policy.stopped(&mut task);
+        self.throttled.insert(until, task);
+        self.release_at = self.release_at.min(until);
+        self.counters.throttles += 1;
+    }
+
+    /// Strands held back by [`throttle`](Self::throttle) now.
+    pub fn throttled(&self) -> usize {
+        self.throttled.len()
+    }
+
+    #[cold]
+    fn release(&mut self, now: Nanos) {
+        let mut due = Vec::new();
+        self.throttled.expire(now, &mut due);
+        self.release_at = self.throttled.next_deadline().unwrap_or(Nanos::MAX);
+        for task in due {
+            self.policy.enqueue(task, Insert::Tail, now);
+        }
     }
 
     #[cold]
@@ -542,7 +582,13 @@ where
 
     /// After a spin that found nothing (see [`Idler::park`]).
     pub fn park(&self, now: Nanos, overflow: bool) -> Park {
-        self.idler.park(now, overflow, self.timers.next_deadline())
+        let timer = self.timers.next_deadline();
+        let release = (self.release_at != Nanos::MAX).then_some(self.release_at);
+        let wake = match (timer, release) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.idler.park(now, overflow, wake)
     }
 
     /// The idle spell ended at `now`, as `how` says: the busy spell starts.
@@ -590,7 +636,7 @@ where
         self.outbox.drain(..)
     }
 
-    /// Takes every strand this core holds, ready or blocked, and disarms its
+    /// Takes every strand this core holds, ready, blocked or throttled, and disarms its
     /// timers (at shutdown).
     pub fn abandon(&mut self, now: Nanos) -> Vec<T> {
         self.timers.clear();
@@ -599,6 +645,8 @@ where
             all.push(task);
         }
         all.extend(self.blocked.drain());
+        self.throttled.expire(Nanos::MAX, &mut all);
+        self.release_at = Nanos::MAX;
         all
     }
 }

@@ -212,3 +212,38 @@ fn a_busy_core_polls_every_so_many_passes_and_whenever_the_clock_moves() {
     s.polled();
     assert!(!s.busy_poll_due(6), "the count restarted");
 }
+
+#[test]
+fn a_throttled_strand_waits_out_its_release_unseen_by_balancing() {
+    let mut cores = vec![sched(0, 2), sched(1, 2)];
+    cores[0].enqueue(Job::new(1), Insert::Tail, 0);
+    cores[0].enqueue(Job::new(2), Insert::Tail, 0);
+    let first = cores[0].next(0).unwrap();
+    assert_eq!(first.id, 1);
+    cores[0].throttle(first, 5_000);
+    assert_eq!(cores[0].throttled(), 1);
+    assert_eq!(cores[0].counters().throttles, 1);
+    // Only job 2 is ready, and an idle core asking for work cannot get job 1.
+    assert_eq!(cores[0].ready_len(), 1);
+    let second = cores[0].next(1_000).unwrap();
+    assert_eq!(second.id, 2);
+    cores[0].enqueue(second, Insert::Tail, 1_000);
+    let _ = cores[1].idle(false);
+    settle(&mut cores, 1_000);
+    assert!(cores[1].ready_len() <= 1);
+    assert_eq!(cores[0].throttled(), 1, "a throttled strand is never given away");
+    // With nothing else to do, the core sleeps until the release.
+    let mut idle = sched(0, 1);
+    idle.throttle(Job::new(3), 7_000);
+    match idle.park(2_000, false) {
+        Park::Sleep(Some(at)) => assert_eq!(at, 7_000),
+        other => panic!("expected a sleep until the release, got {other:?}"),
+    }
+    assert!(idle.next(6_999).is_none());
+    assert_eq!(idle.next(7_000).map(|j| j.id), Some(3));
+    assert_eq!(idle.throttled(), 0);
+    // At shutdown the throttled are taken with the rest.
+    cores[0].throttle(Job::new(4), u64::MAX - 1);
+    let all = cores[0].abandon(2_000);
+    assert!(all.iter().any(|j| j.id == 4));
+}

@@ -326,6 +326,9 @@ impl Local {
         }
         let header = task.header.clone();
         drop(task);
+        if let Some(context) = &header.context {
+            context.strand_exited();
+        }
         park::exit(&header.park);
         bump(&self.shared().counters.exited, 1);
         self.closures_host_exited(&header);

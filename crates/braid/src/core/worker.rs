@@ -42,18 +42,22 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         local: shared.local_ptr(),
         current: std::ptr::null(),
         clock: &rt.clock_ns,
-        slice_end: u64::MAX,
+        slice_end: crate::facade::AtomicU64::new(u64::MAX),
         reason: Suspend::Yield,
         epoch,
         retired: false,
         deciding: false,
         wakes: Vec::new(),
+        hold: None,
     };
     context::with_carrier(&mut carrier, |c| {
         // SAFETY: `c` is this thread's live carrier, and this thread owns the core
         // (a new runtime, or a handoff that gave it epoch `epoch`).
         unsafe { scheduler_loop(&rt, c) }
     });
+    if let Some(hold) = carrier.hold.take() {
+        hold.retire(&rt);
+    }
 }
 
 /// # Safety
@@ -150,16 +154,28 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             }
         }
         let header = Arc::as_ptr(&task.header);
+        let started = rt.clock_ns.load(Ordering::Relaxed);
+        (*c).slice_end.store(
+            (*(*c).local).sched.slice_end(&task, started),
+            Ordering::Relaxed,
+        );
+        if let Some(context) = (*header).context.as_deref() {
+            if let Some(until) = start_bound(rt, c, context) {
+                (*(*c).local).sched.throttle(task, until);
+                return true;
+            }
+        }
         (*header).set_state(StrandState::Running);
         (*c).current = header;
-        let started = rt.clock_ns.load(Ordering::Relaxed);
-        (*c).slice_end = (*(*c).local).sched.slice_end(&task, started);
         shared.leave_scheduler();
         let result = task
             .coroutine
             .as_mut()
             .expect("a queued task has its coroutine")
             .resume(());
+        if let Some(context) = (*header).context.as_deref() {
+            stop_bound(rt, c, context);
+        }
         let owned = shared.enter_scheduler((*c).epoch) && !(*c).retired;
         (*c).current = std::ptr::null();
         let ended = rt.clock_ns.load(Ordering::Relaxed);
@@ -191,6 +207,61 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         local.suspended(task, outcome);
         true
     }
+}
+
+/// A strand bound to `context` is about to run: returns when to release it
+/// if its budget is spent; otherwise arms this carrier's budget timer (see
+/// `budget`).
+///
+/// # Safety
+/// As for `scheduler_loop`.
+#[cold]
+#[inline(never)]
+unsafe fn start_bound(
+    rt: &RuntimeShared,
+    c: *mut Carrier,
+    context: &crate::budget::ContextCell,
+) -> Option<u64> {
+    let now = rt.started.elapsed().as_nanos() as u64;
+    let (dispatch, notices) = context.dispatch(now);
+    context.send(rt, notices);
+    let available = match dispatch {
+        crate::budget::Dispatch::Throttle(until) => return Some(until),
+        crate::budget::Dispatch::Run { available } => available,
+    };
+    // SAFETY: the caller's contract: `c` is this thread's live carrier.
+    unsafe {
+        let hold = (*c).hold.get_or_insert_with(|| {
+            let (hold, failed) =
+                crate::budget::Hold::new(rt, &(*c).slice_end, (*(*c).core).id);
+            if let Some(err) = failed {
+                rt.warn_once(&format!(
+                    "braid: cannot arm a CPU budget timer ({err}); strands bound to \
+                     scheduling contexts are charged at their switches only"
+                ));
+            }
+            hold
+        });
+        hold.start(context, now, available);
+    }
+    None
+}
+
+/// The strand bound to `context` that this carrier ran stopped: charges
+/// its context.
+///
+/// # Safety
+/// As for `scheduler_loop`.
+#[cold]
+#[inline(never)]
+unsafe fn stop_bound(rt: &RuntimeShared, c: *mut Carrier, context: &crate::budget::ContextCell) {
+    // SAFETY: the caller's contract: `c` is this thread's live carrier.
+    let Some(hold) = (unsafe { (*c).hold.as_ref() }) else {
+        return;
+    };
+    let (start, used) = hold.stop();
+    let notices = context.charge(start, used, rt.started.elapsed().as_nanos() as u64);
+    context.send(rt, notices);
 }
 
 /// Nothing to run: ask for work, spin, then park in the poller until mail, I/O

@@ -1,0 +1,380 @@
+//! CPU budgets: a sporadic server's refills.
+//!
+//! A [`Budget`] grants `budget` ns of CPU per `period` ns. It is kept as a
+//! short list of *refills* — amounts of CPU, each usable from its own time
+//! on — whose amounts always add up to the budget. Running consumes the
+//! eligible refills in order, and each piece consumed comes back one period
+//! after the moment its consumption began. So however the strands bound to
+//! the budget run (in bursts, in many short runs, after long sleeps), the CPU
+//! they get in any window of one period is at most the budget (plus what the
+//! driver lets them overrun, below); over many periods it is the budget per
+//! period when they always want to run.
+//!
+//! The driver charges what a run used once it knows ([`Budget::charge`]):
+//! it cannot stop a strand the very nanosecond the budget runs out, so a run
+//! may use more than was eligible. The excess is *debt*: it is taken from
+//! the next refills as they become due, so the strand waits longer and the
+//! long-run rate still holds.
+//!
+//! A run that starts late — its refill was due at `r`, but the driver could
+//! only run it at `s > r` (its core was busy, or its timer fired late) — is
+//! booked as starting at `r` if `s − r` is at most [`Budget::catch_up`]. Booking
+//! the real start would push every later refill back by the lateness, and a
+//! strand that is always late by a little (a release timer's resolution)
+//! would lose that much of every period. The price is that a window of one
+//! period may hold up to `catch_up` more than the budget.
+//!
+//! Times are the driver's clock in ns; nothing here reads one.
+
+use crate::policy::Nanos;
+use std::collections::VecDeque;
+
+/// The most refills a budget keeps. A run that would make more merges the
+/// two latest (the later time wins, which only delays CPU: the window bound
+/// holds).
+pub const MAX_REFILLS: usize = 16;
+
+/// The shortest period a budget may have: 100 µs.
+pub const MIN_PERIOD: Nanos = 100_000;
+
+/// The longest period a budget may have: one hour.
+pub const MAX_PERIOD: Nanos = 3_600_000_000_000;
+
+/// What was wrong with a budget's figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BudgetError {
+    /// The budget was 0: a budget must grant some CPU.
+    ZeroBudget,
+    /// The budget was longer than its period (it may be at most equal).
+    OverPeriod {
+        /// The budget asked for, in ns.
+        budget: Nanos,
+        /// Its period, in ns.
+        period: Nanos,
+    },
+    /// The period was outside [`MIN_PERIOD`] ..= [`MAX_PERIOD`].
+    Period(Nanos),
+}
+
+impl std::fmt::Display for BudgetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            BudgetError::ZeroBudget => f.write_str("a CPU budget must be more than 0 ns"),
+            BudgetError::OverPeriod { budget, period } => write!(
+                f,
+                "a CPU budget of {budget} ns does not fit in its period of {period} ns \
+                 (the budget may be at most the period)"
+            ),
+            BudgetError::Period(period) => write!(
+                f,
+                "a budget period of {period} ns is outside the allowed {MIN_PERIOD} ..= \
+                 {MAX_PERIOD} ns (100 µs to one hour)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BudgetError {}
+
+/// CPU usable from `at` on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Refill {
+    /// When it becomes usable.
+    pub at: Nanos,
+    /// How much, in ns.
+    pub amount: Nanos,
+}
+
+/// `budget` ns of CPU per `period` ns, as a sporadic server (see the module
+/// docs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Budget {
+    budget: Nanos,
+    period: Nanos,
+    catch_up: Nanos,
+    /// Earliest first; amounts add up to `budget`, none is 0.
+    refills: VecDeque<Refill>,
+}
+
+impl Budget {
+    /// A full budget of `budget` ns per `period` ns, usable from `now`, that
+    /// books a run starting up to `catch_up` ns late as on time.
+    pub fn new(
+        budget: Nanos,
+        period: Nanos,
+        catch_up: Nanos,
+        now: Nanos,
+    ) -> Result<Budget, BudgetError> {
+        Budget::check(budget, period)?;
+        let mut refills = VecDeque::with_capacity(4);
+        refills.push_back(Refill {
+            at: now,
+            amount: budget,
+        });
+        Ok(Budget {
+            budget,
+            period,
+            catch_up: catch_up.min(period - budget),
+            refills,
+        })
+    }
+
+    /// Whether `budget` per `period` is a budget this module accepts.
+    pub fn check(budget: Nanos, period: Nanos) -> Result<(), BudgetError> {
+        if !(MIN_PERIOD..=MAX_PERIOD).contains(&period) {
+            return Err(BudgetError::Period(period));
+        }
+        if budget == 0 {
+            return Err(BudgetError::ZeroBudget);
+        }
+        if budget > period {
+            return Err(BudgetError::OverPeriod { budget, period });
+        }
+        Ok(())
+    }
+
+    /// The CPU granted per period, in ns.
+    pub fn budget(&self) -> Nanos {
+        self.budget
+    }
+
+    /// The period, in ns.
+    pub fn period(&self) -> Nanos {
+        self.period
+    }
+
+    /// How late a run may start and still be booked as on time.
+    pub fn catch_up(&self) -> Nanos {
+        self.catch_up
+    }
+
+    /// The refills, earliest first.
+    pub fn refills(&self) -> impl Iterator<Item = &Refill> {
+        self.refills.iter()
+    }
+
+    /// CPU that may be used at `now`.
+    pub fn available(&self, now: Nanos) -> Nanos {
+        self.refills
+            .iter()
+            .take_while(|r| r.at <= now)
+            .map(|r| r.amount)
+            .sum()
+    }
+
+    /// When CPU is next available: `now` if it is now.
+    pub fn next_available(&self, now: Nanos) -> Nanos {
+        // Amounts add up to the budget, which is not 0: there is a head.
+        self.refills.front().map_or(now, |head| head.at.max(now))
+    }
+
+    /// Books a run that began at `start` and used `used` ns (see the module
+    /// docs for a run that used more than it had, or began late).
+    pub fn charge(&mut self, start: Nanos, used: Nanos) {
+        let mut left = used;
+        let mut at = start;
+        while left > 0 {
+            let Some(head) = self.refills.front_mut() else {
+                break;
+            };
+            // A piece is booked from when it was both due and being used:
+            // `at` if the run got there on time (or within `catch_up`),
+            // the refill's time if the run was early (debt).
+            let booked = if at > head.at && at - head.at <= self.catch_up {
+                head.at
+            } else {
+                at.max(head.at)
+            };
+            let take = left.min(head.amount);
+            head.amount -= take;
+            if head.amount == 0 {
+                self.refills.pop_front();
+            }
+            left -= take;
+            at = booked.max(at) + take;
+            self.push(Refill {
+                at: booked + self.period,
+                amount: take,
+            });
+        }
+    }
+
+    /// Gives the whole budget back at `now` (a new period of the same
+    /// budget, or a changed budget taking effect).
+    pub fn reset(&mut self, now: Nanos) {
+        self.refills.clear();
+        self.refills.push_back(Refill {
+            at: now,
+            amount: self.budget,
+        });
+    }
+
+    fn push(&mut self, refill: Refill) {
+        match self.refills.back_mut() {
+            // Keep the list in time order: a refill never comes before the
+            // last one (booked times only grow), but merge equal times.
+            Some(last) if last.at >= refill.at => {
+                last.amount += refill.amount;
+            }
+            _ => self.refills.push_back(refill),
+        }
+        if self.refills.len() > MAX_REFILLS {
+            let last = self.refills.pop_back().expect("more than MAX_REFILLS");
+            let before = self.refills.back_mut().expect("more than one refill");
+            before.at = last.at;
+            before.amount += last.amount;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    const MS: Nanos = 1_000_000;
+
+    fn total(b: &Budget) -> Nanos {
+        b.refills().map(|r| r.amount).sum()
+    }
+
+    #[test]
+    fn bad_figures_are_named() {
+        assert_eq!(
+            Budget::new(0, 10 * MS, 0, 0),
+            Err(BudgetError::ZeroBudget)
+        );
+        assert_eq!(
+            Budget::new(11 * MS, 10 * MS, 0, 0),
+            Err(BudgetError::OverPeriod {
+                budget: 11 * MS,
+                period: 10 * MS
+            })
+        );
+        assert_eq!(Budget::new(1, 10, 0, 0), Err(BudgetError::Period(10)));
+        let text = BudgetError::Period(10).to_string();
+        assert!(text.contains("100000 ..="), "{text}");
+    }
+
+    #[test]
+    fn a_spent_budget_comes_back_one_period_after_its_use_began() {
+        let mut b = Budget::new(2 * MS, 10 * MS, 0, 0).unwrap();
+        assert_eq!(b.available(0), 2 * MS);
+        b.charge(3 * MS, 2 * MS);
+        assert_eq!(b.available(5 * MS), 0);
+        assert_eq!(b.next_available(5 * MS), 13 * MS);
+        assert_eq!(b.available(13 * MS), 2 * MS);
+        assert_eq!(total(&b), 2 * MS);
+    }
+
+    #[test]
+    fn pieces_come_back_separately() {
+        let mut b = Budget::new(2 * MS, 10 * MS, 0, 0).unwrap();
+        b.charge(0, MS / 2);
+        b.charge(4 * MS, MS / 2);
+        assert_eq!(b.available(5 * MS), MS);
+        assert_eq!(b.available(10 * MS), MS + MS / 2);
+        assert_eq!(b.available(14 * MS), 2 * MS);
+    }
+
+    #[test]
+    fn an_overrun_is_paid_from_later_refills() {
+        let mut b = Budget::new(2 * MS, 10 * MS, 0, 0).unwrap();
+        // Ran 3 ms on a 2 ms budget: 1 ms of debt on the refill due at 10 ms.
+        b.charge(0, 3 * MS);
+        assert_eq!(b.available(10 * MS), MS);
+        assert_eq!(b.next_available(10 * MS), 10 * MS);
+        assert_eq!(total(&b), 2 * MS);
+        // The debt's piece was booked at 10 ms and comes back at 20 ms.
+        assert_eq!(b.available(20 * MS), 2 * MS);
+    }
+
+    #[test]
+    fn a_slightly_late_start_is_booked_on_time() {
+        let mut b = Budget::new(2 * MS, 10 * MS, MS, 0).unwrap();
+        b.charge(0, 2 * MS);
+        // Due at 10 ms, run at 10.4 ms: the refill still comes at 20 ms.
+        b.charge(10 * MS + 400_000, 2 * MS);
+        assert_eq!(b.next_available(13 * MS), 20 * MS);
+        // Run at 25 ms, 5 ms late (more than catch_up): booked at 25 ms.
+        b.charge(25 * MS, 2 * MS);
+        assert_eq!(b.next_available(28 * MS), 35 * MS);
+    }
+
+    #[test]
+    fn catch_up_never_exceeds_the_idle_part_of_a_period() {
+        let b = Budget::new(9 * MS, 10 * MS, 5 * MS, 0).unwrap();
+        assert_eq!(b.catch_up(), MS);
+    }
+
+    /// Drives a budget the way a runtime does: a strand that wants to run
+    /// (unless `sleeps`, when it sometimes blocks a while), released up to `late` after its CPU is due when it was
+    /// throttled (otherwise it runs on at once), stopped up to
+    /// `overrun` after the budget ran out, in runs cut at random lengths;
+    /// returns the times it ran.
+    fn driven(seed: u64, sleeps: bool, late: Nanos, overrun: Nanos, until: Nanos) -> Vec<(Nanos, Nanos)> {
+        let mut rng = Rng::new(seed);
+        let (budget, period) = (2 * MS, 10 * MS);
+        let mut b = Budget::new(budget, period, late, 0).unwrap();
+        let mut now = 0;
+        let mut runs = Vec::new();
+        while now < until {
+            let due = b.next_available(now);
+            let start = if due > now { due + rng.below(late + 1) } else { now };
+            let eligible = b.available(start);
+            assert!(eligible > 0, "nothing eligible at {start}");
+            // Stops by itself early (and may then sleep a while), or runs
+            // out and overruns a little.
+            let early = rng.below(3) == 0;
+            let used = if early {
+                1 + rng.below(eligible)
+            } else {
+                eligible + rng.below(overrun + 1)
+            };
+            b.charge(start, used);
+            assert_eq!(total(&b), budget, "refills must add up to the budget");
+            runs.push((start, start + used));
+            now = start + used;
+            if early && sleeps && rng.below(2) == 0 {
+                now += rng.below(5 * MS);
+            }
+        }
+        runs
+    }
+
+    fn used_in(runs: &[(Nanos, Nanos)], from: Nanos, to: Nanos) -> Nanos {
+        runs.iter()
+            .map(|&(s, e)| e.min(to).saturating_sub(s.max(from)))
+            .sum()
+    }
+
+    #[test]
+    fn no_window_of_one_period_gets_more_than_the_budget() {
+        for seed in 0..40 {
+            let runs = driven(seed, true, 0, 0, 500 * MS);
+            for from in (0..490 * MS).step_by(50_000) {
+                let used = used_in(&runs, from, from + 10 * MS);
+                assert!(used <= 2 * MS, "seed {seed}: {used} ns in [{from}, +10 ms)");
+            }
+        }
+    }
+
+    #[test]
+    fn lateness_and_overruns_bound_a_window_and_keep_the_rate() {
+        let (late, overrun) = (300_000, 200_000);
+        for seed in 0..40 {
+            let runs = driven(seed, false, late, overrun, 1_000 * MS);
+            for from in (0..990 * MS).step_by(100_000) {
+                let used = used_in(&runs, from, from + 10 * MS);
+                assert!(
+                    used <= 2 * MS + late + 2 * overrun,
+                    "seed {seed}: {used} ns in [{from}, +10 ms)"
+                );
+            }
+            // Over 100 periods, 20 % within 0.2 % of the period.
+            let used = used_in(&runs, 0, 1_000 * MS);
+            let share = used as f64 / (1_000 * MS) as f64;
+            assert!((share - 0.2).abs() <= 0.002, "seed {seed}: share {share}");
+        }
+    }
+}

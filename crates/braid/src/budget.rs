@@ -1,0 +1,720 @@
+//! Scheduling contexts: CPU budgets that hold strands to a share of the CPU.
+//!
+//! A [`SchedContext`] grants `budget` of CPU per `period` to the strands
+//! bound to it — a strand spawned with
+//! [`Builder::context`](crate::Builder::context) and every strand it spawns
+//! afterwards (its group). Contexts are minted only from the runtime's
+//! [`Authority`], which the embedding program takes once
+//! ([`Runtime::take_authority`](crate::Runtime::take_authority)); strands
+//! cannot mint one for themselves, nor escape the one they were born into.
+//!
+//! The budget is braid-core's sporadic server ([`braid_core::budget`]): the
+//! CPU a context's strands get in any window of one period is at most the
+//! budget (plus a catch-up allowance of [`CATCH_UP`] for releases that come
+//! a little late, and what a run overruns before it is stopped, which is
+//! paid back from the next refills), and over many periods the budget per
+//! period when they always want to run.
+//!
+//! How it is held:
+//! - **Accounting** is by CPU time: a bound strand's carrier reads its
+//!   thread's CPU clock when it dispatches the strand and when the strand
+//!   stops, so time the kernel gave to other threads is not charged.
+//! - **At dispatch**, a strand whose context has nothing left is not run:
+//!   its core keeps it aside (`CoreSched::throttle`, where no balancer sees
+//!   it) until the budget's next refill, and runs the others meanwhile.
+//! - **While it runs**, a timer on the carrier thread's CPU clock fires when
+//!   the budget runs out. The first expiry ends the strand's time slice, so a
+//!   cooperative strand yields at its next runtime call; if it has not after
+//!   [`GRACE`] more CPU, the second expiry holds the carrier thread itself,
+//!   in the signal handler, until the refill — wherever the strand is in its
+//!   code, runtime calls or not. The monitor then gives the held carrier's
+//!   core to a new carrier (as for any hog), so the core's other strands run
+//!   meanwhile, charges the context and releases the thread at the refill.
+//!   The held strand continues where it was stopped; at its next runtime call
+//!   it returns to its core's queue.
+//!
+//! A context dies with the strands bound to it: once the last one exits,
+//! its handles answer [`ContextError::Ended`]. [`Authority::revoke`] gives a
+//! context a new generation: the handles given out before fail with
+//! [`ContextError::Revoked`] (the strands stay held to the context).
+//!
+//! Notices: a context made with [`SchedContext::notices`] signals that global
+//! event each time its budget runs out (payload `b"depleted"`) and each time a
+//! throttled strand runs again later than its relative deadline after its
+//! refill (payload `b"deadline-miss"`).
+//!
+//! Not done yet (see the fairness issue): CPU masks, donation to passive
+//! servers over calls, and binding a context to a group that already runs.
+
+use crate::event::{Event, EventError};
+use crate::facade::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::runtime::RuntimeShared;
+use crate::sys;
+use braid_core::{Budget, BudgetError, Nanos};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How late a refill may be taken and still count as on time (see
+/// [`braid_core::budget`]): the coarse clock's tick plus the rounding of an
+/// idle core's sleep, 2 ms (at most the idle part of the period).
+pub const CATCH_UP: Duration = Duration::from_millis(2);
+
+/// How much more CPU a strand whose budget ran out gets to reach a runtime
+/// call and yield before its carrier thread is held: 200 µs.
+pub const GRACE: Duration = Duration::from_micros(200);
+
+/// What happens when a context's budget runs out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Overrun {
+    /// Its strands wait until the next refill (the default).
+    #[default]
+    Throttle,
+    /// Nothing but the count and the notice: the context only measures.
+    Notify,
+}
+
+/// The figures of a scheduling context, to mint one with
+/// [`Authority::mint`].
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct SchedContext {
+    budget: Duration,
+    period: Duration,
+    deadline: Option<Duration>,
+    overrun: Overrun,
+    notices: Option<Event>,
+}
+
+impl SchedContext {
+    /// `budget` of CPU per `period` (period 100 µs ..= 1 h, budget
+    /// 1 ns ..= period; checked by [`Authority::mint`]).
+    pub fn new(budget: Duration, period: Duration) -> SchedContext {
+        SchedContext {
+            budget,
+            period,
+            deadline: None,
+            overrun: Overrun::Throttle,
+            notices: None,
+        }
+    }
+
+    /// A throttled strand should run again within `deadline` of its refill
+    /// (at most the period); later counts as a deadline miss.
+    pub fn deadline(mut self, deadline: Duration) -> SchedContext {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// What happens when the budget runs out.
+    pub fn overrun(mut self, overrun: Overrun) -> SchedContext {
+        self.overrun = overrun;
+        self
+    }
+
+    /// Signals global event `event` at each depletion and deadline miss.
+    pub fn notices(mut self, event: Event) -> SchedContext {
+        self.notices = Some(event);
+        self
+    }
+}
+
+/// What was wrong with a context or a request about one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// The budget's figures (see [`BudgetError`]).
+    Budget(BudgetError),
+    /// The relative deadline was 0 or longer than the period.
+    Deadline {
+        /// The deadline asked for.
+        deadline: Duration,
+        /// The period it must fit in.
+        period: Duration,
+    },
+    /// The notice event was a local one; notices need a global event.
+    LocalNotices(String),
+    /// The handle's generation was revoked.
+    Revoked,
+    /// Every strand bound to the context has exited.
+    Ended,
+    /// The handle belongs to another runtime.
+    OtherRuntime,
+}
+
+impl std::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContextError::Budget(e) => write!(f, "scheduling context: {e}"),
+            ContextError::Deadline { deadline, period } => write!(
+                f,
+                "scheduling context: a relative deadline of {deadline:?} must be more than 0 \
+                 and at most the period, {period:?}"
+            ),
+            ContextError::LocalNotices(name) => write!(
+                f,
+                "scheduling context: notices go to a global event, and `{name}` is local"
+            ),
+            ContextError::Revoked => {
+                f.write_str("scheduling context: this handle's generation was revoked")
+            }
+            ContextError::Ended => f.write_str(
+                "scheduling context: it ended (every strand bound to it has exited)",
+            ),
+            ContextError::OtherRuntime => {
+                f.write_str("scheduling context: the handle belongs to another runtime")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ContextError {}
+
+impl From<BudgetError> for ContextError {
+    fn from(e: BudgetError) -> ContextError {
+        ContextError::Budget(e)
+    }
+}
+
+/// What a context's strands have had.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContextStats {
+    /// The budget per period.
+    pub budget: Duration,
+    /// The period.
+    pub period: Duration,
+    /// CPU its strands used.
+    pub used: Duration,
+    /// Runs charged (dispatches, and holds of a strand that did not yield).
+    pub runs: u64,
+    /// Times a strand was held back at dispatch because the budget was spent.
+    pub throttles: u64,
+    /// Times the budget ran out.
+    pub depletions: u64,
+    /// Throttled strands that ran again later than the deadline.
+    pub deadline_misses: u64,
+    /// Carrier threads held for a strand that did not yield in time.
+    pub holds: u64,
+    /// Strands bound to it now.
+    pub strands: usize,
+}
+
+/// The right to mint scheduling contexts in one runtime. The embedding
+/// program takes it once with
+/// [`Runtime::take_authority`](crate::Runtime::take_authority) and hands it
+/// (it is `Clone`) to whatever it trusts.
+#[derive(Clone, Debug)]
+pub struct Authority {
+    runtime_id: u64,
+    started: Instant,
+}
+
+impl Authority {
+    pub(crate) fn new(rt: &RuntimeShared) -> Authority {
+        Authority {
+            runtime_id: rt.id,
+            started: rt.started,
+        }
+    }
+
+    /// A new context with `spec`'s figures, its budget full.
+    pub fn mint(&self, spec: &SchedContext) -> Result<ContextHandle, ContextError> {
+        let (budget, period) = (nanos(spec.budget), nanos(spec.period));
+        let now = self.started.elapsed().as_nanos() as Nanos;
+        let books = Budget::new(budget, period, nanos(CATCH_UP), now)?;
+        let deadline = match spec.deadline {
+            None => Nanos::MAX,
+            Some(d) if d.is_zero() || d > spec.period => {
+                return Err(ContextError::Deadline {
+                    deadline: d,
+                    period: spec.period,
+                })
+            }
+            Some(d) => nanos(d),
+        };
+        if let Some(event) = &spec.notices {
+            if !event.is_global() {
+                return Err(ContextError::LocalNotices(event.name().to_owned()));
+            }
+        }
+        let cell = Arc::new(ContextCell {
+            runtime_id: self.runtime_id,
+            started: self.started,
+            generation: AtomicU64::new(0),
+            strands: AtomicUsize::new(0),
+            bound: AtomicBool::new(false),
+            overrun: spec.overrun,
+            deadline,
+            notices: spec.notices.clone(),
+            books: Mutex::new(Books {
+                budget: books,
+                used: 0,
+                runs: 0,
+                throttles: 0,
+                depletions: 0,
+                misses: 0,
+                holds: 0,
+                released: None,
+            }),
+        });
+        Ok(ContextHandle {
+            cell,
+            generation: 0,
+        })
+    }
+
+    /// Revokes every handle of `handle`'s context given out so far; returns
+    /// the one handle of the new generation. The context and its strands
+    /// carry on.
+    pub fn revoke(&self, handle: &ContextHandle) -> Result<ContextHandle, ContextError> {
+        let cell = handle.check()?;
+        if cell.runtime_id != self.runtime_id {
+            return Err(ContextError::OtherRuntime);
+        }
+        let generation = cell.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        Ok(ContextHandle {
+            cell: cell.clone(),
+            generation,
+        })
+    }
+}
+
+/// A handle on a scheduling context, of one generation (see
+/// [`Authority::revoke`]). Bind strands to it with
+/// [`Builder::context`](crate::Builder::context).
+#[derive(Clone, Debug)]
+pub struct ContextHandle {
+    cell: Arc<ContextCell>,
+    generation: u64,
+}
+
+impl ContextHandle {
+    fn check(&self) -> Result<&Arc<ContextCell>, ContextError> {
+        if self.cell.generation.load(Ordering::Acquire) != self.generation {
+            return Err(ContextError::Revoked);
+        }
+        if self.cell.bound.load(Ordering::Acquire) && self.cell.strands.load(Ordering::Acquire) == 0
+        {
+            return Err(ContextError::Ended);
+        }
+        Ok(&self.cell)
+    }
+
+    /// What the context's strands have had so far.
+    pub fn stats(&self) -> Result<ContextStats, ContextError> {
+        let cell = self.check()?;
+        let books = cell.lock();
+        Ok(ContextStats {
+            budget: Duration::from_nanos(books.budget.budget()),
+            period: Duration::from_nanos(books.budget.period()),
+            used: Duration::from_nanos(books.used),
+            runs: books.runs,
+            throttles: books.throttles,
+            depletions: books.depletions,
+            deadline_misses: books.misses,
+            holds: books.holds,
+            strands: cell.strands.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Changes the budget. The new one starts full when the old one's last
+    /// promised refill is due (now, if none is pending), so no window gets
+    /// both.
+    pub fn set_budget(&self, budget: Duration, period: Duration) -> Result<(), ContextError> {
+        let cell = self.check()?;
+        let now = cell.started.elapsed().as_nanos() as Nanos;
+        let mut books = cell.lock();
+        let from = books.budget.refills().last().map_or(now, |r| r.at.max(now));
+        books.budget = Budget::new(nanos(budget), nanos(period), nanos(CATCH_UP), from)?;
+        Ok(())
+    }
+
+    /// The context for a strand about to be spawned into runtime `runtime_id`.
+    pub(crate) fn bind(&self, runtime_id: u64) -> Result<Arc<ContextCell>, ContextError> {
+        let cell = self.check()?;
+        if cell.runtime_id != runtime_id {
+            return Err(ContextError::OtherRuntime);
+        }
+        Ok(cell.clone())
+    }
+}
+
+fn nanos(d: Duration) -> Nanos {
+    d.as_nanos().min(Nanos::MAX as u128) as Nanos
+}
+
+/// A context's books, locked at each dispatch and stop of its strands.
+struct Books {
+    budget: Budget,
+    used: Nanos,
+    runs: u64,
+    throttles: u64,
+    depletions: u64,
+    misses: u64,
+    holds: u64,
+    /// When the last throttle ends (for the deadline check).
+    released: Option<Nanos>,
+}
+
+/// One scheduling context, shared by its strands' headers and its handles.
+#[derive(Debug)]
+pub(crate) struct ContextCell {
+    runtime_id: u64,
+    started: Instant,
+    generation: AtomicU64,
+    /// Strands bound to it and not yet exited.
+    strands: AtomicUsize,
+    /// Whether a strand was ever bound (a context with none yet is alive).
+    bound: AtomicBool,
+    overrun: Overrun,
+    deadline: Nanos,
+    notices: Option<Event>,
+    books: Mutex<Books>,
+}
+
+impl std::fmt::Debug for Books {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Books").field("used", &self.used).finish()
+    }
+}
+
+/// What the carrier does with a bound strand it is about to run.
+pub(crate) enum Dispatch {
+    /// Run it; arm the budget timer for `available` ns of CPU (0: none).
+    Run { available: Nanos },
+    /// Hold it back until then.
+    Throttle(Nanos),
+}
+
+/// Notices to send after the books are unlocked.
+#[derive(Default)]
+#[must_use]
+pub(crate) struct Notices {
+    depleted: bool,
+    missed: bool,
+}
+
+impl ContextCell {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
+        self.books.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A strand was bound to this context (at its spawn).
+    pub(crate) fn strand_started(&self) {
+        self.strands.fetch_add(1, Ordering::AcqRel);
+        self.bound.store(true, Ordering::Release);
+    }
+
+    /// A strand bound to this context exited.
+    pub(crate) fn strand_exited(&self) {
+        self.strands.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// A strand of this context is about to run at `now`.
+    pub(crate) fn dispatch(&self, now: Nanos) -> (Dispatch, Notices) {
+        let mut books = self.lock();
+        let mut notices = Notices::default();
+        let available = books.budget.available(now);
+        if available == 0 && self.overrun == Overrun::Throttle {
+            let until = books.budget.next_available(now);
+            books.throttles += 1;
+            books.released = Some(until);
+            return (Dispatch::Throttle(until), notices);
+        }
+        if let Some(released) = books.released.take() {
+            if now.saturating_sub(released) > self.deadline {
+                books.misses += 1;
+                notices.missed = true;
+            }
+        }
+        let available = match self.overrun {
+            Overrun::Throttle => available,
+            Overrun::Notify => 0,
+        };
+        (Dispatch::Run { available }, notices)
+    }
+
+    /// Books a run of `used` ns of CPU that began at `start`; `now` is when
+    /// it was booked.
+    pub(crate) fn charge(&self, start: Nanos, used: Nanos, now: Nanos) -> Notices {
+        let mut books = self.lock();
+        let before = books.budget.available(start);
+        books.budget.charge(start, used);
+        books.used += used;
+        books.runs += 1;
+        let depleted = before > 0 && books.budget.available(now) == 0;
+        if depleted {
+            books.depletions += 1;
+        }
+        Notices {
+            depleted,
+            missed: false,
+        }
+    }
+
+    /// For a carrier held at `now`: books `used` ns from `start`, and says
+    /// when to release it and how much CPU it may use then.
+    fn hold(&self, start: Nanos, used: Nanos, now: Nanos) -> (Nanos, Nanos, Notices) {
+        let notices = self.charge(start, used, now);
+        let mut books = self.lock();
+        books.holds += 1;
+        let until = books.budget.next_available(now);
+        let available = books.budget.available(until);
+        (until, available, notices)
+    }
+
+    /// Sends `notices` (after the books are unlocked).
+    pub(crate) fn send(&self, rt: &RuntimeShared, notices: Notices) {
+        let Some(event) = &self.notices else { return };
+        for (due, what) in [
+            (notices.depleted, &b"depleted"[..]),
+            (notices.missed, &b"deadline-miss"[..]),
+        ] {
+            if due {
+                let sent: Result<(), EventError> =
+                    crate::event::signal_from_outside(rt, event, what, false);
+                debug_assert!(sent.is_ok(), "notice events are checked global");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Holding a carrier whose strand does not yield.
+
+/// The signal the budget timers send: `SIGRTMIN + 6` (glibc keeps the
+/// first real-time signals for itself; programs that use this one should
+/// not bind strands to scheduling contexts).
+fn budget_signal() -> i32 {
+    libc::SIGRTMIN() + 6
+}
+
+const IDLE: u32 = 0;
+const ARMED: u32 = 1;
+const STRUCK: u32 = 2;
+const HELD: u32 = 3;
+const RELEASED: u32 = 4;
+
+/// One carrier thread's budget timer and hold state. Made by the carrier
+/// the first time it runs a bound strand, registered with the runtime (the
+/// monitor looks at every registered hold), and kept until the thread ends.
+///
+/// States (`state`): `IDLE` (no bound strand running), `ARMED` (one runs,
+/// the timer set to its budget), `STRUCK` (the budget ran out: its slice
+/// ended, the timer set to [`GRACE`]), `HELD` (the grace ran out too: the
+/// thread waits in the signal handler for the monitor), `RELEASED` (the
+/// monitor set `until` and `rearm`: the thread sleeps until `until`, then
+/// carries on `ARMED`).
+pub(crate) struct Hold {
+    state: AtomicU32,
+    timer: OnceLock<sys::ThreadTimer>,
+    /// The carrier's `slice_end`, which the first expiry sets to 0.
+    slice_end: *const AtomicU64,
+    /// The monitor's futex word, bumped when a thread is held.
+    monitor: *const AtomicU32,
+    /// The bound strand's context while it runs (kept alive by its task).
+    ctx: AtomicPtr<ContextCell>,
+    /// The run being charged: its start on the runtime's clock, and the
+    /// thread's CPU time then.
+    wall_start: AtomicU64,
+    cpu_start: AtomicU64,
+    /// The thread's CPU time when it was held.
+    cpu_held: AtomicU64,
+    /// The thread's CPU time at which the current state ends (the budget
+    /// runs out, or the grace does). The timer runs on wall time, so at each
+    /// expiry the handler checks the CPU clock and re-arms for what is left
+    /// if the thread was not running all along.
+    cpu_due: AtomicU64,
+    /// Set by the monitor for a release: `CLOCK_MONOTONIC` time to sleep
+    /// until, the same on the runtime's clock, and the CPU to arm for.
+    until_mono: AtomicU64,
+    until: AtomicU64,
+    rearm: AtomicU64,
+    /// The kernel thread id and the core of the carrier.
+    pub(crate) tid: i32,
+    pub(crate) core: usize,
+}
+
+// SAFETY: the raw pointers point at atomics that outlive the hold (the
+// carrier's, on its own stack, which lives as long as the thread that owns
+// this hold; the runtime's, which every carrier keeps alive); everything else
+// is atomic or a kernel handle.
+unsafe impl Send for Hold {}
+// SAFETY: as above.
+unsafe impl Sync for Hold {}
+
+impl Hold {
+    /// The calling carrier thread's hold, and why it has no timer if it
+    /// has none (then its strands are charged, but only at their switches).
+    pub(crate) fn new(
+        rt: &RuntimeShared,
+        slice_end: &AtomicU64,
+        core: usize,
+    ) -> (Arc<Hold>, Option<std::io::Error>) {
+        static HANDLER: OnceLock<Result<(), String>> = OnceLock::new();
+        let handler = HANDLER
+            .get_or_init(|| {
+                sys::install_signal_handler(budget_signal(), on_budget_signal)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(std::io::Error::other);
+        let hold = Arc::new(Hold {
+            state: AtomicU32::new(IDLE),
+            timer: OnceLock::new(),
+            slice_end,
+            monitor: &rt.monitor_seq,
+            ctx: AtomicPtr::new(std::ptr::null_mut()),
+            wall_start: AtomicU64::new(0),
+            cpu_start: AtomicU64::new(0),
+            cpu_held: AtomicU64::new(0),
+            cpu_due: AtomicU64::new(0),
+            until_mono: AtomicU64::new(0),
+            until: AtomicU64::new(0),
+            rearm: AtomicU64::new(0),
+            tid: sys::thread_id(),
+            core,
+        });
+        let value = Arc::as_ptr(&hold) as *mut libc::c_void;
+        let failed = match handler.and_then(|()| sys::ThreadTimer::new(budget_signal(), value)) {
+            Ok(timer) => {
+                let _ = hold.timer.set(timer);
+                None
+            }
+            Err(err) => Some(err),
+        };
+        rt.holds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hold.clone());
+        (hold, failed)
+    }
+
+    /// Arms the timer for `ns` more CPU (0: disarms), if there is one.
+    fn arm(&self, ns: Nanos) {
+        if let Some(timer) = self.timer.get() {
+            timer.arm(ns);
+        }
+    }
+
+    /// A bound strand of `ctx` starts running at `now` with `available` ns
+    /// of its budget left (0: do not arm).
+    pub(crate) fn start(&self, ctx: &ContextCell, now: Nanos, available: Nanos) {
+        self.ctx
+            .store(ctx as *const ContextCell as *mut ContextCell, Ordering::Relaxed);
+        self.wall_start.store(now, Ordering::Relaxed);
+        let cpu = sys::thread_cpu_ns();
+        self.cpu_start.store(cpu, Ordering::Relaxed);
+        if available > 0 && self.timer.get().is_some() {
+            self.cpu_due.store(cpu + available, Ordering::Relaxed);
+            self.state.store(ARMED, Ordering::Release);
+            self.arm(available);
+        }
+    }
+
+    /// The bound strand stopped: disarms the timer; returns when its run
+    /// began (on the runtime's clock) and the CPU it used since.
+    pub(crate) fn stop(&self) -> (Nanos, Nanos) {
+        // IDLE first: an expiry from here on finds nothing to do.
+        if self.state.swap(IDLE, Ordering::AcqRel) != IDLE {
+            self.arm(0);
+        }
+        self.ctx.store(std::ptr::null_mut(), Ordering::Relaxed);
+        let used = sys::thread_cpu_ns().saturating_sub(self.cpu_start.load(Ordering::Relaxed));
+        (self.wall_start.load(Ordering::Relaxed), used)
+    }
+
+    /// Takes the hold out of the runtime's list (its thread is ending).
+    pub(crate) fn retire(self: &Arc<Hold>, rt: &RuntimeShared) {
+        let mut holds = rt.holds.lock().unwrap_or_else(|e| e.into_inner());
+        holds.retain(|h| !Arc::ptr_eq(h, self));
+    }
+}
+
+/// The budget timer's signal handler. Only async-signal-safe calls: atomics,
+/// clock reads, timer arming, futexes and an absolute sleep.
+extern "C" fn on_budget_signal(_: i32, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the signal comes only from a hold's timer, whose value is the
+    // hold's address; the hold lives as long as its thread (the one running
+    // this handler) and its timer is deleted with it.
+    let hold = unsafe { &*((*info).si_value().sival_ptr as *const Hold) };
+    // SAFETY: errno is thread-local; the handler must leave it as it was.
+    let errno = unsafe { *libc::__errno_location() };
+    let state = hold.state.load(Ordering::Acquire);
+    let cpu = sys::thread_cpu_ns();
+    let due = hold.cpu_due.load(Ordering::Relaxed);
+    match state {
+        // The thread was not on a CPU all the while: wait for the rest.
+        ARMED | STRUCK if cpu < due => hold.arm(due - cpu),
+        ARMED => {
+            // End the slice: a cooperative strand yields at its next call.
+            // SAFETY: see `Hold`'s Send: the carrier outlives its hold.
+            unsafe { (*hold.slice_end).store(0, Ordering::Relaxed) };
+            hold.cpu_due.store(cpu + nanos(GRACE), Ordering::Relaxed);
+            hold.state.store(STRUCK, Ordering::Release);
+            hold.arm(nanos(GRACE));
+        }
+        STRUCK => {
+            hold.cpu_held.store(cpu, Ordering::Relaxed);
+            hold.state.store(HELD, Ordering::Release);
+            // SAFETY: the runtime outlives its carriers (see `Hold`).
+            let monitor = unsafe { &*hold.monitor };
+            monitor.fetch_add(1, Ordering::SeqCst);
+            sys::futex_wake_all(monitor);
+            while hold.state.load(Ordering::Acquire) == HELD {
+                sys::futex_wait(&hold.state, HELD, None);
+            }
+            sys::sleep_until_monotonic(hold.until_mono.load(Ordering::Relaxed));
+            hold.wall_start
+                .store(hold.until.load(Ordering::Relaxed), Ordering::Relaxed);
+            let cpu = sys::thread_cpu_ns();
+            hold.cpu_start.store(cpu, Ordering::Relaxed);
+            let rearm = hold.rearm.load(Ordering::Relaxed).max(1);
+            hold.cpu_due.store(cpu + rearm, Ordering::Relaxed);
+            hold.state.store(ARMED, Ordering::Release);
+            hold.arm(rearm);
+        }
+        _ => {}
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// The monitor's part: for each carrier held since the last look, charges
+/// its context, gives its core to a new carrier if it still has it, and
+/// releases it at the refill. `revoke(core, tid)` takes the core from the
+/// held carrier `tid` if that one still owns it.
+pub(crate) fn release_held(rt: &RuntimeShared, now: Nanos, mut revoke: impl FnMut(usize, i32)) {
+    let held: Vec<Arc<Hold>> = rt
+        .holds
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|h| h.state.load(Ordering::Acquire) == HELD)
+        .cloned()
+        .collect();
+    for hold in held {
+        let ctx = hold.ctx.load(Ordering::Relaxed);
+        if ctx.is_null() {
+            continue;
+        }
+        // SAFETY: a held carrier is inside its bound strand's run, whose
+        // task keeps the context alive until the run stops, which cannot
+        // happen before the release below.
+        let ctx = unsafe { &*ctx };
+        let used = hold
+            .cpu_held
+            .load(Ordering::Relaxed)
+            .saturating_sub(hold.cpu_start.load(Ordering::Relaxed));
+        let (until, rearm, notices) = ctx.hold(hold.wall_start.load(Ordering::Relaxed), used, now);
+        ctx.send(rt, notices);
+        revoke(hold.core, hold.tid);
+        let mono_now = sys::monotonic_ns();
+        let now = rt.started.elapsed().as_nanos() as Nanos;
+        hold.until_mono
+            .store(mono_now + until.saturating_sub(now), Ordering::Relaxed);
+        hold.until.store(until.max(now), Ordering::Relaxed);
+        hold.rearm.store(rearm, Ordering::Relaxed);
+        hold.state.store(RELEASED, Ordering::Release);
+        sys::futex_wake_all(&hold.state);
+    }
+}

@@ -1,0 +1,219 @@
+//! Scheduling contexts in the real runtime: who was throttled and held, and
+//! that no strand got more CPU than its budget allows — not how fast.
+
+use braid::event;
+use braid::sched::{ContextError, ContextHandle, Overrun, SchedContext, CATCH_UP, GRACE};
+use braid::{Builder, Runtime};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BUDGET: Duration = Duration::from_millis(2);
+const PERIOD: Duration = Duration::from_millis(10);
+
+/// Tests that spin run one at a time: two runtimes on the same CPUs blur
+/// each other's figures.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn context(rt: &Runtime) -> ContextHandle {
+    let authority = rt.take_authority().expect("the first take gets it");
+    authority
+        .mint(&SchedContext::new(BUDGET, PERIOD))
+        .expect("2 ms per 10 ms is a budget")
+}
+
+/// The most a context of `BUDGET` per `PERIOD` may have used over `elapsed`:
+/// a budget per period begun, the catch-up allowance, and one stop's overrun
+/// per period (the grace, or a switch's worth for a cooperative strand).
+fn most(elapsed: Duration) -> Duration {
+    let periods = (elapsed.as_nanos() / PERIOD.as_nanos()) as u32 + 1;
+    (BUDGET + GRACE + Duration::from_micros(100)) * periods + CATCH_UP
+}
+
+/// Computes for about `d` without any runtime call.
+fn compute(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn authority_is_taken_once_and_bad_figures_are_named() {
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let authority = rt.take_authority().expect("first");
+    assert!(rt.take_authority().is_none(), "the authority is taken once");
+    let too_big = authority.mint(&SchedContext::new(PERIOD * 2, PERIOD));
+    assert!(matches!(too_big, Err(ContextError::Budget(_))), "{too_big:?}");
+    let text = too_big.unwrap_err().to_string();
+    assert!(text.contains("at most the period"), "{text}");
+    let short = authority.mint(&SchedContext::new(Duration::from_nanos(1), Duration::from_micros(10)));
+    assert!(matches!(short, Err(ContextError::Budget(_))), "{short:?}");
+    let late = authority.mint(&SchedContext::new(BUDGET, PERIOD).deadline(PERIOD * 2));
+    assert!(matches!(late, Err(ContextError::Deadline { .. })), "{late:?}");
+    let local = rt.block_on(move || {
+        let ev = event::local("mine").unwrap();
+        authority
+            .mint(&SchedContext::new(BUDGET, PERIOD).notices(ev))
+            .map(|_| ())
+    });
+    assert_eq!(local, Err(ContextError::LocalNotices("mine".into())));
+}
+
+#[test]
+fn revoked_handles_fail_and_a_context_ends_with_its_strands() {
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let authority = rt.take_authority().unwrap();
+    let old = authority.mint(&SchedContext::new(BUDGET, PERIOD)).unwrap();
+    let new = authority.revoke(&old).unwrap();
+    assert_eq!(old.stats().unwrap_err(), ContextError::Revoked);
+    assert_eq!(
+        authority.revoke(&old).unwrap_err(),
+        ContextError::Revoked,
+        "a revoked handle cannot revoke either"
+    );
+    let h = new.clone();
+    rt.block_on(move || {
+        let err = Builder::new().context(&old).spawn(|| ()).unwrap_err();
+        assert_eq!(err.context_error(), Some(&ContextError::Revoked));
+        assert!(err.to_string().contains("revoked"), "{err}");
+        Builder::new()
+            .context(&h)
+            .spawn(|| {
+                // A child inherits the context.
+                braid::spawn(|| compute(Duration::from_millis(1)))
+                    .join()
+                    .unwrap();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+    assert_eq!(new.stats().unwrap_err(), ContextError::Ended);
+    // Another runtime's handle does not bind here.
+    let other = Runtime::builder().cores(1).build().unwrap();
+    let foreign = other
+        .take_authority()
+        .unwrap()
+        .mint(&SchedContext::new(BUDGET, PERIOD))
+        .unwrap();
+    let err = rt.block_on(move || Builder::new().context(&foreign).spawn(|| ()).unwrap_err());
+    assert_eq!(err.context_error(), Some(&ContextError::OtherRuntime));
+}
+
+/// Runs `body` bound to a 2 ms / 10 ms context beside an unbound neighbour on
+/// a 1-core runtime for `run`; returns the context's figures, the time it
+/// was measured over, and the neighbour's rounds.
+fn held_beside_a_neighbour(
+    run: Duration,
+    body: fn(&AtomicBool),
+) -> (braid::sched::ContextStats, Duration, u64) {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let ctx = context(&rt);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let (s, r, h) = (stop.clone(), rounds.clone(), ctx.clone());
+    let started = Instant::now();
+    let elapsed = rt.block_on(move || {
+        let bound = Builder::new()
+            .context(&h)
+            .spawn({
+                let s = s.clone();
+                move || body(&s)
+            })
+            .unwrap();
+        let neighbour = braid::spawn({
+            let s = s.clone();
+            move || {
+                while !s.load(Ordering::Relaxed) {
+                    r.fetch_add(1, Ordering::Relaxed);
+                    braid::sleep(Duration::from_millis(1)).unwrap();
+                }
+            }
+        });
+        braid::sleep(run).unwrap();
+        s.store(true, Ordering::Relaxed);
+        let elapsed = started.elapsed();
+        let stats = h.stats().unwrap();
+        bound.join().unwrap();
+        neighbour.join().unwrap();
+        (stats, elapsed)
+    });
+    (elapsed.0, elapsed.1, rounds.load(Ordering::Relaxed))
+}
+
+#[test]
+fn a_cooperative_strand_is_throttled_to_its_budget() {
+    let (stats, elapsed, rounds) = held_beside_a_neighbour(Duration::from_millis(500), |stop| {
+        while !stop.load(Ordering::Relaxed) {
+            compute(Duration::from_micros(50));
+            braid::yield_now();
+        }
+    });
+    assert!(stats.throttles > 0, "never throttled: {stats:?}");
+    assert!(stats.depletions > 0, "{stats:?}");
+    assert!(
+        stats.used <= most(elapsed),
+        "used {:?} over {elapsed:?}, at most {:?} allowed",
+        stats.used,
+        most(elapsed)
+    );
+    assert!(rounds > 50, "the neighbour ran only {rounds} rounds");
+}
+
+#[test]
+fn a_strand_that_never_yields_is_held_to_its_budget() {
+    let (stats, elapsed, rounds) = held_beside_a_neighbour(Duration::from_millis(500), |stop| {
+        // No runtime call at all until told to stop.
+        while !stop.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+    });
+    assert!(stats.holds > 0, "the carrier was never held: {stats:?}");
+    assert!(
+        stats.used <= most(elapsed),
+        "used {:?} over {elapsed:?}, at most {:?} allowed",
+        stats.used,
+        most(elapsed)
+    );
+    // The core went to a new carrier while the hog was held: its neighbour
+    // kept sleeping and waking (the hog threshold, 10 ms by default, is not
+    // what let it: the hog was never past it with work waiting and unheld).
+    assert!(rounds > 50, "the neighbour ran only {rounds} rounds");
+}
+
+#[test]
+fn depletions_arrive_as_events_and_notify_only_never_throttles() {
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let authority = rt.take_authority().unwrap();
+    let notices = event::global("budget-notices").unwrap();
+    let ctx = authority
+        .mint(
+            &SchedContext::new(BUDGET, PERIOD)
+                .overrun(Overrun::Notify)
+                .notices(notices.clone()),
+        )
+        .unwrap();
+    let h = ctx.clone();
+    let stats = rt.block_on(move || {
+        let bound = Builder::new()
+            .context(&h)
+            .spawn(|| {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(100) {
+                    compute(Duration::from_micros(100));
+                    braid::yield_now();
+                }
+            })
+            .unwrap();
+        // The first depletion is signalled.
+        notices.wait_timeout(Duration::from_secs(10)).unwrap();
+        let stats = h.stats().unwrap();
+        bound.join().unwrap();
+        stats
+    });
+    assert!(stats.depletions >= 1, "{stats:?}");
+    assert_eq!(stats.throttles, 0, "notify-only throttled: {stats:?}");
+    assert_eq!(stats.holds, 0, "notify-only held: {stats:?}");
+}
