@@ -1,8 +1,9 @@
 //! A fixed amount of scheduler work on one core, for instruction counts
 //! (`valgrind --tool=callgrind`) before and after a change to the hot path:
-//! two strands yielding to each other, then spawn + join.
+//! two strands yielding to each other, then spawn + join one at a time, then
+//! a batch spawned before any is joined (as `braid bench`'s `spawn_join`).
 //!
-//! `cargo run --release -p braid-examples --example switches [YIELDS] [SPAWNS]`
+//! `cargo run --release -p braid-examples --example switches [YIELDS] [SPAWNS] [BATCH]`
 
 fn main() {
     let mut args = std::env::args()
@@ -10,6 +11,7 @@ fn main() {
         .map(|a| a.parse::<u64>().expect("a count"));
     let yields = args.next().unwrap_or(200_000);
     let spawns = args.next().unwrap_or(100_000);
+    let batch = args.next().unwrap_or(0);
     let rt = braid::Runtime::builder()
         .cores(1)
         .build()
@@ -22,6 +24,9 @@ fn main() {
         for i in 0..spawns {
             assert_eq!(braid::spawn(move || i).join().unwrap(), i);
         }
+        let handles: Vec<_> = (0..batch).map(|i| braid::spawn(move || i)).collect();
+        let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(sum, batch * batch.saturating_sub(1) / 2);
     })
     .expect("spawn")
     .join()

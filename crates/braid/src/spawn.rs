@@ -301,7 +301,7 @@ impl Builder {
             .map_err(SpawnError::config)?;
         let params = self.params(&parent.params())?;
         let context = match &self.context {
-            None => parent.context.clone(),
+            None => parent.context().cloned(),
             Some(handle) => Some(
                 handle
                     .bind(parent.runtime_id)
@@ -418,10 +418,9 @@ where
         parent,
         placement.core,
         params,
-        context,
     ));
     header.enter_subtree();
-    if let Some(context) = &header.context {
+    if let Some(context) = &context {
         context.strand_started();
     }
     let body = Arc::new(StrandBody {
@@ -443,7 +442,12 @@ where
             ),
         )
     };
-    let task = Task::new(header.clone(), pending, rt.config.policy.keeps_entities());
+    let task = Task::new(
+        header.clone(),
+        pending,
+        rt.config.policy.keeps_entities(),
+        context,
+    );
     (task, JoinHandle { header, packet })
 }
 

@@ -138,10 +138,13 @@ pub(crate) struct Header {
     /// that keep one; it belongs to the strand's one `Task` (see
     /// `Schedulable for Task`). Here rather than in the task, which stays
     /// 64 bytes: tasks move through queues and rings on every switch.
+    ///
+    /// The scheduling context the strand is bound to, if any (see `budget`),
+    /// lives in the same box: set at spawn, never changed. A strand with
+    /// neither pays one null pointer here, not 8 bytes more of header — the
+    /// context as a header field measured +9 % on spawn + join (header 200 →
+    /// 208 bytes; medians of 5 interleaved runs, 288 → 314 ns).
     entity: EntityCell,
-    /// The scheduling context the strand is bound to (see `budget`): set at
-    /// spawn, inherited by the strands it spawns.
-    pub(crate) context: Option<Arc<crate::budget::ContextCell>>,
 }
 
 /// The most a strand header may take: 208 bytes, 224 with its reference
@@ -154,8 +157,16 @@ const HEADER_BYTES: usize = 208;
 /// 100 µs ..= 1 s; the runtime's clock ticks every millisecond).
 pub(crate) const SLICE_UNIT: u64 = 100_000;
 
-/// A task's entity, kept in its header (see `Schedulable for Task`).
-struct EntityCell(std::cell::UnsafeCell<Option<Box<Entity>>>);
+/// A task's entity and context, kept in its header (see `Schedulable for
+/// Task`).
+struct EntityCell(std::cell::UnsafeCell<Option<Box<Extras>>>);
+
+/// What a strand keeps beside its header when its policy or a scheduling
+/// context needs it.
+struct Extras {
+    entity: Entity,
+    context: Option<Arc<crate::budget::ContextCell>>,
+}
 
 // SAFETY: only the header's one task touches the cell, and that task is held
 // by one thread at a time (it moves between threads only through the bus or
@@ -192,7 +203,6 @@ impl Header {
         parent: Option<Arc<Header>>,
         home: usize,
         params: SchedParams,
-        context: Option<Arc<crate::budget::ContextCell>>,
     ) -> Header {
         Header {
             id,
@@ -222,7 +232,23 @@ impl Header {
                 .slice
                 .map_or(0, |ns| (ns / SLICE_UNIT).clamp(1, u16::MAX as u64) as u16),
             entity: EntityCell(std::cell::UnsafeCell::new(None)),
-            context,
+        }
+    }
+
+    /// The scheduling context the strand is bound to. Read by the strand's
+    /// task holder, or by the strand itself while it runs (spawning inherits
+    /// it): the context is set before the task first goes anywhere and never
+    /// changes.
+    #[inline]
+    pub(crate) fn context(&self) -> Option<&Arc<crate::budget::ContextCell>> {
+        // SAFETY: the box is made in `Task::new` before the task is
+        // published, and later only its `entity` is written (by the task's
+        // holder, never while the strand runs); `context` is never written
+        // after that, so reading it races with nothing.
+        unsafe {
+            (*self.entity.0.get())
+                .as_deref()
+                .and_then(|x| x.context.as_ref())
         }
     }
 
@@ -332,14 +358,22 @@ pub(crate) struct Task {
 
 impl Task {
     /// A task for `header` that starts with `pending`; it gets an entity if
-    /// its runtime's policy keeps one (`fair`).
+    /// its runtime's policy keeps one (`fair`), and is bound to `context`.
     #[inline(always)]
-    pub(crate) fn new(header: Arc<Header>, pending: Arc<dyn Launch>, fair: bool) -> Task {
-        if fair {
-            let entity = Box::new(Entity::new(header.params()));
+    pub(crate) fn new(
+        header: Arc<Header>,
+        pending: Arc<dyn Launch>,
+        fair: bool,
+        context: Option<Arc<crate::budget::ContextCell>>,
+    ) -> Task {
+        if fair || context.is_some() {
+            let extras = Box::new(Extras {
+                entity: Entity::new(header.params()),
+                context,
+            });
             // SAFETY: the header is new and this is its one task: nothing
             // else can reach the cell (see `Schedulable for Task`).
-            unsafe { *header.entity.0.get() = Some(entity) };
+            unsafe { *header.entity.0.get() = Some(extras) };
         }
         Task {
             coroutine: None,
@@ -366,7 +400,7 @@ impl Schedulable for Task {
         unsafe {
             (*self.header.entity.0.get())
                 .as_deref()
-                .unwrap_or(&NO_ENTITY)
+                .map_or(&NO_ENTITY, |x| &x.entity)
         }
     }
     #[inline]
@@ -374,7 +408,14 @@ impl Schedulable for Task {
         let params = self.header.params();
         // SAFETY: as above, and `&mut self` borrows the one task exclusively.
         let cell = unsafe { &mut *self.header.entity.0.get() };
-        cell.get_or_insert_with(|| Box::new(Entity::new(params)))
+        &mut cell
+            .get_or_insert_with(|| {
+                Box::new(Extras {
+                    entity: Entity::new(params),
+                    context: None,
+                })
+            })
+            .entity
     }
 }
 

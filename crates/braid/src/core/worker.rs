@@ -159,7 +159,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             (*(*c).local).sched.slice_end(&task, started),
             Ordering::Relaxed,
         );
-        if let Some(context) = (*header).context.as_deref() {
+        if let Some(context) = (*header).context() {
             if let Some(until) = start_bound(rt, c, context) {
                 (*(*c).local).sched.throttle(task, until);
                 return true;
@@ -173,7 +173,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             .as_mut()
             .expect("a queued task has its coroutine")
             .resume(());
-        if let Some(context) = (*header).context.as_deref() {
+        if let Some(context) = (*header).context() {
             stop_bound(rt, c, context);
         }
         let owned = shared.enter_scheduler((*c).epoch) && !(*c).retired;
