@@ -7,6 +7,7 @@
 //! `results.json` (one record per workload × runtime × cores × metric),
 //! `machine.json` and `report.md` in its output folder.
 
+mod budget;
 mod classic;
 mod figures;
 mod latency;
@@ -85,6 +86,7 @@ pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
     sync::run_all(&mut suite)?;
     classic::run_all(&mut suite)?;
     latency::run_all(&mut suite)?;
+    budget::run_all(&mut suite)?;
     net::run_all(&mut suite)?;
     scale::run_all(&mut suite)?;
     suite.finish()

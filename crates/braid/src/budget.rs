@@ -34,7 +34,8 @@
 //!   it returns to its core's queue.
 //!
 //! A context dies with the strands bound to it: once the last one exits,
-//! its handles answer [`ContextError::Ended`]. [`Authority::revoke`] gives a
+//! nothing more can be bound to it or changed ([`ContextError::Ended`]); its
+//! figures stay readable ([`ContextStats::ended`]). [`Authority::revoke`] gives a
 //! context a new generation: the handles given out before fail with
 //! [`ContextError::Revoked`] (the strands stay held to the context).
 //!
@@ -196,6 +197,8 @@ pub struct ContextStats {
     pub holds: u64,
     /// Strands bound to it now.
     pub strands: usize,
+    /// Whether it ended: strands were bound to it and all have exited.
+    pub ended: bool,
 }
 
 /// The right to mint scheduling contexts in one runtime. The embedding
@@ -266,7 +269,7 @@ impl Authority {
     /// the one handle of the new generation. The context and its strands
     /// carry on.
     pub fn revoke(&self, handle: &ContextHandle) -> Result<ContextHandle, ContextError> {
-        let cell = handle.check()?;
+        let cell = handle.current()?;
         if cell.runtime_id != self.runtime_id {
             return Err(ContextError::OtherRuntime);
         }
@@ -288,20 +291,26 @@ pub struct ContextHandle {
 }
 
 impl ContextHandle {
-    fn check(&self) -> Result<&Arc<ContextCell>, ContextError> {
+    /// The context, unless this handle's generation was revoked.
+    fn current(&self) -> Result<&Arc<ContextCell>, ContextError> {
         if self.cell.generation.load(Ordering::Acquire) != self.generation {
             return Err(ContextError::Revoked);
-        }
-        if self.cell.bound.load(Ordering::Acquire) && self.cell.strands.load(Ordering::Acquire) == 0
-        {
-            return Err(ContextError::Ended);
         }
         Ok(&self.cell)
     }
 
-    /// What the context's strands have had so far.
+    /// The context, unless revoked or ended.
+    fn check(&self) -> Result<&Arc<ContextCell>, ContextError> {
+        let cell = self.current()?;
+        if cell.ended() {
+            return Err(ContextError::Ended);
+        }
+        Ok(cell)
+    }
+
+    /// What the context's strands have had so far (also once it ended).
     pub fn stats(&self) -> Result<ContextStats, ContextError> {
-        let cell = self.check()?;
+        let cell = self.current()?;
         let books = cell.lock();
         Ok(ContextStats {
             budget: Duration::from_nanos(books.budget.budget()),
@@ -313,6 +322,7 @@ impl ContextHandle {
             deadline_misses: books.misses,
             holds: books.holds,
             strands: cell.strands.load(Ordering::Relaxed),
+            ended: cell.ended(),
         })
     }
 
@@ -396,6 +406,10 @@ pub(crate) struct Notices {
 impl ContextCell {
     fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
         self.books.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ended(&self) -> bool {
+        self.bound.load(Ordering::Acquire) && self.strands.load(Ordering::Acquire) == 0
     }
 
     /// A strand was bound to this context (at its spawn).
@@ -524,6 +538,11 @@ pub(crate) struct Hold {
     /// expiry the handler checks the CPU clock and re-arms for what is left
     /// if the thread was not running all along.
     cpu_due: AtomicU64,
+    /// When the timer fires (`CLOCK_MONOTONIC` ns; 0: not armed). A run
+    /// that needs it no later than that leaves it armed: consecutive runs
+    /// of bound strands then cost no timer call each (the expiry checks the
+    /// CPU clock against `cpu_due` and re-arms for what is left).
+    fires_at: AtomicU64,
     /// Set by the monitor for a release: `CLOCK_MONOTONIC` time to sleep
     /// until, the same on the runtime's clock, and the CPU to arm for.
     until_mono: AtomicU64,
@@ -568,12 +587,17 @@ impl Hold {
             cpu_start: AtomicU64::new(0),
             cpu_held: AtomicU64::new(0),
             cpu_due: AtomicU64::new(0),
+            fires_at: AtomicU64::new(0),
             until_mono: AtomicU64::new(0),
             until: AtomicU64::new(0),
             rearm: AtomicU64::new(0),
             tid: sys::thread_id(),
             core,
         });
+        // Releases at a refill are sleeps that end on time (the hold's
+        // sleep in the handler, the core's park until a throttled strand's
+        // release).
+        sys::set_timer_slack(1_000);
         let value = Arc::as_ptr(&hold) as *mut libc::c_void;
         let failed = match handler.and_then(|()| sys::ThreadTimer::new(budget_signal(), value)) {
             Ok(timer) => {
@@ -589,9 +613,13 @@ impl Hold {
         (hold, failed)
     }
 
-    /// Arms the timer for `ns` more CPU (0: disarms), if there is one.
+    /// Arms the timer to fire in `ns` (at least 1), if there is one.
+    /// Async-signal-safe.
     fn arm(&self, ns: Nanos) {
         if let Some(timer) = self.timer.get() {
+            let ns = ns.max(1);
+            self.fires_at
+                .store(sys::monotonic_ns() + ns, Ordering::Relaxed);
             timer.arm(ns);
         }
     }
@@ -607,17 +635,20 @@ impl Hold {
         if available > 0 && self.timer.get().is_some() {
             self.cpu_due.store(cpu + available, Ordering::Relaxed);
             self.state.store(ARMED, Ordering::Release);
-            self.arm(available);
+            // The thread's CPU time cannot run ahead of the wall clock: a
+            // timer due by `available` from now fires in time.
+            let fires_at = self.fires_at.load(Ordering::Relaxed);
+            if fires_at == 0 || fires_at > sys::monotonic_ns() + available {
+                self.arm(available);
+            }
         }
     }
 
-    /// The bound strand stopped: disarms the timer; returns when its run
-    /// began (on the runtime's clock) and the CPU it used since.
+    /// The bound strand stopped: returns when its run began (on the
+    /// runtime's clock) and the CPU it used since. The timer stays armed for
+    /// the next run (an expiry with no bound strand running does nothing).
     pub(crate) fn stop(&self) -> (Nanos, Nanos) {
-        // IDLE first: an expiry from here on finds nothing to do.
-        if self.state.swap(IDLE, Ordering::AcqRel) != IDLE {
-            self.arm(0);
-        }
+        self.state.store(IDLE, Ordering::Release);
         self.ctx.store(std::ptr::null_mut(), Ordering::Relaxed);
         let used = sys::thread_cpu_ns().saturating_sub(self.cpu_start.load(Ordering::Relaxed));
         (self.wall_start.load(Ordering::Relaxed), used)
@@ -639,6 +670,7 @@ extern "C" fn on_budget_signal(_: i32, info: *mut libc::siginfo_t, _: *mut libc:
     let hold = unsafe { &*((*info).si_value().sival_ptr as *const Hold) };
     // SAFETY: errno is thread-local; the handler must leave it as it was.
     let errno = unsafe { *libc::__errno_location() };
+    hold.fires_at.store(0, Ordering::Relaxed);
     let state = hold.state.load(Ordering::Acquire);
     let cpu = sys::thread_cpu_ns();
     let due = hold.cpu_due.load(Ordering::Relaxed);

@@ -89,7 +89,16 @@ fn revoked_handles_fail_and_a_context_ends_with_its_strands() {
             .join()
             .unwrap();
     });
-    assert_eq!(new.stats().unwrap_err(), ContextError::Ended);
+    let stats = new.stats().expect("an ended context's figures stay readable");
+    assert!(stats.ended && stats.strands == 0, "{stats:?}");
+    assert!(stats.used >= Duration::from_millis(1), "the child's run was charged: {stats:?}");
+    let again = new.clone();
+    let err = rt.block_on(move || Builder::new().context(&again).spawn(|| ()).unwrap_err());
+    assert_eq!(err.context_error(), Some(&ContextError::Ended));
+    assert_eq!(
+        new.set_budget(BUDGET, PERIOD).unwrap_err(),
+        ContextError::Ended
+    );
     // Another runtime's handle does not bind here.
     let other = Runtime::builder().cores(1).build().unwrap();
     let foreign = other

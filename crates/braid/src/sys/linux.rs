@@ -269,6 +269,15 @@ fn timespec_of(ns: u64) -> libc::timespec {
     }
 }
 
+/// Lets the kernel end the calling thread's timed sleeps at most `ns` late
+/// (its default, 50 µs, is a quarter of a percent of a 20 ms period at every
+/// wake). Best effort.
+pub(crate) fn set_timer_slack(ns: u64) {
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the
+    // calling thread.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
+}
+
 /// Sleeps the calling thread until `CLOCK_MONOTONIC` reads `ns`, through
 /// signals. Async-signal-safe.
 pub(crate) fn sleep_until_monotonic(ns: u64) {

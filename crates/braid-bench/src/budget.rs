@@ -1,0 +1,241 @@
+//! Budget accuracy: a CPU budget of 2 ms per 10 ms, held over 100 periods.
+//!
+//! Each contender spins for one second and measures, from inside, how long
+//! its own code ran: it reads the clock in a tight loop and adds up the steps
+//! shorter than [`GAP`] (a longer step is time it was not running: throttled,
+//! held or descheduled). The first figure is how far that share of the second
+//! is from the 20 % granted, in percentage points; the second is the same for
+//! the CPU time it was given (the thread's CPU clock; for braid, what its
+//! context was charged), which also counts what enforcing the budget cost it
+//! (signals, timer and clock calls, switches).
+//!
+//! - braid, cooperative: a strand bound to a `SchedContext` that yields
+//!   every 50 µs;
+//! - braid, never yielding: the same strand making no runtime call at all;
+//! - Linux `SCHED_DEADLINE`: a thread with runtime 2 ms, deadline and period
+//!   10 ms (needs root and a kernel that admits it; skipped with a note
+//!   otherwise);
+//! - a cgroup v1 `cpu` controller group with `cpu.cfs_quota_us` 2000 and
+//!   `cpu.cfs_period_us` 10000 holding one spinning thread (skipped with a
+//!   note where the controller is not writable).
+
+use crate::figures::Row;
+use crate::report::{Figure, Suite};
+use braid::sched::SchedContext;
+use std::error::Error;
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 5;
+const BUDGET: Duration = Duration::from_millis(2);
+const PERIOD: Duration = Duration::from_millis(10);
+const WINDOW: Duration = Duration::from_secs(1);
+/// A clock step longer than this is time the spinner did not run.
+const GAP: Duration = Duration::from_micros(20);
+
+pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    if !suite.wants("budget_accuracy") {
+        return Ok(());
+    }
+    suite.say("\nbudget accuracy: 2 ms per 10 ms for 1 s (100 periods), share measured from inside");
+    let mut rows: Vec<(&'static str, Vec<Shares>)> = vec![
+        ("braid-cooperative", runs(|| braid_run(true))?),
+        ("braid-never-yields", runs(|| braid_run(false))?),
+    ];
+    match runs(deadline_run) {
+        Ok(shares) => rows.push(("sched-deadline", shares)),
+        Err(why) => suite.note(&format!("budget accuracy: SCHED_DEADLINE skipped: {why}")),
+    }
+    match runs(cgroup_run) {
+        Ok(shares) => rows.push(("cgroup-quota", shares)),
+        Err(why) => suite.note(&format!("budget accuracy: cgroup quota skipped: {why}")),
+    }
+    for (name, shares) in &rows {
+        let shown: Vec<String> = shares
+            .iter()
+            .map(|s| format!("{:.3}/{:.3}", s.inside, s.cpu))
+            .collect();
+        suite.say(&format!("  {name}: % ran/given {}", shown.join(" ")));
+    }
+    for (metric, title, pick) in [
+        (
+            "share error",
+            "2 ms / 10 ms budget over 100 periods: share its code ran, distance from 20 %",
+            (|s: &Shares| s.inside) as fn(&Shares) -> f64,
+        ),
+        (
+            "cpu share error",
+            "2 ms / 10 ms budget over 100 periods: CPU time given, distance from 20 %",
+            |s: &Shares| s.cpu,
+        ),
+    ] {
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|(name, shares)| {
+                Row::new(name, shares.iter().map(|s| (pick(s) - 20.0).abs()).collect())
+            })
+            .collect();
+        suite.figure(
+            &Figure {
+                workload: "budget_accuracy",
+                title,
+                metric,
+                unit: "pp",
+                cores: 1,
+                target: Some(0.2),
+                higher_is_better: false,
+            },
+            &rows,
+        );
+    }
+    Ok(())
+}
+
+/// One run's shares of the window, in percent.
+#[derive(Clone, Copy)]
+struct Shares {
+    /// Measured by the spinning code itself.
+    inside: f64,
+    /// CPU time it was given.
+    cpu: f64,
+}
+
+/// One warm-up run, then `RUNS`; each one's shares.
+fn runs(
+    mut run: impl FnMut() -> Result<Shares, Box<dyn Error>>,
+) -> Result<Vec<Shares>, Box<dyn Error>> {
+    run()?;
+    (0..RUNS).map(|_| run()).collect()
+}
+
+/// Spins for `WINDOW`, calling `between` every ~50 µs of its own running;
+/// returns the percentage of the window it ran, and the window.
+fn spin(mut between: impl FnMut()) -> (f64, Duration) {
+    let start = Instant::now();
+    let mut last = start;
+    let mut ran = Duration::ZERO;
+    let mut since_call = Duration::ZERO;
+    loop {
+        let now = Instant::now();
+        let step = now - last;
+        last = now;
+        if step < GAP {
+            ran += step;
+            since_call += step;
+        }
+        if now - start >= WINDOW {
+            return (ran.as_secs_f64() * 100.0 / (now - start).as_secs_f64(), now - start);
+        }
+        if since_call >= Duration::from_micros(50) {
+            since_call = Duration::ZERO;
+            between();
+        }
+    }
+}
+
+/// A thread's CPU clock, in seconds.
+fn thread_cpu() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live timespec the call writes.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// `spin` on a thread, with the CPU time the thread got.
+fn spin_thread() -> Shares {
+    let cpu = thread_cpu();
+    let (inside, window) = spin(|| {});
+    Shares {
+        inside,
+        cpu: (thread_cpu() - cpu) * 100.0 / window.as_secs_f64(),
+    }
+}
+
+fn braid_run(cooperative: bool) -> Result<Shares, Box<dyn Error>> {
+    let rt = braid::Runtime::builder().cores(1).build()?;
+    let authority = rt.take_authority().ok_or("the authority was taken")?;
+    let ctx = authority.mint(&SchedContext::new(BUDGET, PERIOD))?;
+    let bound = ctx.clone();
+    let (inside, window) = rt.block_on(move || {
+        braid::Builder::new()
+            .context(&bound)
+            .spawn(move || {
+                if cooperative {
+                    spin(braid::yield_now)
+                } else {
+                    spin(|| {})
+                }
+            })
+            .map(|h| h.join())
+    })??;
+    let used = ctx.stats()?.used;
+    Ok(Shares {
+        inside,
+        cpu: used.as_secs_f64() * 100.0 / window.as_secs_f64(),
+    })
+}
+
+/// `struct sched_attr` of `sched_setattr(2)`.
+#[repr(C)]
+#[derive(Default)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+const SCHED_DEADLINE: u32 = 6;
+
+fn deadline_run() -> Result<Shares, Box<dyn Error>> {
+    let thread = std::thread::spawn(|| -> Result<Shares, String> {
+        let attr = SchedAttr {
+            size: std::mem::size_of::<SchedAttr>() as u32,
+            policy: SCHED_DEADLINE,
+            runtime: BUDGET.as_nanos() as u64,
+            deadline: PERIOD.as_nanos() as u64,
+            period: PERIOD.as_nanos() as u64,
+            ..SchedAttr::default()
+        };
+        // SAFETY: `attr` is a live sched_attr of the size it states; pid 0
+        // is the calling thread.
+        let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+        if rc != 0 {
+            return Err(format!(
+                "sched_setattr failed: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(spin_thread())
+    });
+    Ok(thread.join().map_err(|_| "the deadline thread panicked")??)
+}
+
+fn cgroup_run() -> Result<Shares, Box<dyn Error>> {
+    let root = std::path::Path::new("/sys/fs/cgroup/cpu");
+    let dir = root.join(format!("braid-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let result = (|| -> Result<Shares, Box<dyn Error>> {
+        std::fs::write(dir.join("cpu.cfs_period_us"), "10000")?;
+        std::fs::write(dir.join("cpu.cfs_quota_us"), "2000")?;
+        let tasks = dir.join("tasks");
+        let root_tasks = root.join("tasks");
+        let thread = std::thread::spawn(move || -> Result<Shares, String> {
+            // SAFETY: plain system call without arguments.
+            let tid = unsafe { libc::gettid() };
+            std::fs::write(&tasks, tid.to_string()).map_err(|e| format!("joining the group: {e}"))?;
+            let share = spin_thread();
+            std::fs::write(&root_tasks, tid.to_string()).map_err(|e| format!("leaving it: {e}"))?;
+            Ok(share)
+        });
+        Ok(thread.join().map_err(|_| "the cgroup thread panicked")??)
+    })();
+    let _ = std::fs::remove_dir(&dir);
+    result
+}
