@@ -9,8 +9,8 @@
 //! context was charged), which also counts what enforcing the budget cost it
 //! (signals, timer and clock calls, switches).
 //!
-//! - braid, cooperative: a strand bound to a `SchedContext` that yields
-//!   every 50 µs;
+//! - braid (the `braid` row), cooperative: a strand bound to a
+//!   `SchedContext` that yields every 50 µs;
 //! - braid, never yielding: the same strand making no runtime call at all;
 //! - Linux `SCHED_DEADLINE`: a thread with runtime 2 ms, deadline and period
 //!   10 ms (needs root and a kernel that admits it; skipped with a note
@@ -38,7 +38,7 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     }
     suite.say("\nbudget accuracy: 2 ms per 10 ms for 1 s (100 periods), share measured from inside");
     let mut rows: Vec<(&'static str, Vec<Shares>)> = vec![
-        ("braid-cooperative", runs(|| braid_run(true))?),
+        ("braid", runs(|| braid_run(true))?),
         ("braid-never-yields", runs(|| braid_run(false))?),
     ];
     match runs(deadline_run) {
@@ -71,7 +71,9 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         let rows: Vec<Row> = rows
             .iter()
             .map(|(name, shares)| {
-                Row::new(name, shares.iter().map(|s| (pick(s) - 20.0).abs()).collect())
+                let mut errors: Vec<f64> = shares.iter().map(|s| (pick(s) - 20.0).abs()).collect();
+                errors.sort_by(f64::total_cmp);
+                Row::new(name, errors)
             })
             .collect();
         suite.figure(

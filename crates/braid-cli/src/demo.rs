@@ -28,6 +28,7 @@ pub(crate) fn run(cores: Option<usize>, strands: usize) -> Result<(), Box<dyn Er
     contained_panic(&rt);
     hog(&rt);
     weighted_shares(rt.cores())?;
+    budgeted_hog()?;
     events_and_channels(&rt);
     stats(&rt);
     Ok(())
@@ -238,6 +239,63 @@ fn weighted_shares(cores: usize) -> Result<(), Box<dyn Error>> {
         );
     }
     println!();
+    Ok(())
+}
+
+/// A strand that never yields, bound to a CPU budget of 2 ms per 10 ms, beside
+/// a neighbour on the same core: the budget holds it to 20 % of the CPU while
+/// the neighbour keeps running.
+fn budgeted_hog() -> Result<(), Box<dyn Error>> {
+    use braid::sched::SchedContext;
+    println!("== a strand that never yields, held to a budget of 2 ms per 10 ms");
+    let rt = Runtime::builder().cores(1).build()?;
+    let authority = rt.take_authority().ok_or("the authority was already taken")?;
+    let ctx = authority.mint(&SchedContext::new(
+        Duration::from_millis(2),
+        Duration::from_millis(10),
+    ))?;
+    let bound = ctx.clone();
+    let run = Duration::from_millis(500);
+    let (wall, rounds) = rt.block_on(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let started = Instant::now();
+        let hog = braid::Builder::new()
+            .name("budgeted-hog")
+            .context(&bound)
+            .spawn(move || {
+                // No runtime call at all until told to stop.
+                while !s.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+            .expect("spawn");
+        let s = stop.clone();
+        let neighbour = braid::spawn(move || {
+            let mut rounds = 0u32;
+            while !s.load(Ordering::Relaxed) {
+                braid::sleep(Duration::from_millis(1)).unwrap();
+                rounds += 1;
+            }
+            rounds
+        });
+        braid::sleep(run).unwrap();
+        stop.store(true, Ordering::Relaxed);
+        hog.join().unwrap();
+        (started.elapsed(), neighbour.join().unwrap())
+    });
+    let stats = ctx.stats()?;
+    // A budget per period begun: the first one is full from the start.
+    let begun = wall.as_nanos().div_ceil(stats.period.as_nanos()) as u32;
+    println!(
+        "   in {wall:.0?} it was given {:.1?} of CPU ({:.1} %; {begun} periods begun allow {:.0?}), \
+         its carrier held {} times until a refill",
+        stats.used,
+        100.0 * stats.used.as_secs_f64() / wall.as_secs_f64(),
+        stats.budget * begun,
+        stats.holds
+    );
+    println!("   meanwhile a 1 ms sleeper on the same core woke {rounds} times\n");
     Ok(())
 }
 
