@@ -44,8 +44,12 @@
 //! throttled strand runs again later than its relative deadline after its
 //! refill (payload `b"deadline-miss"`).
 //!
-//! Not done yet (see the fairness issue): CPU masks, donation to passive
-//! servers over calls, and binding a context to a group that already runs.
+//! Passive servers: a strand serving a call on a
+//! [`Endpoint`](crate::sched::Endpoint) runs on its caller's context until
+//! it replies (see `endpoint`).
+//!
+//! Not done yet (see the fairness issue): CPU masks, and binding a context
+//! to a group that already runs.
 
 use crate::event::{Event, EventError};
 use crate::facade::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};

@@ -30,6 +30,7 @@ mod blocking;
 mod budget;
 mod config;
 mod context;
+mod endpoint;
 mod core;
 mod error;
 pub mod event;

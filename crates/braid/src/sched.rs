@@ -55,6 +55,7 @@
 pub use crate::budget::{
     Authority, ContextError, ContextHandle, ContextStats, Overrun, SchedContext, CATCH_UP, GRACE,
 };
+pub use crate::endpoint::{CallError, Endpoint, Reply};
 pub use braid_core::BudgetError;
 
 use std::fmt;

@@ -301,7 +301,7 @@ impl Builder {
             .map_err(SpawnError::config)?;
         let params = self.params(&parent.params())?;
         let context = match &self.context {
-            None => parent.context().cloned(),
+            None => parent.own_context().cloned(),
             Some(handle) => Some(
                 handle
                     .bind(parent.runtime_id)

@@ -165,7 +165,11 @@ struct EntityCell(std::cell::UnsafeCell<Option<Box<Extras>>>);
 /// context needs it.
 struct Extras {
     entity: Entity,
+    /// The context the strand was bound to at spawn.
     context: Option<Arc<crate::budget::ContextCell>>,
+    /// The context it runs on while serving a call (see `endpoint`); set
+    /// and cleared only by the strand itself.
+    donated: Option<Arc<crate::budget::ContextCell>>,
 }
 
 // SAFETY: only the header's one task touches the cell, and that task is held
@@ -235,21 +239,53 @@ impl Header {
         }
     }
 
-    /// The scheduling context the strand is bound to. Read by the strand's
-    /// task holder, or by the strand itself while it runs (spawning inherits
-    /// it): the context is set before the task first goes anywhere and never
-    /// changes.
+    /// The scheduling context the strand runs on now: the one donated by
+    /// the call it serves, else its own. Read by the strand's task holder
+    /// while the strand is not running, or by the strand itself.
     #[inline]
     pub(crate) fn context(&self) -> Option<&Arc<crate::budget::ContextCell>> {
-        // SAFETY: the box is made in `Task::new` before the task is
-        // published, and later only its `entity` is written (by the task's
-        // holder, never while the strand runs); `context` is never written
-        // after that, so reading it races with nothing.
+        // SAFETY: the box is written by the task's holder while the strand
+        // does not run (`entity`), or by the strand itself while it runs
+        // (`donated`, through `set_donated`), and these alternate on the
+        // thread that holds the task; `context` never changes after
+        // `Task::new`. So this read races with no write.
+        unsafe {
+            (*self.entity.0.get())
+                .as_deref()
+                .and_then(|x| x.donated.as_ref().or(x.context.as_ref()))
+        }
+    }
+
+    /// The context the strand was bound to at spawn (what the strands it
+    /// spawns inherit).
+    #[inline]
+    pub(crate) fn own_context(&self) -> Option<&Arc<crate::budget::ContextCell>> {
+        // SAFETY: as for `context`.
         unsafe {
             (*self.entity.0.get())
                 .as_deref()
                 .and_then(|x| x.context.as_ref())
         }
+    }
+
+    /// Makes the calling strand — this header's — run on `donated` (or its
+    /// own context again, for `None`); returns the one it replaces.
+    ///
+    /// # Safety
+    /// Only the strand itself may call it, while it runs (see `context`).
+    pub(crate) unsafe fn set_donated(
+        &self,
+        donated: Option<Arc<crate::budget::ContextCell>>,
+    ) -> Option<Arc<crate::budget::ContextCell>> {
+        // SAFETY: the caller is the running strand: its holder touches the
+        // box only once it stops (see `context`).
+        let cell = unsafe { &mut *self.entity.0.get() };
+        if donated.is_none() && cell.is_none() {
+            return None;
+        }
+        let params = self.params();
+        let extras = cell.get_or_insert_with(|| Box::new(Extras::new(params, None)));
+        std::mem::replace(&mut extras.donated, donated)
     }
 
     pub(crate) fn state(&self) -> StrandState {
@@ -367,10 +403,7 @@ impl Task {
         context: Option<Arc<crate::budget::ContextCell>>,
     ) -> Task {
         if fair || context.is_some() {
-            let extras = Box::new(Extras {
-                entity: Entity::new(header.params()),
-                context,
-            });
+            let extras = Box::new(Extras::new(header.params(), context));
             // SAFETY: the header is new and this is its one task: nothing
             // else can reach the cell (see `Schedulable for Task`).
             unsafe { *header.entity.0.get() = Some(extras) };
@@ -379,6 +412,16 @@ impl Task {
             coroutine: None,
             pending: Some(pending),
             header,
+        }
+    }
+}
+
+impl Extras {
+    fn new(params: SchedParams, context: Option<Arc<crate::budget::ContextCell>>) -> Extras {
+        Extras {
+            entity: Entity::new(params),
+            context,
+            donated: None,
         }
     }
 }
@@ -409,12 +452,7 @@ impl Schedulable for Task {
         // SAFETY: as above, and `&mut self` borrows the one task exclusively.
         let cell = unsafe { &mut *self.header.entity.0.get() };
         &mut cell
-            .get_or_insert_with(|| {
-                Box::new(Extras {
-                    entity: Entity::new(params),
-                    context: None,
-                })
-            })
+            .get_or_insert_with(|| Box::new(Extras::new(params, None)))
             .entity
     }
 }

@@ -226,3 +226,85 @@ fn depletions_arrive_as_events_and_notify_only_never_throttles() {
     assert_eq!(stats.throttles, 0, "notify-only throttled: {stats:?}");
     assert_eq!(stats.holds, 0, "notify-only held: {stats:?}");
 }
+
+/// A server chain A → B → C where only A is bound: C's work is charged to
+/// A's context, and a spent budget throttles the servers too.
+#[test]
+fn servers_run_on_their_callers_budget_through_a_chain() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    use braid::sched::Endpoint;
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let ctx = context(&rt);
+    let h = ctx.clone();
+    let (caller, servers) = rt.block_on(move || {
+        let to_b: Endpoint<u32, u32> = Endpoint::new();
+        let to_c: Endpoint<u32, u32> = Endpoint::new();
+        let (b_in, c_out) = (to_b.clone(), to_c.clone());
+        let b = braid::spawn(move || {
+            let (n, reply) = b_in.recv().unwrap();
+            reply.send(c_out.call(n + 1).unwrap() + 1);
+        });
+        let c_in = to_c.clone();
+        let c = braid::spawn(move || {
+            let (n, reply) = c_in.recv().unwrap();
+            // 30 ms of CPU, in steps with runtime calls: more than the
+            // caller's budget grants in a period.
+            for _ in 0..300 {
+                compute(Duration::from_micros(100));
+                braid::yield_now();
+            }
+            reply.send(n + 1);
+        });
+        let a = Builder::new()
+            .context(&h)
+            .spawn(move || to_b.call(1).unwrap())
+            .unwrap();
+        let answer = a.join().unwrap();
+        b.join().unwrap();
+        c.join().unwrap();
+        (answer, h.stats().unwrap())
+    });
+    assert_eq!(caller, 4, "1 through B (+1), C (+1), back through B (+1)");
+    let stats = servers;
+    assert!(
+        stats.used >= Duration::from_millis(30),
+        "C's 30 ms were not charged to A's context: {stats:?}"
+    );
+    assert!(stats.throttles > 0, "the servers were never throttled on A's budget: {stats:?}");
+    assert_eq!(stats.strands, 0, "only A was bound to it, and A is gone: {stats:?}");
+}
+
+#[test]
+fn a_reply_that_never_comes_fails_the_call() {
+    use braid::sched::{CallError, Endpoint};
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    rt.block_on(|| {
+        let ep: Endpoint<u32, u32> = Endpoint::new();
+        // Dropped unsent.
+        let server = ep.clone();
+        let s = braid::spawn(move || drop(server.recv().unwrap()));
+        assert_eq!(ep.call(1), Err(CallError::NoReply));
+        s.join().unwrap();
+        // The server panics while holding the reply.
+        let server = ep.clone();
+        let s = braid::spawn(move || {
+            let (_n, _reply) = server.recv().unwrap();
+            panic!("the server fails");
+        });
+        assert_eq!(ep.call(2), Err(CallError::NoReply));
+        assert!(s.join().is_err());
+        // Nobody serves: the wait is bounded.
+        assert_eq!(
+            ep.call_timeout(3, Duration::from_millis(20)),
+            Err(CallError::TimedOut)
+        );
+        // A reply sent from another strand still reaches the caller.
+        let server = ep.clone();
+        let s = braid::spawn(move || {
+            let (n, reply) = server.recv().unwrap();
+            braid::spawn(move || reply.send(n * 10)).join().unwrap();
+        });
+        assert_eq!(ep.call(4), Ok(40));
+        s.join().unwrap();
+    });
+}

@@ -326,7 +326,7 @@ impl Local {
         }
         let header = task.header.clone();
         drop(task);
-        if let Some(context) = header.context() {
+        if let Some(context) = header.own_context() {
             context.strand_exited();
         }
         park::exit(&header.park);

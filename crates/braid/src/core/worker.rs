@@ -159,7 +159,11 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             (*(*c).local).sched.slice_end(&task, started),
             Ordering::Relaxed,
         );
-        if let Some(context) = (*header).context() {
+        // The context this run is charged to, kept for the stop: the
+        // strand may change its own while it runs (a server taking a call
+        // runs on its caller's, see `endpoint`).
+        let bound = (*header).context().cloned();
+        if let Some(context) = bound.as_deref() {
             if let Some(until) = start_bound(rt, c, context) {
                 (*(*c).local).sched.throttle(task, until);
                 return true;
@@ -173,7 +177,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             .as_mut()
             .expect("a queued task has its coroutine")
             .resume(());
-        if let Some(context) = (*header).context() {
+        if let Some(context) = bound.as_deref() {
             stop_bound(rt, c, context);
         }
         let owned = shared.enter_scheduler((*c).epoch) && !(*c).retired;

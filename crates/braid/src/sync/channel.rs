@@ -261,6 +261,11 @@ impl<T> Sender<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether every receiver is gone (a send would fail).
+    pub fn is_disconnected(&self) -> bool {
+        self.chan.monitor.with(|s, _| s.receivers == 0)
+    }
 }
 
 /// Why a blocking send stopped trying.
