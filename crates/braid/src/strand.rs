@@ -170,6 +170,9 @@ struct Extras {
     /// The context it runs on while serving a call (see `endpoint`); set
     /// and cleared only by the strand itself.
     donated: Option<Arc<crate::budget::ContextCell>>,
+    /// The donated context `donated` last replaced, kept until the next
+    /// change: the run it was dispatched with charges it when it stops.
+    replaced: Option<Arc<crate::budget::ContextCell>>,
 }
 
 // SAFETY: only the header's one task touches the cell, and that task is held
@@ -269,23 +272,34 @@ impl Header {
     }
 
     /// Makes the calling strand — this header's — run on `donated` (or its
-    /// own context again, for `None`); returns the one it replaces.
+    /// own context again, for `None`); returns whether that changed it.
     ///
     /// # Safety
-    /// Only the strand itself may call it, while it runs (see `context`).
+    /// Only the strand itself may call it, while it runs (see `context`),
+    /// and after a change it must suspend before the next: the context
+    /// replaced is kept alive only until then (the carrier charges the run
+    /// to it by pointer, see `core::worker::run_task`).
     pub(crate) unsafe fn set_donated(
         &self,
         donated: Option<Arc<crate::budget::ContextCell>>,
-    ) -> Option<Arc<crate::budget::ContextCell>> {
+    ) -> bool {
         // SAFETY: the caller is the running strand: its holder touches the
         // box only once it stops (see `context`).
         let cell = unsafe { &mut *self.entity.0.get() };
         if donated.is_none() && cell.is_none() {
-            return None;
+            return false;
         }
         let params = self.params();
         let extras = cell.get_or_insert_with(|| Box::new(Extras::new(params, None)));
-        std::mem::replace(&mut extras.donated, donated)
+        let same = match (&extras.donated, &donated) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            extras.replaced = std::mem::replace(&mut extras.donated, donated);
+        }
+        !same
     }
 
     pub(crate) fn state(&self) -> StrandState {
@@ -422,6 +436,7 @@ impl Extras {
             entity: Entity::new(params),
             context,
             donated: None,
+            replaced: None,
         }
     }
 }

@@ -175,9 +175,11 @@ pub struct CoreSched<T, K, P, B> {
     timers: Timers<K>,
     /// Strands whose CPU budget is spent, by when it comes back.
     throttled: Timers<T>,
-    /// The earliest of `throttled`'s deadlines (`Nanos::MAX`: none), so
-    /// [`CoreSched::next`] checks them with one comparison.
+    /// The earliest of `throttled`'s deadlines (`Nanos::MAX`: none).
     release_at: Nanos,
+    /// The earlier of `release_at` and `load_at`: what [`CoreSched::next`]
+    /// compares the clock with, once per dispatch.
+    due_at: Nanos,
     mint: ids::IdMint,
     idler: Idler,
     config: SchedConfig,
@@ -226,6 +228,7 @@ where
             timers: Timers::default(),
             throttled: Timers::default(),
             release_at: Nanos::MAX,
+            due_at: if balancer_tells_load { 0 } else { Nanos::MAX },
             mint: ids::IdMint::new(me),
             idler: Idler::new(config.idle),
             config,
@@ -307,13 +310,22 @@ where
     #[inline]
     pub fn next(&mut self, now: Nanos) -> Option<T> {
         self.dispatched_at = now;
+        if now >= self.due_at {
+            self.due(now);
+        }
+        self.policy.pick_next(now)
+    }
+
+    /// A load notice or a release is due at `now`.
+    #[cold]
+    fn due(&mut self, now: Nanos) {
         if now >= self.load_at {
             self.tell_load(now);
         }
         if now >= self.release_at {
             self.release(now);
         }
-        self.policy.pick_next(now)
+        self.due_at = self.load_at.min(self.release_at);
     }
 
     /// Holds `task`, which the driver was about to run, out of the ready
@@ -325,6 +337,7 @@ where
         self.policy.stopped(&mut task);
         self.throttled.insert(until, task);
         self.release_at = self.release_at.min(until);
+        self.due_at = self.due_at.min(until);
         self.counters.throttles += 1;
     }
 
@@ -333,7 +346,6 @@ where
         self.throttled.len()
     }
 
-    #[cold]
     fn release(&mut self, now: Nanos) {
         let mut due = Vec::new();
         self.throttled.expire(now, &mut due);
@@ -343,7 +355,6 @@ where
         }
     }
 
-    #[cold]
     fn tell_load(&mut self, now: Nanos) {
         let Some(period) = self.balancer.load_period() else {
             self.load_at = Nanos::MAX;
@@ -647,6 +658,7 @@ where
         all.extend(self.blocked.drain());
         self.throttled.expire(Nanos::MAX, &mut all);
         self.release_at = Nanos::MAX;
+        self.due_at = self.load_at;
         all
     }
 }
