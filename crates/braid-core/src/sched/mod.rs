@@ -159,6 +159,9 @@ pub struct SchedCounters {
     /// Strands held back because their CPU budget was spent
     /// ([`CoreSched::throttle`]).
     pub throttles: u64,
+    /// Strands sent away from this core while it was leased out
+    /// ([`CoreSched::evict`]).
+    pub evicted: u64,
 }
 
 /// One core's scheduler. See the module documentation. Cloning one copies
@@ -177,6 +180,9 @@ pub struct CoreSched<T, K, P, B> {
     throttled: Timers<T>,
     /// The earliest of `throttled`'s deadlines (`Nanos::MAX`: none).
     release_at: Nanos,
+    /// While this core is leased to one group: the cores its other strands
+    /// go to (see [`CoreSched::set_exclusive`]), and the next of them.
+    exclusive: Option<(Vec<CoreId>, usize)>,
     /// The earlier of `release_at` and `load_at`: what [`CoreSched::next`]
     /// compares the clock with, once per dispatch.
     due_at: Nanos,
@@ -228,6 +234,7 @@ where
             timers: Timers::default(),
             throttled: Timers::default(),
             release_at: Nanos::MAX,
+            exclusive: None,
             due_at: if balancer_tells_load { 0 } else { Nanos::MAX },
             mint: ids::IdMint::new(me),
             idler: Idler::new(config.idle),
@@ -339,6 +346,44 @@ where
         self.release_at = self.release_at.min(until);
         self.due_at = self.due_at.min(until);
         self.counters.throttles += 1;
+    }
+
+    /// Leases this core to one group (`shared`: the cores not leased, where
+    /// its other strands go), or ends the lease (`None`). While leased the
+    /// core takes part in no balancing: it asks nobody for work, answers
+    /// every work request empty-handed, offers nothing, and neither sends
+    /// nor acts on load notices. Which strands belong to the group is the
+    /// driver's to say: it [`evict`](Self::evict)s the others.
+    pub fn set_exclusive(&mut self, shared: Option<Vec<CoreId>>, now: Nanos) {
+        let shared = shared.filter(|s| !s.is_empty() && !s.contains(&self.me));
+        let tells_load = self.balancer.load_period().is_some();
+        self.load_at = match (&shared, tells_load) {
+            (None, true) => now,
+            _ => Nanos::MAX,
+        };
+        self.due_at = self.load_at.min(self.release_at);
+        self.exclusive = shared.map(|s| (s, 0));
+    }
+
+    /// Whether this core is leased to one group.
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive.is_some()
+    }
+
+    /// Sends `task`, which does not belong to the group this core is leased
+    /// to, to the next core not leased (in turn), as an offer. Returns that
+    /// core; `None` (and the task back) if this core is not leased.
+    pub fn evict(&mut self, mut task: T, now: Nanos) -> Result<CoreId, T> {
+        let _ = now;
+        let Some((shared, next)) = self.exclusive.as_mut() else {
+            return Err(task);
+        };
+        let to = shared[*next % shared.len()];
+        *next = next.wrapping_add(1);
+        task.leaving(to);
+        self.counters.evicted += 1;
+        self.outbox.push((to, Mail::Offer(vec![task])));
+        Ok(to)
     }
 
     /// Strands held back by [`throttle`](Self::throttle) now.
@@ -470,6 +515,11 @@ where
                     debug_assert!(false, "a work request from {from:?}");
                     return Received::Done;
                 };
+                if self.exclusive.is_some() {
+                    self.counters.refusals += 1;
+                    self.outbox.push((from, Mail::WorkReply(Vec::new())));
+                    return Received::Done;
+                }
                 let tasks = match self.balancer.on_request(from, self.policy.len()) {
                     Grant::Give(count) => self.take_for_transfer(from, count, now),
                     Grant::Nothing => Vec::new(),
@@ -506,6 +556,9 @@ where
                 let Some(from) = from.filter(|&c| c < self.cores && c != self.me) else {
                     return Received::Done;
                 };
+                if self.exclusive.is_some() {
+                    return Received::Done;
+                }
                 let mine = self.policy.load();
                 if let Some((weight, limit)) = self.balancer.on_load(from, theirs, mine) {
                     self.offer_weight(from, weight, limit, now);
@@ -541,6 +594,9 @@ where
     #[inline]
     fn offer_surplus(&mut self, now: Nanos) {
         if let Some((peer, count)) = self.balancer.on_surplus(self.policy.len()) {
+            if self.exclusive.is_some() {
+                return;
+            }
             // An offer that finds nothing movable forgets the peer (it is
             // remembered again when it next asks): re-registering it would
             // make every later enqueue scan half the queue again.
@@ -584,6 +640,9 @@ where
     /// Nothing to run: maybe ask a victim for work (into the outbox), and say
     /// how to spin. `has_sources`: the core has sockets registered.
     pub fn idle(&mut self, has_sources: bool) -> Spin {
+        if self.exclusive.is_some() {
+            return self.idler.spin(has_sources);
+        }
         if let Some(victim) = self.balancer.on_idle(&mut self.rng) {
             self.counters.requests += 1;
             self.outbox.push((victim, Mail::WorkRequest));

@@ -247,3 +247,43 @@ fn a_throttled_strand_waits_out_its_release_unseen_by_balancing() {
     let all = cores[0].abandon(2_000);
     assert!(all.iter().any(|j| j.id == 4));
 }
+
+#[test]
+fn a_leased_core_balances_with_nobody_and_evicts_to_the_shared_ones() {
+    let mut cores = vec![sched(0, 3), sched(1, 3), sched(2, 3)];
+    cores[1].set_exclusive(Some(vec![0, 2]), 0);
+    assert!(cores[1].is_exclusive());
+    for id in 0..8 {
+        cores[1].enqueue(Job::new(id), Insert::Tail, 0);
+    }
+    // Idle, the others ask; the leased core gives nothing away and asks
+    // nobody itself.
+    let _ = cores[0].idle(false);
+    let _ = cores[2].idle(false);
+    let _ = cores[1].idle(false);
+    assert!(!cores[1].has_outbox(), "a leased core asked for work");
+    settle(&mut cores, 0);
+    assert_eq!(cores[1].ready_len(), 8, "a leased core gave strands away");
+    assert_eq!(cores[0].ready_len() + cores[2].ready_len(), 0);
+    // The strands the driver says are not the group's go to 0 and 2 in turn.
+    for expect in [0, 2, 0] {
+        let job = cores[1].next(0).unwrap();
+        assert_eq!(cores[1].evict(job, 0).ok(), Some(expect));
+    }
+    settle(&mut cores, 0);
+    assert_eq!(cores[0].ready_len(), 2);
+    assert_eq!(cores[2].ready_len(), 1);
+    assert_eq!(cores[1].counters().evicted, 3);
+    // The lease ends: it balances again.
+    cores[1].set_exclusive(None, 0);
+    assert!(cores[1].evict(Job::new(99), 0).is_err());
+    let _ = cores[1].receive(Some(0), Mail::WorkRequest, 0);
+    let granted: usize = cores[1]
+        .take_outbox()
+        .map(|(_, m)| match m {
+            Mail::WorkReply(tasks) => tasks.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(granted > 0, "after the lease the core gives work again");
+}
