@@ -213,14 +213,31 @@ pub struct ContextStats {
 pub struct Authority {
     runtime_id: u64,
     started: Instant,
+    rt: std::sync::Weak<RuntimeShared>,
 }
 
 impl Authority {
-    pub(crate) fn new(rt: &RuntimeShared) -> Authority {
+    pub(crate) fn new(rt: &Arc<RuntimeShared>) -> Authority {
         Authority {
             runtime_id: rt.id,
             started: rt.started,
+            rt: Arc::downgrade(rt),
         }
+    }
+
+    /// Leases a free core of the runtime's lease pool (see
+    /// [`crate::sched::Lease`]) for `lifetime` (`None`: until it is revoked
+    /// or its group exits). The core is exclusive from now on; start the
+    /// group with [`Builder::lease`](crate::Builder::lease).
+    pub fn lease(
+        &self,
+        lifetime: Option<Duration>,
+    ) -> Result<crate::sched::Lease, crate::sched::LeaseError> {
+        let rt = self
+            .rt
+            .upgrade()
+            .ok_or(crate::sched::LeaseError::OtherRuntime)?;
+        crate::lease::grant(&rt, lifetime, false)
     }
 
     /// A new context with `spec`'s figures, its budget full.

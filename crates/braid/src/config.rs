@@ -91,6 +91,8 @@ pub(crate) struct Config {
     pub(crate) blocking_threads: usize,
     pub(crate) policy: PolicyChoice,
     pub(crate) balancer: BalancerChoice,
+    /// Cores that may be leased to one group (see `lease`), sorted.
+    pub(crate) lease_pool: Vec<usize>,
 }
 
 /// The time slices a runtime or a strand may ask for.
@@ -118,9 +120,18 @@ pub struct RuntimeBuilder {
     blocking_threads: Option<usize>,
     policy: Option<PolicyChoice>,
     balancer: Option<BalancerChoice>,
+    lease_pool: Option<Vec<usize>>,
 }
 
 impl RuntimeBuilder {
+    /// The cores that may be leased exclusively to one group (see
+    /// [`crate::sched::Lease`]): core indices, at least one core of the
+    /// runtime left out. Default: none (no lease can be granted).
+    pub fn lease_pool(mut self, cores: impl IntoIterator<Item = usize>) -> Self {
+        self.lease_pool = Some(cores.into_iter().collect());
+        self
+    }
+
     /// Number of cores (carrier threads). Default: the CPUs this process may use.
     pub fn cores(mut self, cores: usize) -> Self {
         self.cores = Some(cores);
@@ -246,7 +257,25 @@ impl RuntimeBuilder {
                 format!("1..={MAX_BLOCKING_THREADS}"),
             ));
         }
+        let mut lease_pool = self.lease_pool.unwrap_or_default();
+        lease_pool.sort_unstable();
+        lease_pool.dedup();
+        if let Some(&bad) = lease_pool.iter().find(|&&c| c >= cores) {
+            return Err(ConfigError::new(
+                "lease_pool",
+                bad,
+                format!("core indices in 0..{cores}"),
+            ));
+        }
+        if !lease_pool.is_empty() && lease_pool.len() >= cores {
+            return Err(ConfigError::new(
+                "lease_pool",
+                format!("{lease_pool:?}"),
+                format!("at most {} of the {cores} cores (one stays shared)", cores - 1),
+            ));
+        }
         Ok(Config {
+            lease_pool,
             cores,
             cpus,
             pin: self.pin.unwrap_or(true),

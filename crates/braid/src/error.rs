@@ -130,6 +130,7 @@ enum SpawnErrorKind {
     Config(crate::ConfigError),
     ShuttingDown,
     Context(crate::budget::ContextError),
+    Lease(crate::lease::LeaseError),
 }
 
 impl SpawnError {
@@ -152,6 +153,21 @@ impl SpawnError {
     pub(crate) fn context(err: crate::budget::ContextError) -> SpawnError {
         SpawnError {
             kind: SpawnErrorKind::Context(err),
+        }
+    }
+
+    pub(crate) fn lease(err: crate::lease::LeaseError) -> SpawnError {
+        SpawnError {
+            kind: SpawnErrorKind::Lease(err),
+        }
+    }
+
+    /// Why the lease given to the builder could not be used, or why the
+    /// strand may not be pinned to a leased core, if that is why.
+    pub fn lease_error(&self) -> Option<&crate::lease::LeaseError> {
+        match &self.kind {
+            SpawnErrorKind::Lease(err) => Some(err),
+            _ => None,
         }
     }
 
@@ -188,6 +204,7 @@ impl fmt::Display for SpawnError {
             SpawnErrorKind::Config(err) => write!(f, "cannot spawn: {err}"),
             SpawnErrorKind::ShuttingDown => f.write_str("the runtime is shutting down"),
             SpawnErrorKind::Context(err) => write!(f, "cannot spawn: {err}"),
+            SpawnErrorKind::Lease(err) => write!(f, "cannot spawn: {err}"),
         }
     }
 }

@@ -40,6 +40,7 @@ mod future;
 mod group;
 mod io;
 mod join;
+mod lease;
 mod monitor;
 pub mod net;
 mod overflow;

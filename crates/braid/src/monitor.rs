@@ -16,8 +16,12 @@
 //!   strands run within about the threshold plus a tick. The old carrier hands its
 //!   strand back when it next returns to the runtime, then ends.
 //!
+//! It also ends leases that expired, whose group exited, or that keep work
+//! waiting on every shared core (see `lease`).
+//!
 //! When every core is parked the monitor sleeps too, on a futex that the first
-//! core to wake bumps: an idle runtime uses no CPU.
+//! core to wake bumps: an idle runtime uses no CPU (with a lease in force it
+//! still ticks, to end the lease on time).
 
 use crate::facade::Ordering;
 use crate::runtime::RuntimeShared;
@@ -71,8 +75,12 @@ fn run(rt: &Arc<RuntimeShared>) {
         crate::budget::release_held(rt, now, |core, tid| {
             take_from_held(rt, core, tid)
         });
+        crate::lease::check(rt);
         if rt.awake_cores() == 0 {
-            sys::futex_wait(&rt.monitor_seq, seq, None);
+            // Leases end by time and by their group's exit, which an idle
+            // runtime must see too: while any is in force, keep ticking.
+            let leases = !rt.leases.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+            sys::futex_wait(&rt.monitor_seq, seq, leases.then_some(TICK));
             continue;
         }
         std::thread::sleep(TICK);

@@ -49,6 +49,8 @@ pub(crate) struct RuntimeShared {
     /// Budget timers of carrier threads that ran bound strands (see
     /// `budget::Hold`), for the monitor.
     pub(crate) holds: Mutex<Vec<Arc<crate::budget::Hold>>>,
+    /// Leases in force (see `lease`).
+    pub(crate) leases: Mutex<Vec<Arc<crate::lease::LeaseCell>>>,
     /// Whether the program took the scheduling authority.
     authority_taken: AtomicBool,
     warned: AtomicBool,
@@ -117,8 +119,14 @@ impl RuntimeShared {
 
     /// The core a strand spawned from outside the runtime starts on.
     pub(crate) fn next_foreign_core(&self) -> usize {
-        let nth = self.foreign_next_core.fetch_add(1, Ordering::Relaxed);
-        braid_core::sched::placement::foreign_core(nth as u64, self.cores.len())
+        // Leased cores are skipped (at most one lap: one core stays shared).
+        loop {
+            let nth = self.foreign_next_core.fetch_add(1, Ordering::Relaxed);
+            let core = braid_core::sched::placement::foreign_core(nth as u64, self.cores.len());
+            if !self.cores[core].leased.load(Ordering::Relaxed) {
+                return core;
+            }
+        }
     }
 
     /// Moves the coarse clock to now (it never goes back); returns it.
@@ -168,6 +176,7 @@ impl RuntimeShared {
 
 impl Drop for RuntimeShared {
     fn drop(&mut self) {
+        crate::lease::shut_down(self);
         for core in self.cores.iter() {
             drop(core.take_local());
         }
@@ -262,6 +271,7 @@ impl Runtime {
             monitor_seq: AtomicU32::new(0),
             carriers: Mutex::default(),
             holds: Mutex::default(),
+            leases: Mutex::default(),
             authority_taken: AtomicBool::new(false),
             warned: AtomicBool::new(false),
             config,
@@ -366,6 +376,11 @@ impl Runtime {
             return None;
         }
         Some(crate::budget::Authority::new(&self.shared))
+    }
+
+    /// The leases in force (see [`crate::sched::Lease`]).
+    pub fn leases(&self) -> Vec<crate::sched::LeaseInfo> {
+        crate::lease::list(&self.shared)
     }
 
     /// Number of cores.

@@ -160,6 +160,8 @@ pub struct Builder {
     class: Option<LatencyClass>,
     slice: Option<Duration>,
     context: Option<crate::budget::ContextHandle>,
+    lease: Option<crate::lease::Lease>,
+    performance_sensitive: bool,
 }
 
 impl Builder {
@@ -223,6 +225,24 @@ impl Builder {
     /// revoked, its context ended, or it belongs to another runtime.
     pub fn context(mut self, context: &crate::budget::ContextHandle) -> Builder {
         self.context = Some(context.clone());
+        self
+    }
+
+    /// Starts the strand on `lease`'s core as the first strand of the group
+    /// the core is leased to (see [`crate::sched::Lease`]); the strands it
+    /// spawns belong to the group too. The spawn fails with
+    /// [`SpawnError::lease_error`] if the lease ended or already has a group.
+    pub fn lease(mut self, lease: &crate::lease::Lease) -> Builder {
+        self.lease = Some(lease.clone());
+        self
+    }
+
+    /// Marks the strand's group performance-sensitive: if a core of the
+    /// runtime's lease pool is free, the group takes it (a lease that ends
+    /// when the group exits, see [`crate::Runtime::leases`]); otherwise it
+    /// runs as any other.
+    pub fn performance_sensitive(mut self, yes: bool) -> Builder {
+        self.performance_sensitive = yes;
         self
     }
 
@@ -310,6 +330,15 @@ impl Builder {
         };
         let name = self.name;
         let pin = self.core;
+        let mut claim = match &self.lease {
+            Some(lease) => Some(
+                lease
+                    .claim(parent.runtime_id)
+                    .map_err(SpawnError::lease)?,
+            ),
+            None => None,
+        };
+        let performance_sensitive = self.performance_sensitive && claim.is_none();
         let mut request = Some((f, scope));
         // A strand always has a core (see `context::with_core`).
         let local_result = context::with_core(|local| {
@@ -318,6 +347,13 @@ impl Builder {
                 let allowed = format!("0..{} (the runtime's cores)", e.cores);
                 SpawnError::config(crate::ConfigError::new("core", e.asked, allowed))
             })?;
+            if placement.pinned {
+                crate::lease::may_pin(local.rt(), placement.core, &parent)
+                    .map_err(SpawnError::lease)?;
+            }
+            if performance_sensitive && claim.is_none() {
+                claim = crate::lease::claim_free(&local.rt_arc());
+            }
             let size = stack_size.unwrap_or(local.rt().config.stack_size);
             let id = local.next_strand_id();
             let parent = Some(parent.clone());
@@ -333,7 +369,11 @@ impl Builder {
                 f,
             );
             crate::core::shared::bump(&local.shared().counters.spawned, 1);
-            local.start(task, placement.core);
+            let core = claim
+                .take()
+                .and_then(|claim| claim.bind(local.rt(), &task.header))
+                .unwrap_or(placement.core);
+            local.start(task, core);
             Ok(handle)
         });
         crate::api::yield_if_slice_expired();

@@ -60,6 +60,11 @@ pub struct CoreStats {
     pub exited: u64,
     /// Times the core's queue moved to a replacement carrier (a hog was running).
     pub handoffs: u64,
+    /// Strands sent off this core while it was leased to a group they are
+    /// not in.
+    pub evicted: u64,
+    /// Whether the core was leased to one group at the snapshot.
+    pub leased: bool,
     /// Strands ready to run at the snapshot.
     pub ready: usize,
     /// Events with state on this core at the snapshot: local waiters, or homed
@@ -91,6 +96,8 @@ impl CoreStats {
             spawned: load(&c.spawned),
             exited: load(&c.exited),
             handoffs: load(&c.handoffs),
+            evicted: load(&c.evicted),
+            leased: core.leased.load(Ordering::Relaxed),
             ready: core.ready_len.load(Ordering::Relaxed),
             live_events: core.live_events.load(Ordering::Relaxed),
             timers: core.timers.load(Ordering::Relaxed),

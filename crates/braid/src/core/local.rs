@@ -97,6 +97,9 @@ pub(crate) struct Local {
     /// This core's poller (see `io`).
     pub(crate) poller: crate::io::Poller,
     pub(crate) shutdown: bool,
+    /// While this core is leased: to whom (`Some(None)`: reserved, no group
+    /// started yet). See `lease`.
+    pub(crate) leased_to: Option<Option<Arc<Header>>>,
     /// The coarse clock as the scheduling loop last read it (once a pass).
     pub(crate) tick: Nanos,
 }
@@ -135,6 +138,7 @@ impl Local {
             closure_graveyard: Vec::new(),
             poller,
             shutdown: false,
+            leased_to: None,
             tick: 0,
         }
     }
@@ -411,7 +415,48 @@ impl Local {
             Msg::Event(msg) => self.event_message(from.unwrap_or(usize::MAX), *msg),
             Msg::EventCancel(key, ticket) => self.event_cancel(&key, ticket),
             Msg::ClosuresGone(host) => self.remove_closures_of(host),
+            Msg::Lease(lease) => self.set_lease(lease),
             Msg::Shutdown => self.shutdown = true,
+        }
+    }
+
+    /// This core was leased, or its lease ended (see `lease`).
+    fn set_lease(&mut self, lease: Option<(Option<Arc<Header>>, Vec<usize>)>) {
+        let now = self.now();
+        match lease {
+            Some((root, shared)) => {
+                self.sched.set_exclusive(Some(shared), now);
+                self.leased_to = Some(root);
+            }
+            None => {
+                self.sched.set_exclusive(None, now);
+                self.leased_to = None;
+            }
+        }
+    }
+
+    /// On a leased core: sends `task` to a shared core if it is not of the
+    /// group the core is leased to (nor pinned here); gives it back if it
+    /// stays.
+    #[cold]
+    pub(crate) fn evict_stranger(&mut self, task: Task) -> Option<Task> {
+        let member = match &self.leased_to {
+            None => true,
+            Some(None) => false,
+            Some(Some(root)) => task.header.descends_from(root),
+        };
+        if member || task.header.pinned {
+            return Some(task);
+        }
+        let now = self.now();
+        match self.sched.evict(task, now) {
+            Ok(_) => {
+                bump(&self.shared().counters.evicted, 1);
+                self.publish_ready_len();
+                self.send_outbox();
+                None
+            }
+            Err(task) => Some(task),
         }
     }
 

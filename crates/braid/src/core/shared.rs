@@ -22,6 +22,7 @@ pub(crate) struct CoreCounters {
     pub(crate) spawned: AtomicU64,
     pub(crate) exited: AtomicU64,
     pub(crate) handoffs: AtomicU64,
+    pub(crate) evicted: AtomicU64,
     pub(crate) io_events: AtomicU64,
 }
 
@@ -47,6 +48,8 @@ pub(crate) struct CoreShared {
     pub(crate) cpu: Option<usize>,
     /// Which carrier owns the core (see `handshake`).
     ownership: Ownership,
+    /// Whether the core is leased to one group (see `lease`).
+    pub(crate) leased: AtomicBool,
     /// Whether the carrier is parked (idle, sleeping on its doorbell).
     pub(crate) parked: AtomicBool,
     /// Ready strands, published at every switch for the monitor.
@@ -84,6 +87,7 @@ impl CoreShared {
             ownership: Ownership::new(heavy_barrier_available()),
             carrier_tid: crate::facade::AtomicI32::new(0),
             parked: AtomicBool::new(false),
+            leased: AtomicBool::new(false),
             ready_len: AtomicUsize::new(0),
             counters: CoreCounters::default(),
             live_events: AtomicUsize::new(0),

@@ -1,0 +1,441 @@
+//! Exclusive-core leases: a core given to one group.
+//!
+//! The embedding program declares which cores may be leased
+//! ([`RuntimeBuilder::lease_pool`](crate::RuntimeBuilder::lease_pool); one
+//! core at least stays shared). A lease is granted from that pool by the
+//! runtime's [`Authority`](crate::sched::Authority)
+//! ([`Authority::lease`](crate::sched::Authority::lease)), or taken
+//! automatically by a strand spawned
+//! [`performance_sensitive`](crate::Builder::performance_sensitive) when a
+//! pool core is free. A strand spawned with
+//! [`Builder::lease`](crate::Builder::lease) starts on the leased core, and
+//! it and every strand it spawns (its group) have the core to themselves:
+//!
+//! - the core takes part in no balancing (braid-core's
+//!   `CoreSched::set_exclusive`): nothing is stolen from it or offered to it,
+//!   and it sends no load notices;
+//! - any other strand found ready there is sent to the shared cores
+//!   (`CoreSched::evict`), except strands pinned there before the lease
+//!   (a pinned spawn onto a leased core by a strand outside the group is
+//!   refused, [`LeaseError::CoreLeased`]); strands started from outside the
+//!   runtime skip leased cores.
+//!
+//! A lease ends ([`LeaseEnd`]) when its lifetime runs out (renewable with
+//! [`Lease::renew`]), when it is revoked ([`Lease::revoke`]), when its group
+//! has exited, or when it is *terminated* for fairness: work has waited on
+//! every shared core for [`TERMINATION_AFTER`] while the leased core was kept
+//! from it. Then the core balances like any other again; the group's strands
+//! carry on and may spread. The monitor checks leases every tick (1 ms).
+
+use crate::core::Msg;
+use crate::facade::Ordering;
+use crate::runtime::RuntimeShared;
+use crate::strand::Header;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// How long work must have waited on every shared core before a lease is
+/// terminated for fairness: 20 ms.
+pub const TERMINATION_AFTER: Duration = Duration::from_millis(20);
+
+/// Why a lease ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeaseEnd {
+    /// Its lifetime ran out.
+    Expired,
+    /// [`Lease::revoke`] was called.
+    Revoked,
+    /// Its group's strands have all exited.
+    GroupExited,
+    /// Work waited on every shared core for [`TERMINATION_AFTER`].
+    Terminated,
+    /// The runtime shut down.
+    Shutdown,
+}
+
+impl std::fmt::Display for LeaseEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeaseEnd::Expired => "its lifetime ran out",
+            LeaseEnd::Revoked => "it was revoked",
+            LeaseEnd::GroupExited => "its group exited",
+            LeaseEnd::Terminated => {
+                "it was terminated: work waited on every shared core for 20 ms"
+            }
+            LeaseEnd::Shutdown => "the runtime shut down",
+        })
+    }
+}
+
+/// Why a lease could not be had, bound, renewed or respected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LeaseError {
+    /// The runtime declares no lease pool.
+    NoPool,
+    /// Every core of the pool is leased.
+    PoolExhausted {
+        /// The pool's cores.
+        pool: Vec<usize>,
+    },
+    /// The lease ended, for this reason.
+    Ended(LeaseEnd),
+    /// A group was already started on this lease.
+    AlreadyBound,
+    /// The lifetime asked for was 0.
+    ZeroLifetime,
+    /// A strand outside the group asked to be pinned to the leased core.
+    CoreLeased {
+        /// The core.
+        core: usize,
+    },
+    /// The lease belongs to another runtime, or its runtime is gone.
+    OtherRuntime,
+}
+
+impl std::fmt::Display for LeaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LeaseError::NoPool => f.write_str(
+                "lease: the runtime has no lease pool (RuntimeBuilder::lease_pool)",
+            ),
+            LeaseError::PoolExhausted { pool } => {
+                write!(f, "lease: every core of the pool {pool:?} is leased")
+            }
+            LeaseError::Ended(why) => write!(f, "lease: it ended: {why}"),
+            LeaseError::AlreadyBound => f.write_str("lease: a group already runs on it"),
+            LeaseError::ZeroLifetime => f.write_str("lease: a lifetime must be more than 0"),
+            LeaseError::CoreLeased { core } => write!(
+                f,
+                "lease: core {core} is leased to another group; only its strands may be pinned there"
+            ),
+            LeaseError::OtherRuntime => {
+                f.write_str("lease: it belongs to another runtime, or its runtime is gone")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LeaseError {}
+
+/// Where a lease stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeaseStatus {
+    /// Granted; no group started on it yet (the core is already exclusive).
+    Reserved,
+    /// Its group (named by its first strand's id) runs on the core.
+    Active {
+        /// The id of the strand spawned with the lease.
+        group: u64,
+    },
+    /// It ended.
+    Ended(LeaseEnd),
+}
+
+pub(crate) struct LeaseCell {
+    runtime_id: u64,
+    core: usize,
+    /// Taken by a performance-sensitive strand, not granted by the authority.
+    pub(crate) automatic: bool,
+    state: Mutex<State>,
+}
+
+struct State {
+    expires: Option<Instant>,
+    end: Option<LeaseEnd>,
+    root: Option<Arc<Header>>,
+    /// A spawn is binding its first strand (see `Lease::claim`).
+    claimed: bool,
+    /// Since when every shared core has had work waiting (fairness).
+    backlogged_since: Option<Instant>,
+}
+
+impl LeaseCell {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A lease on one core (see the module docs). Cloning it gives another
+/// handle on the same lease.
+#[derive(Clone)]
+pub struct Lease {
+    rt: Weak<RuntimeShared>,
+    cell: Arc<LeaseCell>,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("core", &self.cell.core)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+/// One lease as [`Runtime::leases`](crate::Runtime::leases) lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseInfo {
+    /// The leased core.
+    pub core: usize,
+    /// Where it stands (never `Ended`: ended leases are not listed).
+    pub status: LeaseStatus,
+    /// Taken by a performance-sensitive strand.
+    pub automatic: bool,
+}
+
+impl Lease {
+    /// The leased core.
+    pub fn core(&self) -> usize {
+        self.cell.core
+    }
+
+    /// Where the lease stands.
+    pub fn status(&self) -> LeaseStatus {
+        status_of(&self.cell.lock())
+    }
+
+    /// Extends the lease to `lifetime` from now.
+    pub fn renew(&self, lifetime: Duration) -> Result<(), LeaseError> {
+        if lifetime.is_zero() {
+            return Err(LeaseError::ZeroLifetime);
+        }
+        let mut state = self.cell.lock();
+        if let Some(end) = state.end {
+            return Err(LeaseError::Ended(end));
+        }
+        state.expires = Some(Instant::now() + lifetime);
+        Ok(())
+    }
+
+    /// Ends the lease now; the core balances again.
+    pub fn revoke(&self) -> Result<(), LeaseError> {
+        let rt = self.rt.upgrade().ok_or(LeaseError::OtherRuntime)?;
+        end(&rt, &self.cell, LeaseEnd::Revoked).map_err(LeaseError::Ended)
+    }
+
+    /// Reserves the lease for a strand about to be spawned into runtime
+    /// `runtime_id` as its group's first strand (before the strand exists,
+    /// so a refusal leaves nothing behind).
+    pub(crate) fn claim(&self, runtime_id: u64) -> Result<Claim, LeaseError> {
+        if self.cell.runtime_id != runtime_id {
+            return Err(LeaseError::OtherRuntime);
+        }
+        claim(self)
+    }
+}
+
+/// A lease reserved for a strand being spawned. Dropped unbound (the spawn
+/// failed), it frees the lease for another spawn — or ends it, if it was
+/// taken automatically for this one.
+pub(crate) struct Claim(Option<Lease>);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let Some(lease) = self.0.take() else { return };
+        lease.cell.lock().claimed = false;
+        if lease.cell.automatic {
+            let _ = lease.revoke();
+        }
+    }
+}
+
+impl Claim {
+    /// Binds the new strand `root` as the lease's group; returns the core it
+    /// must start on (`None`: the lease ended meanwhile).
+    pub(crate) fn bind(mut self, rt: &RuntimeShared, root: &Arc<Header>) -> Option<usize> {
+        let cell = self.0.take()?.cell;
+        let mut state = cell.lock();
+        if state.end.is_some() {
+            return None;
+        }
+        state.root = Some(root.clone());
+        drop(state);
+        let shared: Vec<usize> = (0..rt.cores.len())
+            .filter(|&c| c != cell.core && !rt.cores[c].leased.load(Ordering::Acquire))
+            .collect();
+        rt.inject(cell.core, Msg::Lease(Some((Some(root.clone()), shared))));
+        Some(cell.core)
+    }
+}
+
+fn claim(lease: &Lease) -> Result<Claim, LeaseError> {
+    let mut state = lease.cell.lock();
+    if let Some(end) = state.end {
+        return Err(LeaseError::Ended(end));
+    }
+    if state.claimed {
+        return Err(LeaseError::AlreadyBound);
+    }
+    state.claimed = true;
+    Ok(Claim(Some(lease.clone())))
+}
+
+/// Whether a strand descending from `parent` may be pinned to `core`: not
+/// if the core is leased to a group it is not in.
+pub(crate) fn may_pin(rt: &RuntimeShared, core: usize, parent: &Header) -> Result<(), LeaseError> {
+    if !rt.cores[core].leased.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let leases = rt.leases.lock().unwrap_or_else(|e| e.into_inner());
+    let member = leases.iter().filter(|l| l.core == core).any(|l| {
+        l.lock()
+            .root
+            .as_ref()
+            .is_some_and(|root| parent.descends_from(root))
+    });
+    if member {
+        Ok(())
+    } else {
+        Err(LeaseError::CoreLeased { core })
+    }
+}
+
+fn status_of(state: &State) -> LeaseStatus {
+    match (state.end, &state.root) {
+        (Some(end), _) => LeaseStatus::Ended(end),
+        (None, Some(root)) => LeaseStatus::Active { group: root.id },
+        (None, None) => LeaseStatus::Reserved,
+    }
+}
+
+/// Grants a lease on a free pool core (`lifetime`: until it is revoked or
+/// its group exits, if `None`).
+pub(crate) fn grant(
+    rt: &Arc<RuntimeShared>,
+    lifetime: Option<Duration>,
+    automatic: bool,
+) -> Result<Lease, LeaseError> {
+    if lifetime.is_some_and(|l| l.is_zero()) {
+        return Err(LeaseError::ZeroLifetime);
+    }
+    let pool = &rt.config.lease_pool;
+    if pool.is_empty() {
+        return Err(LeaseError::NoPool);
+    }
+    let mut leases = rt.leases.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(&core) = pool
+        .iter()
+        .find(|&&c| !leases.iter().any(|l| l.core == c))
+    else {
+        return Err(LeaseError::PoolExhausted { pool: pool.clone() });
+    };
+    let cell = Arc::new(LeaseCell {
+        runtime_id: rt.id,
+        core,
+        automatic,
+        state: Mutex::new(State {
+            expires: lifetime.map(|l| Instant::now() + l),
+            end: None,
+            root: None,
+            claimed: false,
+            backlogged_since: None,
+        }),
+    });
+    leases.push(cell.clone());
+    rt.cores[core].leased.store(true, Ordering::Release);
+    drop(leases);
+    let shared: Vec<usize> = (0..rt.cores.len())
+        .filter(|&c| !rt.cores[c].leased.load(Ordering::Acquire))
+        .collect();
+    rt.inject(core, Msg::Lease(Some((None, shared))));
+    Ok(Lease {
+        rt: Arc::downgrade(rt),
+        cell,
+    })
+}
+
+/// Reserves a free pool core for a performance-sensitive strand about to be
+/// spawned, if there is one: its lease ends when the strand's group exits.
+pub(crate) fn claim_free(rt: &Arc<RuntimeShared>) -> Option<Claim> {
+    let lease = grant(rt, None, true).ok()?;
+    claim(&lease).ok()
+}
+
+/// Ends `cell`'s lease for `why`; fails with the reason it had already
+/// ended for.
+fn end(rt: &RuntimeShared, cell: &Arc<LeaseCell>, why: LeaseEnd) -> Result<(), LeaseEnd> {
+    let mut state = cell.lock();
+    if let Some(end) = state.end {
+        return Err(end);
+    }
+    state.end = Some(why);
+    state.root = None;
+    drop(state);
+    let mut leases = rt.leases.lock().unwrap_or_else(|e| e.into_inner());
+    leases.retain(|l| !Arc::ptr_eq(l, cell));
+    rt.cores[cell.core].leased.store(false, Ordering::Release);
+    drop(leases);
+    rt.inject(cell.core, Msg::Lease(None));
+    Ok(())
+}
+
+/// The runtime is going: its leases end.
+pub(crate) fn shut_down(rt: &RuntimeShared) {
+    let leases = std::mem::take(&mut *rt.leases.lock().unwrap_or_else(|e| e.into_inner()));
+    for cell in leases {
+        let mut state = cell.lock();
+        state.end.get_or_insert(LeaseEnd::Shutdown);
+        state.root = None;
+    }
+}
+
+/// The leases in force, for `Runtime::leases`.
+pub(crate) fn list(rt: &RuntimeShared) -> Vec<LeaseInfo> {
+    let leases = rt.leases.lock().unwrap_or_else(|e| e.into_inner());
+    leases
+        .iter()
+        .map(|l| LeaseInfo {
+            core: l.core,
+            status: status_of(&l.lock()),
+            automatic: l.automatic,
+        })
+        .collect()
+}
+
+/// The monitor's look at every lease: ends the expired, those whose group
+/// exited, and those that keep waiting work from a core.
+pub(crate) fn check(rt: &RuntimeShared) {
+    let leases: Vec<Arc<LeaseCell>> = {
+        let leases = rt.leases.lock().unwrap_or_else(|e| e.into_inner());
+        if leases.is_empty() {
+            return;
+        }
+        leases.clone()
+    };
+    let now = Instant::now();
+    let shared_backlogged = rt
+        .cores
+        .iter()
+        .filter(|c| !c.leased.load(Ordering::Acquire))
+        .all(|c| c.ready_len.load(Ordering::Relaxed) > 0);
+    for cell in leases {
+        let why = {
+            let mut state = cell.lock();
+            let exited = state
+                .root
+                .as_ref()
+                .is_some_and(|r| r.live.load(Ordering::Acquire) == 0);
+            state.backlogged_since = if shared_backlogged {
+                state.backlogged_since.or(Some(now))
+            } else {
+                None
+            };
+            if exited {
+                Some(LeaseEnd::GroupExited)
+            } else if state.expires.is_some_and(|e| now >= e) {
+                Some(LeaseEnd::Expired)
+            } else if state
+                .backlogged_since
+                .is_some_and(|s| now.duration_since(s) >= TERMINATION_AFTER)
+            {
+                Some(LeaseEnd::Terminated)
+            } else {
+                None
+            }
+        };
+        if let Some(why) = why {
+            let _ = end(rt, &cell, why);
+        }
+    }
+}
