@@ -29,6 +29,7 @@ pub(crate) fn run(cores: Option<usize>, strands: usize) -> Result<(), Box<dyn Er
     hog(&rt);
     weighted_shares(rt.cores())?;
     budgeted_hog()?;
+    leased_core(rt.cores())?;
     events_and_channels(&rt);
     stats(&rt);
     Ok(())
@@ -296,6 +297,77 @@ fn budgeted_hog() -> Result<(), Box<dyn Error>> {
         stats.holds
     );
     println!("   meanwhile a 1 ms sleeper on the same core woke {rounds} times\n");
+    Ok(())
+}
+
+/// A group leases the last core: the other strands stay off it while the
+/// group runs, and the lease ends with the group.
+fn leased_core(cores: usize) -> Result<(), Box<dyn Error>> {
+    use braid::sched::LeaseStatus;
+    if cores < 2 {
+        println!("== an exclusive-core lease needs 2 cores; skipped\n");
+        return Ok(());
+    }
+    let last = cores - 1;
+    println!("== a group leases core {last}");
+    let rt = Runtime::builder().cores(cores).lease_pool([last]).build()?;
+    let lease = rt
+        .take_authority()
+        .ok_or("the authority was already taken")?
+        .lease(None)?;
+    let l = lease.clone();
+    let (group_cores, other_cores) = rt.block_on(move || {
+        let seen = |n: usize| {
+            let mut cores = std::collections::BTreeSet::new();
+            for _ in 0..n {
+                cores.insert(braid::current().map_or(usize::MAX, |s| s.core()));
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_micros(100) {}
+                braid::yield_now();
+            }
+            cores
+        };
+        let group = braid::Builder::new()
+            .lease(&l)
+            .spawn(move || {
+                let helpers: Vec<_> = (0..2).map(|_| braid::spawn(move || seen(500))).collect();
+                let mut all = seen(500);
+                for h in helpers {
+                    all.extend(h.join().unwrap());
+                }
+                all
+            })
+            .expect("spawn");
+        // One busy strand and a sleeper outside the group: no queue builds
+        // on the shared cores, so the lease holds (three busy ones would
+        // keep two waiting there, and end it for fairness).
+        let busy = braid::spawn(move || seen(500));
+        let sleepers: Vec<_> = (0..1)
+            .map(|_| {
+                braid::spawn(move || {
+                    let mut cores = std::collections::BTreeSet::new();
+                    for _ in 0..50 {
+                        braid::sleep(Duration::from_millis(1)).unwrap();
+                        cores.insert(braid::current().map_or(usize::MAX, |s| s.core()));
+                    }
+                    cores
+                })
+            })
+            .collect();
+        let mut other_cores = busy.join().unwrap();
+        for h in sleepers {
+            other_cores.extend(h.join().unwrap());
+        }
+        (group.join().unwrap(), other_cores)
+    });
+    println!(
+        "   the group's 3 strands ran on cores {group_cores:?}; a busy strand and a sleeper outside it on {other_cores:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while matches!(lease.status(), LeaseStatus::Active { .. }) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    println!("   then the lease: {:?}\n", lease.status());
     Ok(())
 }
 

@@ -22,9 +22,10 @@
 //!
 //! A lease ends ([`LeaseEnd`]) when its lifetime runs out (renewable with
 //! [`Lease::renew`]), when it is revoked ([`Lease::revoke`]), when its group
-//! has exited, or when it is *terminated* for fairness: work has waited on
-//! every shared core for [`TERMINATION_AFTER`] while the leased core was kept
-//! from it. Then the core balances like any other again; the group's strands
+//! has exited, or when it is *terminated* for fairness: every shared core
+//! has held a queue of at least [`BACKLOG`] ready strands at every monitor
+//! tick for [`TERMINATION_AFTER`], work the leased core was kept from.
+//! (Latency classes are not compared yet: any waiting work counts.) Then the core balances like any other again; the group's strands
 //! carry on and may spread. The monitor checks leases every tick (1 ms).
 
 use crate::core::Msg;
@@ -34,9 +35,16 @@ use crate::strand::Header;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-/// How long work must have waited on every shared core before a lease is
-/// terminated for fairness: 20 ms.
+/// How long every shared core must have been backlogged (see
+/// [`BACKLOG`]) before a lease is terminated for fairness: 20 ms.
 pub const TERMINATION_AFTER: Duration = Duration::from_millis(20);
+
+/// Ready strands a shared core must hold at every monitor tick to count as
+/// backlogged: 2, i.e. more than one waiting behind the one that runs. One
+/// is not starvation (a strand that just woke waits at most a slice); a
+/// lasting queue on every shared core is work that cannot run anywhere
+/// else while the leased core is kept from it.
+pub const BACKLOG: usize = 2;
 
 /// Why a lease ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,7 +55,7 @@ pub enum LeaseEnd {
     Revoked,
     /// Its group's strands have all exited.
     GroupExited,
-    /// Work waited on every shared core for [`TERMINATION_AFTER`].
+    /// Every shared core was backlogged for [`TERMINATION_AFTER`].
     Terminated,
     /// The runtime shut down.
     Shutdown,
@@ -60,7 +68,7 @@ impl std::fmt::Display for LeaseEnd {
             LeaseEnd::Revoked => "it was revoked",
             LeaseEnd::GroupExited => "its group exited",
             LeaseEnd::Terminated => {
-                "it was terminated: work waited on every shared core for 20 ms"
+                "it was terminated: every shared core had a queue of waiting strands for 20 ms"
             }
             LeaseEnd::Shutdown => "the runtime shut down",
         })
@@ -408,7 +416,7 @@ pub(crate) fn check(rt: &RuntimeShared) {
         .cores
         .iter()
         .filter(|c| !c.leased.load(Ordering::Acquire))
-        .all(|c| c.ready_len.load(Ordering::Relaxed) > 0);
+        .all(|c| c.ready_len.load(Ordering::Relaxed) >= BACKLOG);
     for cell in leases {
         let why = {
             let mut state = cell.lock();

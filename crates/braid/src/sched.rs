@@ -56,7 +56,9 @@ pub use crate::budget::{
     Authority, ContextError, ContextHandle, ContextStats, Overrun, SchedContext, CATCH_UP, GRACE,
 };
 pub use crate::endpoint::{CallError, Endpoint, Reply};
-pub use crate::lease::{Lease, LeaseEnd, LeaseError, LeaseInfo, LeaseStatus, TERMINATION_AFTER};
+pub use crate::lease::{
+    Lease, LeaseEnd, LeaseError, LeaseInfo, LeaseStatus, BACKLOG, TERMINATION_AFTER,
+};
 pub use braid_core::BudgetError;
 
 use std::fmt;
