@@ -1,4 +1,14 @@
-//! Budget accuracy: a CPU budget of 2 ms per 10 ms, held over 100 periods.
+//! CPU authority: how exactly braid holds strands to what they are given.
+//!
+//! `share_accuracy`: three groups of CPU-bound strands, weights 1 : 2 : 4, on
+//! 2 cores for 1 s (`--full`: 10 s); the figure is the largest distance of a
+//! group's share of the CPU from 1/7, 2/7, 4/7, in percentage points. braid
+//! under EEVDF with weight balancing, and under round robin (which ignores
+//! weights), against Linux: threads in three cgroup v1 `cpu` groups with
+//! `cpu.shares` 1024 : 2048 : 4096 (skipped with a note where the
+//! controller is not writable).
+//!
+//! `budget_accuracy`: a CPU budget of 2 ms per 10 ms, held over 100 periods.
 //!
 //! Each contender spins for one second and measures, from inside, how long
 //! its own code ran: it reads the clock in a tight loop and adds up the steps
@@ -33,6 +43,7 @@ const WINDOW: Duration = Duration::from_secs(1);
 const GAP: Duration = Duration::from_micros(20);
 
 pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    share_accuracy(suite)?;
     if !suite.wants("budget_accuracy") {
         return Ok(());
     }
@@ -239,5 +250,165 @@ fn cgroup_run() -> Result<Shares, Box<dyn Error>> {
         Ok(thread.join().map_err(|_| "the cgroup thread panicked")??)
     })();
     let _ = std::fs::remove_dir(&dir);
+    result
+}
+
+const WEIGHTS: [u32; 3] = [1024, 2048, 4096];
+
+fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    if !suite.wants("share_accuracy") {
+        return Ok(());
+    }
+    let window = if suite.quick() {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(10)
+    };
+    suite.say(&format!(
+        "\nshare accuracy: groups of weights 1 : 2 : 4, two CPU-bound strands each, on 2 cores for {window:?}"
+    ));
+    use braid::sched::{BalancerKind, PolicyKind};
+    let mut rows: Vec<(&'static str, Vec<[f64; 3]>)> = vec![
+        (
+            "braid",
+            runs_of(|| braid_shares(PolicyKind::Eevdf, BalancerKind::Weighted, window))?,
+        ),
+        (
+            "braid-round-robin",
+            runs_of(|| braid_shares(PolicyKind::RoundRobin, BalancerKind::StealHalf, window))?,
+        ),
+    ];
+    match runs_of(|| cgroup_shares(window)) {
+        Ok(shares) => rows.push(("cgroup-shares", shares)),
+        Err(why) => suite.note(&format!("share accuracy: cgroup shares skipped: {why}")),
+    }
+    let ideal = WEIGHTS.map(|w| w as f64 * 100.0 / 7168.0);
+    for (name, runs) in &rows {
+        let shown: Vec<String> = runs
+            .iter()
+            .map(|s| format!("{:.2}:{:.2}:{:.2}", s[0], s[1], s[2]))
+            .collect();
+        suite.say(&format!("  {name}: % {}", shown.join(" ")));
+    }
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .map(|(name, runs)| {
+            let mut errors: Vec<f64> = runs
+                .iter()
+                .map(|s| (0..3).map(|g| (s[g] - ideal[g]).abs()).fold(0.0, f64::max))
+                .collect();
+            errors.sort_by(f64::total_cmp);
+            Row::new(name, errors)
+        })
+        .collect();
+    suite.figure(
+        &Figure {
+            workload: "share_accuracy",
+            title: "groups of weights 1 : 2 : 4 on 2 cores: largest distance from 1/7, 2/7, 4/7",
+            metric: "share error",
+            unit: "pp",
+            cores: 2,
+            target: Some(2.0),
+            higher_is_better: false,
+        },
+        &rows,
+    );
+    Ok(())
+}
+
+/// One warm-up run, then `RUNS`.
+fn runs_of<T>(mut run: impl FnMut() -> Result<T, Box<dyn Error>>) -> Result<Vec<T>, Box<dyn Error>> {
+    run()?;
+    (0..RUNS).map(|_| run()).collect()
+}
+
+/// Each group's share of the CPU its strands got, in percent.
+fn shares_of(cpu: [f64; 3]) -> [f64; 3] {
+    let total: f64 = cpu.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    cpu.map(|c| c * 100.0 / total)
+}
+
+fn braid_shares(
+    policy: braid::sched::PolicyKind,
+    balancer: braid::sched::BalancerKind,
+    window: Duration,
+) -> Result<[f64; 3], Box<dyn Error>> {
+    let rt = braid::Runtime::builder()
+        .cores(2)
+        .policy(policy)
+        .balancer(balancer)
+        .build()?;
+    let cpu = rt.block_on(move || {
+        let start = Instant::now();
+        let strands: Vec<_> = (0..6)
+            .map(|n| {
+                let handle = braid::Builder::new()
+                    .weight(WEIGHTS[n % 3])
+                    .spawn(move || {
+                        while start.elapsed() < window {
+                            let t = Instant::now();
+                            while t.elapsed() < Duration::from_micros(500) {
+                                std::hint::spin_loop();
+                            }
+                            braid::yield_now();
+                        }
+                    })
+                    .expect("spawn");
+                (n % 3, handle)
+            })
+            .collect();
+        let mut cpu = [0.0; 3];
+        for (group, handle) in strands {
+            let strand = handle.strand();
+            handle.join().expect("a share strand");
+            cpu[group] += strand.stats().runtime_ns as f64;
+        }
+        cpu
+    });
+    Ok(shares_of(cpu))
+}
+
+fn cgroup_shares(window: Duration) -> Result<[f64; 3], Box<dyn Error>> {
+    let root = std::path::Path::new("/sys/fs/cgroup/cpu");
+    let dirs: Vec<_> = (0..3)
+        .map(|g| root.join(format!("braid-share-{}-{g}", std::process::id())))
+        .collect();
+    let result = (|| -> Result<[f64; 3], Box<dyn Error>> {
+        for (dir, weight) in dirs.iter().zip(WEIGHTS) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::write(dir.join("cpu.shares"), weight.to_string())?;
+        }
+        let start = Instant::now();
+        let threads: Vec<_> = (0..6)
+            .map(|n| {
+                let tasks = dirs[n % 3].join("tasks");
+                let root_tasks = root.join("tasks");
+                std::thread::spawn(move || -> Result<(usize, f64), String> {
+                    // SAFETY: plain system call without arguments.
+                    let tid = unsafe { libc::gettid() };
+                    std::fs::write(&tasks, tid.to_string())
+                        .map_err(|e| format!("joining a group: {e}"))?;
+                    let cpu = thread_cpu();
+                    while start.elapsed() < window {
+                        std::hint::spin_loop();
+                    }
+                    let used = thread_cpu() - cpu;
+                    std::fs::write(&root_tasks, tid.to_string())
+                        .map_err(|e| format!("leaving it: {e}"))?;
+                    Ok((n % 3, used))
+                })
+            })
+            .collect();
+        let mut cpu = [0.0; 3];
+        for t in threads {
+            let (group, used) = t.join().map_err(|_| "a share thread panicked")??;
+            cpu[group] += used;
+        }
+        Ok(shares_of(cpu))
+    })();
+    for dir in &dirs {
+        let _ = std::fs::remove_dir(dir);
+    }
     result
 }
