@@ -15,7 +15,7 @@
 //!   `CoreSched::set_exclusive`): nothing is stolen from it or offered to it,
 //!   and it sends no load notices;
 //! - any other strand found ready there is sent to the shared cores
-//!   (`CoreSched::evict`), except strands pinned there before the lease
+//!   (`CoreSched::next` evicts it), except strands pinned there before the lease
 //!   (a pinned spawn onto a leased core by a strand outside the group is
 //!   refused, [`LeaseError::CoreLeased`]); strands started from outside the
 //!   runtime skip leased cores.
@@ -262,7 +262,7 @@ impl Claim {
         let shared: Vec<usize> = (0..rt.cores.len())
             .filter(|&c| c != cell.core && !rt.cores[c].leased.load(Ordering::Acquire))
             .collect();
-        rt.inject(cell.core, Msg::Lease(Some((Some(root.clone()), shared))));
+        rt.inject(cell.core, Msg::Lease(Some((Some(root.id), shared))));
         Some(cell.core)
     }
 }

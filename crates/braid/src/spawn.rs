@@ -159,6 +159,15 @@ pub struct Builder {
     weight: Option<u32>,
     class: Option<LatencyClass>,
     slice: Option<Duration>,
+    /// The rarer requests, boxed: every field here is paid by every spawn
+    /// (the builder is moved by value), and these three measured +2.5 %
+    /// on spawn + join as plain fields.
+    authority: Option<Box<Authorized>>,
+}
+
+/// A builder's requests about CPU authority.
+#[derive(Clone, Debug, Default)]
+struct Authorized {
     context: Option<crate::budget::ContextHandle>,
     lease: Option<crate::lease::Lease>,
     performance_sensitive: bool,
@@ -224,7 +233,7 @@ impl Builder {
     /// spawn fails with [`SpawnError::context_error`] if the handle was
     /// revoked, its context ended, or it belongs to another runtime.
     pub fn context(mut self, context: &crate::budget::ContextHandle) -> Builder {
-        self.context = Some(context.clone());
+        self.authority.get_or_insert_default().context = Some(context.clone());
         self
     }
 
@@ -233,7 +242,7 @@ impl Builder {
     /// spawns belong to the group too. The spawn fails with
     /// [`SpawnError::lease_error`] if the lease ended or already has a group.
     pub fn lease(mut self, lease: &crate::lease::Lease) -> Builder {
-        self.lease = Some(lease.clone());
+        self.authority.get_or_insert_default().lease = Some(lease.clone());
         self
     }
 
@@ -242,7 +251,7 @@ impl Builder {
     /// when the group exits, see [`crate::Runtime::leases`]); otherwise it
     /// runs as any other.
     pub fn performance_sensitive(mut self, yes: bool) -> Builder {
-        self.performance_sensitive = yes;
+        self.authority.get_or_insert_default().performance_sensitive = yes;
         self
     }
 
@@ -320,25 +329,12 @@ impl Builder {
             .transpose()
             .map_err(SpawnError::config)?;
         let params = self.params(&parent.params())?;
-        let context = match &self.context {
-            None => parent.own_context().cloned(),
-            Some(handle) => Some(
-                handle
-                    .bind(parent.runtime_id)
-                    .map_err(SpawnError::context)?,
-            ),
+        let (context, mut claim, performance_sensitive) = match self.authority.as_deref() {
+            None => (parent.own_context().cloned(), None, false),
+            Some(asked) => asked.apply(&parent)?,
         };
         let name = self.name;
         let pin = self.core;
-        let mut claim = match &self.lease {
-            Some(lease) => Some(
-                lease
-                    .claim(parent.runtime_id)
-                    .map_err(SpawnError::lease)?,
-            ),
-            None => None,
-        };
-        let performance_sensitive = self.performance_sensitive && claim.is_none();
         let mut request = Some((f, scope));
         // A strand always has a core (see `context::with_core`).
         let local_result = context::with_core(|local| {
@@ -489,6 +485,43 @@ where
         context,
     );
     (task, JoinHandle { header, packet })
+}
+
+impl Authorized {
+    /// For a strand spawned by `parent`: its context, the lease claimed for
+    /// it, and whether it should take a free pool core.
+    #[cold]
+    #[allow(clippy::type_complexity)]
+    fn apply(
+        &self,
+        parent: &Header,
+    ) -> Result<
+        (
+            Option<Arc<crate::budget::ContextCell>>,
+            Option<crate::lease::Claim>,
+            bool,
+        ),
+        SpawnError,
+    > {
+        let context = match &self.context {
+            None => parent.own_context().cloned(),
+            Some(handle) => Some(
+                handle
+                    .bind(parent.runtime_id)
+                    .map_err(SpawnError::context)?,
+            ),
+        };
+        let claim = match &self.lease {
+            Some(lease) => Some(
+                lease
+                    .claim(parent.runtime_id)
+                    .map_err(SpawnError::lease)?,
+            ),
+            None => None,
+        };
+        let performance_sensitive = self.performance_sensitive && claim.is_none();
+        Ok((context, claim, performance_sensitive))
+    }
 }
 
 /// A strand's closure and its join packet, in one allocation shared by the task

@@ -64,6 +64,24 @@ pub trait TaskHandle {
     fn arriving(&mut self, here: CoreId, now: Nanos) {
         let _ = (here, now);
     }
+
+    /// Whether the strand belongs to the group whose first strand has id
+    /// `group` (that strand or a descendant): what a leased core keeps
+    /// (see [`CoreSched::set_exclusive`]).
+    fn in_group(&self, group: u64) -> bool {
+        let _ = group;
+        false
+    }
+}
+
+/// A core leased to one group (see [`CoreSched::set_exclusive`]).
+#[derive(Clone, Debug, Hash)]
+struct Exclusive {
+    /// The cores not leased, where the other strands go, and the next one.
+    shared: Vec<CoreId>,
+    next: usize,
+    /// The group's first strand (`None`: reserved, no group yet).
+    group: Option<u64>,
 }
 
 /// How a strand left a carrier that lost its core while running it.
@@ -182,7 +200,7 @@ pub struct CoreSched<T, K, P, B> {
     release_at: Nanos,
     /// While this core is leased to one group: the cores its other strands
     /// go to (see [`CoreSched::set_exclusive`]), and the next of them.
-    exclusive: Option<(Vec<CoreId>, usize)>,
+    exclusive: Option<Exclusive>,
     /// The earlier of `release_at` and `load_at`: what [`CoreSched::next`]
     /// compares the clock with, once per dispatch.
     due_at: Nanos,
@@ -318,21 +336,36 @@ where
     pub fn next(&mut self, now: Nanos) -> Option<T> {
         self.dispatched_at = now;
         if now >= self.due_at {
-            self.due(now);
+            return self.next_due(now);
         }
         self.policy.pick_next(now)
     }
 
-    /// A load notice or a release is due at `now`.
+    /// [`next`](Self::next) when a load notice or a release is due, or on
+    /// a leased core (which comes here every time: it keeps `due_at` at 0),
+    /// where a strand not of the group (nor pinned) is evicted instead.
     #[cold]
-    fn due(&mut self, now: Nanos) {
+    fn next_due(&mut self, now: Nanos) -> Option<T> {
         if now >= self.load_at {
             self.tell_load(now);
         }
         if now >= self.release_at {
             self.release(now);
         }
-        self.due_at = self.load_at.min(self.release_at);
+        let Some(lease) = &self.exclusive else {
+            self.due_at = self.load_at.min(self.release_at);
+            return self.policy.pick_next(now);
+        };
+        let group = lease.group;
+        loop {
+            let task = self.policy.pick_next(now)?;
+            if task.pinned() || group.is_some_and(|g| task.in_group(g)) {
+                return Some(task);
+            }
+            if let Err(task) = self.evict(task, now) {
+                return Some(task);
+            }
+        }
     }
 
     /// Holds `task`, which the driver was about to run, out of the ready
@@ -345,24 +378,35 @@ where
         self.throttled.insert(until, task);
         self.release_at = self.release_at.min(until);
         self.due_at = self.due_at.min(until);
+        // (A leased core's `due_at` is 0 already.)
         self.counters.throttles += 1;
     }
 
-    /// Leases this core to one group (`shared`: the cores not leased, where
-    /// its other strands go), or ends the lease (`None`). While leased the
-    /// core takes part in no balancing: it asks nobody for work, answers
-    /// every work request empty-handed, offers nothing, and neither sends
-    /// nor acts on load notices. Which strands belong to the group is the
-    /// driver's to say: it [`evict`](Self::evict)s the others.
-    pub fn set_exclusive(&mut self, shared: Option<Vec<CoreId>>, now: Nanos) {
-        let shared = shared.filter(|s| !s.is_empty() && !s.contains(&self.me));
+    /// Leases this core to the group whose first strand has id `group`
+    /// (`None`: reserved, no group yet), with `shared` the cores not leased,
+    /// where its other strands go; or ends the lease (`None`). While leased
+    /// the core takes part in no balancing: it asks nobody for work,
+    /// answers every work request empty-handed, offers nothing, and neither
+    /// sends nor acts on load notices; and [`next`](Self::next) evicts every
+    /// ready strand that is neither of the group ([`TaskHandle::in_group`])
+    /// nor pinned here.
+    pub fn set_exclusive(&mut self, lease: Option<(Vec<CoreId>, Option<u64>)>, now: Nanos) {
+        let lease = lease.filter(|(s, _)| !s.is_empty() && !s.contains(&self.me));
         let tells_load = self.balancer.load_period().is_some();
-        self.load_at = match (&shared, tells_load) {
+        self.load_at = match (&lease, tells_load) {
             (None, true) => now,
             _ => Nanos::MAX,
         };
-        self.due_at = self.load_at.min(self.release_at);
-        self.exclusive = shared.map(|s| (s, 0));
+        self.exclusive = lease.map(|(shared, group)| Exclusive {
+            shared,
+            next: 0,
+            group,
+        });
+        self.due_at = if self.exclusive.is_some() {
+            0
+        } else {
+            self.load_at.min(self.release_at)
+        };
     }
 
     /// Whether this core is leased to one group.
@@ -375,11 +419,11 @@ where
     /// core; `None` (and the task back) if this core is not leased.
     pub fn evict(&mut self, mut task: T, now: Nanos) -> Result<CoreId, T> {
         let _ = now;
-        let Some((shared, next)) = self.exclusive.as_mut() else {
+        let Some(lease) = self.exclusive.as_mut() else {
             return Err(task);
         };
-        let to = shared[*next % shared.len()];
-        *next = next.wrapping_add(1);
+        let to = lease.shared[lease.next % lease.shared.len()];
+        lease.next = lease.next.wrapping_add(1);
         task.leaving(to);
         self.counters.evicted += 1;
         self.outbox.push((to, Mail::Offer(vec![task])));

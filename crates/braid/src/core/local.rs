@@ -65,6 +65,17 @@ impl TaskHandle for Task {
         self.header.home.store(here, Ordering::Relaxed);
         self.header.set_state(StrandState::Ready);
     }
+
+    fn in_group(&self, group: u64) -> bool {
+        let mut node = Some(&*self.header);
+        while let Some(h) = node {
+            if h.id == group {
+                return true;
+            }
+            node = h.parent.as_deref();
+        }
+        false
+    }
 }
 
 /// The local state of one core.
@@ -97,9 +108,6 @@ pub(crate) struct Local {
     /// This core's poller (see `io`).
     pub(crate) poller: crate::io::Poller,
     pub(crate) shutdown: bool,
-    /// While this core is leased: to whom (`Some(None)`: reserved, no group
-    /// started yet). See `lease`.
-    pub(crate) leased_to: Option<Option<Arc<Header>>>,
     /// The coarse clock as the scheduling loop last read it (once a pass).
     pub(crate) tick: Nanos,
 }
@@ -138,7 +146,6 @@ impl Local {
             closure_graveyard: Vec::new(),
             poller,
             shutdown: false,
-            leased_to: None,
             tick: 0,
         }
     }
@@ -246,6 +253,12 @@ impl Local {
 
     #[cold]
     fn send_outbox_slow(&mut self) {
+        // Evictions from a leased core go out here: publish their count.
+        let evicted = self.sched.counters().evicted;
+        let published = &self.shared().counters.evicted;
+        if published.load(Ordering::Relaxed) != evicted {
+            published.store(evicted, Ordering::Relaxed);
+        }
         let mut out = std::mem::take(&mut self.outbox);
         out.extend(self.sched.take_outbox());
         for (to, mail) in out.drain(..) {
@@ -420,44 +433,13 @@ impl Local {
         }
     }
 
-    /// This core was leased, or its lease ended (see `lease`).
-    fn set_lease(&mut self, lease: Option<(Option<Arc<Header>>, Vec<usize>)>) {
+    /// This core was leased (to the group of the strand with that id, once
+    /// one is started), or its lease ended (see `lease`): the scheduler
+    /// evicts the strands of no group of it from then on.
+    fn set_lease(&mut self, lease: Option<(Option<u64>, Vec<usize>)>) {
         let now = self.now();
-        match lease {
-            Some((root, shared)) => {
-                self.sched.set_exclusive(Some(shared), now);
-                self.leased_to = Some(root);
-            }
-            None => {
-                self.sched.set_exclusive(None, now);
-                self.leased_to = None;
-            }
-        }
-    }
-
-    /// On a leased core: sends `task` to a shared core if it is not of the
-    /// group the core is leased to (nor pinned here); gives it back if it
-    /// stays.
-    #[cold]
-    pub(crate) fn evict_stranger(&mut self, task: Task) -> Option<Task> {
-        let member = match &self.leased_to {
-            None => true,
-            Some(None) => false,
-            Some(Some(root)) => task.header.descends_from(root),
-        };
-        if member || task.header.pinned {
-            return Some(task);
-        }
-        let now = self.now();
-        match self.sched.evict(task, now) {
-            Ok(_) => {
-                bump(&self.shared().counters.evicted, 1);
-                self.publish_ready_len();
-                self.send_outbox();
-                None
-            }
-            Err(task) => Some(task),
-        }
+        self.sched
+            .set_exclusive(lease.map(|(group, shared)| (shared, group)), now);
     }
 
     /// Hands scheduling mail to the scheduler and applies what it leaves to

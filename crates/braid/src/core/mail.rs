@@ -23,10 +23,10 @@ pub(crate) enum Msg {
     /// The strand with this id exited: drop the scheduler closures it
     /// registered here.
     ClosuresGone(u64),
-    /// This core is leased (`Some`: to the group of the strand given, once
-    /// one is started on the lease; the cores not leased, where its other
-    /// strands go), or no longer (`None`). See `lease`.
-    Lease(Option<(Option<Arc<Header>>, Vec<usize>)>),
+    /// This core is leased (`Some`: to the group of the strand with this
+    /// id, once one is started on the lease; the cores not leased, where its
+    /// other strands go), or no longer (`None`). See `lease`.
+    Lease(Option<(Option<u64>, Vec<usize>)>),
     /// Stop the scheduling loop.
     Shutdown,
 }

@@ -97,14 +97,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             if !(*c).wakes.is_empty() {
                 route_buffered_wakes(c);
             }
-            let mut next = (*local).sched.next(tick);
-            if (*local).leased_to.is_some() {
-                match next.map(|task| (*local).evict_stranger(task)) {
-                    // Sent off a leased core: look again.
-                    Some(None) => continue,
-                    kept => next = kept.flatten(),
-                }
-            }
+            let next = (*local).sched.next(tick);
             match next {
                 Some(task) => {
                     if !run_task(rt, c, task) {
