@@ -44,6 +44,11 @@ pub const MERGE_GAP: Nanos = 50_000;
 /// holds).
 pub const MAX_REFILLS: usize = 16;
 
+/// The smallest budget: 10 µs. (A run is charged piece by piece, one per
+/// budget's worth: a 1 ns budget would make a 10 ms overrun 10 million
+/// pieces.)
+pub const MIN_BUDGET: Nanos = 10_000;
+
 /// The shortest period a budget may have: 100 µs.
 pub const MIN_PERIOD: Nanos = 100_000;
 
@@ -53,8 +58,8 @@ pub const MAX_PERIOD: Nanos = 3_600_000_000_000;
 /// What was wrong with a budget's figures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BudgetError {
-    /// The budget was 0: a budget must grant some CPU.
-    ZeroBudget,
+    /// The budget was below [`MIN_BUDGET`].
+    TooSmall(Nanos),
     /// The budget was longer than its period (it may be at most equal).
     OverPeriod {
         /// The budget asked for, in ns.
@@ -69,7 +74,10 @@ pub enum BudgetError {
 impl std::fmt::Display for BudgetError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match *self {
-            BudgetError::ZeroBudget => f.write_str("a CPU budget must be more than 0 ns"),
+            BudgetError::TooSmall(budget) => write!(
+                f,
+                "a CPU budget of {budget} ns is below the smallest allowed, {MIN_BUDGET} ns (10 µs)"
+            ),
             BudgetError::OverPeriod { budget, period } => write!(
                 f,
                 "a CPU budget of {budget} ns does not fit in its period of {period} ns \
@@ -134,8 +142,8 @@ impl Budget {
         if !(MIN_PERIOD..=MAX_PERIOD).contains(&period) {
             return Err(BudgetError::Period(period));
         }
-        if budget == 0 {
-            return Err(BudgetError::ZeroBudget);
+        if budget < MIN_BUDGET {
+            return Err(BudgetError::TooSmall(budget));
         }
         if budget > period {
             return Err(BudgetError::OverPeriod { budget, period });
@@ -254,7 +262,11 @@ mod tests {
     fn bad_figures_are_named() {
         assert_eq!(
             Budget::new(0, 10 * MS, 0, 0),
-            Err(BudgetError::ZeroBudget)
+            Err(BudgetError::TooSmall(0))
+        );
+        assert_eq!(
+            Budget::new(MIN_BUDGET - 1, 10 * MS, 0, 0),
+            Err(BudgetError::TooSmall(MIN_BUDGET - 1))
         );
         assert_eq!(
             Budget::new(11 * MS, 10 * MS, 0, 0),

@@ -471,7 +471,10 @@ impl ContextCell {
     /// Books a run of `used` ns of CPU that began at `start`; `now` is when
     /// it was booked.
     pub(crate) fn charge(&self, start: Nanos, used: Nanos, now: Nanos) -> Notices {
-        let mut books = self.lock();
+        self.book(&mut self.lock(), start, used, now)
+    }
+
+    fn book(&self, books: &mut Books, start: Nanos, used: Nanos, now: Nanos) -> Notices {
         let before = books.budget.available(start);
         books.budget.charge(start, used);
         books.used += used;
@@ -480,6 +483,13 @@ impl ContextCell {
         if depleted {
             books.depletions += 1;
         }
+        if self.overrun == Overrun::Notify
+            && books.budget.next_available(now) > now.saturating_add(books.budget.period())
+        {
+            // Nothing holds a measuring context back, so its debt would
+            // only grow: forgive what is more than a period behind.
+            books.budget.reset(now);
+        }
         Notices {
             depleted,
             missed: false,
@@ -487,14 +497,21 @@ impl ContextCell {
     }
 
     /// For a carrier held at `now`: books `used` ns from `start`, and says
-    /// when to release it and how much CPU it may use then.
-    fn hold(&self, start: Nanos, used: Nanos, now: Nanos) -> (Nanos, Nanos, Notices) {
-        let notices = self.charge(start, used, now);
-        let mut books = self.lock();
+    /// when to release it and how much CPU it may use then. `None` if the
+    /// books are locked: the held thread may be the one holding them (a
+    /// bound strand reading its context's figures in a loop), so the monitor
+    /// must not wait for them.
+    fn try_hold(&self, start: Nanos, used: Nanos, now: Nanos) -> Option<(Nanos, Nanos, Notices)> {
+        let mut books = match self.books.try_lock() {
+            Ok(books) => books,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let notices = self.book(&mut books, start, used, now);
         books.holds += 1;
         let until = books.budget.next_available(now);
         let available = books.budget.available(until);
-        (until, available, notices)
+        Some((until, available, notices))
     }
 
     /// Sends `notices` (after the books are unlocked).
@@ -528,6 +545,8 @@ const ARMED: u32 = 1;
 const STRUCK: u32 = 2;
 const HELD: u32 = 3;
 const RELEASED: u32 = 4;
+/// Set by the monitor at shutdown: a held thread goes on at once, unheld.
+const LET_GO: u32 = 5;
 
 /// One carrier thread's budget timer and hold state. Made by the carrier
 /// the first time it runs a bound strand, registered with the runtime (the
@@ -546,6 +565,11 @@ pub(crate) struct Hold {
     slice_end: *const AtomicU64,
     /// The monitor's futex word, bumped when a thread is held.
     monitor: *const AtomicU32,
+    /// The runtime's shutdown flag: no thread is held once it is set.
+    shutdown: *const AtomicBool,
+    /// The core the carrier was started for: a carrier that still owns it
+    /// is not held inside runtime code (see the handler).
+    core_state: *const crate::core::CoreShared,
     /// The bound strand's context while it runs (kept alive by its task).
     ctx: AtomicPtr<ContextCell>,
     /// The run being charged: its start on the runtime's clock, and the
@@ -569,6 +593,9 @@ pub(crate) struct Hold {
     until_mono: AtomicU64,
     until: AtomicU64,
     rearm: AtomicU64,
+    /// Set by the monitor with a release that charged nothing: the run
+    /// goes on from its old start.
+    keep: AtomicBool,
     /// The kernel thread id and the core of the carrier.
     pub(crate) tid: i32,
     pub(crate) core: usize,
@@ -603,6 +630,7 @@ impl Hold {
             timer: OnceLock::new(),
             slice_end,
             monitor: &rt.monitor_seq,
+            shutdown: &rt.shutdown,
             ctx: AtomicPtr::new(std::ptr::null_mut()),
             wall_start: AtomicU64::new(0),
             cpu_start: AtomicU64::new(0),
@@ -612,6 +640,8 @@ impl Hold {
             until_mono: AtomicU64::new(0),
             until: AtomicU64::new(0),
             rearm: AtomicU64::new(0),
+            keep: AtomicBool::new(false),
+            core_state: &rt.cores[core],
             tid: sys::thread_id(),
             core,
         });
@@ -676,7 +706,15 @@ impl Hold {
     }
 
     /// Takes the hold out of the runtime's list (its thread is ending).
+    ///
+    /// Called on the carrier's own thread: disarming here means no expiry
+    /// is left to run the handler on this hold after it is freed (a signal
+    /// already due is delivered as the disarming call returns).
     pub(crate) fn retire(self: &Arc<Hold>, rt: &RuntimeShared) {
+        self.state.store(IDLE, Ordering::SeqCst);
+        if let Some(timer) = self.timer.get() {
+            timer.arm(0);
+        }
         let mut holds = rt.holds.lock().unwrap_or_else(|e| e.into_inner());
         holds.retain(|h| !Arc::ptr_eq(h, self));
     }
@@ -707,20 +745,54 @@ extern "C" fn on_budget_signal(_: i32, info: *mut libc::siginfo_t, _: *mut libc:
             hold.arm(nanos(GRACE));
         }
         STRUCK => {
+            // SAFETY: the runtime, and so its cores, outlive its carriers.
+            let core = unsafe { &*hold.core_state };
+            if core.carrier_tid.load(Ordering::Relaxed) == hold.tid && !core.in_strand() {
+                // Inside runtime code (it holds the core's state): a hold
+                // here could not hand the core on. Try again after a grace.
+                hold.arm(nanos(GRACE));
+                // SAFETY: as below.
+                unsafe { *libc::__errno_location() = errno };
+                return;
+            }
             hold.cpu_held.store(cpu, Ordering::Relaxed);
-            hold.state.store(HELD, Ordering::Release);
+            hold.state.store(HELD, Ordering::SeqCst);
             // SAFETY: the runtime outlives its carriers (see `Hold`).
-            let monitor = unsafe { &*hold.monitor };
+            let (monitor, shutdown) = unsafe { (&*hold.monitor, &*hold.shutdown) };
+            // Either the monitor's last look at shutdown (`let_go_all`)
+            // sees HELD, or this sees the shutdown (both SeqCst).
+            if shutdown.load(Ordering::SeqCst) {
+                hold.state.store(IDLE, Ordering::SeqCst);
+                // SAFETY: as below.
+                unsafe { *libc::__errno_location() = errno };
+                return;
+            }
             monitor.fetch_add(1, Ordering::SeqCst);
             sys::futex_wake_all(monitor);
             while hold.state.load(Ordering::Acquire) == HELD {
                 sys::futex_wait(&hold.state, HELD, None);
             }
-            sys::sleep_until_monotonic(hold.until_mono.load(Ordering::Relaxed));
-            hold.wall_start
-                .store(hold.until.load(Ordering::Relaxed), Ordering::Relaxed);
+            // Sleep to the refill, unless let go (a period may be an hour).
+            let until = hold.until_mono.load(Ordering::Relaxed);
+            loop {
+                let now = sys::monotonic_ns();
+                if hold.state.load(Ordering::Acquire) != RELEASED || now >= until {
+                    break;
+                }
+                sys::futex_wait(&hold.state, RELEASED, Some(Duration::from_nanos(until - now)));
+            }
+            if hold.state.load(Ordering::Acquire) == LET_GO {
+                hold.state.store(IDLE, Ordering::Release);
+                // SAFETY: as below.
+                unsafe { *libc::__errno_location() = errno };
+                return;
+            }
             let cpu = sys::thread_cpu_ns();
-            hold.cpu_start.store(cpu, Ordering::Relaxed);
+            if !hold.keep.swap(false, Ordering::Relaxed) {
+                hold.wall_start
+                    .store(hold.until.load(Ordering::Relaxed), Ordering::Relaxed);
+                hold.cpu_start.store(cpu, Ordering::Relaxed);
+            }
             let rearm = hold.rearm.load(Ordering::Relaxed).max(1);
             hold.cpu_due.store(cpu + rearm, Ordering::Relaxed);
             hold.state.store(ARMED, Ordering::Release);
@@ -730,6 +802,23 @@ extern "C" fn on_budget_signal(_: i32, info: *mut libc::siginfo_t, _: *mut libc:
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
+}
+
+/// At shutdown (the monitor's last act): lets every held or sleeping
+/// carrier go on at once, so the runtime's carriers can be joined.
+pub(crate) fn let_go_all(rt: &RuntimeShared) {
+    let holds = rt.holds.lock().unwrap_or_else(|e| e.into_inner());
+    for hold in holds.iter() {
+        for from in [HELD, RELEASED] {
+            if hold
+                .state
+                .compare_exchange(from, LET_GO, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                sys::futex_wake_all(&hold.state);
+            }
+        }
+    }
 }
 
 /// The monitor's part: for each carrier held since the last look, charges
@@ -758,7 +847,18 @@ pub(crate) fn release_held(rt: &RuntimeShared, now: Nanos, mut revoke: impl FnMu
             .cpu_held
             .load(Ordering::Relaxed)
             .saturating_sub(hold.cpu_start.load(Ordering::Relaxed));
-        let (until, rearm, notices) = ctx.hold(hold.wall_start.load(Ordering::Relaxed), used, now);
+        let Some((until, rearm, notices)) =
+            ctx.try_hold(hold.wall_start.load(Ordering::Relaxed), used, now)
+        else {
+            // The books are locked, maybe by the held thread itself: let
+            // it go on for another grace, its run still uncharged.
+            hold.keep.store(true, Ordering::Relaxed);
+            hold.until_mono.store(0, Ordering::Relaxed);
+            hold.rearm.store(nanos(GRACE), Ordering::Relaxed);
+            hold.state.store(RELEASED, Ordering::Release);
+            sys::futex_wake_all(&hold.state);
+            continue;
+        };
         ctx.send(rt, notices);
         revoke(hold.core, hold.tid);
         let mono_now = sys::monotonic_ns();

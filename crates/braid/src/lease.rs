@@ -59,6 +59,8 @@ pub enum LeaseEnd {
     Terminated,
     /// The runtime shut down.
     Shutdown,
+    /// Every handle was dropped before a group was started on it.
+    Released,
 }
 
 impl std::fmt::Display for LeaseEnd {
@@ -71,6 +73,7 @@ impl std::fmt::Display for LeaseEnd {
                 "it was terminated: every shared core had a queue of waiting strands for 20 ms"
             }
             LeaseEnd::Shutdown => "the runtime shut down",
+            LeaseEnd::Released => "every handle was dropped before a group started on it",
         })
     }
 }
@@ -145,6 +148,8 @@ pub(crate) struct LeaseCell {
     core: usize,
     /// Taken by a performance-sensitive strand, not granted by the authority.
     pub(crate) automatic: bool,
+    /// Live `Lease` handles.
+    handles: crate::facade::AtomicUsize,
     state: Mutex<State>,
 }
 
@@ -165,11 +170,37 @@ impl LeaseCell {
 }
 
 /// A lease on one core (see the module docs). Cloning it gives another
-/// handle on the same lease.
-#[derive(Clone)]
+/// handle on the same lease. Dropping the last handle of a lease that no
+/// group was started on ends it ([`LeaseEnd::Released`]); once a group
+/// runs, the lease lives on without handles until it ends.
 pub struct Lease {
     rt: Weak<RuntimeShared>,
     cell: Arc<LeaseCell>,
+}
+
+impl Clone for Lease {
+    fn clone(&self) -> Lease {
+        self.cell.handles.fetch_add(1, Ordering::Relaxed);
+        Lease {
+            rt: self.rt.clone(),
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.cell.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let unused = {
+            let state = self.cell.lock();
+            state.end.is_none() && state.root.is_none() && !state.claimed
+        };
+        if let (true, Some(rt)) = (unused, self.rt.upgrade()) {
+            let _ = end(&rt, &self.cell, LeaseEnd::Released);
+        }
+    }
 }
 
 impl std::fmt::Debug for Lease {
@@ -252,17 +283,19 @@ impl Claim {
     /// Binds the new strand `root` as the lease's group; returns the core it
     /// must start on (`None`: the lease ended meanwhile).
     pub(crate) fn bind(mut self, rt: &RuntimeShared, root: &Arc<Header>) -> Option<usize> {
-        let cell = self.0.take()?.cell;
+        let lease = self.0.take()?;
+        let cell = &lease.cell;
         let mut state = cell.lock();
         if state.end.is_some() {
             return None;
         }
         state.root = Some(root.clone());
-        drop(state);
         let shared: Vec<usize> = (0..rt.cores.len())
             .filter(|&c| c != cell.core && !rt.cores[c].leased.load(Ordering::Acquire))
             .collect();
+        // Under the lease's lock: no end can overtake it (see `end`).
         rt.inject(cell.core, Msg::Lease(Some((Some(root.id), shared))));
+        drop(state);
         Some(cell.core)
     }
 }
@@ -332,6 +365,7 @@ pub(crate) fn grant(
         runtime_id: rt.id,
         core,
         automatic,
+        handles: crate::facade::AtomicUsize::new(1),
         state: Mutex::new(State {
             expires: lifetime.map(|l| Instant::now() + l),
             end: None,
@@ -342,11 +376,12 @@ pub(crate) fn grant(
     });
     leases.push(cell.clone());
     rt.cores[core].leased.store(true, Ordering::Release);
-    drop(leases);
     let shared: Vec<usize> = (0..rt.cores.len())
         .filter(|&c| !rt.cores[c].leased.load(Ordering::Acquire))
         .collect();
+    // Under the list's lock: no end can overtake it (see `end`).
     rt.inject(core, Msg::Lease(Some((None, shared))));
+    drop(leases);
     Ok(Lease {
         rt: Arc::downgrade(rt),
         cell,
@@ -363,17 +398,19 @@ pub(crate) fn claim_free(rt: &Arc<RuntimeShared>) -> Option<Claim> {
 /// Ends `cell`'s lease for `why`; fails with the reason it had already
 /// ended for.
 fn end(rt: &RuntimeShared, cell: &Arc<LeaseCell>, why: LeaseEnd) -> Result<(), LeaseEnd> {
+    // Locks in the one order (the list, then the lease), and the message
+    // sent under them: the core gets a lease's messages in the order its
+    // state changed (`grant` and `Claim::bind` send theirs under a lock
+    // this takes too).
+    let mut leases = rt.leases.lock().unwrap_or_else(|e| e.into_inner());
     let mut state = cell.lock();
     if let Some(end) = state.end {
         return Err(end);
     }
     state.end = Some(why);
     state.root = None;
-    drop(state);
-    let mut leases = rt.leases.lock().unwrap_or_else(|e| e.into_inner());
     leases.retain(|l| !Arc::ptr_eq(l, cell));
     rt.cores[cell.core].leased.store(false, Ordering::Release);
-    drop(leases);
     rt.inject(cell.core, Msg::Lease(None));
     Ok(())
 }

@@ -67,6 +67,7 @@ fn run(rt: &Arc<RuntimeShared>) {
         .collect();
     loop {
         if rt.shutdown.load(Ordering::SeqCst) {
+            crate::budget::let_go_all(rt);
             return;
         }
         let seq = rt.monitor_seq.load(Ordering::SeqCst);

@@ -145,6 +145,14 @@ fn leases_expire_unless_renewed_and_can_be_revoked() {
     let authority = rt.take_authority().unwrap();
     let lease = authority.lease(Some(Duration::from_millis(30))).unwrap();
     assert_eq!(ended(&lease), LeaseEnd::Expired);
+    // A lease whose every handle is dropped before a group started on it
+    // goes back to the pool.
+    let unused = authority.lease(None).unwrap();
+    let copy = unused.clone();
+    drop(unused);
+    assert_eq!(rt.leases().len(), 1, "one handle is left");
+    drop(copy);
+    assert!(rt.leases().is_empty(), "{:?}", rt.leases());
     let lease = authority.lease(Some(Duration::from_millis(30))).unwrap();
     lease.renew(Duration::from_secs(60)).unwrap();
     std::thread::sleep(Duration::from_millis(60));

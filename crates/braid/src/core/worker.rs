@@ -284,9 +284,11 @@ fn idle(rt: &RuntimeShared, local: &mut Local) {
     // park the clock may be stale (the monitor sleeps while every core
     // does): bring it up to date, or the strands run next would be charged
     // the idle time and cut short at the next tick.
+    // A return for a due timer or release needs the clock past it too, or
+    // the loop would find nothing due and idle again until the next tick.
     let now = match how {
-        IdleEnd::Parked(_) => rt.advance_clock(),
-        IdleEnd::Spun | IdleEnd::Returned => rt.clock_ns.load(Ordering::Relaxed),
+        IdleEnd::Parked(_) | IdleEnd::Returned => rt.advance_clock(),
+        IdleEnd::Spun => rt.clock_ns.load(Ordering::Relaxed),
     };
     local.tick = now;
     local.sched.idle_ended(now, how);

@@ -278,23 +278,6 @@ pub(crate) fn set_timer_slack(ns: u64) {
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, ns as libc::c_ulong, 0, 0, 0) };
 }
 
-/// Sleeps the calling thread until `CLOCK_MONOTONIC` reads `ns`, through
-/// signals. Async-signal-safe.
-pub(crate) fn sleep_until_monotonic(ns: u64) {
-    let ts = timespec_of(ns);
-    // SAFETY: `ts` is a live timespec; no remaining-time pointer is needed
-    // for an absolute sleep.
-    while unsafe {
-        libc::clock_nanosleep(
-            libc::CLOCK_MONOTONIC,
-            libc::TIMER_ABSTIME,
-            &ts,
-            std::ptr::null_mut(),
-        )
-    } == libc::EINTR
-    {}
-}
-
 /// A high-resolution timer (`CLOCK_MONOTONIC`) that sends signal `signal`,
 /// carrying `value`, to the thread that made it when it expires. (Timers on
 /// a thread's CPU clock would say directly when it used a budget, but the
