@@ -48,6 +48,12 @@
 //! [`Endpoint`](crate::sched::Endpoint) runs on its caller's context until
 //! it replies (see `endpoint`).
 //!
+//! Known limits: strands of one context running on several cores at once
+//! each run up to the whole remaining budget before the first stop charges
+//! it (the excess is debt, so the long-run rate holds, not the one-period
+//! window); the budget timer left armed between runs can interrupt a system
+//! call of an unbound strand that does not restart (`EINTR`); the monitor's
+//! notices allocate and take the injector's lock while a carrier is held.
 //! Not done yet (see the fairness issue): CPU masks, and binding a context
 //! to a group that already runs.
 
