@@ -9,6 +9,7 @@
 
 mod budget;
 mod classic;
+mod dispersive;
 mod figures;
 mod latency;
 pub mod may_peer;
@@ -87,6 +88,7 @@ pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
     classic::run_all(&mut suite)?;
     latency::run_all(&mut suite)?;
     budget::run_all(&mut suite)?;
+    dispersive::run_all(&mut suite)?;
     net::run_all(&mut suite)?;
     scale::run_all(&mut suite)?;
     suite.finish()

@@ -1,0 +1,314 @@
+//! Latency classes under a dispersive load: a request server on 2 cores
+//! where 99.5 % of requests take 4 µs and 0.5 % take 10 ms, offered at 50 %,
+//! 80 % and 90 % of capacity; the figures are the p50 / p99 / p999 latency
+//! (arrival to completion) of the short requests.
+//!
+//! A generator thread draws exponential inter-arrival times (open loop: a
+//! late server does not slow the arrivals) and hands each request to the
+//! server with its arrival time; it runs at real-time priority where the
+//! machine allows (root), so the server's threads cannot delay arrivals. Each request runs as its own task. Long
+//! requests compute in 100 µs steps with a yield between them (no runtime
+//! here preempts code that never yields within 100 µs: this measures how
+//! each scheduler orders the work it is given at those points).
+//!
+//! - braid, latency class: EEVDF; short requests spawned `Latency`, long
+//!   ones `Batch`;
+//! - braid, round robin: the default policy, no classes;
+//! - tokio (2 workers), `yield_now` between steps;
+//! - a std thread pool (8 workers on the 2 CPUs; the kernel preempts).
+
+use crate::figures::Row;
+use crate::report::{Figure, Suite};
+use braid::sched::{LatencyClass, PolicyKind};
+use std::error::Error;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 5;
+const SHORT: Duration = Duration::from_micros(4);
+const LONG: Duration = Duration::from_millis(10);
+const STEP: Duration = Duration::from_micros(100);
+/// One request in 200 is long.
+const LONG_EVERY: u64 = 200;
+const CORES: usize = 2;
+
+/// What the generator hands the server: arrival time and kind.
+#[derive(Clone, Copy)]
+struct Request {
+    at: Instant,
+    long: bool,
+}
+
+/// Short-request latencies of one run, in µs.
+type Latencies = Arc<Mutex<Vec<f64>>>;
+
+pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    if !suite.wants("dispersive_latency") {
+        return Ok(());
+    }
+    let window = if suite.quick() {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(3)
+    };
+    let mean = (SHORT.as_secs_f64() * (LONG_EVERY - 1) as f64 + LONG.as_secs_f64())
+        / LONG_EVERY as f64;
+    let capacity = CORES as f64 / mean;
+    suite.say(&format!(
+        "\nlatency classes under a dispersive load: 99.5 % of requests 4 µs, 0.5 % 10 ms, on {CORES} cores (capacity {capacity:.0} req/s), {window:?} per run"
+    ));
+    for load in [0.5, 0.8, 0.9] {
+        let rate = capacity * load;
+        let mut rows: Vec<(&'static str, Vec<Vec<f64>>)> = Vec::new();
+        for (name, kind) in [
+            ("braid", Some(PolicyKind::Eevdf)),
+            ("braid-round-robin", Some(PolicyKind::RoundRobin)),
+            ("tokio", None),
+            ("std-thread-pool", None),
+        ] {
+            let runs = (0..=RUNS)
+                .map(|_| match (name, kind) {
+                    (_, Some(policy)) => braid_run(policy, rate, window),
+                    ("tokio", None) => tokio_run(rate, window),
+                    _ => threads_run(rate, window),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.push((name, runs.into_iter().skip(1).collect()));
+        }
+        for (metric, q) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
+            let figure_rows: Vec<Row> = rows
+                .iter()
+                .map(|(name, runs)| {
+                    let mut v: Vec<f64> = runs.iter().map(|r| quantile(r, q)).collect();
+                    v.sort_by(f64::total_cmp);
+                    Row::new(name, v)
+                })
+                .collect();
+            let title = format!(
+                "{metric} latency of the 4 µs requests at {:.0} % load ({rate:.0} req/s)",
+                load * 100.0
+            );
+            suite.figure(
+                &Figure {
+                    workload: "dispersive_latency",
+                    title: &title,
+                    metric,
+                    unit: "us",
+                    cores: CORES,
+                    target: (metric == "p99" && load == 0.8).then_some(100.0),
+                    higher_is_better: false,
+                },
+                &figure_rows,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Runs the generator on this thread for `window`, handing each request to
+/// `submit`; returns when it has handed the last one.
+///
+/// The generator shares the 2 CPUs with the server, so it sleeps between
+/// arrivals (with 1 µs timer slack) instead of spinning, and hands over all
+/// requests due when it wakes, each stamped with its own arrival time: the
+/// latencies include its wake-up delay (tens of µs), the same for everyone.
+fn generate(rate: f64, window: Duration, mut submit: impl FnMut(Request)) {
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer, for this thread only;
+    // sched_setscheduler(0, ..) changes only the calling thread and reads
+    // the live `param`.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong, 0, 0, 0);
+        // Real-time priority where allowed, so the server's threads do not
+        // delay the arrivals (it runs for microseconds at a time).
+        let param = libc::sched_param { sched_priority: 1 };
+        let _ = libc::sched_setscheduler(0, libc::SCHED_FIFO, &param);
+    }
+    let mut rng = braid_core::Rng::new(0xD15);
+    let start = Instant::now();
+    let end = start + window;
+    let _normal = Normal;
+    let mut next = start;
+    let mut n = 0u64;
+    while next < end {
+        let now = Instant::now();
+        while next <= now && next < end {
+            n += 1;
+            submit(Request {
+                at: next,
+                long: n % LONG_EVERY == 0,
+            });
+            // Exponential inter-arrival time.
+            let u = (rng.below(1 << 30) as f64 + 1.0) / (1u64 << 30) as f64;
+            next += Duration::from_secs_f64(-u.ln() / rate);
+        }
+        if next < end {
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+    }
+}
+
+/// Puts the calling thread back to the normal policy when dropped.
+struct Normal;
+
+impl Drop for Normal {
+    fn drop(&mut self) {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: as in `generate`.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
+    }
+}
+
+fn compute(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// A request's work, yielding with `yield_now` between the long ones' steps.
+fn serve(request: Request, latencies: &Latencies, mut yield_now: impl FnMut()) {
+    if request.long {
+        let mut left = LONG;
+        while !left.is_zero() {
+            let step = left.min(STEP);
+            compute(step);
+            left -= step;
+            yield_now();
+        }
+    } else {
+        compute(SHORT);
+        let us = request.at.elapsed().as_secs_f64() * 1e6;
+        latencies.lock().unwrap_or_else(|e| e.into_inner()).push(us);
+    }
+}
+
+fn finish(latencies: Latencies) -> Vec<f64> {
+    let mut v = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+fn braid_run(policy: PolicyKind, rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> {
+    let rt = braid::Runtime::builder().cores(CORES).policy(policy).build()?;
+    let latencies: Latencies = Arc::default();
+    let (tx, rx) = braid::sync::channel::unbounded::<Request>();
+    let lat = latencies.clone();
+    let classes = policy == PolicyKind::Eevdf;
+    let server = rt.spawn(move || {
+        // The dispatcher is a service strand: with classes it is a
+        // latency-class one too, or it gets only its weight's share of a
+        // core full of long requests and the arrivals queue behind it.
+        let dispatcher = if classes {
+            LatencyClass::Latency
+        } else {
+            LatencyClass::Normal
+        };
+        braid::Builder::new()
+            .latency_class(dispatcher)
+            .spawn(move || dispatch(rx, lat, classes))
+            .expect("spawn the dispatcher")
+            .join()
+            .expect("the dispatcher");
+    })?;
+    generate(rate, window, |r| {
+        let _ = tx.send(r);
+    });
+    drop(tx);
+    server.join().map_err(|e| e.to_string())?;
+    Ok(finish(latencies))
+}
+
+/// braid's server: a strand per request, of the request's class.
+fn dispatch(rx: braid::sync::channel::Receiver<Request>, lat: Latencies, classes: bool) {
+    {
+        let mut running = Vec::new();
+        for request in rx.iter() {
+            let lat = lat.clone();
+            let class = match (classes, request.long) {
+                (false, _) => LatencyClass::Normal,
+                (true, true) => LatencyClass::Batch,
+                (true, false) => LatencyClass::Latency,
+            };
+            running.push(
+                braid::Builder::new()
+                    .latency_class(class)
+                    .spawn(move || serve(request, &lat, braid::yield_now))
+                    .expect("spawn a request"),
+            );
+            if running.len() >= 4096 {
+                running.retain(|h: &braid::JoinHandle<()>| !h.is_finished());
+            }
+        }
+        for h in running {
+            h.join().expect("a request");
+        }
+    }
+}
+
+fn tokio_run(rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> {
+    let rt = crate::rt::tokio(CORES)?;
+    let latencies: Latencies = Arc::default();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Request>();
+    let lat = latencies.clone();
+    let server = rt.spawn(async move {
+        let mut running = Vec::new();
+        while let Some(request) = rx.recv().await {
+            let lat = lat.clone();
+            running.push(tokio::spawn(async move {
+                if request.long {
+                    let mut left = LONG;
+                    while !left.is_zero() {
+                        let step = left.min(STEP);
+                        compute(step);
+                        left -= step;
+                        tokio::task::yield_now().await;
+                    }
+                } else {
+                    serve(request, &lat, || {});
+                }
+            }));
+        }
+        for h in running {
+            let _ = h.await;
+        }
+    });
+    generate(rate, window, |r| {
+        let _ = tx.send(r);
+    });
+    drop(tx);
+    rt.block_on(server)?;
+    Ok(finish(latencies))
+}
+
+fn threads_run(rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> {
+    let latencies: Latencies = Arc::default();
+    let (tx, rx) = std::sync::mpsc::channel::<Request>();
+    let rx = Arc::new(Mutex::new(rx));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (rx, lat) = (rx.clone(), latencies.clone());
+            std::thread::spawn(move || loop {
+                let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                match next {
+                    Ok(request) => serve(request, &lat, || {}),
+                    Err(_) => return,
+                }
+            })
+        })
+        .collect();
+    generate(rate, window, |r| {
+        let _ = tx.send(r);
+    });
+    drop(tx);
+    for w in workers {
+        w.join().map_err(|_| "a pool thread panicked")?;
+    }
+    Ok(finish(latencies))
+}
