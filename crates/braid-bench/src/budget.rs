@@ -47,7 +47,8 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     if !suite.wants("budget_accuracy") {
         return Ok(());
     }
-    suite.say("\nbudget accuracy: 2 ms per 10 ms for 1 s (100 periods), share measured from inside");
+    suite
+        .say("\nbudget accuracy: 2 ms per 10 ms for 1 s (100 periods), share measured from inside");
     let mut rows: Vec<(&'static str, Vec<Shares>)> = vec![
         ("braid", runs(|| braid_run(true))?),
         ("braid-never-yields", runs(|| braid_run(false))?),
@@ -136,7 +137,10 @@ fn spin(mut between: impl FnMut()) -> (f64, Duration) {
             since_call += step;
         }
         if now - start >= WINDOW {
-            return (ran.as_secs_f64() * 100.0 / (now - start).as_secs_f64(), now - start);
+            return (
+                ran.as_secs_f64() * 100.0 / (now - start).as_secs_f64(),
+                now - start,
+            );
         }
         if since_call >= Duration::from_micros(50) {
             since_call = Duration::ZERO;
@@ -227,7 +231,9 @@ fn deadline_run() -> Result<Shares, Box<dyn Error>> {
         }
         Ok(spin_thread())
     });
-    Ok(thread.join().map_err(|_| "the deadline thread panicked")??)
+    Ok(thread
+        .join()
+        .map_err(|_| "the deadline thread panicked")??)
 }
 
 fn cgroup_run() -> Result<Shares, Box<dyn Error>> {
@@ -242,7 +248,8 @@ fn cgroup_run() -> Result<Shares, Box<dyn Error>> {
         let thread = std::thread::spawn(move || -> Result<Shares, String> {
             // SAFETY: plain system call without arguments.
             let tid = unsafe { libc::gettid() };
-            std::fs::write(&tasks, tid.to_string()).map_err(|e| format!("joining the group: {e}"))?;
+            std::fs::write(&tasks, tid.to_string())
+                .map_err(|e| format!("joining the group: {e}"))?;
             let share = spin_thread();
             std::fs::write(&root_tasks, tid.to_string()).map_err(|e| format!("leaving it: {e}"))?;
             Ok(share)
@@ -317,7 +324,9 @@ fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
 }
 
 /// One warm-up run, then `RUNS`.
-fn runs_of<T>(mut run: impl FnMut() -> Result<T, Box<dyn Error>>) -> Result<Vec<T>, Box<dyn Error>> {
+fn runs_of<T>(
+    mut run: impl FnMut() -> Result<T, Box<dyn Error>>,
+) -> Result<Vec<T>, Box<dyn Error>> {
     run()?;
     (0..RUNS).map(|_| run()).collect()
 }

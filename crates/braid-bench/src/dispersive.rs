@@ -51,8 +51,8 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     } else {
         Duration::from_secs(3)
     };
-    let mean = (SHORT.as_secs_f64() * (LONG_EVERY - 1) as f64 + LONG.as_secs_f64())
-        / LONG_EVERY as f64;
+    let mean =
+        (SHORT.as_secs_f64() * (LONG_EVERY - 1) as f64 + LONG.as_secs_f64()) / LONG_EVERY as f64;
     let capacity = CORES as f64 / mean;
     suite.say(&format!(
         "\nlatency classes under a dispersive load: 99.5 % of requests 4 µs, 0.5 % 10 ms, on {CORES} cores (capacity {capacity:.0} req/s), {window:?} per run"
@@ -172,14 +172,16 @@ fn compute(d: Duration) {
     }
 }
 
+/// A long request's steps: `LONG` in `STEP`s.
+fn long_steps() -> impl Iterator<Item = Duration> {
+    (0..LONG.as_nanos() / STEP.as_nanos()).map(|_| STEP)
+}
+
 /// A request's work, yielding with `yield_now` between the long ones' steps.
 fn serve(request: Request, latencies: &Latencies, mut yield_now: impl FnMut()) {
     if request.long {
-        let mut left = LONG;
-        while !left.is_zero() {
-            let step = left.min(STEP);
+        for step in long_steps() {
             compute(step);
-            left -= step;
             yield_now();
         }
     } else {
@@ -196,7 +198,10 @@ fn finish(latencies: Latencies) -> Vec<f64> {
 }
 
 fn braid_run(policy: PolicyKind, rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> {
-    let rt = braid::Runtime::builder().cores(CORES).policy(policy).build()?;
+    let rt = braid::Runtime::builder()
+        .cores(CORES)
+        .policy(policy)
+        .build()?;
     let latencies: Latencies = Arc::default();
     let (tx, rx) = braid::sync::channel::unbounded::<Request>();
     let lat = latencies.clone();
@@ -227,28 +232,26 @@ fn braid_run(policy: PolicyKind, rate: f64, window: Duration) -> Result<Vec<f64>
 
 /// braid's server: a strand per request, of the request's class.
 fn dispatch(rx: braid::sync::channel::Receiver<Request>, lat: Latencies, classes: bool) {
-    {
-        let mut running = Vec::new();
-        for request in rx.iter() {
-            let lat = lat.clone();
-            let class = match (classes, request.long) {
-                (false, _) => LatencyClass::Normal,
-                (true, true) => LatencyClass::Batch,
-                (true, false) => LatencyClass::Latency,
-            };
-            running.push(
-                braid::Builder::new()
-                    .latency_class(class)
-                    .spawn(move || serve(request, &lat, braid::yield_now))
-                    .expect("spawn a request"),
-            );
-            if running.len() >= 4096 {
-                running.retain(|h: &braid::JoinHandle<()>| !h.is_finished());
-            }
+    let mut running = Vec::new();
+    for request in rx.iter() {
+        let lat = lat.clone();
+        let class = match (classes, request.long) {
+            (false, _) => LatencyClass::Normal,
+            (true, true) => LatencyClass::Batch,
+            (true, false) => LatencyClass::Latency,
+        };
+        running.push(
+            braid::Builder::new()
+                .latency_class(class)
+                .spawn(move || serve(request, &lat, braid::yield_now))
+                .expect("spawn a request"),
+        );
+        if running.len() >= 4096 {
+            running.retain(|h: &braid::JoinHandle<()>| !h.is_finished());
         }
-        for h in running {
-            h.join().expect("a request");
-        }
+    }
+    for h in running {
+        h.join().expect("a request");
     }
 }
 
@@ -263,11 +266,8 @@ fn tokio_run(rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> {
             let lat = lat.clone();
             running.push(tokio::spawn(async move {
                 if request.long {
-                    let mut left = LONG;
-                    while !left.is_zero() {
-                        let step = left.min(STEP);
+                    for step in long_steps() {
                         compute(step);
-                        left -= step;
                         tokio::task::yield_now().await;
                     }
                 } else {

@@ -250,7 +250,9 @@ fn budgeted_hog() -> Result<(), Box<dyn Error>> {
     use braid::sched::SchedContext;
     println!("== a strand that never yields, held to a budget of 2 ms per 10 ms");
     let rt = Runtime::builder().cores(1).build()?;
-    let authority = rt.take_authority().ok_or("the authority was already taken")?;
+    let authority = rt
+        .take_authority()
+        .ok_or("the authority was already taken")?;
     let ctx = authority.mint(&SchedContext::new(
         Duration::from_millis(2),
         Duration::from_millis(10),

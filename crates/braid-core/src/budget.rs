@@ -260,10 +260,7 @@ mod tests {
 
     #[test]
     fn bad_figures_are_named() {
-        assert_eq!(
-            Budget::new(0, 10 * MS, 0, 0),
-            Err(BudgetError::TooSmall(0))
-        );
+        assert_eq!(Budget::new(0, 10 * MS, 0, 0), Err(BudgetError::TooSmall(0)));
         assert_eq!(
             Budget::new(MIN_BUDGET - 1, 10 * MS, 0, 0),
             Err(BudgetError::TooSmall(MIN_BUDGET - 1))
@@ -311,7 +308,12 @@ mod tests {
             b.charge(t, used);
             t += used + 100;
         }
-        assert_eq!(b.refills().count(), 1, "{:?}", b.refills().collect::<Vec<_>>());
+        assert_eq!(
+            b.refills().count(),
+            1,
+            "{:?}",
+            b.refills().collect::<Vec<_>>()
+        );
         assert_eq!(b.available(10 * MS), 2 * MS);
     }
 
@@ -350,7 +352,13 @@ mod tests {
     /// throttled (otherwise it runs on at once), stopped up to
     /// `overrun` after the budget ran out, in runs cut at random lengths;
     /// returns the times it ran.
-    fn driven(seed: u64, sleeps: bool, late: Nanos, overrun: Nanos, until: Nanos) -> Vec<(Nanos, Nanos)> {
+    fn driven(
+        seed: u64,
+        sleeps: bool,
+        late: Nanos,
+        overrun: Nanos,
+        until: Nanos,
+    ) -> Vec<(Nanos, Nanos)> {
         let mut rng = Rng::new(seed);
         let (budget, period) = (2 * MS, 10 * MS);
         let mut b = Budget::new(budget, period, late, 0).unwrap();
@@ -358,7 +366,11 @@ mod tests {
         let mut runs = Vec::new();
         while now < until {
             let due = b.next_available(now);
-            let start = if due > now { due + rng.below(late + 1) } else { now };
+            let start = if due > now {
+                due + rng.below(late + 1)
+            } else {
+                now
+            };
             let eligible = b.available(start);
             assert!(eligible > 0, "nothing eligible at {start}");
             // Stops by itself early (and may then sleep a while), or runs

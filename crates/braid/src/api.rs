@@ -37,7 +37,8 @@ pub(crate) fn yield_if_slice_expired() {
     // fields are read: the core's `Local` may already belong to another
     // carrier (a hog hand-off).
     let expired = unsafe {
-        !(*c).current.is_null() && (*(*c).clock).load(Ordering::Relaxed) >= (*c).slice_end.load(Ordering::Relaxed)
+        !(*c).current.is_null()
+            && (*(*c).clock).load(Ordering::Relaxed) >= (*c).slice_end.load(Ordering::Relaxed)
     };
     if expired {
         // SAFETY: `expired` implies a current strand, whose header its

@@ -168,9 +168,9 @@ impl std::fmt::Display for ContextError {
             ContextError::Revoked => {
                 f.write_str("scheduling context: this handle's generation was revoked")
             }
-            ContextError::Ended => f.write_str(
-                "scheduling context: it ended (every strand bound to it has exited)",
-            ),
+            ContextError::Ended => {
+                f.write_str("scheduling context: it ended (every strand bound to it has exited)")
+            }
             ContextError::OtherRuntime => {
                 f.write_str("scheduling context: the handle belongs to another runtime")
             }
@@ -684,8 +684,10 @@ impl Hold {
     /// A bound strand of `ctx` starts running at `now` with `available` ns
     /// of its budget left (0: do not arm).
     pub(crate) fn start(&self, ctx: &ContextCell, now: Nanos, available: Nanos) {
-        self.ctx
-            .store(ctx as *const ContextCell as *mut ContextCell, Ordering::Relaxed);
+        self.ctx.store(
+            ctx as *const ContextCell as *mut ContextCell,
+            Ordering::Relaxed,
+        );
         self.wall_start.store(now, Ordering::Relaxed);
         let cpu = sys::thread_cpu_ns();
         self.cpu_start.store(cpu, Ordering::Relaxed);
@@ -785,7 +787,11 @@ extern "C" fn on_budget_signal(_: i32, info: *mut libc::siginfo_t, _: *mut libc:
                 if hold.state.load(Ordering::Acquire) != RELEASED || now >= until {
                     break;
                 }
-                sys::futex_wait(&hold.state, RELEASED, Some(Duration::from_nanos(until - now)));
+                sys::futex_wait(
+                    &hold.state,
+                    RELEASED,
+                    Some(Duration::from_nanos(until - now)),
+                );
             }
             if hold.state.load(Ordering::Acquire) == LET_GO {
                 hold.state.store(IDLE, Ordering::Release);

@@ -271,7 +271,10 @@ impl RuntimeBuilder {
             return Err(ConfigError::new(
                 "lease_pool",
                 format!("{lease_pool:?}"),
-                format!("at most {} of the {cores} cores (one stays shared)", cores - 1),
+                format!(
+                    "at most {} of the {cores} cores (one stays shared)",
+                    cores - 1
+                ),
             ));
         }
         Ok(Config {

@@ -167,7 +167,9 @@ pub struct Reply<R> {
 
 impl<R> std::fmt::Debug for Reply<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reply").field("server", &self.server).finish()
+        f.debug_struct("Reply")
+            .field("server", &self.server)
+            .finish()
     }
 }
 

@@ -355,10 +355,7 @@ pub(crate) fn grant(
         return Err(LeaseError::NoPool);
     }
     let mut leases = rt.leases.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(&core) = pool
-        .iter()
-        .find(|&&c| !leases.iter().any(|l| l.core == c))
-    else {
+    let Some(&core) = pool.iter().find(|&&c| !leases.iter().any(|l| l.core == c)) else {
         return Err(LeaseError::PoolExhausted { pool: pool.clone() });
     };
     let cell = Arc::new(LeaseCell {

@@ -73,14 +73,16 @@ fn run(rt: &Arc<RuntimeShared>) {
         let seq = rt.monitor_seq.load(Ordering::SeqCst);
         // Carriers held for their strand's CPU budget bump `seq` first.
         let now = rt.started.elapsed().as_nanos() as u64;
-        crate::budget::release_held(rt, now, |core, tid| {
-            take_from_held(rt, core, tid)
-        });
+        crate::budget::release_held(rt, now, |core, tid| take_from_held(rt, core, tid));
         crate::lease::check(rt);
         if rt.awake_cores() == 0 {
             // Leases end by time and by their group's exit, which an idle
             // runtime must see too: while any is in force, keep ticking.
-            let leases = !rt.leases.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+            let leases = !rt
+                .leases
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty();
             sys::futex_wait(&rt.monitor_seq, seq, leases.then_some(TICK));
             continue;
         }

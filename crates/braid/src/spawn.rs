@@ -512,11 +512,7 @@ impl Authorized {
             ),
         };
         let claim = match &self.lease {
-            Some(lease) => Some(
-                lease
-                    .claim(parent.runtime_id)
-                    .map_err(SpawnError::lease)?,
-            ),
+            Some(lease) => Some(lease.claim(parent.runtime_id).map_err(SpawnError::lease)?),
             None => None,
         };
         let performance_sensitive = self.performance_sensitive && claim.is_none();

@@ -53,13 +53,22 @@ fn authority_is_taken_once_and_bad_figures_are_named() {
     let authority = rt.take_authority().expect("first");
     assert!(rt.take_authority().is_none(), "the authority is taken once");
     let too_big = authority.mint(&SchedContext::new(PERIOD * 2, PERIOD));
-    assert!(matches!(too_big, Err(ContextError::Budget(_))), "{too_big:?}");
+    assert!(
+        matches!(too_big, Err(ContextError::Budget(_))),
+        "{too_big:?}"
+    );
     let text = too_big.unwrap_err().to_string();
     assert!(text.contains("at most the period"), "{text}");
-    let short = authority.mint(&SchedContext::new(Duration::from_nanos(1), Duration::from_micros(10)));
+    let short = authority.mint(&SchedContext::new(
+        Duration::from_nanos(1),
+        Duration::from_micros(10),
+    ));
     assert!(matches!(short, Err(ContextError::Budget(_))), "{short:?}");
     let late = authority.mint(&SchedContext::new(BUDGET, PERIOD).deadline(PERIOD * 2));
-    assert!(matches!(late, Err(ContextError::Deadline { .. })), "{late:?}");
+    assert!(
+        matches!(late, Err(ContextError::Deadline { .. })),
+        "{late:?}"
+    );
     let local = rt.block_on(move || {
         let ev = event::local("mine").unwrap();
         authority
@@ -100,7 +109,9 @@ fn revoked_handles_fail_and_a_context_ends_with_its_strands() {
             .join()
             .unwrap();
     });
-    let stats = new.stats().expect("an ended context's figures stay readable");
+    let stats = new
+        .stats()
+        .expect("an ended context's figures stay readable");
     assert!(stats.ended && stats.strands == 0, "{stats:?}");
     assert!(
         stats.used >= Duration::from_millis(1),
@@ -278,8 +289,14 @@ fn servers_run_on_their_callers_budget_through_a_chain() {
         stats.used >= Duration::from_millis(30),
         "C's 30 ms were not charged to A's context: {stats:?}"
     );
-    assert!(stats.throttles > 0, "the servers were never throttled on A's budget: {stats:?}");
-    assert_eq!(stats.strands, 0, "only A was bound to it, and A is gone: {stats:?}");
+    assert!(
+        stats.throttles > 0,
+        "the servers were never throttled on A's budget: {stats:?}"
+    );
+    assert_eq!(
+        stats.strands, 0,
+        "only A was bound to it, and A is gone: {stats:?}"
+    );
 }
 
 #[test]

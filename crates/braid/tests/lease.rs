@@ -23,17 +23,28 @@ fn ended(lease: &braid::sched::Lease) -> LeaseEnd {
         if let LeaseStatus::Ended(why) = lease.status() {
             return why;
         }
-        assert!(Instant::now() < deadline, "the lease never ended: {lease:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the lease never ended: {lease:?}"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
 #[test]
 fn a_pool_must_leave_a_core_shared_and_name_real_cores() {
-    let err = Runtime::builder().cores(2).lease_pool([0, 1]).build().unwrap_err();
+    let err = Runtime::builder()
+        .cores(2)
+        .lease_pool([0, 1])
+        .build()
+        .unwrap_err();
     assert_eq!(err.setting(), "lease_pool");
     assert!(err.to_string().contains("one stays shared"), "{err}");
-    let err = Runtime::builder().cores(2).lease_pool([2]).build().unwrap_err();
+    let err = Runtime::builder()
+        .cores(2)
+        .lease_pool([2])
+        .build()
+        .unwrap_err();
     assert_eq!(err.setting(), "lease_pool");
     let rt = Runtime::builder().cores(2).build().unwrap();
     let authority = rt.take_authority().unwrap();
@@ -55,7 +66,9 @@ fn a_leased_core_runs_only_its_group() {
                 while !stop.load(Ordering::Relaxed) {
                     braid::sleep(Duration::from_millis(1)).unwrap();
                     if leased.load(Ordering::Acquire) {
-                        seen.lock().unwrap().insert(braid::current().unwrap().core());
+                        seen.lock()
+                            .unwrap()
+                            .insert(braid::current().unwrap().core());
                     }
                 }
             })
@@ -123,7 +136,11 @@ fn a_leased_core_runs_only_its_group() {
     for s in sleepers {
         s.join().unwrap();
     }
-    assert_eq!(*group.lock().unwrap(), BTreeSet::from([1]), "the group left its core");
+    assert_eq!(
+        *group.lock().unwrap(),
+        BTreeSet::from([1]),
+        "the group left its core"
+    );
     assert_eq!(
         *strangers.lock().unwrap(),
         BTreeSet::from([0]),
@@ -134,7 +151,10 @@ fn a_leased_core_runs_only_its_group() {
         "no sleeper was sent off the leased core"
     );
     assert_eq!(ended(&lease), LeaseEnd::GroupExited);
-    assert_eq!(lease.renew(Duration::from_secs(1)), Err(LeaseError::Ended(LeaseEnd::GroupExited)));
+    assert_eq!(
+        lease.renew(Duration::from_secs(1)),
+        Err(LeaseError::Ended(LeaseEnd::GroupExited))
+    );
     assert!(rt.leases().is_empty());
 }
 
@@ -156,13 +176,26 @@ fn leases_expire_unless_renewed_and_can_be_revoked() {
     let lease = authority.lease(Some(Duration::from_millis(30))).unwrap();
     lease.renew(Duration::from_secs(60)).unwrap();
     std::thread::sleep(Duration::from_millis(60));
-    assert_eq!(lease.status(), LeaseStatus::Reserved, "renewed, it lives on");
+    assert_eq!(
+        lease.status(),
+        LeaseStatus::Reserved,
+        "renewed, it lives on"
+    );
     lease.revoke().unwrap();
     assert_eq!(lease.status(), LeaseStatus::Ended(LeaseEnd::Revoked));
     assert_eq!(lease.revoke(), Err(LeaseError::Ended(LeaseEnd::Revoked)));
     let l = lease.clone();
-    let err = rt.block_on(move || Builder::new().lease(&l).spawn(|| ()).map(|_| ()).unwrap_err());
-    assert_eq!(err.lease_error(), Some(&LeaseError::Ended(LeaseEnd::Revoked)));
+    let err = rt.block_on(move || {
+        Builder::new()
+            .lease(&l)
+            .spawn(|| ())
+            .map(|_| ())
+            .unwrap_err()
+    });
+    assert_eq!(
+        err.lease_error(),
+        Some(&LeaseError::Ended(LeaseEnd::Revoked))
+    );
     assert!(err.to_string().contains("revoked"), "{err}");
 }
 
@@ -236,7 +269,11 @@ fn a_performance_sensitive_group_takes_a_free_core() {
     assert_eq!(core, 1, "the performance-sensitive strand ran off the pool");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !rt.leases().is_empty() {
-        assert!(Instant::now() < deadline, "its lease outlived its group: {:?}", rt.leases());
+        assert!(
+            Instant::now() < deadline,
+            "its lease outlived its group: {:?}",
+            rt.leases()
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }

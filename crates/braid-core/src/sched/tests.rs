@@ -234,7 +234,11 @@ fn a_throttled_strand_waits_out_its_release_unseen_by_balancing() {
     let _ = cores[1].idle(false);
     settle(&mut cores, 1_000);
     assert!(cores[1].ready_len() <= 1);
-    assert_eq!(cores[0].throttled(), 1, "a throttled strand is never given away");
+    assert_eq!(
+        cores[0].throttled(),
+        1,
+        "a throttled strand is never given away"
+    );
     // With nothing else to do, the core sleeps until the release.
     let mut idle = sched(0, 1);
     idle.throttle(Job::new(3), 7_000);

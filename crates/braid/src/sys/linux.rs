@@ -304,8 +304,7 @@ impl ThreadTimer {
         let mut timer: libc::timer_t = std::ptr::null_mut();
         // SAFETY: `event` and `timer` are live for the call, which writes
         // `timer`.
-        let rc =
-            unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut timer) };
+        let rc = unsafe { libc::timer_create(libc::CLOCK_MONOTONIC, &mut event, &mut timer) };
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
