@@ -333,3 +333,36 @@ fn a_reply_that_never_comes_fails_the_call() {
         s.join().unwrap();
     });
 }
+
+/// A measuring context never holds its strand back, so its debt is
+/// forgiven beyond a period: it keeps counting a depletion per period
+/// instead of one ever.
+#[test]
+fn a_measuring_context_counts_a_depletion_per_period() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let ctx = rt
+        .take_authority()
+        .unwrap()
+        .mint(&SchedContext::new(BUDGET, PERIOD).overrun(Overrun::Notify))
+        .unwrap();
+    let h = ctx.clone();
+    rt.block_on(move || {
+        Builder::new()
+            .context(&h)
+            .spawn(|| {
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(300) {
+                    compute(Duration::from_micros(500));
+                    braid::yield_now();
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+    let stats = ctx.stats().unwrap();
+    assert_eq!(stats.throttles, 0, "{stats:?}");
+    // 30 periods of running flat out: a depletion in most of them.
+    assert!(stats.depletions >= 10, "{stats:?}");
+}
