@@ -29,7 +29,7 @@
 //!   `cpu.cfs_period_us` 10000 holding one spinning thread (skipped with a
 //!   note where the controller is not writable).
 
-use crate::figures::Row;
+use crate::figures::{sample_each, Row};
 use crate::report::{Figure, Suite};
 use braid::sched::SchedContext;
 use std::error::Error;
@@ -50,14 +50,17 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     suite
         .say("\nbudget accuracy: 2 ms per 10 ms for 1 s (100 periods), share measured from inside");
     let mut rows: Vec<(&'static str, Vec<Shares>)> = vec![
-        ("braid", runs(|| braid_run(true))?),
-        ("braid-never-yields", runs(|| braid_run(false))?),
+        ("braid", sample_each(RUNS, || braid_run(true))?),
+        (
+            "braid-never-yields",
+            sample_each(RUNS, || braid_run(false))?,
+        ),
     ];
-    match runs(deadline_run) {
+    match sample_each(RUNS, deadline_run) {
         Ok(shares) => rows.push(("sched-deadline", shares)),
         Err(why) => suite.note(&format!("budget accuracy: SCHED_DEADLINE skipped: {why}")),
     }
-    match runs(cgroup_run) {
+    match sample_each(RUNS, cgroup_run) {
         Ok(shares) => rows.push(("cgroup-quota", shares)),
         Err(why) => suite.note(&format!("budget accuracy: cgroup quota skipped: {why}")),
     }
@@ -83,9 +86,10 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         let rows: Vec<Row> = rows
             .iter()
             .map(|(name, shares)| {
-                let mut errors: Vec<f64> = shares.iter().map(|s| (pick(s) - 20.0).abs()).collect();
-                errors.sort_by(f64::total_cmp);
-                Row::new(name, errors)
+                Row::sorting(
+                    name,
+                    shares.iter().map(|s| (pick(s) - 20.0).abs()).collect(),
+                )
             })
             .collect();
         suite.figure(
@@ -111,14 +115,6 @@ struct Shares {
     inside: f64,
     /// CPU time it was given.
     cpu: f64,
-}
-
-/// One warm-up run, then `RUNS`; each one's shares.
-fn runs(
-    mut run: impl FnMut() -> Result<Shares, Box<dyn Error>>,
-) -> Result<Vec<Shares>, Box<dyn Error>> {
-    run()?;
-    (0..RUNS).map(|_| run()).collect()
 }
 
 /// Spins for `WINDOW`, calling `between` every ~50 µs of its own running;
@@ -278,14 +274,18 @@ fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     let mut rows: Vec<(&'static str, Vec<[f64; 3]>)> = vec![
         (
             "braid",
-            runs_of(|| braid_shares(PolicyKind::Eevdf, BalancerKind::Weighted, window))?,
+            sample_each(RUNS, || {
+                braid_shares(PolicyKind::Eevdf, BalancerKind::Weighted, window)
+            })?,
         ),
         (
             "braid-round-robin",
-            runs_of(|| braid_shares(PolicyKind::RoundRobin, BalancerKind::StealHalf, window))?,
+            sample_each(RUNS, || {
+                braid_shares(PolicyKind::RoundRobin, BalancerKind::StealHalf, window)
+            })?,
         ),
     ];
-    match runs_of(|| cgroup_shares(window)) {
+    match sample_each(RUNS, || cgroup_shares(window)) {
         Ok(shares) => rows.push(("cgroup-shares", shares)),
         Err(why) => suite.note(&format!("share accuracy: cgroup shares skipped: {why}")),
     }
@@ -300,12 +300,10 @@ fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     let rows: Vec<Row> = rows
         .into_iter()
         .map(|(name, runs)| {
-            let mut errors: Vec<f64> = runs
+            let errors = runs
                 .iter()
-                .map(|s| (0..3).map(|g| (s[g] - ideal[g]).abs()).fold(0.0, f64::max))
-                .collect();
-            errors.sort_by(f64::total_cmp);
-            Row::new(name, errors)
+                .map(|s| (0..3).map(|g| (s[g] - ideal[g]).abs()).fold(0.0, f64::max));
+            Row::sorting(name, errors.collect())
         })
         .collect();
     suite.figure(
@@ -321,14 +319,6 @@ fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         &rows,
     );
     Ok(())
-}
-
-/// One warm-up run, then `RUNS`.
-fn runs_of<T>(
-    mut run: impl FnMut() -> Result<T, Box<dyn Error>>,
-) -> Result<Vec<T>, Box<dyn Error>> {
-    run()?;
-    (0..RUNS).map(|_| run()).collect()
 }
 
 /// Each group's share of the CPU its strands got, in percent.

@@ -17,7 +17,7 @@
 //! - tokio (2 workers), `yield_now` between steps;
 //! - a std thread pool (8 workers on the 2 CPUs; the kernel preempts).
 
-use crate::figures::Row;
+use crate::figures::{sample_each, Row};
 use crate::report::{Figure, Suite};
 use braid::sched::{LatencyClass, PolicyKind};
 use std::error::Error;
@@ -66,22 +66,18 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             ("tokio", None),
             ("std-thread-pool", None),
         ] {
-            let runs = (0..=RUNS)
-                .map(|_| match (name, kind) {
-                    (_, Some(policy)) => braid_run(policy, rate, window),
-                    ("tokio", None) => tokio_run(rate, window),
-                    _ => threads_run(rate, window),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            rows.push((name, runs.into_iter().skip(1).collect()));
+            let runs = sample_each(RUNS, || match (name, kind) {
+                (_, Some(policy)) => braid_run(policy, rate, window),
+                ("tokio", None) => tokio_run(rate, window),
+                _ => threads_run(rate, window),
+            })?;
+            rows.push((name, runs));
         }
         for (metric, q) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
             let figure_rows: Vec<Row> = rows
                 .iter()
                 .map(|(name, runs)| {
-                    let mut v: Vec<f64> = runs.iter().map(|r| quantile(r, q)).collect();
-                    v.sort_by(f64::total_cmp);
-                    Row::new(name, v)
+                    Row::sorting(name, runs.iter().map(|r| quantile(r, q)).collect())
                 })
                 .collect();
             let title = format!(

@@ -8,6 +8,17 @@ pub(crate) fn sample(runs: usize, mut measure: impl FnMut() -> f64) -> Vec<f64> 
     samples
 }
 
+/// Runs `run` once to warm up, then `runs` times; returns what each of those
+/// gave, in order, or the first error (for workloads whose runs give more
+/// than one figure, or may be impossible on this machine).
+pub(crate) fn sample_each<T, E>(
+    runs: usize,
+    mut run: impl FnMut() -> Result<T, E>,
+) -> Result<Vec<T>, E> {
+    run()?;
+    (0..runs).map(|_| run()).collect()
+}
+
 /// Median of sorted samples.
 pub(crate) fn median(sorted: &[f64]) -> f64 {
     let n = sorted.len();
@@ -29,6 +40,12 @@ pub(crate) struct Row {
 
 impl Row {
     pub(crate) fn new(runtime: &'static str, samples: Vec<f64>) -> Row {
+        Row { runtime, samples }
+    }
+
+    /// A row of samples in any order (they are sorted here).
+    pub(crate) fn sorting(runtime: &'static str, mut samples: Vec<f64>) -> Row {
+        samples.sort_by(f64::total_cmp);
         Row { runtime, samples }
     }
 }

@@ -249,7 +249,7 @@ impl Authority {
     /// A new context with `spec`'s figures, its budget full.
     pub fn mint(&self, spec: &SchedContext) -> Result<ContextHandle, ContextError> {
         let (budget, period) = (nanos(spec.budget), nanos(spec.period));
-        let now = self.started.elapsed().as_nanos() as Nanos;
+        let now = crate::runtime::ns_since(self.started);
         let books = Budget::new(budget, period, nanos(CATCH_UP), now)?;
         let deadline = match spec.deadline {
             None => Nanos::MAX,
@@ -358,7 +358,7 @@ impl ContextHandle {
     /// both.
     pub fn set_budget(&self, budget: Duration, period: Duration) -> Result<(), ContextError> {
         let cell = self.check()?;
-        let now = cell.started.elapsed().as_nanos() as Nanos;
+        let now = crate::runtime::ns_since(cell.started);
         let mut books = cell.lock();
         let from = books.budget.refills().last().map_or(now, |r| r.at.max(now));
         books.budget = Budget::new(nanos(budget), nanos(period), nanos(CATCH_UP), from)?;
@@ -564,6 +564,12 @@ const LET_GO: u32 = 5;
 /// thread waits in the signal handler for the monitor), `RELEASED` (the
 /// monitor set `until` and `rearm`: the thread sleeps until `until`, then
 /// carries on `ARMED`).
+///
+/// Orderings: every field but `state` is Relaxed. Each is written by one
+/// side (the carrier and its handler, one thread; or the monitor) before a
+/// Release store of `state`, and read by the other after an Acquire load
+/// that saw it. The stores that make or end a hold (HELD, IDLE at
+/// shutdown) are SeqCst against the shutdown flag (see `let_go_all`).
 pub(crate) struct Hold {
     state: AtomicU32,
     timer: OnceLock<sys::ThreadTimer>,
@@ -729,19 +735,25 @@ impl Hold {
 }
 
 /// The budget timer's signal handler. Only async-signal-safe calls: atomics,
-/// clock reads, timer arming, futexes and an absolute sleep.
+/// clock reads, timer arming and futexes.
 extern "C" fn on_budget_signal(_: i32, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // SAFETY: the signal comes only from a hold's timer, whose value is the
     // hold's address; the hold lives as long as its thread (the one running
-    // this handler) and its timer is deleted with it.
+    // this handler) and its timer is disarmed before it is freed (`retire`).
     let hold = unsafe { &*((*info).si_value().sival_ptr as *const Hold) };
     // SAFETY: errno is thread-local; the handler must leave it as it was.
     let errno = unsafe { *libc::__errno_location() };
+    on_expiry(hold);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// What an expiry of `hold`'s timer does, on its carrier's thread.
+fn on_expiry(hold: &Hold) {
     hold.fires_at.store(0, Ordering::Relaxed);
-    let state = hold.state.load(Ordering::Acquire);
     let cpu = sys::thread_cpu_ns();
     let due = hold.cpu_due.load(Ordering::Relaxed);
-    match state {
+    match hold.state.load(Ordering::Acquire) {
         // The thread was not on a CPU all the while: wait for the rest.
         ARMED | STRUCK if cpu < due => hold.arm(due - cpu),
         ARMED => {
@@ -752,68 +764,92 @@ extern "C" fn on_budget_signal(_: i32, info: *mut libc::siginfo_t, _: *mut libc:
             hold.state.store(STRUCK, Ordering::Release);
             hold.arm(nanos(GRACE));
         }
-        STRUCK => {
-            // SAFETY: the runtime, and so its cores, outlive its carriers.
-            let core = unsafe { &*hold.core_state };
-            if core.carrier_tid.load(Ordering::Relaxed) == hold.tid && !core.in_strand() {
-                // Inside runtime code (it holds the core's state): a hold
-                // here could not hand the core on. Try again after a grace.
-                hold.arm(nanos(GRACE));
-                // SAFETY: as below.
-                unsafe { *libc::__errno_location() = errno };
-                return;
-            }
-            hold.cpu_held.store(cpu, Ordering::Relaxed);
-            hold.state.store(HELD, Ordering::SeqCst);
-            // SAFETY: the runtime outlives its carriers (see `Hold`).
-            let (monitor, shutdown) = unsafe { (&*hold.monitor, &*hold.shutdown) };
-            // Either the monitor's last look at shutdown (`let_go_all`)
-            // sees HELD, or this sees the shutdown (both SeqCst).
-            if shutdown.load(Ordering::SeqCst) {
-                hold.state.store(IDLE, Ordering::SeqCst);
-                // SAFETY: as below.
-                unsafe { *libc::__errno_location() = errno };
-                return;
-            }
-            monitor.fetch_add(1, Ordering::SeqCst);
-            sys::futex_wake_all(monitor);
-            while hold.state.load(Ordering::Acquire) == HELD {
-                sys::futex_wait(&hold.state, HELD, None);
-            }
-            // Sleep to the refill, unless let go (a period may be an hour).
-            let until = hold.until_mono.load(Ordering::Relaxed);
-            loop {
-                let now = sys::monotonic_ns();
-                if hold.state.load(Ordering::Acquire) != RELEASED || now >= until {
-                    break;
-                }
-                sys::futex_wait(
-                    &hold.state,
-                    RELEASED,
-                    Some(Duration::from_nanos(until - now)),
-                );
-            }
-            if hold.state.load(Ordering::Acquire) == LET_GO {
-                hold.state.store(IDLE, Ordering::Release);
-                // SAFETY: as below.
-                unsafe { *libc::__errno_location() = errno };
-                return;
-            }
-            let cpu = sys::thread_cpu_ns();
-            if !hold.keep.swap(false, Ordering::Relaxed) {
-                hold.wall_start
-                    .store(hold.until.load(Ordering::Relaxed), Ordering::Relaxed);
-                hold.cpu_start.store(cpu, Ordering::Relaxed);
-            }
-            let rearm = hold.rearm.load(Ordering::Relaxed).max(1);
-            hold.cpu_due.store(cpu + rearm, Ordering::Relaxed);
-            hold.state.store(ARMED, Ordering::Release);
-            hold.arm(rearm);
-        }
+        STRUCK => hold.hold_until_refill(cpu),
         _ => {}
     }
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = errno };
+}
+
+impl Hold {
+    /// The grace ran out at CPU time `cpu`: holds the thread until the
+    /// monitor releases it and the refill is due, then goes on armed for
+    /// the refill. Not held after all inside runtime code (retried after a
+    /// grace), nor at shutdown (the hold is then idle).
+    fn hold_until_refill(&self, cpu: Nanos) {
+        if !self.wait_for_refill(cpu) {
+            return;
+        }
+        let cpu = sys::thread_cpu_ns();
+        if !self.keep.swap(false, Ordering::Relaxed) {
+            self.wall_start
+                .store(self.until.load(Ordering::Relaxed), Ordering::Relaxed);
+            self.cpu_start.store(cpu, Ordering::Relaxed);
+        }
+        let rearm = self.rearm.load(Ordering::Relaxed).max(1);
+        self.cpu_due.store(cpu + rearm, Ordering::Relaxed);
+        self.state.store(ARMED, Ordering::Release);
+        self.arm(rearm);
+    }
+
+    /// [`hold_until_refill`](Self::hold_until_refill)'s wait; false if the
+    /// thread was not held or was let go.
+    fn wait_for_refill(&self, cpu: Nanos) -> bool {
+        // SAFETY: the runtime, and so its cores, outlive its carriers.
+        let core = unsafe { &*self.core_state };
+        if core.carrier_tid.load(Ordering::Relaxed) == self.tid && !core.in_strand() {
+            // Inside runtime code (it holds the core's state): a hold here
+            // could not hand the core on.
+            self.arm(nanos(GRACE));
+            return false;
+        }
+        self.cpu_held.store(cpu, Ordering::Relaxed);
+        self.state.store(HELD, Ordering::SeqCst);
+        // SAFETY: the runtime outlives its carriers (see `Hold`).
+        let (monitor, shutdown) = unsafe { (&*self.monitor, &*self.shutdown) };
+        // Either the monitor's last look at shutdown (`let_go_all`) sees
+        // HELD, or this sees the shutdown (both SeqCst).
+        if shutdown.load(Ordering::SeqCst) {
+            self.state.store(IDLE, Ordering::SeqCst);
+            return false;
+        }
+        monitor.fetch_add(1, Ordering::SeqCst);
+        sys::futex_wake_all(monitor);
+        while self.state.load(Ordering::Acquire) == HELD {
+            sys::futex_wait(&self.state, HELD, None);
+        }
+        // Sleep to the refill, unless let go (a period may be an hour).
+        let until = self.until_mono.load(Ordering::Relaxed);
+        loop {
+            let now = sys::monotonic_ns();
+            if self.state.load(Ordering::Acquire) != RELEASED || now >= until {
+                break;
+            }
+            sys::futex_wait(
+                &self.state,
+                RELEASED,
+                Some(Duration::from_nanos(until - now)),
+            );
+        }
+        if self.state.load(Ordering::Acquire) == LET_GO {
+            self.state.store(IDLE, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// The monitor's release of a held thread: it sleeps until
+    /// `until_mono` (`CLOCK_MONOTONIC`; 0: at once), then goes on with
+    /// `rearm` of CPU, its run starting at `until` on the runtime's clock —
+    /// or, with `keep`, its run going on uncharged from where it began.
+    fn release(&self, until_mono: u64, until: Nanos, rearm: Nanos, keep: bool) {
+        self.keep.store(keep, Ordering::Relaxed);
+        self.until_mono.store(until_mono, Ordering::Relaxed);
+        self.until.store(until, Ordering::Relaxed);
+        self.rearm.store(rearm, Ordering::Relaxed);
+        // Release: the handler reads the fields above after its Acquire
+        // load of RELEASED.
+        self.state.store(RELEASED, Ordering::Release);
+        sys::futex_wake_all(&self.state);
+    }
 }
 
 /// At shutdown (the monitor's last act): lets every held or sleeping
@@ -847,39 +883,33 @@ pub(crate) fn release_held(rt: &RuntimeShared, now: Nanos, mut revoke: impl FnMu
         .cloned()
         .collect();
     for hold in held {
-        let ctx = hold.ctx.load(Ordering::Relaxed);
-        if ctx.is_null() {
-            continue;
-        }
-        // SAFETY: a held carrier is inside its bound strand's run, whose
+        // SAFETY: a held carrier is inside its bound strand's run (its
+        // context was stored before ARMED, cleared only after IDLE), whose
         // task keeps the context alive until the run stops, which cannot
         // happen before the release below.
-        let ctx = unsafe { &*ctx };
-        let used = hold
-            .cpu_held
-            .load(Ordering::Relaxed)
-            .saturating_sub(hold.cpu_start.load(Ordering::Relaxed));
-        let Some((until, rearm, notices)) =
-            ctx.try_hold(hold.wall_start.load(Ordering::Relaxed), used, now)
-        else {
+        let charged = unsafe { hold.ctx.load(Ordering::Relaxed).as_ref() }.and_then(|ctx| {
+            let used = hold
+                .cpu_held
+                .load(Ordering::Relaxed)
+                .saturating_sub(hold.cpu_start.load(Ordering::Relaxed));
+            let start = hold.wall_start.load(Ordering::Relaxed);
+            ctx.try_hold(start, used, now).map(|held| (ctx, held))
+        });
+        let Some((ctx, (until, rearm, notices))) = charged else {
             // The books are locked, maybe by the held thread itself: let
             // it go on for another grace, its run still uncharged.
-            hold.keep.store(true, Ordering::Relaxed);
-            hold.until_mono.store(0, Ordering::Relaxed);
-            hold.rearm.store(nanos(GRACE), Ordering::Relaxed);
-            hold.state.store(RELEASED, Ordering::Release);
-            sys::futex_wake_all(&hold.state);
+            hold.release(0, 0, nanos(GRACE), true);
             continue;
         };
         ctx.send(rt, notices);
         revoke(hold.core, hold.tid);
         let mono_now = sys::monotonic_ns();
-        let now = rt.started.elapsed().as_nanos() as Nanos;
-        hold.until_mono
-            .store(mono_now + until.saturating_sub(now), Ordering::Relaxed);
-        hold.until.store(until.max(now), Ordering::Relaxed);
-        hold.rearm.store(rearm, Ordering::Relaxed);
-        hold.state.store(RELEASED, Ordering::Release);
-        sys::futex_wake_all(&hold.state);
+        let now = rt.now_ns();
+        hold.release(
+            mono_now + until.saturating_sub(now),
+            until.max(now),
+            rearm,
+            false,
+        );
     }
 }

@@ -290,14 +290,22 @@ impl Claim {
             return None;
         }
         state.root = Some(root.clone());
-        let shared: Vec<usize> = (0..rt.cores.len())
-            .filter(|&c| c != cell.core && !rt.cores[c].leased.load(Ordering::Acquire))
-            .collect();
         // Under the lease's lock: no end can overtake it (see `end`).
-        rt.inject(cell.core, Msg::Lease(Some((Some(root.id), shared))));
+        rt.inject(
+            cell.core,
+            Msg::Lease(Some((Some(root.id), shared_cores(rt)))),
+        );
         drop(state);
         Some(cell.core)
     }
+}
+
+/// The cores not leased now: where a leased core sends the strands it
+/// evicts.
+fn shared_cores(rt: &RuntimeShared) -> Vec<usize> {
+    (0..rt.cores.len())
+        .filter(|&c| !rt.cores[c].leased.load(Ordering::Acquire))
+        .collect()
 }
 
 fn claim(lease: &Lease) -> Result<Claim, LeaseError> {
@@ -373,11 +381,8 @@ pub(crate) fn grant(
     });
     leases.push(cell.clone());
     rt.cores[core].leased.store(true, Ordering::Release);
-    let shared: Vec<usize> = (0..rt.cores.len())
-        .filter(|&c| !rt.cores[c].leased.load(Ordering::Acquire))
-        .collect();
     // Under the list's lock: no end can overtake it (see `end`).
-    rt.inject(core, Msg::Lease(Some((None, shared))));
+    rt.inject(core, Msg::Lease(Some((None, shared_cores(rt)))));
     drop(leases);
     Ok(Lease {
         rt: Arc::downgrade(rt),

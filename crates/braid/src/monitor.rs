@@ -72,7 +72,7 @@ fn run(rt: &Arc<RuntimeShared>) {
         }
         let seq = rt.monitor_seq.load(Ordering::SeqCst);
         // Carriers held for their strand's CPU budget bump `seq` first.
-        let now = rt.started.elapsed().as_nanos() as u64;
+        let now = rt.now_ns();
         crate::budget::release_held(rt, now, |core, tid| take_from_held(rt, core, tid));
         crate::lease::check(rt);
         if rt.awake_cores() == 0 {

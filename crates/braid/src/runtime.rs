@@ -129,9 +129,15 @@ impl RuntimeShared {
         }
     }
 
+    /// Now on the runtime's clock: nanoseconds since it started.
+    #[inline]
+    pub(crate) fn now_ns(&self) -> u64 {
+        ns_since(self.started)
+    }
+
     /// Moves the coarse clock to now (it never goes back); returns it.
     pub(crate) fn advance_clock(&self) -> u64 {
-        let now = self.started.elapsed().as_nanos() as u64;
+        let now = self.now_ns();
         // Relaxed: the clock orders nothing else; readers only compare it
         // with times they read from it, and fetch_max keeps it monotonic
         // whichever of the monitor and the cores writes last.
@@ -172,6 +178,13 @@ impl RuntimeShared {
             .name(format!("braid-core-{core}"))
             .spawn(move || worker::carrier_main(rt, core, epoch))
     }
+}
+
+/// Nanoseconds since `start` (the runtime's clock when `start` is its
+/// `started`).
+#[inline]
+pub(crate) fn ns_since(start: Instant) -> u64 {
+    start.elapsed().as_nanos() as u64
 }
 
 impl Drop for RuntimeShared {

@@ -230,7 +230,7 @@ unsafe fn start_bound(
     c: *mut Carrier,
     context: &crate::budget::ContextCell,
 ) -> Option<u64> {
-    let now = rt.started.elapsed().as_nanos() as u64;
+    let now = rt.now_ns();
     let (dispatch, notices) = context.dispatch(now);
     context.send(rt, notices);
     let available = match dispatch {
@@ -267,7 +267,7 @@ unsafe fn stop_bound(rt: &RuntimeShared, c: *mut Carrier, context: &crate::budge
         return;
     };
     let (start, used) = hold.stop();
-    let notices = context.charge(start, used, rt.started.elapsed().as_nanos() as u64);
+    let notices = context.charge(start, used, rt.now_ns());
     context.send(rt, notices);
 }
 
