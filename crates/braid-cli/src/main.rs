@@ -66,8 +66,8 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         cores: Vec<usize>,
         /// Workloads, NAME or NAME:SIZE (map, pool, barrier, groups,
-        /// process, service, skynet, uts, pingpong, ring, server, share;
-        /// default all).
+        /// process, service, skynet, uts, pingpong, ring, server,
+        /// dispersive, share; default all).
         #[arg(long, value_delimiter = ',')]
         workload: Vec<String>,
         /// The local scheduling policy every core runs.
@@ -82,6 +82,11 @@ enum Command {
         /// Distances between cores: flat, or domains:N.
         #[arg(long, default_value = "flat")]
         topology: String,
+        /// The resolution of the clock the schedulers read, in µs: 0 gives
+        /// them the exact simulated time; 1000 models the runtime's 1 ms
+        /// coarse clock.
+        #[arg(long, default_value_t = 0)]
+        clock_tick: u64,
         /// A calibration file written by `braid sim calibrate`.
         #[arg(long)]
         calibration: Option<std::path::PathBuf>,
@@ -200,6 +205,7 @@ fn main() -> std::process::ExitCode {
             balancer,
             seed,
             topology,
+            clock_tick,
             calibration,
             out,
             json,
@@ -211,6 +217,7 @@ fn main() -> std::process::ExitCode {
                 balancer,
                 seed,
                 topology,
+                clock_tick_us: clock_tick,
                 calibration,
                 out,
                 json,

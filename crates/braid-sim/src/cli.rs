@@ -24,6 +24,9 @@ pub struct SweepOptions {
     pub seed: u64,
     /// Topology (`flat`, `domains:N`).
     pub topology: String,
+    /// The schedulers' clock resolution in µs (0: exact; see
+    /// [`SimConfig::clock_tick`]).
+    pub clock_tick_us: u64,
     /// A calibration written by `braid sim calibrate`.
     pub calibration: Option<PathBuf>,
     /// Output folder (default `target/braid-sim/<run>/`).
@@ -62,6 +65,7 @@ pub fn sweep_main(options: &SweepOptions) -> Result<PathBuf, Box<dyn Error>> {
     config.balancer = BalancerKind::parse(&options.balancer)?;
     config.seed = options.seed;
     config.topology = Topology::parse(&options.topology)?;
+    config.clock_tick = options.clock_tick_us.saturating_mul(1_000);
     let calibration: Option<Calibration> = match &options.calibration {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -82,11 +86,15 @@ pub fn sweep_main(options: &SweepOptions) -> Result<PathBuf, Box<dyn Error>> {
         }
     };
     say(&format!(
-        "braid sim: policy {}, balancer {}, topology {}, seed {}, costs {}",
+        "braid sim: policy {}, balancer {}, topology {}, seed {}, clock {}, costs {}",
         config.policy.name(),
         config.balancer.name(),
         config.topology.name(),
         config.seed,
+        match options.clock_tick_us {
+            0 => "exact".to_owned(),
+            us => format!("{us} us ticks"),
+        },
         if calibration.is_some() {
             "calibrated"
         } else {

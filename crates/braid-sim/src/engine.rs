@@ -220,6 +220,8 @@ pub(crate) struct Engine<'w> {
     states: [u64; 6],
     workload: &'w mut dyn Workload,
     costs: Costs,
+    /// See [`SimConfig::clock_tick`].
+    clock_tick: Nanos,
     topology: Topology,
     events: BinaryHeap<Queued>,
     seq: u64,
@@ -276,6 +278,7 @@ impl<'w> Engine<'w> {
             states: [0; 6],
             workload,
             costs: config.costs,
+            clock_tick: config.clock_tick,
             topology: config.topology,
             events: BinaryHeap::new(),
             seq: 0,
@@ -406,13 +409,19 @@ impl<'w> Engine<'w> {
                     self.deliver(to, *letter);
                 }
                 Ev::Arrival => {
-                    let core = self.placer.next(n);
-                    let idx = self.new_strand(core);
-                    self.trace.add([5, at, core as u64, u64::from(idx)]);
-                    self.workload.arrived(idx, at);
                     let mut t = at;
-                    let task = SimTask::new(idx, false, self.workload.params(idx));
-                    self.send(None, core, Mail::Spawn(Box::new(task)), &mut t);
+                    if let Some(receiver) = self.workload.receiver() {
+                        self.trace.add([5, at, n as u64, u64::from(receiver)]);
+                        self.workload.arrived(receiver, at);
+                        self.wake(None, receiver, &mut t);
+                    } else {
+                        let core = self.placer.next(n);
+                        let idx = self.new_strand(core);
+                        self.trace.add([5, at, core as u64, u64::from(idx)]);
+                        self.workload.arrived(idx, at);
+                        let task = SimTask::new(idx, false, self.workload.params(idx));
+                        self.send(None, core, Mail::Spawn(Box::new(task)), &mut t);
+                    }
                     if let Some(next) = self.workload.next_arrival(at) {
                         self.push(next.max(at), Ev::Arrival);
                     }
@@ -496,7 +505,8 @@ impl<'w> Engine<'w> {
         }
         self.flush(core, &mut t);
         self.check_core(core)?;
-        let next = self.cores[core].sched.next(t);
+        let clock = self.clock(t);
+        let next = self.cores[core].sched.next(clock);
         match next {
             Some(task) => {
                 self.cores[core].ready -= 1;
@@ -530,6 +540,15 @@ impl<'w> Engine<'w> {
                 self.push(t + spin, Ev::SpinEnd { core, gen });
                 Ok(())
             }
+        }
+    }
+
+    /// Time `t` as the scheduler's clock shows it (see
+    /// [`SimConfig::clock_tick`]).
+    fn clock(&self, t: Nanos) -> Nanos {
+        match self.clock_tick {
+            0 => t,
+            tick => t - t % tick,
         }
     }
 
@@ -577,6 +596,7 @@ impl<'w> Engine<'w> {
                     then = Then::Yield;
                 }
             }
+            let clock = self.clock(*t);
             match then {
                 // (A `Compute` was turned into `Run` or `Yield` above.)
                 Then::Run(d) | Then::Compute(d) => {
@@ -593,20 +613,21 @@ impl<'w> Engine<'w> {
                     self.set_state(task.idx, St::Ready);
                     let c = &mut self.cores[core];
                     c.ready += 1;
-                    c.sched.ran(&mut task, *t);
-                    c.sched.enqueue(task, Insert::Tail, *t);
+                    c.sched.ran(&mut task, clock);
+                    c.sched.enqueue(task, Insert::Tail, clock);
                 }
                 Then::Block => {
                     let c = &mut self.cores[core];
-                    c.sched.ran(&mut task, *t);
+                    c.sched.ran(&mut task, clock);
                     let slot = c.sched.block(task);
                     c.blocked += 1;
                     self.set_state(task.idx, St::Blocked(slot));
                 }
                 Then::Exit => {
                     *t += self.costs.exit;
+                    let clock = self.clock(*t);
                     let c = &mut self.cores[core];
-                    c.sched.ran(&mut task, *t);
+                    c.sched.ran(&mut task, clock);
                     c.sched.exited(&mut task);
                     self.set_state(task.idx, St::Exited);
                     self.last_exit = *t;
@@ -650,7 +671,7 @@ impl<'w> Engine<'w> {
         self.ctx.spawns.clear();
         let wakes = std::mem::take(&mut self.ctx.wakes);
         for &idx in &wakes {
-            self.wake(core, idx, t);
+            self.wake(Some(core), idx, t);
         }
         self.ctx.wakes = wakes;
         self.ctx.wakes.clear();
@@ -660,8 +681,9 @@ impl<'w> Engine<'w> {
         Ok(())
     }
 
-    /// A strand running on `core` wakes strand `idx`.
-    fn wake(&mut self, core: usize, idx: StrandIdx, t: &mut Nanos) {
+    /// A strand running on `core` (`None`: a thread outside the cores)
+    /// wakes strand `idx`.
+    fn wake(&mut self, core: Option<usize>, idx: StrandIdx, t: &mut Nanos) {
         let rec = &mut self.strands[idx as usize];
         if rec.notified || rec.st == St::Exited {
             self.wakes_coalesced += 1;
@@ -673,12 +695,12 @@ impl<'w> Engine<'w> {
         };
         rec.woke_at = *t;
         let home = rec.home;
-        if home == core {
+        if core == Some(home) {
             *t += self.costs.local_wake;
-            self.wake_here(core, idx, slot, *t);
-            self.flush(core, t);
+            self.wake_here(home, idx, slot, *t);
+            self.flush(home, t);
         } else {
-            self.send(Some(core), home, Mail::Wake(idx), t);
+            self.send(core, home, Mail::Wake(idx), t);
         }
     }
 

@@ -48,6 +48,11 @@ pub struct SimConfig {
     pub balancer: BalancerKind,
     /// The policy's time slice.
     pub slice_ns: Nanos,
+    /// The scheduler's clock resolution: 0 gives it the exact simulated
+    /// time; `t` floors every time it is given (dispatch, charge, enqueue)
+    /// to a multiple of `t`, as the runtime's coarse clock does with
+    /// [`RUNTIME_CLOCK_TICK`].
+    pub clock_tick: Nanos,
     /// Seeds every core's random generator (and nothing else: workloads
     /// have their own seeds).
     pub seed: u64,
@@ -64,6 +69,10 @@ pub struct SimConfig {
 /// The most virtual cores a simulation may have.
 pub const MAX_CORES: usize = 1024;
 
+/// The tick of the runtime's coarse clock, the one its schedulers read
+/// (1 ms): a [`SimConfig::clock_tick`] that models it.
+pub const RUNTIME_CLOCK_TICK: Nanos = 1_000_000;
+
 impl SimConfig {
     /// Defaults for `cores` cores.
     pub fn new(cores: usize) -> SimConfig {
@@ -72,6 +81,7 @@ impl SimConfig {
             policy: PolicyKind::RoundRobin,
             balancer: BalancerKind::StealHalf,
             slice_ns: 2_000_000,
+            clock_tick: 0,
             seed: 1,
             costs: Costs::default(),
             topology: Topology::Flat,

@@ -100,9 +100,17 @@ pub trait Workload {
         None
     }
 
-    /// Called for each injected arrival strand before it first runs.
+    /// Called for each injected arrival strand before it first runs; with a
+    /// [`receiver`](Self::receiver), for each arrival, with its index.
     fn arrived(&mut self, idx: StrandIdx, now: Nanos) {
         let _ = (idx, now);
+    }
+
+    /// The strand arrivals are handed to, if any: each arrival then wakes
+    /// it (as a send on a channel from a thread outside the runtime wakes
+    /// the strand receiving) instead of injecting a strand of its own.
+    fn receiver(&self) -> Option<StrandIdx> {
+        None
     }
 
     /// After the run: whether the program computed what it should (every

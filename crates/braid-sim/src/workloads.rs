@@ -12,7 +12,7 @@
 
 use crate::workload::{Ctx, StrandIdx, Then, Workload};
 use crate::SimError;
-use braid_core::{Nanos, Rng, SchedParams};
+use braid_core::{LatencyClass, Nanos, Rng, SchedParams};
 use std::collections::VecDeque;
 
 /// A workload by name, with its size and costs, buildable for any core count.
@@ -56,6 +56,11 @@ pub enum Kind {
     /// A request server: requests arrive at random (Poisson) at a given
     /// offered load, 99.5 % take 4 µs and 0.5 % 10 ms.
     Server,
+    /// The request server of `braid bench dispersive_latency`: the same
+    /// mix at a chosen load, the long requests computed in 100 µs steps
+    /// with a yield between, short requests of latency class `Latency` and
+    /// long ones `Batch`; the response times are the short requests'.
+    Dispersive,
     /// Weighted sharing: three groups of CPU-bound strands (as many per
     /// group as cores) of weights 1 : 2 : 4, computing with runtime calls
     /// until the time is up; reports each group's share of the CPU.
@@ -66,7 +71,7 @@ impl Kind {
     /// Every workload: name, kind, default size, default cost, what the size
     /// means.
     #[rustfmt::skip]
-    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 12] = [
+    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 13] = [
         ("map", Kind::Map, 2_097_152, 40.0, "elements (cost: per element)"),
         ("pool", Kind::Pool, 20_000, 2_000.0, "tasks (cost: per task unit; units are Pareto, 1..=201)"),
         ("barrier", Kind::Barrier, 2_000, 4.0, "phases of 200 000 elements (cost: per element)"),
@@ -78,6 +83,7 @@ impl Kind {
         ("pingpong", Kind::PingPong, 200_000, 50.0, "round trips in all (cost: per turn)"),
         ("ring", Kind::Ring, 10_000, 50.0, "strands, 100 laps (cost: per hop)"),
         ("server", Kind::Server, 100_000, 4_000.0, "requests at 70 % load (cost: the short service time)"),
+        ("dispersive", Kind::Dispersive, 80, 4_000.0, "per cent load, 100 000 requests (cost: the short service time)"),
         ("share", Kind::Share, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
     ];
 
@@ -113,7 +119,13 @@ impl Spec {
         let size = match size {
             None => default,
             Some(s) => match s.parse::<u64>() {
-                Ok(n) if n > 0 && (kind != Kind::Skynet || n <= 7) => n,
+                Ok(n)
+                    if n > 0
+                        && (kind != Kind::Skynet || n <= 7)
+                        && (kind != Kind::Dispersive || n < 100) =>
+                {
+                    n
+                }
                 _ => {
                     return Err(SimError::BadArgument {
                         what: "workload size",
@@ -121,10 +133,10 @@ impl Spec {
                         allowed: format!(
                             "{name}:N with N a positive whole number ({}){}",
                             kind.cost_meaning(),
-                            if kind == Kind::Skynet {
-                                ", at most 7"
-                            } else {
-                                ""
+                            match kind {
+                                Kind::Skynet => ", at most 7",
+                                Kind::Dispersive => ", below 100",
+                                _ => "",
                             }
                         ),
                     })
@@ -152,7 +164,7 @@ impl Spec {
 
     /// Whether the total work is the same at every core count.
     pub fn fixed_size(&self) -> bool {
-        !matches!(self.kind, Kind::Server | Kind::Share)
+        !matches!(self.kind, Kind::Server | Kind::Dispersive | Kind::Share)
     }
 
     /// The workload's label in reports: `name:size`.
@@ -177,6 +189,13 @@ impl Spec {
             Kind::PingPong => Box::new(PingPong::new(self.label(), n, ns(c), cores)),
             Kind::Ring => Box::new(Ring::new(self.label(), n, 100, ns(c))),
             Kind::Server => Box::new(Server::new(self.label(), n, ns(c), 0.7, cores)),
+            Kind::Dispersive => Box::new(Dispersive::new(
+                self.label(),
+                100_000,
+                ns(c),
+                n as f64 / 100.0,
+                cores,
+            )),
             Kind::Share => Box::new(Share::new(self.label(), n * 1_000_000, ns(c), cores)),
         })
     }
@@ -927,16 +946,66 @@ impl Workload for Ring {
     }
 }
 
+/// Poisson arrivals of requests, 0.5 % of them slow (10 ms), at an offered
+/// load: what the `server` and `dispersive` workloads share.
+struct Arrivals {
+    requests: u64,
+    arrived: u64,
+    mean_gap: f64,
+    rng: Rng,
+}
+
+/// The slow requests' service time, and how many of the requests are slow.
+const SLOW: Nanos = 10_000_000;
+const SLOW_FRACTION: f64 = 0.005;
+
+impl Arrivals {
+    fn new(requests: u64, fast: Nanos, load: f64, cores: usize) -> Arrivals {
+        let mean = (1.0 - SLOW_FRACTION) * fast as f64 + SLOW_FRACTION * SLOW as f64;
+        Arrivals {
+            requests,
+            arrived: 0,
+            mean_gap: mean / (load * cores as f64),
+            rng: Rng::new(0x5eed),
+        }
+    }
+
+    fn uniform(&mut self) -> f64 {
+        ((self.rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn next_after(&mut self, now: Nanos) -> Option<Nanos> {
+        if self.arrived == self.requests {
+            return None;
+        }
+        let gap = -self.uniform().ln() * self.mean_gap;
+        Some(now + gap.round() as Nanos)
+    }
+
+    /// One more arrived: whether it is slow.
+    fn arrive(&mut self) -> bool {
+        self.arrived += 1;
+        self.uniform() < SLOW_FRACTION
+    }
+
+    fn all_arrived(&self) -> bool {
+        self.arrived == self.requests
+    }
+}
+
+/// Grows `v` to hold index `i`.
+fn slot<T: Default + Clone>(v: &mut Vec<T>, i: usize) -> &mut T {
+    if v.len() <= i {
+        v.resize(i + 1, T::default());
+    }
+    &mut v[i]
+}
+
 /// Requests arriving at random: a strand each, injected round robin.
 struct Server {
     label: String,
-    requests: u64,
     fast: Nanos,
-    slow: Nanos,
-    slow_fraction: f64,
-    mean_gap: f64,
-    rng: Rng,
-    arrived: u64,
+    arrivals: Arrivals,
     arrival_at: Vec<Nanos>,
     slow_req: Vec<bool>,
     running: Vec<bool>,
@@ -945,27 +1014,15 @@ struct Server {
 
 impl Server {
     fn new(label: String, requests: u64, fast: Nanos, load: f64, cores: usize) -> Server {
-        let slow = 10_000_000;
-        let slow_fraction = 0.005;
-        let mean = (1.0 - slow_fraction) * fast as f64 + slow_fraction * slow as f64;
         Server {
             label,
-            requests,
             fast,
-            slow,
-            slow_fraction,
-            mean_gap: mean / (load * cores as f64),
-            rng: Rng::new(0x5eed),
-            arrived: 0,
+            arrivals: Arrivals::new(requests, fast, load, cores),
             arrival_at: Vec::new(),
             slow_req: Vec::new(),
             running: Vec::new(),
             answered: 0,
         }
-    }
-
-    fn uniform(&mut self) -> f64 {
-        ((self.rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
 }
 
@@ -977,22 +1034,13 @@ impl Workload for Server {
         0
     }
     fn next_arrival(&mut self, now: Nanos) -> Option<Nanos> {
-        if self.arrived == self.requests {
-            return None;
-        }
-        let gap = -self.uniform().ln() * self.mean_gap;
-        Some(now + gap.round() as Nanos)
+        self.arrivals.next_after(now)
     }
     fn arrived(&mut self, idx: StrandIdx, now: Nanos) {
-        self.arrived += 1;
         let i = idx as usize;
-        if self.arrival_at.len() <= i {
-            self.arrival_at.resize(i + 1, 0);
-            self.slow_req.resize(i + 1, false);
-            self.running.resize(i + 1, false);
-        }
-        self.arrival_at[i] = now;
-        self.slow_req[i] = self.uniform() < self.slow_fraction;
+        *slot(&mut self.arrival_at, i) = now;
+        *slot(&mut self.slow_req, i) = self.arrivals.arrive();
+        *slot(&mut self.running, i) = false;
     }
     fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
         let i = idx as usize;
@@ -1002,14 +1050,174 @@ impl Workload for Server {
             return Then::Exit;
         }
         self.running[i] = true;
-        Then::Run(if self.slow_req[i] {
-            self.slow
+        Then::Run(if self.slow_req[i] { SLOW } else { self.fast })
+    }
+    fn verify(&self) -> Result<(), String> {
+        check_eq("requests answered", self.answered, self.arrivals.requests)
+    }
+}
+
+/// The request server of `braid bench dispersive_latency` (see
+/// [`Kind::Dispersive`]): strand 0, the dispatcher (class `Latency`), is
+/// woken by each arrival as a channel's receiver is by a thread outside
+/// the runtime, and spawns a strand per request on its own core: short
+/// ones `Latency`, slow ones `Batch`, computed in [`DISPERSIVE_STEP`]s with
+/// a yield between.
+struct Dispersive {
+    label: String,
+    fast: Nanos,
+    arrivals: Arrivals,
+    /// Arrivals the dispatcher has not taken yet.
+    queued: VecDeque<Nanos>,
+    arrival_at: Vec<Nanos>,
+    slow_req: Vec<bool>,
+    /// How many times each request has acted.
+    acts: Vec<u32>,
+    answered: u64,
+    /// When the dispatcher spawned each request.
+    spawned_at: Vec<Nanos>,
+    /// The fast requests' response times, and of that the waits before the
+    /// dispatcher took them and between their spawn and first run.
+    latencies: Vec<Nanos>,
+    to_dispatch: Vec<Nanos>,
+    to_run: Vec<Nanos>,
+}
+
+/// A slow `dispersive` request's steps.
+pub const DISPERSIVE_STEP: Nanos = 100_000;
+
+impl Dispersive {
+    fn new(label: String, requests: u64, fast: Nanos, load: f64, cores: usize) -> Dispersive {
+        Dispersive {
+            label,
+            fast,
+            arrivals: Arrivals::new(requests, fast, load, cores),
+            queued: VecDeque::new(),
+            arrival_at: vec![0],
+            slow_req: vec![false],
+            acts: vec![0],
+            answered: 0,
+            spawned_at: vec![0],
+            latencies: Vec::new(),
+            to_dispatch: Vec::new(),
+            to_run: Vec::new(),
+        }
+    }
+
+    /// The dispatcher: a strand per queued arrival, then wait for more.
+    fn dispatch(&mut self, ctx: &mut Ctx) -> Then {
+        while let Some(at) = self.queued.pop_front() {
+            let i = ctx.spawn(None) as usize;
+            *slot(&mut self.arrival_at, i) = at;
+            *slot(&mut self.slow_req, i) = self.arrivals.arrive();
+            *slot(&mut self.acts, i) = 0;
+            *slot(&mut self.spawned_at, i) = ctx.now();
+        }
+        if self.arrivals.all_arrived() {
+            Then::Exit
+        } else {
+            Then::Block
+        }
+    }
+}
+
+impl Workload for Dispersive {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+    fn next_arrival(&mut self, now: Nanos) -> Option<Nanos> {
+        // `arrive` counts a request when the dispatcher takes it.
+        if self.arrivals.arrived + self.queued.len() as u64 == self.arrivals.requests {
+            return None;
+        }
+        let gap = -self.arrivals.uniform().ln() * self.arrivals.mean_gap;
+        Some(now + gap.round() as Nanos)
+    }
+    fn receiver(&self) -> Option<StrandIdx> {
+        Some(0)
+    }
+    fn arrived(&mut self, _receiver: StrandIdx, now: Nanos) {
+        self.queued.push_back(now);
+    }
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        if idx == 0 {
+            return self.dispatch(ctx);
+        }
+        // A request of `k` steps acts 2k times: a run, then a yield or (the
+        // last time) the exit, after each.
+        let i = idx as usize;
+        let act = self.acts[i];
+        self.acts[i] += 1;
+        let slow = self.slow_req[i];
+        let steps = if slow {
+            SLOW.div_ceil(DISPERSIVE_STEP) as u32
+        } else {
+            1
+        };
+        if act == 2 * steps - 1 {
+            self.answered += 1;
+            if !slow {
+                let latency = ctx.now() - self.arrival_at[i];
+                ctx.respond(latency);
+                self.latencies.push(latency);
+            }
+            return Then::Exit;
+        }
+        if act % 2 == 1 {
+            return Then::Yield;
+        }
+        if act == 0 && !slow {
+            self.to_dispatch
+                .push(self.spawned_at[i] - self.arrival_at[i]);
+            self.to_run.push(ctx.now() - self.spawned_at[i]);
+        }
+        Then::Run(if slow {
+            DISPERSIVE_STEP.min(SLOW - DISPERSIVE_STEP * u64::from(act / 2))
         } else {
             self.fast
         })
     }
     fn verify(&self) -> Result<(), String> {
-        check_eq("requests answered", self.answered, self.requests)
+        check_eq("requests answered", self.answered, self.arrivals.requests)
+    }
+    fn params(&self, idx: StrandIdx) -> SchedParams {
+        let class = match self.slow_req.get(idx as usize) {
+            _ if idx == 0 => LatencyClass::Latency,
+            Some(true) => LatencyClass::Batch,
+            _ => LatencyClass::Latency,
+        };
+        SchedParams {
+            class,
+            ..SchedParams::default()
+        }
+    }
+    fn summary(&self) -> Option<String> {
+        let quantiles = |v: &[Nanos]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            move |q: f64| {
+                let i = (v.len().saturating_sub(1) as f64 * q).round() as usize;
+                v.get(i).map_or(0.0, |&ns| ns as f64 / 1e3)
+            }
+        };
+        let (all, dispatch, run) = (
+            quantiles(&self.latencies),
+            quantiles(&self.to_dispatch),
+            quantiles(&self.to_run),
+        );
+        Some(format!(
+            "short requests ({}): p50 {:.1} us, p99 {:.1} us, p999 {:.1} us, max {:.1} us; \
+             waiting for the dispatcher p50 {:.1} / p99 {:.1} us, from spawn to run p50 {:.1} / p99 {:.1} us",
+            self.latencies.len(),
+            all(0.5),
+            all(0.99),
+            all(0.999),
+            all(1.0),
+            dispatch(0.5),
+            dispatch(0.99),
+            run(0.5),
+            run(0.99),
+        ))
     }
 }
 

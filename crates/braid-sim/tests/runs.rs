@@ -5,7 +5,7 @@ use braid_sim::workloads::Spec;
 use braid_sim::{run, SimConfig};
 
 /// Small sizes, so the whole matrix runs in seconds.
-const SMALL: [&str; 12] = [
+const SMALL: [&str; 13] = [
     "map:20000",
     "pool:300",
     "barrier:20",
@@ -17,6 +17,7 @@ const SMALL: [&str; 12] = [
     "pingpong:2000",
     "ring:200",
     "server:3000",
+    "dispersive:80",
     "share:20",
 ];
 
@@ -93,6 +94,42 @@ fn random_seeds_and_sizes_keep_every_invariant() {
     }
 }
 
+/// The short requests' p99 in `dispersive:LOAD` on 2 cores, in ns.
+fn dispersive_p99(load: u32, policy: braid_sim::PolicyKind, clock_tick: braid_core::Nanos) -> u64 {
+    let mut config = SimConfig::new(2);
+    config.policy = policy;
+    config.clock_tick = clock_tick;
+    let mut w = Spec::parse(&format!("dispersive:{load}"))
+        .unwrap()
+        .build(2)
+        .unwrap();
+    let report = run(&config, w.as_mut()).unwrap();
+    report.response.expect("short requests answered").p99_ns
+}
+
+#[test]
+fn latency_classes_hold_short_requests_to_one_step_and_need_a_fine_clock() {
+    use braid_sim::PolicyKind::{Eevdf, RoundRobin};
+    let step = braid_sim::workloads::DISPERSIVE_STEP;
+    for load in [80, 90] {
+        // With classes, a short request waits for at most the step running
+        // on the dispatcher's core, then runs: p99 one step and a little.
+        let eevdf = dispersive_p99(load, Eevdf, 0);
+        assert!(eevdf <= step + step / 5, "{load} %: EEVDF p99 {eevdf} ns");
+        // Round robin queues it behind every step ready there.
+        let rr = dispersive_p99(load, RoundRobin, 0);
+        assert!(rr > 10 * step, "{load} %: round robin p99 {rr} ns");
+        // Charged by a 1 ms clock, a latency strand is now and then
+        // charged a whole tick for a microsecond's run and waits out the
+        // debt: why the runtime charges fair policies by a fine clock.
+        let coarse = dispersive_p99(load, Eevdf, braid_sim::RUNTIME_CLOCK_TICK);
+        assert!(
+            coarse > 2 * eevdf,
+            "{load} %: EEVDF p99 {coarse} ns on a 1 ms clock"
+        );
+    }
+}
+
 #[test]
 fn bad_settings_are_refused_with_what_is_allowed() {
     let mut w = Spec::parse("map:10").unwrap().build(1).unwrap();
@@ -146,10 +183,18 @@ fn weighted_groups_get_their_shares_across_cores() {
     // Three groups of CPU-bound strands, weights 1 : 2 : 4, as many strands
     // per group as cores. EEVDF on each core plus weight balancing between
     // busy cores: each group's share of the CPU within 2 % (absolute) of
-    // 1/7, 2/7, 4/7 over a simulated second.
+    // 1/7, 2/7, 4/7 over a simulated second — four at 16 cores, where 48
+    // strands spread in whole strands leave 1–2 % over one second
+    // (seeds 1–3), and the error shrinks with the run's length (the
+    // issue's target is over 10 s).
     let spec = Spec::parse("share:1000").unwrap();
     let ideal = [1.0 / 7.0, 2.0 / 7.0, 4.0 / 7.0];
     for cores in [1, 2, 4, 16] {
+        let spec = if cores == 16 {
+            Spec::parse("share:4000").unwrap()
+        } else {
+            spec.clone()
+        };
         let mut config = SimConfig::new(cores);
         config.policy = braid_sim::PolicyKind::Eevdf;
         config.balancer = braid_sim::BalancerKind::Weighted;
