@@ -332,6 +332,10 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
         item.entity().params.slice_of(self.base_slice)
     }
 
+    fn fine_clock(&self) -> bool {
+        true
+    }
+
     fn charge(&mut self, item: &mut T, ran: Nanos) {
         let e = item.entity_mut();
         e.charged += ran;

@@ -46,6 +46,14 @@ pub trait Policy<T> {
     fn charge(&mut self, item: &mut T, ran: Nanos) {
         let _ = (item, ran);
     }
+    /// Whether the policy's decisions depend on how long each run took,
+    /// finer than a driver's coarse clock shows it: the runtime then
+    /// measures every run with a cycle counter and charges that
+    /// ([`CoreSched::ran_measured`](crate::sched::CoreSched::ran_measured)).
+    /// Virtual-time policies do; round robin and priority do not.
+    fn fine_clock(&self) -> bool {
+        false
+    }
 
     /// `item`, which ran here, parked or exited: it leaves the core's set of
     /// runnable strands until it is enqueued again.
@@ -140,6 +148,9 @@ impl<T, P: Policy<T> + ?Sized> Policy<T> for Box<P> {
     }
     fn take_near_weight(&mut self, weight: u64, limit: u64) -> Option<T> {
         (**self).take_near_weight(weight, limit)
+    }
+    fn fine_clock(&self) -> bool {
+        (**self).fine_clock()
     }
 }
 
@@ -239,6 +250,9 @@ impl<T: Schedulable> Policy<T> for AnyPolicy<T> {
     }
     fn take_near_weight(&mut self, weight: u64, limit: u64) -> Option<T> {
         each_policy!(self, p => p.take_near_weight(weight, limit))
+    }
+    fn fine_clock(&self) -> bool {
+        each_policy!(self, p => p.fine_clock())
     }
 }
 

@@ -3,17 +3,24 @@
 //! two strands yielding to each other, then spawn + join one at a time, then
 //! a batch spawned before any is joined (as `braid bench`'s `spawn_join`).
 //!
-//! `cargo run --release -p braid-examples --example switches [YIELDS] [SPAWNS] [BATCH]`
+//! `cargo run --release -p braid-examples --example switches [YIELDS] [SPAWNS] [BATCH] [POLICY]`
+//! (POLICY: a `braid::sched::PolicyKind` name; default round robin).
 
 fn main() {
-    let mut args = std::env::args()
-        .skip(1)
-        .map(|a| a.parse::<u64>().expect("a count"));
-    let yields = args.next().unwrap_or(200_000);
-    let spawns = args.next().unwrap_or(100_000);
-    let batch = args.next().unwrap_or(0);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let count = |i: usize, default: u64| {
+        args.get(i)
+            .map_or(default, |a| a.parse::<u64>().expect("a count"))
+    };
+    let (yields, spawns, batch) = (count(0, 200_000), count(1, 100_000), count(2, 0));
+    let policy = args
+        .get(3)
+        .map_or(Ok(braid::sched::PolicyKind::RoundRobin), |name| {
+            braid::sched::PolicyKind::parse(name)
+        });
     let rt = braid::Runtime::builder()
         .cores(1)
+        .policy(policy.expect("a policy name"))
         .build()
         .expect("a runtime");
     rt.spawn(move || {

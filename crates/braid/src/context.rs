@@ -59,6 +59,11 @@ pub(crate) struct Carrier {
     /// This thread's budget timer, made when it first runs a strand bound
     /// to a scheduling context (see `budget::Hold`).
     pub(crate) hold: Option<Arc<crate::budget::Hold>>,
+    /// The clock each run is measured by, for a policy that charges by
+    /// measured runs (see `cycles`); `None`: charged by the coarse clock.
+    pub(crate) fine: Option<&'static crate::cycles::FineClock>,
+    /// Its reading when the current run started.
+    pub(crate) run_started: u64,
 }
 
 thread_local! {

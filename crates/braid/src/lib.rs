@@ -31,6 +31,7 @@ mod budget;
 mod config;
 mod context;
 mod core;
+mod cycles;
 mod endpoint;
 mod error;
 pub mod event;

@@ -358,6 +358,13 @@ impl Policy<Task> for ByHandle {
         self.call(|p| p.charge(&mut handle, ran));
     }
 
+    fn fine_clock(&self) -> bool {
+        self.policy.as_ref().is_some_and(|policy| {
+            crate::context::deciding(|| catch_unwind(AssertUnwindSafe(|| policy.fine_clock())))
+                .unwrap_or(false)
+        })
+    }
+
     fn stopped(&mut self, task: &mut Task) {
         let mut handle = running(task);
         self.call(|p| p.stopped(&mut handle));

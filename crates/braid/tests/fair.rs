@@ -138,6 +138,69 @@ fn a_latency_strand_runs_before_queued_batch_work_under_priority() {
     assert_eq!(order, ["latency", "normal", "batch"]);
 }
 
+fn spin(d: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+#[test]
+fn under_eevdf_a_woken_latency_strand_runs_at_the_next_yield_of_batch_work() {
+    // One core: a batch strand computes in 100 µs steps, waking a latency
+    // strand (80 µs of work per wake) after each and then yielding. The
+    // latency strand's small debt is within EEVDF's eligibility slack, so
+    // it runs at that very yield — as long as each run is charged what it
+    // took (1–2 of the 2 000 wakes late here). Charged by the coarse 1 ms
+    // clock instead, a run is now and then charged a whole tick, and the
+    // strand then waits out several steps: 684 of 2 000 late.
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    const STEPS: u64 = 2_000;
+    let rt = Runtime::builder()
+        .cores(1)
+        .policy(PolicyKind::Eevdf)
+        .build()
+        .unwrap();
+    let late = rt.block_on(|| {
+        let step = Arc::new(AtomicU64::new(0));
+        let (tx, rx) = braid::sync::channel::unbounded::<u64>();
+        let at = step.clone();
+        let latency = braid::Builder::new()
+            .latency_class(LatencyClass::Latency)
+            .spawn(move || {
+                let mut late = 0u64;
+                for woken_at in rx.iter() {
+                    // Steps the batch strand took since it woke us.
+                    if at.load(Ordering::Relaxed) > woken_at {
+                        late += 1;
+                    }
+                    spin(Duration::from_micros(80));
+                }
+                late
+            })
+            .unwrap();
+        let batch = braid::Builder::new()
+            .latency_class(LatencyClass::Batch)
+            .spawn(move || {
+                for i in 0..STEPS {
+                    spin(Duration::from_micros(100));
+                    step.store(i + 1, Ordering::Relaxed);
+                    tx.send(i + 1).unwrap();
+                    braid::yield_now();
+                }
+            })
+            .unwrap();
+        batch.join().unwrap();
+        latency.join().unwrap()
+    });
+    // A few late ones are the machine's (a carrier preempted by the host
+    // mid-run is charged the wait).
+    assert!(
+        late <= STEPS / 50,
+        "{late} of {STEPS} wakes ran after a later step"
+    );
+}
+
 #[test]
 fn children_inherit_their_parents_parameters_and_bad_ones_are_typed_errors() {
     let rt = Runtime::builder().cores(1).build().unwrap();

@@ -211,6 +211,8 @@ pub struct CoreSched<T, K, P, B> {
     busy_since: Nanos,
     /// When the strand `next` returned last was dispatched.
     dispatched_at: Nanos,
+    /// The policy's [`Policy::fine_clock`], asked once.
+    fine_clock: bool,
     /// When this core next tells a peer its load (`Nanos::MAX`: never).
     load_at: Nanos,
     /// Scheduling passes since the core last polled its sockets.
@@ -245,6 +247,7 @@ where
         CoreSched {
             me,
             cores,
+            fine_clock: policy.fine_clock(),
             policy,
             balancer,
             rng: Rng::new(seed ^ (me as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -464,6 +467,21 @@ where
     pub fn ran(&mut self, task: &mut T, now: Nanos) {
         let ran = now.saturating_sub(self.dispatched_at);
         self.policy.charge(task, ran);
+    }
+
+    /// The strand [`next`](Self::next) returned came back after running
+    /// `ran` ns, measured by the driver: for a policy that asks for a
+    /// [`fine_clock`](Self::fine_clock), instead of [`ran`](Self::ran).
+    #[inline]
+    pub fn ran_measured(&mut self, task: &mut T, ran: Nanos) {
+        self.policy.charge(task, ran);
+    }
+
+    /// Whether the policy wants each run measured finer than the coarse
+    /// clock (see [`Policy::fine_clock`]).
+    #[inline]
+    pub fn fine_clock(&self) -> bool {
+        self.fine_clock
     }
 
     /// A strand that ran here exited: it leaves the policy's set.

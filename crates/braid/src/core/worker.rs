@@ -49,11 +49,19 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         deciding: false,
         wakes: Vec::new(),
         hold: None,
+        fine: None,
+        run_started: 0,
     };
     context::with_carrier(&mut carrier, |c| {
         // SAFETY: `c` is this thread's live carrier, and this thread owns the core
-        // (a new runtime, or a handoff that gave it epoch `epoch`).
-        unsafe { scheduler_loop(&rt, c) }
+        // (a new runtime, or a handoff that gave it epoch `epoch`), so its
+        // `Local` is ours to read.
+        unsafe {
+            if (*(*c).local).sched.fine_clock() {
+                (*c).fine = Some(crate::cycles::FineClock::get());
+            }
+            scheduler_loop(&rt, c)
+        }
     });
     if let Some(hold) = carrier.hold.take() {
         hold.retire(&rt);
@@ -176,6 +184,9 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         (*header).set_state(StrandState::Running);
         (*c).current = header;
         shared.leave_scheduler();
+        if let Some(clock) = (*c).fine {
+            (*c).run_started = clock.read();
+        }
         let result = task
             .coroutine
             .as_mut()
@@ -211,7 +222,13 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         // What the loop does next about this strand happens now, not at the
         // top of the pass (the strand may have run a whole slice).
         local.tick = ended;
-        local.sched.ran(&mut task, ended);
+        match (*c).fine {
+            Some(clock) => {
+                let ran = clock.ns(clock.read().wrapping_sub((*c).run_started));
+                local.sched.ran_measured(&mut task, ran);
+            }
+            None => local.sched.ran(&mut task, ended),
+        }
         local.suspended(task, outcome);
         true
     }
