@@ -184,7 +184,12 @@ pub enum Rule {
     EarliestEligibleDeadline,
 }
 
+#[inline]
 fn virtual_ns(ns: Nanos, weight: u32) -> u64 {
+    // Most strands have the unit weight: no 128-bit division for them.
+    if weight == UNIT_WEIGHT {
+        return ns;
+    }
     ((ns as u128 * UNIT_WEIGHT as u128) / weight.max(1) as u128) as u64
 }
 
@@ -224,9 +229,15 @@ impl<T> Fair<T> {
 
     /// The core's virtual time.
     pub fn virtual_time(&self) -> u64 {
-        self.sum_wv
-            .checked_div(self.sum_w)
-            .map_or(self.last_v, |v| v as u64)
+        if self.sum_w == 0 {
+            return self.last_v;
+        }
+        // A 64-bit division while the sum fits (hours of virtual time for
+        // thousands of strands), the 128-bit one after.
+        match (u64::try_from(self.sum_wv), u64::try_from(self.sum_w)) {
+            (Ok(wv), Ok(w)) => wv / w,
+            _ => (self.sum_wv / self.sum_w) as u64,
+        }
     }
 
     /// Its rule.
