@@ -37,10 +37,11 @@
 //! [`Priority`] is the other kind: strict priority by latency class, with
 //! aging so a lower class never starves.
 //!
-//! Time comes from the driver's clock. The runtime's is coarse (1 ms
-//! ticks): a run's charge is then the number of ticks it crossed, which is
-//! unbiased (a run of `t` ns crosses a tick with probability `t / tick`), so
-//! shares hold on average over many runs at no cost per switch.
+//! Time comes from the driver's clock. `Fair` asks for runs measured finer
+//! than the runtime's coarse 1 ms clock ([`Policy::fine_clock`]): charged
+//! the ticks a run crossed — unbiased, as a run of `t` ns crosses one with
+//! probability `t / tick` — a strand that ran a microsecond is now and then
+//! charged a millisecond, and then waits that debt out.
 
 use crate::policy::{Insert, Load, Nanos, Policy};
 use std::collections::{BTreeMap, VecDeque};
