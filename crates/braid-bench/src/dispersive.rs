@@ -1,12 +1,17 @@
 //! Latency classes under a dispersive load: a request server on 2 cores
 //! where 99.5 % of requests take 4 µs and 0.5 % take 10 ms, offered at 50 %,
 //! 80 % and 90 % of capacity; the figures are the p50 / p99 / p999 latency
-//! (arrival to completion) of the short requests.
+//! (hand-over to completion) of the short requests.
 //!
 //! A generator thread draws exponential inter-arrival times (open loop: a
 //! late server does not slow the arrivals) and hands each request to the
-//! server with its arrival time; it runs at real-time priority where the
-//! machine allows (root), so the server's threads cannot delay arrivals. Each request runs as its own task. Long
+//! server stamped with when it was due and when it was handed over; it runs
+//! at real-time priority where the machine allows (root), so the server's
+//! threads cannot delay arrivals. The figures count from the hand-over: the
+//! generator is itself late now and then (a sleeping thread's wake-up on a
+//! virtual CPU; p99 up to milliseconds here at 50 % load, when the CPUs
+//! idle), which no server can help; a line per load gives that lateness and
+//! the p99 counted from the due time. Each request runs as its own task. Long
 //! requests compute in 100 µs steps with a yield between them (no runtime
 //! here preempts code that never yields within 100 µs: this measures how
 //! each scheduler orders the work it is given at those points).
@@ -32,15 +37,28 @@ const STEP: Duration = Duration::from_micros(100);
 const LONG_EVERY: u64 = 200;
 const CORES: usize = 2;
 
-/// What the generator hands the server: arrival time and kind.
+/// What the generator hands the server: when it was due, when it was
+/// handed over, and its kind.
 #[derive(Clone, Copy)]
 struct Request {
-    at: Instant,
+    due: Instant,
+    sent: Instant,
     long: bool,
 }
 
-/// Short-request latencies of one run, in µs.
-type Latencies = Arc<Mutex<Vec<f64>>>;
+/// Short-request latencies of one run, in µs: from the hand-over and from
+/// the due time.
+type Latencies = Arc<Mutex<Vec<(f64, f64)>>>;
+
+/// One run's figures, each sorted, in µs.
+struct Run {
+    /// Short requests, hand-over to completion.
+    handed: Vec<f64>,
+    /// Short requests, due time to completion.
+    due: Vec<f64>,
+    /// How late the generator handed each request over.
+    late: Vec<f64>,
+}
 
 pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     if !suite.wants("dispersive_latency") {
@@ -59,7 +77,8 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     ));
     for load in [0.5, 0.8, 0.9] {
         let rate = capacity * load;
-        let mut rows: Vec<(&'static str, Vec<Vec<f64>>)> = Vec::new();
+        let steal = crate::figures::Steal::start();
+        let mut rows: Vec<(&'static str, Vec<Run>)> = Vec::new();
         for (name, kind) in [
             ("braid", Some(PolicyKind::Eevdf)),
             ("braid-round-robin", Some(PolicyKind::RoundRobin)),
@@ -77,11 +96,11 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
             let figure_rows: Vec<Row> = rows
                 .iter()
                 .map(|(name, runs)| {
-                    Row::sorting(name, runs.iter().map(|r| quantile(r, q)).collect())
+                    Row::sorting(name, runs.iter().map(|r| quantile(&r.handed, q)).collect())
                 })
                 .collect();
             let title = format!(
-                "{metric} latency of the 4 µs requests at {:.0} % load ({rate:.0} req/s)",
+                "{metric} latency of the 4 µs requests (hand-over to completion) at {:.0} % load ({rate:.0} req/s)",
                 load * 100.0
             );
             suite.figure(
@@ -97,6 +116,27 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
                 &figure_rows,
             );
         }
+        let median_of = |runs: &[Run], pick: fn(&Run) -> &Vec<f64>, q: f64| {
+            let mut v: Vec<f64> = runs.iter().map(|r| quantile(pick(r), q)).collect();
+            v.sort_by(f64::total_cmp);
+            crate::figures::median(&v)
+        };
+        if let Some(stolen) = steal.fraction() {
+            suite.say(&format!(
+                "  steal (CPU time the hypervisor took) during the {:.0} % runs: {:.1} %",
+                load * 100.0,
+                stolen * 100.0
+            ));
+        }
+        for (name, runs) in &rows {
+            suite.say(&format!(
+                "  {name:<17} at {:.0} %: generator late p50 {:.0} / p99 {:.0} us; short p99 from the due time {:.0} us (medians of runs)",
+                load * 100.0,
+                median_of(runs, |r| &r.late, 0.5),
+                median_of(runs, |r| &r.late, 0.99),
+                median_of(runs, |r| &r.due, 0.99),
+            ));
+        }
     }
     Ok(())
 }
@@ -109,13 +149,13 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Runs the generator on this thread for `window`, handing each request to
-/// `submit`; returns when it has handed the last one.
+/// `submit`; returns, when it has handed the last one, how late it handed
+/// each over (µs, sorted).
 ///
 /// The generator shares the 2 CPUs with the server, so it sleeps between
 /// arrivals (with 1 µs timer slack) instead of spinning, and hands over all
-/// requests due when it wakes, each stamped with its own arrival time: the
-/// latencies include its wake-up delay (tens of µs), the same for everyone.
-fn generate(rate: f64, window: Duration, mut submit: impl FnMut(Request)) {
+/// requests due when it wakes, each stamped with its own due time.
+fn generate(rate: f64, window: Duration, mut submit: impl FnMut(Request)) -> Vec<f64> {
     // SAFETY: PR_SET_TIMERSLACK takes a plain integer, for this thread only;
     // sched_setscheduler(0, ..) changes only the calling thread and reads
     // the live `param`.
@@ -132,12 +172,16 @@ fn generate(rate: f64, window: Duration, mut submit: impl FnMut(Request)) {
     let _normal = Normal;
     let mut next = start;
     let mut n = 0u64;
+    let mut late = Vec::new();
     while next < end {
         let now = Instant::now();
         while next <= now && next < end {
             n += 1;
+            let sent = Instant::now();
+            late.push(sent.duration_since(next).as_secs_f64() * 1e6);
             submit(Request {
-                at: next,
+                due: next,
+                sent,
                 long: n % LONG_EVERY == 0,
             });
             // Exponential inter-arrival time.
@@ -148,6 +192,8 @@ fn generate(rate: f64, window: Duration, mut submit: impl FnMut(Request)) {
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
         }
     }
+    late.sort_by(f64::total_cmp);
+    late
 }
 
 /// Puts the calling thread back to the normal policy when dropped.
@@ -182,18 +228,29 @@ fn serve(request: Request, latencies: &Latencies, mut yield_now: impl FnMut()) {
         }
     } else {
         compute(SHORT);
-        let us = request.at.elapsed().as_secs_f64() * 1e6;
-        latencies.lock().unwrap_or_else(|e| e.into_inner()).push(us);
+        let us = |since: Instant| since.elapsed().as_secs_f64() * 1e6;
+        let pair = (us(request.sent), us(request.due));
+        latencies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(pair);
     }
 }
 
-fn finish(latencies: Latencies) -> Vec<f64> {
-    let mut v = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
-    v.sort_by(f64::total_cmp);
-    v
+fn finish(latencies: Latencies, late: Vec<f64>) -> Run {
+    let pairs = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    let sorted = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    Run {
+        handed: sorted(pairs.iter().map(|p| p.0).collect()),
+        due: sorted(pairs.iter().map(|p| p.1).collect()),
+        late,
+    }
 }
 
-fn braid_run(policy: PolicyKind, rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> {
+fn braid_run(policy: PolicyKind, rate: f64, window: Duration) -> Result<Run, Box<dyn Error>> {
     let rt = braid::Runtime::builder()
         .cores(CORES)
         .policy(policy)
@@ -218,12 +275,12 @@ fn braid_run(policy: PolicyKind, rate: f64, window: Duration) -> Result<Vec<f64>
             .join()
             .expect("the dispatcher");
     })?;
-    generate(rate, window, |r| {
+    let late = generate(rate, window, |r| {
         let _ = tx.send(r);
     });
     drop(tx);
     server.join().map_err(|e| e.to_string())?;
-    Ok(finish(latencies))
+    Ok(finish(latencies, late))
 }
 
 /// braid's server: a strand per request, of the request's class.
@@ -251,7 +308,7 @@ fn dispatch(rx: braid::sync::channel::Receiver<Request>, lat: Latencies, classes
     }
 }
 
-fn tokio_run(rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> {
+fn tokio_run(rate: f64, window: Duration) -> Result<Run, Box<dyn Error>> {
     let rt = crate::rt::tokio(CORES)?;
     let latencies: Latencies = Arc::default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Request>();
@@ -275,15 +332,15 @@ fn tokio_run(rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> {
             let _ = h.await;
         }
     });
-    generate(rate, window, |r| {
+    let late = generate(rate, window, |r| {
         let _ = tx.send(r);
     });
     drop(tx);
     rt.block_on(server)?;
-    Ok(finish(latencies))
+    Ok(finish(latencies, late))
 }
 
-fn threads_run(rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> {
+fn threads_run(rate: f64, window: Duration) -> Result<Run, Box<dyn Error>> {
     let latencies: Latencies = Arc::default();
     let (tx, rx) = std::sync::mpsc::channel::<Request>();
     let rx = Arc::new(Mutex::new(rx));
@@ -299,12 +356,12 @@ fn threads_run(rate: f64, window: Duration) -> Result<Vec<f64>, Box<dyn Error>> 
             })
         })
         .collect();
-    generate(rate, window, |r| {
+    let late = generate(rate, window, |r| {
         let _ = tx.send(r);
     });
     drop(tx);
     for w in workers {
         w.join().map_err(|_| "a pool thread panicked")?;
     }
-    Ok(finish(latencies))
+    Ok(finish(latencies, late))
 }

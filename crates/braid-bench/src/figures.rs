@@ -72,3 +72,36 @@ mod tests {
         assert_eq!(s, vec![4.0, 5.0, 6.0, 7.0, 8.0]);
     }
 }
+
+/// The share of CPU time the hypervisor took from this machine (steal)
+/// between [`Steal::start`] and [`Steal::fraction`], from `/proc/stat`: the
+/// context for tail latencies on a virtual machine. `None` where the file
+/// cannot be read.
+pub(crate) struct Steal(Option<(u64, u64)>);
+
+impl Steal {
+    pub(crate) fn start() -> Steal {
+        Steal(steal_and_total())
+    }
+
+    pub(crate) fn fraction(&self) -> Option<f64> {
+        let (s0, t0) = self.0?;
+        let (s1, t1) = steal_and_total()?;
+        let total = t1.checked_sub(t0).filter(|&t| t > 0)?;
+        Some(s1.saturating_sub(s0) as f64 / total as f64)
+    }
+}
+
+/// Steal and total jiffies of all CPUs.
+fn steal_and_total() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal guest guest_nice; the
+    // guest times are already counted in user and nice.
+    let total = fields.iter().take(8).sum();
+    Some((*fields.get(7)?, total))
+}
