@@ -237,6 +237,13 @@ fn serve(request: Request, latencies: &Latencies, mut yield_now: impl FnMut()) {
     }
 }
 
+/// The shared record of latencies, with room for all a run can give, so
+/// no push reallocates (and copies hundreds of KiB) under its lock.
+fn room_for(rate: f64, window: Duration) -> Latencies {
+    let expected = rate * window.as_secs_f64();
+    Arc::new(Mutex::new(Vec::with_capacity((expected * 1.5) as usize + 1024)))
+}
+
 fn finish(latencies: Latencies, late: Vec<f64>) -> Run {
     let pairs = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
     let sorted = |mut v: Vec<f64>| {
@@ -255,7 +262,7 @@ fn braid_run(policy: PolicyKind, rate: f64, window: Duration) -> Result<Run, Box
         .cores(CORES)
         .policy(policy)
         .build()?;
-    let latencies: Latencies = Arc::default();
+    let latencies = room_for(rate, window);
     let (tx, rx) = braid::sync::channel::unbounded::<Request>();
     let lat = latencies.clone();
     let classes = policy == PolicyKind::Eevdf;
@@ -310,7 +317,7 @@ fn dispatch(rx: braid::sync::channel::Receiver<Request>, lat: Latencies, classes
 
 fn tokio_run(rate: f64, window: Duration) -> Result<Run, Box<dyn Error>> {
     let rt = crate::rt::tokio(CORES)?;
-    let latencies: Latencies = Arc::default();
+    let latencies = room_for(rate, window);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Request>();
     let lat = latencies.clone();
     let server = rt.spawn(async move {
@@ -341,7 +348,7 @@ fn tokio_run(rate: f64, window: Duration) -> Result<Run, Box<dyn Error>> {
 }
 
 fn threads_run(rate: f64, window: Duration) -> Result<Run, Box<dyn Error>> {
-    let latencies: Latencies = Arc::default();
+    let latencies = room_for(rate, window);
     let (tx, rx) = std::sync::mpsc::channel::<Request>();
     let rx = Arc::new(Mutex::new(rx));
     let workers: Vec<_> = (0..8)
