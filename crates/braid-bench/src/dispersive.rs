@@ -241,7 +241,9 @@ fn serve(request: Request, latencies: &Latencies, mut yield_now: impl FnMut()) {
 /// no push reallocates (and copies hundreds of KiB) under its lock.
 fn room_for(rate: f64, window: Duration) -> Latencies {
     let expected = rate * window.as_secs_f64();
-    Arc::new(Mutex::new(Vec::with_capacity((expected * 1.5) as usize + 1024)))
+    Arc::new(Mutex::new(Vec::with_capacity(
+        (expected * 1.5) as usize + 1024,
+    )))
 }
 
 fn finish(latencies: Latencies, late: Vec<f64>) -> Run {
