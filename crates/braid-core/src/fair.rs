@@ -210,13 +210,104 @@ pub struct Fair<T> {
     /// The eligibility slack in virtual ns (see [`ELIGIBLE_SLACK`]).
     slack: u64,
     /// Ready strands by (virtual runtime, arrival).
-    ready: BTreeMap<(u64, u64), T>,
+    ready: ReadySet<T>,
     arrivals: u64,
     /// Σ weight and Σ weight·v over the set (ready and running).
     sum_w: u128,
     sum_wv: u128,
     /// The last virtual time, for a set that becomes empty.
     last_v: u64,
+}
+
+/// A core's ready strands in key order: a deque while there are few (the
+/// common case: a handful per core), a B-tree past [`ReadySet::SMALL`].
+/// With two strands yielding to each other the B-tree's insert and remove
+/// were a third of an EEVDF switch (`perf`, `switches` example); a deque
+/// keeps the ends O(1) and shifts at most the smaller side.
+#[derive(Clone, Debug, Hash)]
+enum ReadySet<T> {
+    Small(VecDeque<(Key, T)>),
+    Large(BTreeMap<Key, T>),
+}
+
+/// (virtual runtime, arrival): unique.
+type Key = (u64, u64);
+
+impl<T> Default for ReadySet<T> {
+    fn default() -> Self {
+        ReadySet::Small(VecDeque::new())
+    }
+}
+
+impl<T> ReadySet<T> {
+    /// The most a deque holds; a B-tree goes back to one below half of it.
+    const SMALL: usize = 32;
+
+    fn len(&self) -> usize {
+        match self {
+            ReadySet::Small(d) => d.len(),
+            ReadySet::Large(m) => m.len(),
+        }
+    }
+
+    fn insert(&mut self, key: Key, item: T) {
+        match self {
+            ReadySet::Small(d) if d.len() < Self::SMALL => {
+                let at = d.partition_point(|(k, _)| *k < key);
+                d.insert(at, (key, item));
+            }
+            ReadySet::Small(d) => {
+                let mut m: BTreeMap<Key, T> = std::mem::take(d).into_iter().collect();
+                m.insert(key, item);
+                *self = ReadySet::Large(m);
+            }
+            ReadySet::Large(m) => {
+                m.insert(key, item);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<T> {
+        let item = match self {
+            ReadySet::Small(d) => {
+                let at = d.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+                return d.remove(at).map(|(_, item)| item);
+            }
+            ReadySet::Large(m) => m.remove(key)?,
+        };
+        self.shrink();
+        Some(item)
+    }
+
+    fn pop_last(&mut self) -> Option<(Key, T)> {
+        let last = match self {
+            ReadySet::Small(d) => return d.pop_back(),
+            ReadySet::Large(m) => m.pop_last()?,
+        };
+        self.shrink();
+        Some(last)
+    }
+
+    /// A B-tree that shrank below half of `SMALL` becomes a deque again.
+    fn shrink(&mut self) {
+        if let ReadySet::Large(m) = self {
+            if m.len() < Self::SMALL / 2 {
+                *self = ReadySet::Small(std::mem::take(m).into_iter().collect());
+            }
+        }
+    }
+
+    /// In key order.
+    fn iter(&self) -> impl Iterator<Item = (Key, &T)> {
+        let (small, large) = match self {
+            ReadySet::Small(d) => (Some(d.iter().map(|(k, item)| (*k, item))), None),
+            ReadySet::Large(m) => (None, Some(m.iter().map(|(k, item)| (*k, item)))),
+        };
+        small
+            .into_iter()
+            .flatten()
+            .chain(large.into_iter().flatten())
+    }
 }
 
 impl<T> Fair<T> {
@@ -228,7 +319,7 @@ impl<T> Fair<T> {
             rule,
             base_slice,
             slack: virtual_ns(base_slice, UNIT_WEIGHT) / ELIGIBLE_SLACK,
-            ready: BTreeMap::new(),
+            ready: ReadySet::default(),
             arrivals: 0,
             sum_w: 0,
             sum_wv: 0,
@@ -348,7 +439,7 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
 
     fn pick_next(&mut self, _now: Nanos) -> Option<T> {
         let key = match self.rule {
-            Rule::LeastVirtualRuntime => *self.ready.keys().next()?,
+            Rule::LeastVirtualRuntime => self.ready.iter().next()?.0,
             Rule::EarliestEligibleDeadline => {
                 let eligible_up_to = self.virtual_time() + self.slack;
                 let mut best: Option<((u64, u64), u64)> = None;
@@ -358,7 +449,7 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
                     }
                     let deadline = item.entity().deadline;
                     if best.is_none_or(|(_, d)| deadline < d) {
-                        best = Some((*key, deadline));
+                        best = Some((key, deadline));
                     }
                 }
                 best?.0
@@ -424,7 +515,7 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
         let key = self
             .ready
             .iter()
-            .map(|(k, item)| (*k, item.entity().params.weight as u64))
+            .map(|(k, item)| (k, item.entity().params.weight as u64))
             .filter(|&(_, w)| w <= limit)
             .min_by_key(|&(k, w)| (w.abs_diff(weight), std::cmp::Reverse(k)))?
             .0;
@@ -891,5 +982,44 @@ mod tests {
                 assert_eq!(late, 0, "{batch} batch strands, {burst} ns bursts");
             }
         }
+    }
+
+    #[test]
+    fn the_ready_set_keeps_key_order_as_it_grows_past_a_deque_and_shrinks_back() {
+        // Against a B-tree model, with random operations that take it over
+        // SMALL and back many times.
+        let mut rng = crate::Rng::new(12);
+        let mut set: ReadySet<u64> = ReadySet::default();
+        let mut model: BTreeMap<Key, u64> = BTreeMap::new();
+        let mut next = 0;
+        let mut was_large = false;
+        for step in 0..20_000 {
+            let grow = (step / 500) % 2 == 0;
+            match rng.below(4) {
+                0 | 1 if grow || model.is_empty() => {
+                    let key = (rng.below(1_000), next);
+                    next += 1;
+                    set.insert(key, key.1);
+                    model.insert(key, key.1);
+                }
+                0 | 1 => assert_eq!(set.pop_last(), model.pop_last(), "step {step}"),
+                _ => {
+                    let nth = rng.below(model.len().max(1) as u64) as usize;
+                    let key = model.keys().nth(nth).copied().unwrap_or((0, u64::MAX));
+                    assert_eq!(set.remove(&key), model.remove(&key), "step {step}");
+                }
+            }
+            was_large |= matches!(set, ReadySet::Large(_));
+            assert_eq!(set.len(), model.len());
+            if step % 97 == 0 {
+                let got: Vec<(Key, u64)> = set.iter().map(|(k, v)| (k, *v)).collect();
+                let want: Vec<(Key, u64)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+                assert_eq!(got, want, "step {step}");
+            }
+        }
+        assert!(
+            was_large && matches!(set, ReadySet::Small(_)),
+            "it crossed over both ways"
+        );
     }
 }

@@ -62,7 +62,8 @@ pub(crate) struct Carrier {
     /// The clock each run is measured by, for a policy that charges by
     /// measured runs (see `cycles`); `None`: charged by the coarse clock.
     pub(crate) fine: Option<&'static crate::cycles::FineClock>,
-    /// Its reading when the current run started.
+    /// Its reading when the current run started (`cycles::UNREAD`: none
+    /// yet).
     pub(crate) run_started: u64,
 }
 

@@ -45,6 +45,10 @@ enum Source {
 
 const ONE: u64 = 1 << 32;
 
+/// A carrier's `run_started` before it has a reading to go on from (at
+/// start, and after it idled).
+pub(crate) const UNREAD: u64 = u64::MAX;
+
 impl FineClock {
     /// The process's fine clock: the cycle counter if the kernel uses it
     /// as its clocksource, calibrated the first time; else the monotonic

@@ -50,7 +50,7 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         wakes: Vec::new(),
         hold: None,
         fine: None,
-        run_started: 0,
+        run_started: crate::cycles::UNREAD,
     };
     context::with_carrier(&mut carrier, |c| {
         // SAFETY: `c` is this thread's live carrier, and this thread owns the core
@@ -112,7 +112,12 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                         return;
                     }
                 }
-                None => idle(rt, &mut *local),
+                None => {
+                    idle(rt, &mut *local);
+                    // The next run is timed from its own start, not from
+                    // the last run's end.
+                    (*c).run_started = crate::cycles::UNREAD;
+                }
             }
         }
     }
@@ -185,7 +190,12 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         (*c).current = header;
         shared.leave_scheduler();
         if let Some(clock) = (*c).fine {
-            (*c).run_started = clock.read();
+            // Back to back, a run starts when the last one ended: one
+            // reading per switch, and the pass between them (mail, the
+            // pick) is charged to the strand it was for.
+            if (*c).run_started == crate::cycles::UNREAD {
+                (*c).run_started = clock.read();
+            }
         }
         let result = task
             .coroutine
@@ -224,7 +234,9 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         local.tick = ended;
         match (*c).fine {
             Some(clock) => {
-                let ran = clock.ns(clock.read().wrapping_sub((*c).run_started));
+                let now = clock.read();
+                let ran = clock.ns(now.wrapping_sub((*c).run_started));
+                (*c).run_started = now;
                 local.sched.ran_measured(&mut task, ran);
             }
             None => local.sched.ran(&mut task, ended),
