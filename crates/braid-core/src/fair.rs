@@ -297,6 +297,17 @@ impl<T> ReadySet<T> {
         }
     }
 
+    fn first(&self) -> Option<(Key, &T)> {
+        self.iter().next()
+    }
+
+    fn last(&self) -> Option<(Key, &T)> {
+        match self {
+            ReadySet::Small(d) => d.back().map(|(k, item)| (*k, item)),
+            ReadySet::Large(m) => m.last_key_value().map(|(k, item)| (*k, item)),
+        }
+    }
+
     /// In key order.
     fn iter(&self) -> impl Iterator<Item = (Key, &T)> {
         let (small, large) = match self {
@@ -340,6 +351,55 @@ impl<T> Fair<T> {
         }
     }
 
+    /// A ready strand whose lag (`V − v`, virtual ns; positive: owed) is
+    /// beyond what EEVDF bounds it to, with that bound, if any: what
+    /// braid-sim checks. A strand owes at most its own slice (plus the
+    /// eligibility slack): it runs only while eligible and yields when its
+    /// slice is used. It is owed at most the longest slice it may wait
+    /// behind: the longest of the ready strands' (when `scan_all`), else
+    /// the longest its class table gives at its weight (a batch slice).
+    /// Looks at the first and last strands in virtual-time order, where
+    /// the extremes are, and at all of them when `scan_all`.
+    pub fn lag_outside_bound(&self, scan_all: bool) -> Option<(i64, i64)>
+    where
+        T: Schedulable,
+    {
+        let v_now = self.virtual_time() as i64;
+        let longest = scan_all.then(|| {
+            self.ready
+                .iter()
+                .map(|(_, item)| self.clamp_bound(&item.entity().params))
+                .max()
+                .unwrap_or(0)
+        });
+        let outside = |(key, item): (Key, &T)| {
+            let lag = v_now - key.0 as i64;
+            let p = &item.entity().params;
+            let owes_at_most = self.clamp_bound(p) + self.slack as i64;
+            let owed_at_most = longest.unwrap_or_else(|| {
+                let batch = SchedParams {
+                    class: LatencyClass::Batch,
+                    slice: None,
+                    ..*p
+                };
+                self.clamp_bound(p).max(self.clamp_bound(&batch))
+            });
+            if lag < -owes_at_most {
+                Some((lag, -owes_at_most))
+            } else if lag > owed_at_most {
+                Some((lag, owed_at_most))
+            } else {
+                None
+            }
+        };
+        let ends = self.ready.first().into_iter().chain(self.ready.last());
+        let all = self
+            .ready
+            .iter()
+            .take(if scan_all { usize::MAX } else { 0 });
+        ends.chain(all).find_map(outside)
+    }
+
     /// Its rule.
     pub fn rule(&self) -> Rule {
         self.rule
@@ -375,8 +435,12 @@ impl<T> Fair<T> {
     /// Lag is kept within one slice either way: a strand cannot bank more
     /// than a slice of CPU by sleeping, nor owe more than one.
     fn clamp_lag(&self, lag: i64, p: &SchedParams) -> i64 {
-        let bound = virtual_ns(p.slice_of(self.base_slice), p.weight).min(i64::MAX as u64) as i64;
+        let bound = self.clamp_bound(p);
         lag.clamp(-bound, bound)
+    }
+
+    fn clamp_bound(&self, p: &SchedParams) -> i64 {
+        virtual_ns(p.slice_of(self.base_slice), p.weight).min(i64::MAX as u64) as i64
     }
 }
 
@@ -1021,5 +1085,28 @@ mod tests {
             was_large && matches!(set, ReadySet::Small(_)),
             "it crossed over both ways"
         );
+    }
+
+    #[test]
+    fn the_lag_check_finds_a_strand_that_ran_past_its_slice() {
+        // A strand that computed 10 ms without a runtime call owes beyond
+        // its 2 ms slice; one that yielded within its slice does not.
+        let lag_after = |ran: Nanos| {
+            let mut p: Fair<Job> = Fair::new(Rule::EarliestEligibleDeadline, 2 * MS);
+            p.enqueue(job(0, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+            p.enqueue(job(1, 1024, LatencyClass::Normal, None), Insert::Tail, 0);
+            let mut j = p.pick_next(0).unwrap();
+            p.charge(&mut j, ran);
+            p.enqueue(j, Insert::Tail, ran);
+            (p.lag_outside_bound(false), p.lag_outside_bound(true))
+        };
+        assert_eq!(lag_after(2 * MS), (None, None));
+        // V is the average of 0 and 10 ms: it owes 5 ms, beyond its slice
+        // and the slack; the other is owed 5 ms, within a batch slice (all
+        // a strand could wait behind, looking at the ends only) but beyond
+        // the longest slice of the strands actually ready (scanning all).
+        let ms = MS as i64;
+        let owing = Some((-5 * ms, -(2 * ms + 2 * ms / 32)));
+        assert_eq!(lag_after(10 * MS), (owing, Some((5 * ms, 2 * ms))));
     }
 }

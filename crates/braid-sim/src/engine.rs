@@ -555,6 +555,20 @@ impl<'w> Engine<'w> {
     /// The scheduler's counts of core `core` equal the simulator's account.
     fn check_core(&self, core: usize) -> Result<(), SimError> {
         let c = &self.cores[core];
+        // Under EEVDF every ready strand's lag stays within a slice either
+        // way (see `Fair::lag_outside_bound`): the strands at both ends of
+        // the virtual-time order at every step, all of them every 64th
+        // event while a core holds at most 4 096.
+        if let braid_core::AnyPolicy::Fair(f) = c.sched.policy() {
+            if f.rule() == braid_core::Rule::EarliestEligibleDeadline {
+                let scan_all = self.handled % 64 == 0 && c.ready <= 4_096;
+                if let Some((lag, bound)) = f.lag_outside_bound(scan_all) {
+                    return Err(self.invariant(format!(
+                        "core {core}: a ready strand's lag is {lag} virtual ns, beyond its bound {bound} under EEVDF"
+                    )));
+                }
+            }
+        }
         if c.sched.ready_len() != c.ready || c.sched.blocked().len() != c.blocked {
             return Err(self.invariant(format!(
                 "core {core}: scheduler holds {} ready and {} blocked, the simulator counts {} and {}",

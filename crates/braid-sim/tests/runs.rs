@@ -130,6 +130,47 @@ fn latency_classes_hold_short_requests_to_one_step_and_need_a_fine_clock() {
     }
 }
 
+/// Two strands that compute 10 ms at a time without a runtime call, then
+/// yield, three times each: under EEVDF each owes beyond its 2 ms slice
+/// when it comes back, which the simulator's lag check must catch.
+struct Hogs {
+    rounds: [u32; 2],
+}
+
+impl braid_sim::Workload for Hogs {
+    fn name(&self) -> String {
+        "hogs".into()
+    }
+    fn roots(&mut self, _cores: usize) -> u32 {
+        2
+    }
+    fn act(&mut self, idx: braid_sim::StrandIdx, _ctx: &mut braid_sim::Ctx) -> braid_sim::Then {
+        let r = &mut self.rounds[idx as usize];
+        *r += 1;
+        match *r {
+            7 => braid_sim::Then::Exit,
+            n if n % 2 == 1 => braid_sim::Then::Run(10_000_000),
+            _ => braid_sim::Then::Yield,
+        }
+    }
+    fn verify(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_simulator_checks_eevdf_lag_on_every_run() {
+    let mut config = SimConfig::new(1);
+    config.policy = braid_sim::PolicyKind::Eevdf;
+    let err = run(&config, &mut Hogs { rounds: [0; 2] })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lag") && err.contains("EEVDF"), "{err}");
+    // Round robin keeps no lag to check.
+    config.policy = braid_sim::PolicyKind::RoundRobin;
+    run(&config, &mut Hogs { rounds: [0; 2] }).unwrap();
+}
+
 #[test]
 fn bad_settings_are_refused_with_what_is_allowed() {
     let mut w = Spec::parse("map:10").unwrap().build(1).unwrap();
