@@ -94,6 +94,7 @@ pub struct SchedContext {
     deadline: Option<Duration>,
     overrun: Overrun,
     notices: Option<Event>,
+    cores: Option<Vec<usize>>,
 }
 
 impl SchedContext {
@@ -106,6 +107,7 @@ impl SchedContext {
             deadline: None,
             overrun: Overrun::Throttle,
             notices: None,
+            cores: None,
         }
     }
 
@@ -126,6 +128,35 @@ impl SchedContext {
     pub fn notices(mut self, event: Event) -> SchedContext {
         self.notices = Some(event);
         self
+    }
+
+    /// The CPU mask: its strands run only on these of the runtime's cores
+    /// (indexes `0..cores`; default: all). A strand spawned on another core
+    /// starts on the next one of these; no balancer or lease eviction moves
+    /// it off them; pinning it elsewhere is refused.
+    pub fn cores(mut self, cores: impl IntoIterator<Item = usize>) -> SchedContext {
+        self.cores = Some(cores.into_iter().collect());
+        self
+    }
+}
+
+/// A context's CPU mask over the runtime's cores, one bit each.
+#[derive(Debug)]
+struct CoreMask(Box<[u64]>);
+
+impl CoreMask {
+    fn new(cores: &[usize], of: usize) -> CoreMask {
+        let mut words = vec![0u64; of.div_ceil(64)].into_boxed_slice();
+        for &c in cores {
+            words[c / 64] |= 1 << (c % 64);
+        }
+        CoreMask(words)
+    }
+
+    fn contains(&self, core: usize) -> bool {
+        self.0
+            .get(core / 64)
+            .is_some_and(|w| w & (1 << (core % 64)) != 0)
     }
 }
 
@@ -150,6 +181,13 @@ pub enum ContextError {
     Ended,
     /// The handle belongs to another runtime.
     OtherRuntime,
+    /// The CPU mask named no core, or a core the runtime does not have.
+    Cores {
+        /// The cores asked for.
+        asked: Vec<usize>,
+        /// The runtime's cores (`0..cores`).
+        cores: usize,
+    },
 }
 
 impl std::fmt::Display for ContextError {
@@ -174,6 +212,11 @@ impl std::fmt::Display for ContextError {
             ContextError::OtherRuntime => {
                 f.write_str("scheduling context: the handle belongs to another runtime")
             }
+            ContextError::Cores { asked, cores } => write!(
+                f,
+                "scheduling context: a CPU mask of cores {asked:?} is not allowed: it must name \
+                 at least one core, each in 0..{cores} (the runtime's cores)"
+            ),
         }
     }
 }
@@ -219,6 +262,7 @@ pub struct ContextStats {
 pub struct Authority {
     runtime_id: u64,
     started: Instant,
+    cores: usize,
     rt: std::sync::Weak<RuntimeShared>,
 }
 
@@ -227,6 +271,7 @@ impl Authority {
         Authority {
             runtime_id: rt.id,
             started: rt.started,
+            cores: rt.cores.len(),
             rt: Arc::downgrade(rt),
         }
     }
@@ -266,6 +311,16 @@ impl Authority {
                 return Err(ContextError::LocalNotices(event.name().to_owned()));
             }
         }
+        let cores = match &spec.cores {
+            None => None,
+            Some(asked) if asked.is_empty() || asked.iter().any(|&c| c >= self.cores) => {
+                return Err(ContextError::Cores {
+                    asked: asked.clone(),
+                    cores: self.cores,
+                })
+            }
+            Some(asked) => Some(CoreMask::new(asked, self.cores)),
+        };
         let cell = Arc::new(ContextCell {
             runtime_id: self.runtime_id,
             started: self.started,
@@ -275,6 +330,7 @@ impl Authority {
             overrun: spec.overrun,
             deadline,
             notices: spec.notices.clone(),
+            cores,
             books: Mutex::new(Books {
                 budget: books,
                 used: 0,
@@ -405,6 +461,8 @@ pub(crate) struct ContextCell {
     overrun: Overrun,
     deadline: Nanos,
     notices: Option<Event>,
+    /// Its CPU mask (`None`: every core).
+    cores: Option<CoreMask>,
     books: Mutex<Books>,
 }
 
@@ -431,6 +489,12 @@ pub(crate) struct Notices {
 }
 
 impl ContextCell {
+    /// Whether its strands may run on `core` (its CPU mask).
+    #[inline]
+    pub(crate) fn allows(&self, core: usize) -> bool {
+        self.cores.as_ref().is_none_or(|mask| mask.contains(core))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
         self.books.lock().unwrap_or_else(|e| e.into_inner())
     }

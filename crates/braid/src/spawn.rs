@@ -339,10 +339,13 @@ impl Builder {
         // A strand always has a core (see `context::with_core`).
         let local_result = context::with_core(|local| {
             let (f, scope) = request.take().expect("taken once");
-            let placement = local.sched.place(pin).map_err(|e| {
+            let mut placement = local.sched.place(pin).map_err(|e| {
                 let allowed = format!("0..{} (the runtime's cores)", e.cores);
                 SpawnError::config(crate::ConfigError::new("core", e.asked, allowed))
             })?;
+            if let Some(cell) = context.as_deref() {
+                placement = within_mask(placement, local.rt().cores.len(), cell)?;
+            }
             if placement.pinned {
                 crate::lease::may_pin(local.rt(), placement.core, &parent)
                     .map_err(SpawnError::lease)?;
@@ -375,6 +378,34 @@ impl Builder {
         crate::api::yield_if_slice_expired();
         local_result.unwrap_or_else(|| Err(SpawnError::not_in_runtime()))
     }
+}
+
+/// A placement moved onto the cores a context's CPU mask allows: a strand
+/// pinned outside them is refused; one free to move starts on the next
+/// allowed core.
+fn within_mask(
+    placement: Placement,
+    cores: usize,
+    cell: &crate::budget::ContextCell,
+) -> Result<Placement, SpawnError> {
+    if cell.allows(placement.core) {
+        return Ok(placement);
+    }
+    let refused = || {
+        let allowed: Vec<usize> = (0..cores).filter(|&c| cell.allows(c)).collect();
+        SpawnError::config(crate::ConfigError::new(
+            "core",
+            placement.core,
+            format!("{allowed:?} (the cores of the strand's scheduling context)"),
+        ))
+    };
+    if placement.pinned {
+        return Err(refused());
+    }
+    let core =
+        braid_core::sched::placement::first_allowed(placement.core, cores, |c| cell.allows(c))
+            .ok_or_else(refused)?;
+    Ok(Placement { core, ..placement })
 }
 
 /// Spawns a strand from a thread that is not running one of `rt`'s strands.

@@ -366,3 +366,78 @@ fn a_measuring_context_counts_a_depletion_per_period() {
     // 30 periods of running flat out: a depletion in most of them.
     assert!(stats.depletions >= 10, "{stats:?}");
 }
+
+#[test]
+fn a_cpu_mask_keeps_a_contexts_strands_on_its_cores() {
+    // Two cores; a context masked to core 1, with all the CPU it wants.
+    // Eight CPU-bound strands bound to it are spawned from core 0 and
+    // yield often, while core 0 has nothing else to do: its balancer asks
+    // for work all the time, and gets none of theirs.
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = Runtime::builder().cores(2).build().unwrap();
+    let authority = rt.take_authority().unwrap();
+    let spec = SchedContext::new(PERIOD, PERIOD).cores([1]);
+    let masked = authority.mint(&spec).unwrap();
+    let seen = rt.block_on(move || {
+        // Pinned outside the mask: refused, naming the allowed cores.
+        let err = Builder::new()
+            .context(&masked)
+            .core(0)
+            .spawn(|| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("[1]"), "{err}");
+        let from_core0 = Builder::new()
+            .core(0)
+            .spawn(move || {
+                let workers: Vec<_> = (0..8)
+                    .map(|_| {
+                        Builder::new()
+                            .context(&masked)
+                            .spawn(|| {
+                                let mut cores = Vec::new();
+                                for _ in 0..40 {
+                                    compute(Duration::from_micros(300));
+                                    cores.push(braid::current().unwrap().core());
+                                    braid::yield_now();
+                                }
+                                // A child inherits the mask with the context.
+                                let child = braid::spawn(|| braid::current().unwrap().core());
+                                cores.push(child.join().unwrap());
+                                cores
+                            })
+                            .unwrap()
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().unwrap())
+                    .collect::<Vec<usize>>()
+            })
+            .unwrap();
+        from_core0.join().unwrap()
+    });
+    assert_eq!(seen.len(), 8 * 41);
+    assert!(seen.iter().all(|&c| c == 1), "ran on cores {seen:?}");
+}
+
+#[test]
+fn a_cpu_mask_must_name_cores_the_runtime_has() {
+    let rt = Runtime::builder().cores(2).build().unwrap();
+    let authority = rt.take_authority().unwrap();
+    for bad in [vec![], vec![2], vec![0, 7]] {
+        let err = authority
+            .mint(&SchedContext::new(BUDGET, PERIOD).cores(bad.clone()))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ContextError::Cores {
+                asked: bad.clone(),
+                cores: 2
+            }
+        );
+        assert!(err.to_string().contains("0..2"), "{err}");
+    }
+    assert!(authority
+        .mint(&SchedContext::new(BUDGET, PERIOD).cores([0, 1]))
+        .is_ok());
+}

@@ -48,6 +48,13 @@ pub trait TaskHandle {
         false
     }
 
+    /// Whether the strand may run on core `core` (a scheduling context's
+    /// CPU mask may say not): no balancer or eviction sends it elsewhere.
+    fn allowed_on(&self, core: CoreId) -> bool {
+        let _ = core;
+        true
+    }
+
     /// The strand is being filed as blocked in `slot` (the slot a later
     /// [`CoreSched::wake`] names).
     fn filed(&mut self, slot: Slot) {
@@ -425,7 +432,15 @@ where
         let Some(lease) = self.exclusive.as_mut() else {
             return Err(task);
         };
-        let to = lease.shared[lease.next % lease.shared.len()];
+        // The next shared core in turn that the strand may run on; none:
+        // it stays (its mask allows only cores of this lease).
+        let n = lease.shared.len();
+        let Some(to) = (0..n)
+            .map(|i| lease.shared[(lease.next + i) % n])
+            .find(|&core| task.allowed_on(core))
+        else {
+            return Err(task);
+        };
         lease.next = lease.next.wrapping_add(1);
         task.leaving(to);
         self.counters.evicted += 1;
@@ -679,12 +694,12 @@ where
     }
 
     /// Of the strands `taken` out of the policy for core `to`, the ones that
-    /// may move, marked as leaving. Pinned strands go back; so do strands
-    /// woken by socket readiness unless this core has been busy without a
-    /// break for [`SchedConfig::io_stay`].
+    /// may move, marked as leaving. Pinned strands go back, and strands not
+    /// allowed on `to`; so do strands woken by socket readiness unless this
+    /// core has been busy without a break for [`SchedConfig::io_stay`].
     fn hand_over(&mut self, to: CoreId, mut taken: Vec<T>, now: Nanos) -> Vec<T> {
         let io_moves = now.saturating_sub(self.busy_since) >= self.config.io_stay;
-        let stays = |t: &T| t.pinned() || (!io_moves && t.io_woken());
+        let stays = |t: &T| t.pinned() || !t.allowed_on(to) || (!io_moves && t.io_woken());
         if taken.iter().any(stays) {
             let (staying, movable): (Vec<T>, Vec<T>) = taken.into_iter().partition(stays);
             for task in staying {

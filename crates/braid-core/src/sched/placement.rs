@@ -52,6 +52,17 @@ pub fn place_spawn(
     }
 }
 
+/// The core a new strand that may run only where `allowed` says starts on,
+/// spawned on core `here` of `cores`: `here` if allowed, else the next
+/// allowed core after it; `None` if no core is.
+pub fn first_allowed(
+    here: CoreId,
+    cores: usize,
+    allowed: impl Fn(CoreId) -> bool,
+) -> Option<CoreId> {
+    (0..cores).map(|i| (here + i) % cores).find(|&c| allowed(c))
+}
+
 /// Chooses CPUs for `cores` new cores among `cpus`, given how many cores of
 /// other runtimes already sit on each CPU (`load`, updated). A runtime's own
 /// cores go to distinct CPUs while it has fewer cores than CPUs, however loaded
@@ -105,6 +116,14 @@ impl RoundRobinPlacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_masked_strand_starts_here_if_allowed_else_on_the_next_allowed_core() {
+        assert_eq!(first_allowed(1, 4, |_| true), Some(1));
+        assert_eq!(first_allowed(1, 4, |c| c == 0 || c == 3), Some(3));
+        assert_eq!(first_allowed(3, 4, |c| c == 0), Some(0));
+        assert_eq!(first_allowed(2, 4, |_| false), None);
+    }
 
     #[test]
     fn spawns_start_here_or_where_asked() {

@@ -8,6 +8,8 @@ struct Job {
     pinned: bool,
     io: bool,
     home: CoreId,
+    /// Cores it may run on (`None`: any).
+    mask: Option<Vec<CoreId>>,
 }
 
 impl Job {
@@ -17,6 +19,7 @@ impl Job {
             pinned: false,
             io: false,
             home: 0,
+            mask: None,
         }
     }
 }
@@ -27,6 +30,9 @@ impl TaskHandle for Job {
     }
     fn io_woken(&self) -> bool {
         self.io
+    }
+    fn allowed_on(&self, core: CoreId) -> bool {
+        self.mask.as_ref().is_none_or(|m| m.contains(&core))
     }
     fn leaving(&mut self, to: CoreId) {
         self.home = to;
@@ -132,6 +138,39 @@ fn pinned_strands_stay_and_a_refused_asker_is_offered_what_may_move() {
     settle(&mut cores, 0);
     assert_eq!(cores[1].next(0).map(|j| j.id), Some(4));
     assert_eq!(cores[0].counters().offers, 1);
+}
+
+#[test]
+fn strands_masked_off_a_core_are_not_given_to_it_nor_evicted_there() {
+    // Core 1 asks core 0 for work; of the half it takes (the last three),
+    // the one whose mask leaves out core 1 stays.
+    let mut cores = [sched(0, 2), sched(1, 2)];
+    for id in 0..6 {
+        let mut job = Job::new(id);
+        if id == 4 {
+            job.mask = Some(vec![0]);
+        }
+        cores[0].enqueue(job, Insert::Tail, 0);
+    }
+    let _ = cores[1].idle(false);
+    cores[1].idle_ended(0, IdleEnd::Spun);
+    settle(&mut cores, 0);
+    let mut moved = Vec::new();
+    while let Some(job) = cores[1].next(0) {
+        assert!(job.allowed_on(1), "strand {} moved to core 1", job.id);
+        moved.push(job.id);
+    }
+    assert_eq!(moved, [3, 5], "the unmasked strands of that half move");
+    // A leased core evicts a strand to the next shared core its mask
+    // allows, skipping the others; one no shared core allows stays.
+    let mut leased = sched(2, 3);
+    leased.set_exclusive(Some((vec![0, 1], Some(100))), 0);
+    let mut to_one = Job::new(7);
+    to_one.mask = Some(vec![1, 2]);
+    assert_eq!(leased.evict(to_one, 0).ok(), Some(1));
+    let mut nowhere = Job::new(8);
+    nowhere.mask = Some(vec![2]);
+    assert!(leased.evict(nowhere, 0).is_err());
 }
 
 #[test]

@@ -50,6 +50,10 @@ impl TaskHandle for Task {
         self.header.io_wait.load(Ordering::Relaxed)
     }
 
+    fn allowed_on(&self, core: CoreId) -> bool {
+        self.header.context().is_none_or(|c| c.allows(core))
+    }
+
     #[inline]
     fn filed(&mut self, slot: Slot) {
         self.header.blocked_slot.store(slot, Ordering::Relaxed);
