@@ -533,13 +533,20 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
 
     fn charge(&mut self, item: &mut T, ran: Nanos) {
         let e = item.entity_mut();
-        e.charged += ran;
+        e.charged = e.charged.saturating_add(ran);
         if !e.in_set {
             return;
         }
         let dv = virtual_ns(ran, e.params.weight);
-        e.vruntime += dv;
+        e.vruntime = e.vruntime.saturating_add(dv);
         self.sum_wv += e.params.weight as u128 * dv as u128;
+    }
+
+    fn given_away(&mut self, item: &mut T) {
+        let now_v = self.virtual_time();
+        let e = item.entity_mut();
+        self.part(e, now_v);
+        e.parked_at_v = NOT_PARKED;
     }
 
     fn stopped(&mut self, item: &mut T) {

@@ -60,6 +60,12 @@ pub trait Policy<T> {
     fn stopped(&mut self, item: &mut T) {
         let _ = item;
     }
+    /// `item`, picked by [`pick_next`](Self::pick_next), is sent to another
+    /// core instead of running (a leased core evicting it): it leaves this
+    /// core's set as a strand taken for transfer does.
+    fn given_away(&mut self, item: &mut T) {
+        let _ = item;
+    }
 
     /// Number of ready strands.
     fn len(&self) -> usize;
@@ -151,6 +157,9 @@ impl<T, P: Policy<T> + ?Sized> Policy<T> for Box<P> {
     }
     fn fine_clock(&self) -> bool {
         (**self).fine_clock()
+    }
+    fn given_away(&mut self, item: &mut T) {
+        (**self).given_away(item);
     }
 }
 
@@ -253,6 +262,9 @@ impl<T: Schedulable> Policy<T> for AnyPolicy<T> {
     }
     fn fine_clock(&self) -> bool {
         each_policy!(self, p => p.fine_clock())
+    }
+    fn given_away(&mut self, item: &mut T) {
+        each_policy!(self, p => p.given_away(item));
     }
 }
 

@@ -280,6 +280,11 @@ impl Drop for Claim {
 }
 
 impl Claim {
+    /// The core the claimed lease is on.
+    pub(crate) fn core(&self) -> Option<usize> {
+        self.0.as_ref().map(|lease| lease.cell.core)
+    }
+
     /// Binds the new strand `root` as the lease's group; returns the core it
     /// must start on (`None`: the lease ended meanwhile).
     pub(crate) fn bind(mut self, rt: &RuntimeShared, root: &Arc<Header>) -> Option<usize> {

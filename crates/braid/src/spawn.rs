@@ -350,8 +350,25 @@ impl Builder {
                 crate::lease::may_pin(local.rt(), placement.core, &parent)
                     .map_err(SpawnError::lease)?;
             }
+            let asked_lease = claim.is_some();
             if performance_sensitive && claim.is_none() {
                 claim = crate::lease::claim_free(&local.rt_arc());
+            }
+            // A lease outside the context's CPU mask: refused when asked
+            // for, let go when it was only offered (the claim's drop
+            // releases it).
+            let leased = claim.as_ref().and_then(crate::lease::Claim::core);
+            if let (Some(cell), Some(core)) = (context.as_deref(), leased) {
+                if !cell.allows(core) {
+                    if asked_lease {
+                        return Err(SpawnError::config(crate::ConfigError::new(
+                            "lease",
+                            core,
+                            "a lease on one of the cores of the strand's scheduling context",
+                        )));
+                    }
+                    claim = None;
+                }
             }
             let size = stack_size.unwrap_or(local.rt().config.stack_size);
             let id = local.next_strand_id();

@@ -277,3 +277,43 @@ fn a_performance_sensitive_group_takes_a_free_core() {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[test]
+fn a_lease_outside_a_contexts_cpu_mask_is_refused() {
+    // A strand whose scheduling context keeps it on core 0 cannot take a
+    // lease on core 1: the spawn is refused, naming the lease, and the
+    // lease stays free for a strand that may use it.
+    let rt = runtime();
+    let authority = rt.take_authority().unwrap();
+    let lease = authority.lease(None).unwrap();
+    assert_eq!(lease.core(), 1);
+    let masked = authority
+        .mint(
+            &braid::sched::SchedContext::new(Duration::from_millis(10), Duration::from_millis(10))
+                .cores([0]),
+        )
+        .unwrap();
+    let (l, m) = (lease.clone(), masked.clone());
+    let err = rt.block_on(move || {
+        Builder::new()
+            .context(&m)
+            .lease(&l)
+            .spawn(|| ())
+            .unwrap_err()
+    });
+    assert_eq!(
+        err.bad_setting().map(|e| e.setting()),
+        Some("lease"),
+        "{err}"
+    );
+    let l = lease.clone();
+    let core = rt.block_on(move || {
+        Builder::new()
+            .lease(&l)
+            .spawn(|| braid::current().unwrap().core())
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    assert_eq!(core, 1, "the lease was still free");
+}

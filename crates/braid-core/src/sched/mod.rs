@@ -442,6 +442,8 @@ where
             return Err(task);
         };
         lease.next = lease.next.wrapping_add(1);
+        // Picked, so still in the policy's set: it leaves it here.
+        self.policy.given_away(&mut task);
         task.leaving(to);
         self.counters.evicted += 1;
         self.outbox.push((to, Mail::Offer(vec![task])));

@@ -10,6 +10,16 @@ struct Job {
     home: CoreId,
     /// Cores it may run on (`None`: any).
     mask: Option<Vec<CoreId>>,
+    entity: crate::fair::Entity,
+}
+
+impl crate::fair::Schedulable for Job {
+    fn entity(&self) -> &crate::fair::Entity {
+        &self.entity
+    }
+    fn entity_mut(&mut self) -> &mut crate::fair::Entity {
+        &mut self.entity
+    }
 }
 
 impl Job {
@@ -20,6 +30,7 @@ impl Job {
             io: false,
             home: 0,
             mask: None,
+            entity: crate::fair::Entity::UNPLACED,
         }
     }
 }
@@ -171,6 +182,54 @@ fn strands_masked_off_a_core_are_not_given_to_it_nor_evicted_there() {
     let mut nowhere = Job::new(8);
     nowhere.mask = Some(vec![2]);
     assert!(leased.evict(nowhere, 0).is_err());
+}
+
+#[test]
+fn a_leased_core_under_a_fair_policy_lets_go_of_what_it_evicts() {
+    // Evicted strands leave the leased core's virtual-time set (its load
+    // weighs only what stays) and join the shared core's when they arrive.
+    use crate::fair::{Fair, Rule};
+    let fair = |me| -> CoreSched<Job, u32, Fair<Job>, StealHalf> {
+        CoreSched::new(
+            me,
+            2,
+            Fair::<Job>::new(Rule::EarliestEligibleDeadline, 1_000_000),
+            StealHalf::new(me, 2),
+            7,
+            SchedConfig::default(),
+        )
+    };
+    let (mut shared, mut leased) = (fair(0), fair(1));
+    leased.set_exclusive(Some((vec![0], Some(100))), 0);
+    // Ids 0..3 are of group 100 and stay; 3..6 are evicted.
+    for id in 0..6 {
+        leased.enqueue(Job::new(id), Insert::Tail, 0);
+    }
+    let mut ran = Vec::new();
+    while let Some(job) = leased.next(0) {
+        ran.push(job.id);
+        let mut job = job;
+        leased.ran(&mut job, 0);
+        leased.exited(&mut job);
+    }
+    assert_eq!(ran, [0, 1, 2]);
+    assert_eq!(
+        leased.policy().load().weight,
+        0,
+        "nothing evicted still counts here"
+    );
+    for (to, mail) in leased.take_outbox().collect::<Vec<_>>() {
+        assert_eq!(to, 0);
+        assert!(matches!(shared.receive(Some(1), mail, 0), Received::Done));
+    }
+    assert_eq!(shared.ready_len(), 3);
+    assert_eq!(shared.policy().load().weight, 3 * 1024);
+    // And each parks there without the set going wrong.
+    while let Some(mut job) = shared.next(0) {
+        shared.ran(&mut job, 10);
+        let _ = shared.block(job);
+    }
+    assert_eq!(shared.policy().load().weight, 0);
 }
 
 #[test]

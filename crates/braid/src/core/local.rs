@@ -51,7 +51,9 @@ impl TaskHandle for Task {
     }
 
     fn allowed_on(&self, core: CoreId) -> bool {
-        self.header.context().is_none_or(|c| c.allows(core))
+        // Its own context's mask: a server serving a caller runs on the
+        // caller's budget, but stays where its own context keeps it.
+        self.header.own_context().is_none_or(|c| c.allows(core))
     }
 
     #[inline]

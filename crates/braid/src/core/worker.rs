@@ -96,6 +96,9 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             if !(*local).closure_jobs.is_empty() || !(*local).closure_graveyard.is_empty() {
                 let failed = crate::event::local::run_closure_jobs(local);
                 rt.closure_failures.fetch_add(failed, Ordering::Relaxed);
+                // Closures may run long: the next run is timed from its
+                // own start, not charged for them.
+                (*c).run_started = crate::cycles::UNREAD;
             }
             // Poll sockets without waiting when the scheduler says so.
             let tick = (*local).tick;
@@ -191,8 +194,10 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         shared.leave_scheduler();
         if let Some(clock) = (*c).fine {
             // Back to back, a run starts when the last one ended: one
-            // reading per switch, and the pass between them (mail, the
-            // pick) is charged to the strand it was for.
+            // reading per switch. The pass between them — the last
+            // strand's suspension, mail, due timers, a poll, the pick — is
+            // charged to the strand it ends in; after an idle spell or
+            // scheduler closures the run is timed from its own start.
             if (*c).run_started == crate::cycles::UNREAD {
                 (*c).run_started = clock.read();
             }
@@ -221,7 +226,10 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             // The monitor gave this core to a new carrier while the strand ran:
             // hand the strand over and let this thread end.
             (*c).retired = true;
-            let ran = ended.saturating_sub(started);
+            let ran = match (*c).fine {
+                Some(clock) => measured(clock, (*c).run_started).1,
+                None => ended.saturating_sub(started),
+            };
             rt.inject(
                 shared.id,
                 Msg::Sched(Mail::Orphan(Box::new(task), outcome, ran)),
@@ -234,8 +242,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         local.tick = ended;
         match (*c).fine {
             Some(clock) => {
-                let now = clock.read();
-                let ran = clock.ns(now.wrapping_sub((*c).run_started));
+                let (now, ran) = measured(clock, (*c).run_started);
                 (*c).run_started = now;
                 local.sched.ran_measured(&mut task, ran);
             }
@@ -244,6 +251,21 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         local.suspended(task, outcome);
         true
     }
+}
+
+/// A reading of `clock` now, and the ns since `started` on it: 0 for a
+/// reading that went back (the counters of two CPUs a carrier moved
+/// between, a few cycles apart), not nearly 2^64 units.
+#[inline]
+fn measured(clock: &crate::cycles::FineClock, started: u64) -> (u64, u64) {
+    let now = clock.read();
+    let units = now.wrapping_sub(started);
+    let ran = if units > i64::MAX as u64 {
+        0
+    } else {
+        clock.ns(units)
+    };
+    (now, ran)
 }
 
 /// A strand bound to `context` is about to run: returns when to release it
