@@ -94,6 +94,10 @@ pub struct SchedParams {
     pub class: LatencyClass,
     /// The slice it asks for (`None`: its class's slice of the policy's).
     pub slice: Option<Nanos>,
+    /// Where it enters its core's ready strands when it is spawned or woken
+    /// ([`Insert::Head`]: a service or completion strand, to run before
+    /// what is queued). A yield always goes to the tail.
+    pub insert: Insert,
 }
 
 impl Default for SchedParams {
@@ -102,6 +106,7 @@ impl Default for SchedParams {
             weight: UNIT_WEIGHT,
             class: LatencyClass::Normal,
             slice: None,
+            insert: Insert::Tail,
         }
     }
 }
@@ -143,6 +148,7 @@ impl Entity {
             weight: UNIT_WEIGHT,
             class: LatencyClass::Normal,
             slice: None,
+            insert: Insert::Tail,
         },
         vruntime: 0,
         deadline: 0,
@@ -733,6 +739,7 @@ mod tests {
                 weight,
                 class,
                 slice,
+                insert: Insert::Tail,
             }),
         }
     }

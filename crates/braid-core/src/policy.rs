@@ -11,9 +11,10 @@ use std::collections::VecDeque;
 pub type Nanos = u64;
 
 /// Where a newly ready strand enters the ready structure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Insert {
     /// Behind everything already ready: the normal case (spawn, yield, wake).
+    #[default]
     Tail,
     /// In front of everything: a strand that should run next (for example one woken
     /// by the strand that just blocked on it, to keep a hand-off on one core hot).

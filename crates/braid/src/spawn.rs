@@ -159,6 +159,8 @@ pub struct Builder {
     weight: Option<u32>,
     class: Option<LatencyClass>,
     slice: Option<Duration>,
+    /// Head: enter the ready strands first when spawned or woken.
+    wakes_first: bool,
     /// The rarer requests, boxed: every field here is paid by every spawn
     /// (the builder is moved by value), and these three measured +2.5 %
     /// on spawn + join as plain fields.
@@ -216,6 +218,17 @@ impl Builder {
         self
     }
 
+    /// Where the strand enters its core's ready strands when it is spawned
+    /// or woken: `Insert::Head` runs it before what is queued there (a
+    /// service or completion strand others wait on; under EEVDF it is
+    /// placed no later than the others without being granted CPU it is not
+    /// owed). Default `Insert::Tail`; a yield always goes to the tail, and
+    /// children do not inherit it.
+    pub fn insert(mut self, hint: Insert) -> Builder {
+        self.wakes_first = hint == Insert::Head;
+        self
+    }
+
     /// The time slice the strand asks for (EEVDF: a short one buys an early
     /// deadline, so low latency, not more CPU). Allowed: 100 µs ..= 1 s, kept
     /// in steps of 100 µs (rounded down).
@@ -259,10 +272,17 @@ impl Builder {
     /// builder's changes, checked.
     #[inline]
     fn params(&self, parent: &SchedParams) -> Result<SchedParams, SpawnError> {
+        // The insertion hint is the strand's own: children go to the tail.
+        let insert = if self.wakes_first {
+            Insert::Head
+        } else {
+            Insert::Tail
+        };
         if self.weight.is_none() && self.class.is_none() && self.slice.is_none() {
-            return Ok(*parent);
+            return Ok(SchedParams { insert, ..*parent });
         }
-        self.changed_params(parent)
+        let params = self.changed_params(parent)?;
+        Ok(SchedParams { insert, ..params })
     }
 
     #[cold]
@@ -472,7 +492,7 @@ where
 }
 
 use braid_core::sched::placement::Placement;
-use braid_core::{LatencyClass, SchedParams};
+use braid_core::{Insert, LatencyClass, SchedParams};
 use std::time::Duration;
 
 /// Creates the header, packet and pending body of a new strand. The stack comes

@@ -10,7 +10,7 @@
 use crate::error::StrandError;
 use crate::facade::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use crate::stack::StrandStack;
-use braid_core::{Entity, LatencyClass, SchedParams, Schedulable};
+use braid_core::{Entity, Insert, LatencyClass, SchedParams, Schedulable};
 use corosensei::{Coroutine, Yielder};
 use std::sync::{Arc, Mutex};
 
@@ -134,6 +134,9 @@ pub(crate) struct Header {
     class: LatencyClass,
     /// The slice it asked for, in `SLICE_UNIT`s; 0 for none.
     slice_units: u16,
+    /// It asked to enter its core's ready strands at the head when spawned
+    /// or woken (`SchedParams::insert`).
+    pub(crate) wakes_first: bool,
     /// Its place in its core's policy (`braid_core::fair`), for policies
     /// that keep one; it belongs to the strand's one `Task` (see
     /// `Schedulable for Task`). Here rather than in the task, which stays
@@ -195,6 +198,11 @@ impl Header {
             weight: self.weight,
             class: self.class,
             slice: (self.slice_units != 0).then(|| self.slice_units as u64 * SLICE_UNIT),
+            insert: if self.wakes_first {
+                Insert::Head
+            } else {
+                Insert::Tail
+            },
         }
     }
 
@@ -238,6 +246,7 @@ impl Header {
             slice_units: params
                 .slice
                 .map_or(0, |ns| (ns / SLICE_UNIT).clamp(1, u16::MAX as u64) as u16),
+            wakes_first: params.insert == Insert::Head,
             entity: EntityCell(std::cell::UnsafeCell::new(None)),
         }
     }

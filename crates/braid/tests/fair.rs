@@ -236,3 +236,48 @@ fn children_inherit_their_parents_parameters_and_bad_ones_are_typed_errors() {
         assert_eq!(err.bad_setting().map(|c| c.setting()), Some("slice"));
     });
 }
+
+/// On one core: a service strand parked on a channel, three workers queued,
+/// then the service is woken; who runs first after the waker yields.
+fn first_after_a_wake(hint: braid::sched::Insert) -> Vec<&'static str> {
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    rt.block_on(move || {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = braid::sync::channel::unbounded::<()>();
+        let l = log.clone();
+        let service = braid::Builder::new()
+            .insert(hint)
+            .spawn(move || {
+                rx.recv().unwrap();
+                l.lock().unwrap().push("service");
+            })
+            .unwrap();
+        // Let it park on the channel.
+        braid::yield_now();
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let l = log.clone();
+                braid::spawn(move || l.lock().unwrap().push("worker"))
+            })
+            .collect();
+        tx.send(()).unwrap();
+        braid::yield_now();
+        service.join().unwrap();
+        workers.into_iter().for_each(|w| w.join().unwrap());
+        let log = log.lock().unwrap().clone();
+        log
+    })
+}
+
+#[test]
+fn a_strand_that_asks_for_the_head_runs_before_the_queue_when_woken() {
+    use braid::sched::Insert;
+    assert_eq!(
+        first_after_a_wake(Insert::Head),
+        ["service", "worker", "worker", "worker"]
+    );
+    assert_eq!(
+        first_after_a_wake(Insert::Tail),
+        ["worker", "worker", "worker", "service"]
+    );
+}

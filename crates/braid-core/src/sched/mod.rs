@@ -61,6 +61,13 @@ pub trait TaskHandle {
         let _ = slot;
     }
 
+    /// Where the strand enters the ready strands when it is spawned or
+    /// woken (a yield always goes to the tail).
+    #[inline]
+    fn wake_hint(&self) -> Insert {
+        Insert::Tail
+    }
+
     /// The strand is about to be sent to core `to`.
     fn leaving(&mut self, to: CoreId) {
         let _ = to;
@@ -327,7 +334,8 @@ where
     /// Starts a new strand on `core`: here, or by a spawn message.
     pub fn spawn(&mut self, task: T, core: CoreId, now: Nanos) {
         if core == self.me {
-            self.enqueue(task, Insert::Tail, now);
+            let hint = task.wake_hint();
+            self.enqueue(task, hint, now);
         } else {
             self.outbox.push((core, Mail::Spawn(Box::new(task))));
         }
@@ -568,7 +576,8 @@ where
         let Some(task) = self.blocked.take(slot) else {
             return false;
         };
-        self.enqueue(task, Insert::Tail, now);
+        let hint = task.wake_hint();
+        self.enqueue(task, hint, now);
         self.balancer.on_busy();
         true
     }

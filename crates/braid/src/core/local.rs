@@ -50,6 +50,15 @@ impl TaskHandle for Task {
         self.header.io_wait.load(Ordering::Relaxed)
     }
 
+    #[inline]
+    fn wake_hint(&self) -> Insert {
+        if self.header.wakes_first {
+            Insert::Head
+        } else {
+            Insert::Tail
+        }
+    }
+
     fn allowed_on(&self, core: CoreId) -> bool {
         // Its own context's mask: a server serving a caller runs on the
         // caller's budget, but stays where its own context keeps it.
