@@ -50,29 +50,6 @@ impl Row {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
-        assert_eq!(median(&[1.0, 2.0, 4.0, 9.0]), 3.0);
-        assert!(median(&[]).is_nan());
-    }
-
-    #[test]
-    fn sample_sorts_and_counts() {
-        let mut n = 0.0;
-        let s = sample(5, || {
-            n += 1.0;
-            10.0 - n
-        });
-        // The warm-up run (9.0) is discarded.
-        assert_eq!(s, vec![4.0, 5.0, 6.0, 7.0, 8.0]);
-    }
-}
-
 /// The share of CPU time the hypervisor took from this machine (steal)
 /// between [`Steal::start`] and [`Steal::fraction`], from `/proc/stat`: the
 /// context for tail latencies on a virtual machine. `None` where the file
@@ -104,4 +81,27 @@ fn steal_and_total() -> Option<(u64, u64)> {
     // guest times are already counted in user and nice.
     let total = fields.iter().take(8).sum();
     Some((*fields.get(7)?, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 9.0]), 3.0);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn sample_sorts_and_counts() {
+        let mut n = 0.0;
+        let s = sample(5, || {
+            n += 1.0;
+            10.0 - n
+        });
+        // The warm-up run (9.0) is discarded.
+        assert_eq!(s, vec![4.0, 5.0, 6.0, 7.0, 8.0]);
+    }
 }
