@@ -488,15 +488,11 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
             // (the real `dispersive` run: a dispatcher owing 150–250 µs past
             // the slack on some wakes; p99 at 80 % load 665 → 193 µs).
             let lag = match e.parked_at_v {
-                NOT_PARKED => lag,
-                at => {
+                at if at != NOT_PARKED && lag < 0 => {
                     let repaid = v_now.saturating_sub(at as i64).max(0);
-                    if lag < 0 {
-                        lag.saturating_add(repaid).min(0)
-                    } else {
-                        lag
-                    }
+                    lag.saturating_add(repaid).min(0)
                 }
+                _ => lag,
             };
             e.parked_at_v = NOT_PARKED;
             let lag = self.clamp_lag(lag, &e.params);

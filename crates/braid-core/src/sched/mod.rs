@@ -225,8 +225,6 @@ pub struct CoreSched<T, K, P, B> {
     busy_since: Nanos,
     /// When the strand `next` returned last was dispatched.
     dispatched_at: Nanos,
-    /// The policy's [`Policy::fine_clock`], asked once.
-    fine_clock: bool,
     /// When this core next tells a peer its load (`Nanos::MAX`: never).
     load_at: Nanos,
     /// Scheduling passes since the core last polled its sockets.
@@ -261,7 +259,6 @@ where
         CoreSched {
             me,
             cores,
-            fine_clock: policy.fine_clock(),
             policy,
             balancer,
             rng: Rng::new(seed ^ (me as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -503,10 +500,9 @@ where
     }
 
     /// Whether the policy wants each run measured finer than the coarse
-    /// clock (see [`Policy::fine_clock`]).
-    #[inline]
+    /// clock (see [`Policy::fine_clock`]); a driver asks once per carrier.
     pub fn fine_clock(&self) -> bool {
-        self.fine_clock
+        self.policy.fine_clock()
     }
 
     /// A strand that ran here exited: it leaves the policy's set.
