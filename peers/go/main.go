@@ -8,10 +8,15 @@
 //	braid-peers-go yield N              -> nanoseconds per switch (runtime.Gosched, GOMAXPROCS=1)
 //	braid-peers-go ring TASKS HOPS      -> nanoseconds per hop
 //	braid-peers-go latency WINDOW_MS    -> every wake delay of the 1 ms sleeper, microseconds, one per line
+//	braid-peers-go dispersive RATE WINDOW_MS
+//	                                    -> per 4 us request: hand-over to completion, due time to
+//	                                       completion, generator lateness (us), three per line
 package main
 
 import (
 	"fmt"
+	"math"
+	"math/rand"
 	"os"
 	"runtime"
 	"strconv"
@@ -48,7 +53,7 @@ func skynet(c chan<- int64, num, size, div int64) {
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: braid-peers-go skynet|pingpong|yield|ring|latency ARGS")
+		fmt.Fprintln(os.Stderr, "usage: braid-peers-go skynet|pingpong|yield|ring|latency|dispersive ARGS")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -150,8 +155,89 @@ func main() {
 		for _, d := range delays {
 			fmt.Printf("%.3f\n", d)
 		}
+	case "dispersive":
+		dispersive(float64(arg(2)), time.Duration(arg(3))*time.Millisecond)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown workload", os.Args[1])
 		os.Exit(2)
+	}
+}
+
+// The dispersive workload of braid-bench's dispersive_latency figure: 99.5 %
+// of requests compute 4 us, 0.5 % compute 10 ms in 100 us steps with a
+// runtime.Gosched between them; exponential inter-arrival times at RATE per
+// second (open loop) for the window. A generator goroutine, locked to its
+// own thread, hands each request over a channel to a dispatcher that starts
+// a goroutine per request, as braid's and tokio's servers do.
+type request struct {
+	due, sent time.Time
+	long      bool
+}
+
+func spin(d time.Duration) {
+	t := time.Now()
+	for time.Since(t) < d {
+	}
+}
+
+func dispersive(rate float64, window time.Duration) {
+	const longEvery = 200
+	requests := make(chan request, 1<<16)
+	var mu sync.Mutex
+	samples := make([][3]float64, 0, int(rate*window.Seconds()*1.5)+1024)
+	var wg sync.WaitGroup
+	dispatched := make(chan struct{})
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	go func() {
+		for r := range requests {
+			wg.Add(1)
+			go func(r request) {
+				defer wg.Done()
+				if r.long {
+					for i := 0; i < 100; i++ {
+						spin(100 * time.Microsecond)
+						runtime.Gosched()
+					}
+					return
+				}
+				spin(4 * time.Microsecond)
+				now := time.Now()
+				s := [3]float64{us(now.Sub(r.sent)), us(now.Sub(r.due)), us(r.sent.Sub(r.due))}
+				mu.Lock()
+				samples = append(samples, s)
+				mu.Unlock()
+			}(r)
+		}
+		close(dispatched)
+	}()
+	go func() {
+		runtime.LockOSThread()
+		rng := rand.New(rand.NewSource(0xD15))
+		start := time.Now()
+		end := start.Add(window)
+		next := start
+		n := 0
+		for next.Before(end) {
+			now := time.Now()
+			for !next.After(now) && next.Before(end) {
+				n++
+				requests <- request{due: next, sent: time.Now(), long: n%longEvery == 0}
+				u := (float64(rng.Int63n(1<<30)) + 1) / float64(1<<30)
+				next = next.Add(time.Duration(-math.Log(u) / rate * 1e9))
+			}
+			if next.Before(end) {
+				time.Sleep(time.Until(next))
+			}
+		}
+		close(requests)
+	}()
+	// Every request was handed over and counted in wg; wait for the ones
+	// still running.
+	<-dispatched
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range samples {
+		fmt.Printf("%.3f %.3f %.3f\n", s[0], s[1], s[2])
 	}
 }

@@ -20,9 +20,13 @@
 //!   ones `Batch`;
 //! - braid, round robin: the default policy, no classes;
 //! - tokio (2 workers), `yield_now` between steps;
+//! - Go (`peers/go`, `GOMAXPROCS` 2), `runtime.Gosched` between steps; its
+//!   generator is a goroutine locked to its own thread (Go code runs only
+//!   on one of the 2 `P`s), so its lateness includes waiting for a `P`;
 //! - a std thread pool (8 workers on the 2 CPUs; the kernel preempts).
 
 use crate::figures::{sample_each, Row};
+use crate::peers::Peer;
 use crate::report::{Figure, Suite};
 use braid::sched::{LatencyClass, PolicyKind};
 use std::error::Error;
@@ -56,7 +60,8 @@ struct Run {
     handed: Vec<f64>,
     /// Short requests, due time to completion.
     due: Vec<f64>,
-    /// How late the generator handed each request over.
+    /// How late the generator handed each request over (the Go peer
+    /// reports it for the short requests only).
     late: Vec<f64>,
 }
 
@@ -91,6 +96,11 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
                 _ => threads_run(rate, window),
             })?;
             rows.push((name, runs));
+        }
+        let window_ms = window.as_millis().to_string();
+        let rate_arg = format!("{rate:.0}");
+        if let Some(runs) = Peer::Go.runs(&["dispersive", &rate_arg, &window_ms], CORES) {
+            rows.push((Peer::Go.name(), runs.into_iter().map(peer_run).collect()));
         }
         for (metric, q) in [("p50", 0.5), ("p99", 0.99), ("p999", 0.999)] {
             let figure_rows: Vec<Row> = rows
@@ -139,6 +149,21 @@ pub(crate) fn run_all(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         }
     }
     Ok(())
+}
+
+/// A peer's run from what it printed: per short request, hand-over to
+/// completion, due time to completion and the generator's lateness, in µs.
+fn peer_run(numbers: Vec<f64>) -> Run {
+    let column = |k: usize| {
+        let mut v: Vec<f64> = numbers.iter().skip(k).step_by(3).copied().collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    Run {
+        handed: column(0),
+        due: column(1),
+        late: column(2),
+    }
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
