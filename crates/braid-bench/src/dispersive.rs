@@ -317,9 +317,14 @@ fn braid_run(policy: PolicyKind, rate: f64, window: Duration) -> Result<Run, Box
     Ok(finish(latencies, late))
 }
 
-/// braid's server: a strand per request, of the request's class.
+/// braid's server: a strand per request, of the request's class. Each
+/// handle is dropped at once (the strand runs on, detached) and the
+/// dispatcher waits for its group at the end: keeping the handles and
+/// pruning finished ones every 4 096 requests (as this did before) took
+/// 0.7–1.7 ms per pruning inside the dispatcher, and EEVDF then made it
+/// wait out that much run time as debt — p99 at 80 % load ~1 ms instead of
+/// ~0.25 ms (tokio's server keeps every handle and never prunes).
 fn dispatch(rx: braid::sync::channel::Receiver<Request>, lat: Latencies, classes: bool) {
-    let mut running = Vec::new();
     for request in rx.iter() {
         let lat = lat.clone();
         let class = match (classes, request.long) {
@@ -327,19 +332,18 @@ fn dispatch(rx: braid::sync::channel::Receiver<Request>, lat: Latencies, classes
             (true, true) => LatencyClass::Batch,
             (true, false) => LatencyClass::Latency,
         };
-        running.push(
+        drop(
             braid::Builder::new()
                 .latency_class(class)
                 .spawn(move || serve(request, &lat, braid::yield_now))
                 .expect("spawn a request"),
         );
-        if running.len() >= 4096 {
-            running.retain(|h: &braid::JoinHandle<()>| !h.is_finished());
-        }
     }
-    for h in running {
-        h.join().expect("a request");
-    }
+    braid::current()
+        .expect("the dispatcher is a strand")
+        .group()
+        .wait()
+        .expect("the dispatcher is not cancelled");
 }
 
 fn tokio_run(rate: f64, window: Duration) -> Result<Run, Box<dyn Error>> {

@@ -523,8 +523,11 @@ impl<'w> Engine<'w> {
                     self.strands[task.idx as usize].woke_at = NEVER;
                 }
                 self.set_state(task.idx, St::Running);
+                // As the runtime does: from the clock's reading, allowing
+                // for its tick (the slice then ends at that time exactly).
+                let (now, tick) = (self.clock(t), self.clock_tick);
                 let c = &mut self.cores[core];
-                c.slice_end = c.sched.slice_end(&task, t);
+                c.slice_end = c.sched.slice_end(&task, now, tick);
                 c.mode = Mode::Running(task);
                 self.act(core, task, &mut t)
             }

@@ -32,6 +32,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 const TICK: Duration = Duration::from_millis(1);
+/// [`TICK`] in nanoseconds: the resolution of the coarse clock.
+pub(crate) const TICK_NS: u64 = TICK.as_nanos() as u64;
 
 /// How many nice levels a carrier left running a hogging strand drops. The
 /// kernel then gives that thread about a tenth of the CPU while the core's new

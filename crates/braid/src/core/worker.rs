@@ -172,7 +172,9 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         let header = Arc::as_ptr(&task.header);
         let started = rt.clock_ns.load(Ordering::Relaxed);
         (*c).slice_end.store(
-            (*(*c).local).sched.slice_end(&task, started),
+            (*(*c).local)
+                .sched
+                .slice_end(&task, started, crate::monitor::TICK_NS),
             Ordering::Relaxed,
         );
         // The context this run is charged to, kept for the stop: the
