@@ -199,8 +199,10 @@ pub enum Rule {
 /// [`Entity::parked_at_v`] of a strand that did not park where it is placed.
 const NOT_PARKED: u64 = u64::MAX;
 
+/// `ns` of CPU time as virtual time at `weight`: `ns` × [`UNIT_WEIGHT`] /
+/// `weight` (what a fair policy charges a strand for a run).
 #[inline]
-fn virtual_ns(ns: Nanos, weight: u32) -> u64 {
+pub fn virtual_ns(ns: Nanos, weight: u32) -> u64 {
     // Most strands have the unit weight: no 128-bit division for them.
     if weight == UNIT_WEIGHT {
         return ns;

@@ -524,6 +524,7 @@ where
         params,
     ));
     header.enter_subtree();
+    header.readied(rt.clock_ns.load(Ordering::Relaxed));
     if let Some(context) = &context {
         context.strand_started();
     }

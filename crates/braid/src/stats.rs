@@ -20,17 +20,32 @@ pub struct StrandStats {
     /// Times it yielded because its time slice was used up (at a runtime
     /// call that does not block).
     pub preemptions: u64,
+    /// Time spent ready but not running — waiting for its core after a
+    /// spawn, a wake or a yield, in flight to another core, or held back by
+    /// its scheduling context's budget — in nanoseconds, counted on the
+    /// coarse clock in units of 2^20 ns (about its 1 ms tick): exact for
+    /// long waits, statistical for short ones, like `runtime_ns`.
+    pub runnable_wait_ns: u64,
+    /// `runtime_ns` scaled by the strand's weight (`runtime_ns` ×
+    /// [`UNIT_WEIGHT`](crate::sched::UNIT_WEIGHT) / weight): the CPU time
+    /// fair policies charge it, comparable between strands of different
+    /// weights and across cores (each core's own virtual clock is not).
+    pub virtual_runtime_ns: u64,
 }
 
 impl StrandStats {
     pub(crate) fn read(header: &Header) -> StrandStats {
         let c = &header.counters;
+        let runtime_ns = c.runtime_ns.load(Ordering::Relaxed);
         StrandStats {
-            runtime_ns: c.runtime_ns.load(Ordering::Relaxed),
+            runtime_ns,
             switches: c.switches.load(Ordering::Relaxed),
             blocks: c.blocks.load(Ordering::Relaxed).into(),
             migrations: c.migrations.load(Ordering::Relaxed).into(),
             preemptions: c.preemptions.load(Ordering::Relaxed).into(),
+            runnable_wait_ns: u64::from(c.ready_wait.load(Ordering::Relaxed))
+                << crate::strand::READY_UNIT_SHIFT,
+            virtual_runtime_ns: braid_core::fair::virtual_ns(runtime_ns, header.params().weight),
         }
     }
 }

@@ -239,3 +239,76 @@ fn the_first_runtime_call_after_a_hand_off_runs_on_the_new_carrier() {
     }
     assert!(rt.stats().cores[0].handoffs >= 6);
 }
+
+/// A strand that waits behind another for a whole slice has that wait in
+/// its accounting; one that never waited has none worth a tick.
+#[test]
+fn time_spent_ready_behind_another_strand_is_counted() {
+    let rt = Runtime::builder()
+        .cores(1)
+        .time_slice(Duration::from_millis(10))
+        .hog_threshold(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let (waited, own, theirs) = rt
+        .spawn(|| {
+            let event = braid::event::local("wait-accounting").unwrap();
+            let neighbour = braid::spawn(|| ());
+            let start = Instant::now();
+            // 15 ms of work with runtime calls: the neighbour runs only
+            // once this strand's 10 ms slice (ending a clock tick later) is
+            // over.
+            while start.elapsed() < Duration::from_millis(15) {
+                event.broadcast().unwrap();
+            }
+            let strand = neighbour.strand();
+            neighbour.join().unwrap();
+            let own = braid::current().unwrap().stats();
+            (start.elapsed(), own, strand.stats())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    // Counted in units of about a millisecond on a 1 ms clock: within two
+    // units of the truth either way.
+    assert!(
+        (8_000_000..=waited.as_nanos() as u64 + 2_200_000).contains(&theirs.runnable_wait_ns),
+        "the neighbour waited {} ns ready (the loop took {waited:?})",
+        theirs.runnable_wait_ns
+    );
+    assert!(
+        own.runnable_wait_ns < 8_000_000,
+        "the strand that ran first waited {} ns",
+        own.runnable_wait_ns
+    );
+}
+
+/// A strand's virtual runtime is its runtime scaled by its weight.
+#[test]
+fn virtual_runtime_is_runtime_over_weight() {
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let stats = |weight: u32| {
+        rt.spawn(move || {
+            braid::Builder::new()
+                .weight(weight)
+                .spawn(|| {
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_millis(5) {
+                        braid::yield_now();
+                    }
+                    braid::current().unwrap().stats()
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+    };
+    let unit = stats(braid::sched::UNIT_WEIGHT);
+    assert_eq!(unit.virtual_runtime_ns, unit.runtime_ns, "{unit:?}");
+    let heavy = stats(4 * braid::sched::UNIT_WEIGHT);
+    assert!(heavy.runtime_ns > 0, "{heavy:?}");
+    assert_eq!(heavy.virtual_runtime_ns, heavy.runtime_ns / 4, "{heavy:?}");
+}

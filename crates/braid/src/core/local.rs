@@ -243,6 +243,7 @@ impl Local {
     pub(crate) fn enqueue(&mut self, task: Task, hint: Insert) {
         task.header.set_state(StrandState::Ready);
         let now = self.now();
+        task.header.readied(now);
         self.sched.enqueue(task, hint, now);
         self.publish_ready_len();
         self.send_outbox();
@@ -344,6 +345,7 @@ impl Local {
         {
             header.blocked_slot.store(NO_SLOT, Ordering::Relaxed);
             header.set_state(StrandState::Ready);
+            header.readied(now);
             self.publish_ready_len();
             self.send_outbox();
         }

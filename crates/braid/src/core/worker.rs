@@ -216,6 +216,9 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         (*c).current = std::ptr::null();
         let ended = rt.clock_ns.load(Ordering::Relaxed);
         let counters = &(*header).counters;
+        // The wait before this run, counted with the others after it: the
+        // counters take one trip to memory per switch, not two.
+        counters.dispatched((*header).ready_since(), started);
         StrandCounters::bump(&counters.switches, 1);
         StrandCounters::bump(&counters.runtime_ns, ended.saturating_sub(started));
         bump(&shared.counters.switches, 1);
