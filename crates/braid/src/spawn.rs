@@ -167,10 +167,11 @@ pub struct Builder {
     authority: Option<Box<Authorized>>,
 }
 
-/// A builder's requests about CPU authority.
+/// A builder's rarer requests: CPU authority, accounting.
 #[derive(Clone, Debug, Default)]
 struct Authorized {
     context: Option<crate::budget::ContextHandle>,
+    tally: Option<crate::stats::Tally>,
     lease: Option<crate::lease::Lease>,
     performance_sensitive: bool,
 }
@@ -247,6 +248,16 @@ impl Builder {
     /// revoked, its context ended, or it belongs to another runtime.
     pub fn context(mut self, context: &crate::budget::ContextHandle) -> Builder {
         self.authority.get_or_insert_default().context = Some(context.clone());
+        self
+    }
+
+    /// Counts the strand, and every strand it spawns, in `tally` (see
+    /// [`Tally`](crate::Tally)): their accounting adds up there, exited
+    /// strands included. Default: the spawning strand's tally, if it has
+    /// one (a strand counts in one tally at a time: this moves its subtree
+    /// to `tally`).
+    pub fn tally(mut self, tally: &crate::stats::Tally) -> Builder {
+        self.authority.get_or_insert_default().tally = Some(tally.clone());
         self
     }
 
@@ -353,6 +364,10 @@ impl Builder {
             None => (parent.own_context().cloned(), None, false),
             Some(asked) => asked.apply(&parent)?,
         };
+        let mut tally = match self.authority.as_deref().and_then(|a| a.tally.as_ref()) {
+            Some(tally) => Some(tally.cell().clone()),
+            None => parent.own_tally().cloned(),
+        };
         let name = self.name;
         let pin = self.core;
         let mut request = Some((f, scope));
@@ -400,7 +415,7 @@ impl Builder {
                 name.clone(),
                 parent,
                 size,
-                (params, context.clone()),
+                (params, (context.clone(), tally.take())),
                 scope,
                 f,
             );
@@ -482,7 +497,7 @@ where
         core,
         pinned: false,
     };
-    let params = (SchedParams::default(), None);
+    let params = (SchedParams::default(), (None, None));
     let (task, handle) = build(rt, id, placement, name, parent, size, params, scope, f);
     rt.inject(
         core,
@@ -505,7 +520,7 @@ fn build<F, T>(
     name: Option<String>,
     parent: Option<Arc<Header>>,
     stack_size: usize,
-    (params, context): (SchedParams, Option<Arc<crate::budget::ContextCell>>),
+    (params, (context, tally)): (SchedParams, crate::strand::Bound),
     scope: Option<Arc<ScopeState>>,
     f: F,
 ) -> (Task, JoinHandle<T>)
@@ -527,6 +542,9 @@ where
     header.readied(rt.clock_ns.load(Ordering::Relaxed));
     if let Some(context) = &context {
         context.strand_started();
+    }
+    if let Some(tally) = &tally {
+        tally.joined(&header);
     }
     let body = Arc::new(StrandBody {
         f: UnsafeCell::new(Some(f)),
@@ -551,7 +569,7 @@ where
         header.clone(),
         pending,
         rt.config.policy.keeps_entities(),
-        context,
+        (context, tally),
     );
     (task, JoinHandle { header, packet })
 }

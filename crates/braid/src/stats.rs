@@ -4,6 +4,8 @@ use crate::core::CoreShared;
 use crate::facade::Ordering;
 use crate::strand::Header;
 use crate::sys::{self, GuardKind};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Accounting of one strand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,6 +48,148 @@ impl StrandStats {
             runnable_wait_ns: u64::from(c.ready_wait.load(Ordering::Relaxed))
                 << crate::strand::READY_UNIT_SHIFT,
             virtual_runtime_ns: braid_core::fair::virtual_ns(runtime_ns, header.params().weight),
+        }
+    }
+}
+
+impl StrandStats {
+    /// Adds `other`'s figures to these.
+    fn add(&mut self, other: &StrandStats) {
+        self.runtime_ns += other.runtime_ns;
+        self.switches += other.switches;
+        self.blocks += other.blocks;
+        self.migrations += other.migrations;
+        self.preemptions += other.preemptions;
+        self.runnable_wait_ns += other.runnable_wait_ns;
+        self.virtual_runtime_ns += other.virtual_runtime_ns;
+    }
+}
+
+/// Accounting of a group of strands, the exited ones included: every strand
+/// spawned with [`Builder::tally`](crate::Builder::tally), and every strand
+/// those spawn (unless spawned into another tally).
+///
+/// Each strand's own counters are always kept (see [`StrandStats`]); a tally
+/// adds nothing to a switch. It knows its live strands (a lock and a map
+/// insertion at each spawn into it, a removal at each exit) and folds each
+/// one's final figures in when it exits, so [`stats`](Tally::stats) sums
+/// the exited strands and reads the live ones' counters.
+///
+/// ```
+/// # let rt = braid::Runtime::builder().cores(2).build()?;
+/// rt.block_on(|| {
+///     let tally = braid::Tally::new();
+///     let root = braid::Builder::new()
+///         .tally(&tally)
+///         .spawn(|| {
+///             // Children count in the root's tally too.
+///             let kids: Vec<_> = (0..3).map(|_| braid::spawn(braid::yield_now)).collect();
+///             kids.into_iter().for_each(|k| k.join().unwrap());
+///         })
+///         .unwrap();
+///     root.join().unwrap();
+///     let stats = tally.stats();
+///     assert_eq!((stats.spawned, stats.exited), (4, 4));
+///     assert!(stats.total.switches >= 7);
+/// });
+/// # Ok::<(), braid::ConfigError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Tally {
+    cell: Arc<TallyCell>,
+}
+
+impl std::fmt::Debug for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tally")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// What a [`Tally`] counts, at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TallyStats {
+    /// Strands that joined the tally (spawned into it).
+    pub spawned: u64,
+    /// Of those, strands that exited.
+    pub exited: u64,
+    /// Their accounting summed, exited strands included.
+    pub total: StrandStats,
+}
+
+impl TallyStats {
+    /// Strands of the tally that have not exited.
+    pub fn live(&self) -> u64 {
+        self.spawned - self.exited
+    }
+}
+
+impl Tally {
+    /// An empty tally.
+    pub fn new() -> Tally {
+        Tally::default()
+    }
+
+    /// The tally's figures now: the exited strands' final ones plus the
+    /// live strands' so far.
+    pub fn stats(&self) -> TallyStats {
+        let books = self.cell.lock();
+        let mut stats = TallyStats {
+            spawned: books.spawned,
+            exited: books.spawned - books.live.len() as u64,
+            total: books.exited,
+        };
+        for header in books.live.values() {
+            stats.total.add(&StrandStats::read(header));
+        }
+        stats
+    }
+
+    pub(crate) fn cell(&self) -> &Arc<TallyCell> {
+        &self.cell
+    }
+}
+
+/// The shared state of a [`Tally`].
+#[derive(Default)]
+pub(crate) struct TallyCell {
+    books: Mutex<TallyBooks>,
+}
+
+#[derive(Default)]
+struct TallyBooks {
+    spawned: u64,
+    /// The live strands, by header address (ids are unique only within a
+    /// runtime; a tally may count strands of several).
+    live: HashMap<usize, Arc<Header>>,
+    /// The exited strands' figures, summed.
+    exited: StrandStats,
+}
+
+impl TallyCell {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TallyBooks> {
+        self.books.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A strand was spawned into the tally.
+    pub(crate) fn joined(&self, header: &Arc<Header>) {
+        let mut books = self.lock();
+        books.spawned += 1;
+        books
+            .live
+            .insert(Arc::as_ptr(header) as usize, header.clone());
+    }
+
+    /// A strand of the tally exited: its final figures stay counted.
+    pub(crate) fn left(&self, header: &Header) {
+        let mut books = self.lock();
+        if books
+            .live
+            .remove(&(header as *const Header as usize))
+            .is_some()
+        {
+            books.exited.add(&StrandStats::read(header));
         }
     }
 }

@@ -196,6 +196,9 @@ struct Extras {
     entity: Entity,
     /// The context the strand was bound to at spawn.
     context: Option<Arc<crate::budget::ContextCell>>,
+    /// The tally the strand counts in (see `stats::Tally`), if any: set at
+    /// spawn, never changed.
+    tally: Option<Arc<crate::stats::TallyCell>>,
     /// The context it runs on while serving a call (see `endpoint`); set
     /// and cleared only by the strand itself.
     donated: Option<Arc<crate::budget::ContextCell>>,
@@ -307,6 +310,17 @@ impl Header {
         }
     }
 
+    /// The tally the strand counts in (what the strands it spawns inherit).
+    #[inline]
+    pub(crate) fn own_tally(&self) -> Option<&Arc<crate::stats::TallyCell>> {
+        // SAFETY: as for `context`; `tally` never changes after `Task::new`.
+        unsafe {
+            (*self.entity.0.get())
+                .as_deref()
+                .and_then(|x| x.tally.as_ref())
+        }
+    }
+
     /// Makes the calling strand — this header's — run on `donated` (or its
     /// own context again, for `None`); returns whether that changed it.
     ///
@@ -326,7 +340,7 @@ impl Header {
             return false;
         }
         let params = self.params();
-        let extras = cell.get_or_insert_with(|| Box::new(Extras::new(params, None)));
+        let extras = cell.get_or_insert_with(|| Box::new(Extras::new(params, None, None)));
         let same = match (&extras.donated, &donated) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (None, None) => true,
@@ -458,16 +472,17 @@ pub(crate) struct Task {
 
 impl Task {
     /// A task for `header` that starts with `pending`; it gets an entity if
-    /// its runtime's policy keeps one (`fair`), and is bound to `context`.
+    /// its runtime's policy keeps one (`fair`), and is bound to a context
+    /// and a tally if `Bound` names them.
     #[inline(always)]
     pub(crate) fn new(
         header: Arc<Header>,
         pending: Arc<dyn Launch>,
         fair: bool,
-        context: Option<Arc<crate::budget::ContextCell>>,
+        (context, tally): Bound,
     ) -> Task {
-        if fair || context.is_some() {
-            let extras = Box::new(Extras::new(header.params(), context));
+        if fair || context.is_some() || tally.is_some() {
+            let extras = Box::new(Extras::new(header.params(), context, tally));
             // SAFETY: the header is new and this is its one task: nothing
             // else can reach the cell (see `Schedulable for Task`).
             unsafe { *header.entity.0.get() = Some(extras) };
@@ -481,15 +496,26 @@ impl Task {
 }
 
 impl Extras {
-    fn new(params: SchedParams, context: Option<Arc<crate::budget::ContextCell>>) -> Extras {
+    fn new(
+        params: SchedParams,
+        context: Option<Arc<crate::budget::ContextCell>>,
+        tally: Option<Arc<crate::stats::TallyCell>>,
+    ) -> Extras {
         Extras {
             entity: Entity::new(params),
             context,
+            tally,
             donated: None,
             replaced: None,
         }
     }
 }
+
+/// What a new strand is bound to: its scheduling context and its tally.
+pub(crate) type Bound = (
+    Option<Arc<crate::budget::ContextCell>>,
+    Option<Arc<crate::stats::TallyCell>>,
+);
 
 /// What a policy without per-strand state is shown (none of braid's reads
 /// it: round robin keeps no entity).
@@ -517,7 +543,7 @@ impl Schedulable for Task {
         // SAFETY: as above, and `&mut self` borrows the one task exclusively.
         let cell = unsafe { &mut *self.header.entity.0.get() };
         &mut cell
-            .get_or_insert_with(|| Box::new(Extras::new(params, None)))
+            .get_or_insert_with(|| Box::new(Extras::new(params, None, None)))
             .entity
     }
 }

@@ -204,3 +204,81 @@ fn cross_core_joins_deliver_every_result() {
         "no strand moved between cores: {stats:?}"
     );
 }
+
+/// A tally sums its strands' accounting, exited ones included, across cores
+/// and generations; strands spawned into another tally count there only.
+#[test]
+fn a_tally_counts_a_subtree_including_exited_strands() {
+    let rt = runtime(2);
+    let (outer, inner, own) = rt.block_on(|| {
+        let outer = braid::Tally::new();
+        let inner = braid::Tally::new();
+        let inner2 = inner.clone();
+        let root = braid::Builder::new()
+            .tally(&outer)
+            .spawn(move || {
+                // 8 children each yielding 10 times, spread over the cores;
+                // each spawns a grandchild that exits at once.
+                let kids: Vec<_> = (0..8)
+                    .map(|_| {
+                        braid::spawn(|| {
+                            (0..10).for_each(|_| braid::yield_now());
+                            braid::spawn(|| ()).join().unwrap();
+                        })
+                    })
+                    .collect();
+                kids.into_iter().for_each(|k| k.join().unwrap());
+                // One more subtree, counted in the other tally.
+                braid::Builder::new()
+                    .tally(&inner2)
+                    .spawn(|| braid::spawn(braid::yield_now).join().unwrap())
+                    .unwrap()
+                    .join()
+                    .unwrap();
+                braid::current().unwrap().stats()
+            })
+            .unwrap();
+        let own = root.join().unwrap();
+        (outer.stats(), inner.stats(), own)
+    });
+    // Root, 8 children, 8 grandchildren.
+    assert_eq!(
+        (outer.spawned, outer.exited, outer.live()),
+        (17, 17, 0),
+        "{outer:?}"
+    );
+    // Each child switched in at least 11 times (10 yields and a join).
+    assert!(outer.total.switches >= 8 * 11 + own.switches, "{outer:?}");
+    assert!(outer.total.blocks >= own.blocks, "{outer:?}");
+    assert_eq!((inner.spawned, inner.exited), (2, 2), "{inner:?}");
+    assert!(inner.total.switches >= 3, "{inner:?}");
+}
+
+/// A tally reads its live strands' counters as they run.
+#[test]
+fn a_tally_sees_live_strands() {
+    let rt = runtime(1);
+    rt.block_on(|| {
+        let tally = braid::Tally::new();
+        let gate = braid::event::local("tally-gate").unwrap();
+        let g = gate.clone();
+        let worker = braid::Builder::new()
+            .tally(&tally)
+            .spawn(move || {
+                (0..5).for_each(|_| braid::yield_now());
+                g.wait().unwrap();
+            })
+            .unwrap();
+        while tally.stats().total.blocks == 0 {
+            braid::yield_now();
+        }
+        let live = tally.stats();
+        assert_eq!((live.spawned, live.exited), (1, 0), "{live:?}");
+        assert!(live.total.switches >= 6, "{live:?}");
+        gate.signal().unwrap();
+        worker.join().unwrap();
+        let done = tally.stats();
+        assert_eq!(done.exited, 1, "{done:?}");
+        assert!(done.total.switches > live.total.switches, "{done:?}");
+    });
+}

@@ -363,6 +363,9 @@ impl Local {
         if let Some(context) = header.own_context() {
             context.strand_exited();
         }
+        if let Some(tally) = header.own_tally() {
+            tally.left(&header);
+        }
         park::exit(&header.park);
         bump(&self.shared().counters.exited, 1);
         self.closures_host_exited(&header);
