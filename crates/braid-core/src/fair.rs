@@ -185,6 +185,16 @@ pub trait Schedulable {
     fn entity(&self) -> &Entity;
     /// Its scheduling state, to update.
     fn entity_mut(&mut self) -> &mut Entity;
+    /// The strand's id, for [`Insert::After`](crate::Insert::After) hints
+    /// naming it (`None`: it cannot be named).
+    fn strand_id(&self) -> Option<u64> {
+        None
+    }
+    /// The strand this one asked to enter the ready strands behind, for
+    /// an [`Insert::After`](crate::Insert::After) hint.
+    fn insert_after(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// How a [`Fair`] policy picks among its ready strands.
@@ -453,9 +463,23 @@ impl<T> Fair<T> {
 }
 
 impl<T: Schedulable> Fair<T> {
-    fn file(&mut self, mut item: T, now: Nanos) {
+    /// Files `item` as ready; under EEVDF an [`Insert::After`] hint caps its
+    /// virtual deadline just after its dependency's, if that is ready here.
+    fn file(&mut self, mut item: T, hint: Insert, now: Nanos) {
+        let cap = match (hint, item.insert_after()) {
+            (Insert::After, Some(dependency)) if self.rule == Rule::EarliestEligibleDeadline => {
+                self.ready
+                    .iter()
+                    .find(|(_, t)| t.strand_id() == Some(dependency))
+                    .map(|(_, t)| t.entity().deadline.saturating_add(1))
+            }
+            _ => None,
+        };
         let e = item.entity_mut();
         e.deadline = e.vruntime + virtual_ns(e.params.slice_of(self.base_slice), e.params.weight);
+        if let Some(cap) = cap {
+            e.deadline = e.deadline.min(cap);
+        }
         e.ready_since = now;
         let key = (e.vruntime, self.arrivals);
         self.arrivals += 1;
@@ -502,7 +526,7 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
             e.lag = 0;
             self.join(e, v);
         }
-        self.file(item, now);
+        self.file(item, hint, now);
     }
 
     fn pick_next(&mut self, _now: Nanos) -> Option<T> {
@@ -576,7 +600,7 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
         let v = e.vruntime;
         e.lag = 0;
         self.join(e, v);
-        self.file(item, now);
+        self.file(item, Insert::Tail, now);
     }
 
     fn load(&self) -> Load {
@@ -655,6 +679,15 @@ impl<T: Schedulable> Policy<T> for Priority<T> {
         match hint {
             Insert::Tail => queue.push_back(item),
             Insert::Head => queue.push_front(item),
+            Insert::After => {
+                let dependency = item.insert_after();
+                let at =
+                    dependency.and_then(|d| queue.iter().position(|t| t.strand_id() == Some(d)));
+                match at {
+                    Some(at) => queue.insert(at + 1, item),
+                    None => queue.push_back(item),
+                }
+            }
         }
     }
 
@@ -719,6 +752,7 @@ mod tests {
     struct Job {
         id: usize,
         e: Entity,
+        after: Option<u64>,
     }
 
     impl Schedulable for Job {
@@ -727,6 +761,12 @@ mod tests {
         }
         fn entity_mut(&mut self) -> &mut Entity {
             &mut self.e
+        }
+        fn strand_id(&self) -> Option<u64> {
+            Some(self.id as u64)
+        }
+        fn insert_after(&self) -> Option<u64> {
+            self.after
         }
     }
 
@@ -739,6 +779,7 @@ mod tests {
                 slice,
                 insert: Insert::Tail,
             }),
+            after: None,
         }
     }
 
@@ -1120,5 +1161,56 @@ mod tests {
         let ms = MS as i64;
         let owing = Some((-5 * ms, -(2 * ms + 2 * ms / 32)));
         assert_eq!(lag_after(10 * MS), (owing, Some((5 * ms, 2 * ms))));
+    }
+
+    /// A strand that names a ready dependency runs right after it under
+    /// round robin, priority (within its class) and EEVDF (as its share
+    /// allows), and at the tail when the dependency is not ready here.
+    #[test]
+    fn a_strand_inserted_after_its_dependency_runs_right_after_it() {
+        let order = |mut p: crate::policy::AnyPolicy<Job>, after: u64| {
+            // Deadlines in the order of arrival (slices of 1 to 4 ms); the
+            // newcomer's own (a 10 ms slice) is the latest.
+            for id in 0..4 {
+                let slice = Some((id as u64 + 1) * MS);
+                p.enqueue(
+                    job(id, UNIT_WEIGHT, LatencyClass::Normal, slice),
+                    Insert::Tail,
+                    0,
+                );
+            }
+            let mut newcomer = job(9, UNIT_WEIGHT, LatencyClass::Normal, Some(10 * MS));
+            newcomer.after = Some(after);
+            p.enqueue(newcomer, Insert::After, 0);
+            std::iter::from_fn(|| p.pick_next(0).map(|j| j.id)).collect::<Vec<_>>()
+        };
+        let policies = || {
+            [
+                (
+                    "round robin",
+                    crate::policy::AnyPolicy::RoundRobin(crate::policy::RoundRobin::new(MS)),
+                ),
+                (
+                    "priority",
+                    crate::policy::AnyPolicy::Priority(Priority::new(MS, 10 * MS)),
+                ),
+                (
+                    "eevdf",
+                    crate::policy::AnyPolicy::Fair(Fair::new(
+                        Rule::EarliestEligibleDeadline,
+                        2 * MS,
+                    )),
+                ),
+            ]
+        };
+        for (name, p) in policies() {
+            assert_eq!(order(p, 1), [0, 1, 9, 2, 3], "{name}");
+        }
+        for (name, p) in policies() {
+            assert_eq!(order(p, 7), [0, 1, 2, 3, 9], "{name}: no such strand ready");
+        }
+        // CFS: the virtual runtime is the order and the share; no reordering.
+        let cfs = crate::policy::AnyPolicy::Fair(Fair::new(Rule::LeastVirtualRuntime, 2 * MS));
+        assert_eq!(order(cfs, 1), [0, 1, 2, 3, 9]);
     }
 }

@@ -19,6 +19,17 @@ pub enum Insert {
     /// In front of everything: a strand that should run next (for example one woken
     /// by the strand that just blocked on it, to keep a hand-off on one core hot).
     Head,
+    /// Right behind the strand it names ([`Schedulable::insert_after`], by
+    /// [`Schedulable::strand_id`]), a dependency it consumes the work of,
+    /// when that strand is ready on the same core; at the tail otherwise.
+    /// Round robin and strict priority put it right behind (within the
+    /// dependency's class, under priority); EEVDF gives it a virtual
+    /// deadline just after the dependency's when that is earlier than its
+    /// own, which orders it without changing its share (it still runs only
+    /// once eligible); CFS orders by virtual runtime alone, which is the
+    /// share, so there it enters as at the tail. A driver turns a hint that
+    /// names the strand running on the core into [`Insert::Head`].
+    After,
 }
 
 /// A core's ready structure and the rule that orders it.
@@ -204,11 +215,26 @@ macro_rules! each_policy {
 /// their larger code does not keep the dispatch from inlining into the
 /// scheduler's hot path (measured: with one four-way match a yield took
 /// about 100 more instructions, mostly moves and calls that had been inline).
+impl<T: Schedulable> AnyPolicy<T> {
+    /// Round robin's [`Insert::After`]: behind the strand `item` names.
+    #[cold]
+    #[inline(never)]
+    fn enqueue_after(p: &mut RoundRobin<T>, item: T) {
+        match item.insert_after() {
+            Some(dependency) => p.enqueue_after(item, |t| t.strand_id() == Some(dependency)),
+            None => p.ready.push_back(item),
+        }
+    }
+}
+
 impl<T: Schedulable> Policy<T> for AnyPolicy<T> {
     #[inline(always)]
     fn enqueue(&mut self, item: T, hint: Insert, now: Nanos) {
         match self {
-            AnyPolicy::RoundRobin(p) => p.enqueue(item, hint, now),
+            AnyPolicy::RoundRobin(p) => match hint {
+                Insert::After => Self::enqueue_after(p, item),
+                _ => p.enqueue(item, hint, now),
+            },
             _ => self.others_enqueue(item, hint, now),
         }
     }
@@ -323,12 +349,25 @@ impl<T> RoundRobin<T> {
     }
 }
 
+impl<T> RoundRobin<T> {
+    /// Makes `item` ready right behind the first ready strand `is_dependency`
+    /// picks out, or at the tail if none (see [`Insert::After`]).
+    pub fn enqueue_after(&mut self, item: T, is_dependency: impl Fn(&T) -> bool) {
+        match self.ready.iter().position(is_dependency) {
+            Some(at) => self.ready.insert(at + 1, item),
+            None => self.ready.push_back(item),
+        }
+    }
+}
+
 impl<T> Policy<T> for RoundRobin<T> {
+    /// An [`Insert::After`] goes to the tail here: a bare round robin
+    /// cannot tell its strands apart (see [`RoundRobin::enqueue_after`]).
     #[inline]
     fn enqueue(&mut self, item: T, hint: Insert, _now: Nanos) {
         match hint {
-            Insert::Tail => self.ready.push_back(item),
             Insert::Head => self.ready.push_front(item),
+            Insert::Tail | Insert::After => self.ready.push_back(item),
         }
     }
 

@@ -159,7 +159,8 @@ pub struct Builder {
     weight: Option<u32>,
     class: Option<LatencyClass>,
     slice: Option<Duration>,
-    /// Head: enter the ready strands first when spawned or woken.
+    /// Head: enter the ready strands first when spawned or woken (an
+    /// `Insert::After` is among the rarer requests).
     wakes_first: bool,
     /// The rarer requests, boxed: every field here is paid by every spawn
     /// (the builder is moved by value), and these three measured +2.5 %
@@ -172,6 +173,8 @@ pub struct Builder {
 struct Authorized {
     context: Option<crate::budget::ContextHandle>,
     tally: Option<crate::stats::Tally>,
+    /// `Insert::After`: the strand to enter the ready strands behind.
+    after: Option<u64>,
     lease: Option<crate::lease::Lease>,
     performance_sensitive: bool,
 }
@@ -224,9 +227,25 @@ impl Builder {
     /// service or completion strand others wait on; under EEVDF it is
     /// placed no later than the others without being granted CPU it is not
     /// owed). Default `Insert::Tail`; a yield always goes to the tail, and
-    /// children do not inherit it.
+    /// children do not inherit it. `Insert::After` names no strand here and
+    /// enters at the tail: see [`insert_after`](Self::insert_after).
     pub fn insert(mut self, hint: Insert) -> Builder {
         self.wakes_first = hint == Insert::Head;
+        if let Some(asked) = self.authority.as_deref_mut() {
+            asked.after = None;
+        }
+        self
+    }
+
+    /// Enters the strand into its core's ready strands right behind strand
+    /// `strand` (by [`Strand::id`](crate::Strand::id)) when it is spawned or
+    /// woken and that strand is ready on the same core, or next when that
+    /// strand is the one running there (a consumer behind its producer);
+    /// else at the tail. See [`Insert::After`] for what each policy makes
+    /// of it. Children do not inherit it.
+    pub fn insert_after(mut self, strand: u64) -> Builder {
+        self.wakes_first = false;
+        self.authority.get_or_insert_default().after = Some(strand);
         self
     }
 
@@ -284,10 +303,10 @@ impl Builder {
     #[inline]
     fn params(&self, parent: &SchedParams) -> Result<SchedParams, SpawnError> {
         // The insertion hint is the strand's own: children go to the tail.
-        let insert = if self.wakes_first {
-            Insert::Head
-        } else {
-            Insert::Tail
+        let insert = match self.authority.as_deref().and_then(|a| a.after) {
+            Some(_) => Insert::After,
+            None if self.wakes_first => Insert::Head,
+            None => Insert::Tail,
         };
         if self.weight.is_none() && self.class.is_none() && self.slice.is_none() {
             return Ok(SchedParams { insert, ..*parent });
@@ -364,6 +383,7 @@ impl Builder {
             None => (parent.own_context().cloned(), None, false),
             Some(asked) => asked.apply(&parent)?,
         };
+        let after = self.authority.as_deref().and_then(|a| a.after);
         let mut tally = match self.authority.as_deref().and_then(|a| a.tally.as_ref()) {
             Some(tally) => Some(tally.cell().clone()),
             None => parent.own_tally().cloned(),
@@ -415,7 +435,7 @@ impl Builder {
                 name.clone(),
                 parent,
                 size,
-                (params, (context.clone(), tally.take())),
+                (params, (context.clone(), tally.take(), after)),
                 scope,
                 f,
             );
@@ -497,7 +517,7 @@ where
         core,
         pinned: false,
     };
-    let params = (SchedParams::default(), (None, None));
+    let params = (SchedParams::default(), (None, None, None));
     let (task, handle) = build(rt, id, placement, name, parent, size, params, scope, f);
     rt.inject(
         core,
@@ -520,7 +540,7 @@ fn build<F, T>(
     name: Option<String>,
     parent: Option<Arc<Header>>,
     stack_size: usize,
-    (params, (context, tally)): (SchedParams, crate::strand::Bound),
+    (params, (context, tally, after)): (SchedParams, crate::strand::Bound),
     scope: Option<Arc<ScopeState>>,
     f: F,
 ) -> (Task, JoinHandle<T>)
@@ -569,7 +589,7 @@ where
         header.clone(),
         pending,
         rt.config.policy.keeps_entities(),
-        (context, tally),
+        (context, tally, after),
     );
     (task, JoinHandle { header, packet })
 }

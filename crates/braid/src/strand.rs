@@ -160,9 +160,10 @@ pub(crate) struct Header {
     class: LatencyClass,
     /// The slice it asked for, in `SLICE_UNIT`s; 0 for none.
     slice_units: u16,
-    /// It asked to enter its core's ready strands at the head when spawned
-    /// or woken (`SchedParams::insert`).
-    pub(crate) wakes_first: bool,
+    /// Where it asked to enter its core's ready strands when spawned or
+    /// woken (`SchedParams::insert`): `INSERT_TAIL`, `INSERT_HEAD`, or
+    /// `INSERT_AFTER` (the strand it names is in the extras box).
+    pub(crate) insert_kind: u8,
     /// Its place in its core's policy (`braid_core::fair`), for policies
     /// that keep one; it belongs to the strand's one `Task` (see
     /// `Schedulable for Task`). Here rather than in the task, which stays
@@ -182,6 +183,13 @@ pub(crate) struct Header {
 #[cfg(test)]
 const HEADER_BYTES: usize = 208;
 
+/// `Header::insert_kind`: at the tail, at the head, after a named strand
+/// (which the extras box holds: `Insert` stays one byte, and so every
+/// `SchedParams` copy on the spawn path).
+pub(crate) const INSERT_TAIL: u8 = 0;
+pub(crate) const INSERT_HEAD: u8 = 1;
+pub(crate) const INSERT_AFTER: u8 = 2;
+
 /// The unit of a strand's slice request in its header: 100 µs (requests are
 /// 100 µs ..= 1 s; the runtime's clock ticks every millisecond).
 pub(crate) const SLICE_UNIT: u64 = 100_000;
@@ -199,6 +207,9 @@ struct Extras {
     /// The tally the strand counts in (see `stats::Tally`), if any: set at
     /// spawn, never changed.
     tally: Option<Arc<crate::stats::TallyCell>>,
+    /// The strand it asked to enter the ready strands behind
+    /// (`Insert::After`), if any: set at spawn, never changed.
+    after: Option<u64>,
     /// The context it runs on while serving a call (see `endpoint`); set
     /// and cleared only by the strand itself.
     donated: Option<Arc<crate::budget::ContextCell>>,
@@ -227,11 +238,7 @@ impl Header {
             weight: self.weight,
             class: self.class,
             slice: (self.slice_units != 0).then(|| self.slice_units as u64 * SLICE_UNIT),
-            insert: if self.wakes_first {
-                Insert::Head
-            } else {
-                Insert::Tail
-            },
+            insert: self.insert_hint(),
         }
     }
 
@@ -276,7 +283,11 @@ impl Header {
             slice_units: params
                 .slice
                 .map_or(0, |ns| (ns / SLICE_UNIT).clamp(1, u16::MAX as u64) as u16),
-            wakes_first: params.insert == Insert::Head,
+            insert_kind: match params.insert {
+                Insert::Tail => INSERT_TAIL,
+                Insert::Head => INSERT_HEAD,
+                Insert::After => INSERT_AFTER,
+            },
             entity: EntityCell(std::cell::UnsafeCell::new(None)),
         }
     }
@@ -310,6 +321,26 @@ impl Header {
         }
     }
 
+    /// Where the strand asked to enter its core's ready strands when it is
+    /// spawned or woken.
+    #[inline]
+    pub(crate) fn insert_hint(&self) -> Insert {
+        match self.insert_kind {
+            INSERT_TAIL => Insert::Tail,
+            INSERT_HEAD => Insert::Head,
+            _ => Insert::After,
+        }
+    }
+
+    /// The strand it asked to enter the ready strands behind
+    /// (`Insert::After`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn insert_after(&self) -> Option<u64> {
+        // SAFETY: as for `context`; `after` never changes after `Task::new`.
+        unsafe { (*self.entity.0.get()).as_deref().and_then(|x| x.after) }
+    }
+
     /// The tally the strand counts in (what the strands it spawns inherit).
     #[inline]
     pub(crate) fn own_tally(&self) -> Option<&Arc<crate::stats::TallyCell>> {
@@ -340,7 +371,7 @@ impl Header {
             return false;
         }
         let params = self.params();
-        let extras = cell.get_or_insert_with(|| Box::new(Extras::new(params, None, None)));
+        let extras = cell.get_or_insert_with(|| Box::new(Extras::new(params, (None, None, None))));
         let same = match (&extras.donated, &donated) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (None, None) => true,
@@ -479,10 +510,11 @@ impl Task {
         header: Arc<Header>,
         pending: Arc<dyn Launch>,
         fair: bool,
-        (context, tally): Bound,
+        bound: Bound,
     ) -> Task {
-        if fair || context.is_some() || tally.is_some() {
-            let extras = Box::new(Extras::new(header.params(), context, tally));
+        let (context, tally, after) = &bound;
+        if fair || context.is_some() || tally.is_some() || after.is_some() {
+            let extras = Box::new(Extras::new(header.params(), bound));
             // SAFETY: the header is new and this is its one task: nothing
             // else can reach the cell (see `Schedulable for Task`).
             unsafe { *header.entity.0.get() = Some(extras) };
@@ -496,25 +528,24 @@ impl Task {
 }
 
 impl Extras {
-    fn new(
-        params: SchedParams,
-        context: Option<Arc<crate::budget::ContextCell>>,
-        tally: Option<Arc<crate::stats::TallyCell>>,
-    ) -> Extras {
+    fn new(params: SchedParams, (context, tally, after): Bound) -> Extras {
         Extras {
             entity: Entity::new(params),
             context,
             tally,
+            after,
             donated: None,
             replaced: None,
         }
     }
 }
 
-/// What a new strand is bound to: its scheduling context and its tally.
+/// What a new strand is bound to: its scheduling context, its tally, and
+/// the strand it asked to be inserted after (`Insert::After`).
 pub(crate) type Bound = (
     Option<Arc<crate::budget::ContextCell>>,
     Option<Arc<crate::stats::TallyCell>>,
+    Option<u64>,
 );
 
 /// What a policy without per-strand state is shown (none of braid's reads
@@ -543,8 +574,15 @@ impl Schedulable for Task {
         // SAFETY: as above, and `&mut self` borrows the one task exclusively.
         let cell = unsafe { &mut *self.header.entity.0.get() };
         &mut cell
-            .get_or_insert_with(|| Box::new(Extras::new(params, None, None)))
+            .get_or_insert_with(|| Box::new(Extras::new(params, (None, None, None))))
             .entity
+    }
+    #[inline]
+    fn strand_id(&self) -> Option<u64> {
+        Some(self.header.id)
+    }
+    fn insert_after(&self) -> Option<u64> {
+        self.header.insert_after()
     }
 }
 

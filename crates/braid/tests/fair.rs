@@ -281,3 +281,38 @@ fn a_strand_that_asks_for_the_head_runs_before_the_queue_when_woken() {
         ["worker", "worker", "worker", "service"]
     );
 }
+
+/// On one core: three workers queued, then a consumer that names the second
+/// (or the spawning strand itself) as what it runs after.
+fn order_with_a_dependency(name_spawner: bool) -> Vec<&'static str> {
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    rt.block_on(move || {
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let worker = |name: &'static str| {
+            let l = log.clone();
+            braid::spawn(move || l.lock().unwrap().push(name))
+        };
+        let workers = [worker("a"), worker("b"), worker("c")];
+        let dependency = if name_spawner {
+            braid::current().unwrap().id()
+        } else {
+            workers[1].strand().id()
+        };
+        let l = log.clone();
+        let consumer = braid::Builder::new()
+            .insert_after(dependency)
+            .spawn(move || l.lock().unwrap().push("consumer"))
+            .unwrap();
+        consumer.join().unwrap();
+        workers.into_iter().for_each(|w| w.join().unwrap());
+        let log = log.lock().unwrap().clone();
+        log
+    })
+}
+
+#[test]
+fn a_strand_inserted_after_another_runs_right_behind_it() {
+    assert_eq!(order_with_a_dependency(false), ["a", "b", "consumer", "c"]);
+    // Naming the strand that runs: next, before the queue.
+    assert_eq!(order_with_a_dependency(true), ["consumer", "a", "b", "c"]);
+}

@@ -39,6 +39,21 @@ pub(crate) type Sched = CoreSched<Task, Arc<Header>, AnyPolicy<Task>, AnyBalance
 /// The scheduling mail of the bus.
 pub(crate) type SchedMail = Mail<Task, Arc<Header>>;
 
+/// An `Insert::After` naming the strand running on this thread's core
+/// becomes `Insert::Head`: the dependency is not among the ready strands,
+/// and the dependent should run as soon as it stops.
+#[cold]
+#[inline(never)]
+fn after_current(header: &Header) -> Insert {
+    let current = crate::context::current_ptr();
+    // SAFETY: a non-null current header belongs to the running strand.
+    if !current.is_null() && header.insert_after() == Some(unsafe { (*current).id }) {
+        Insert::Head
+    } else {
+        Insert::After
+    }
+}
+
 impl TaskHandle for Task {
     #[inline]
     fn pinned(&self) -> bool {
@@ -52,10 +67,9 @@ impl TaskHandle for Task {
 
     #[inline]
     fn wake_hint(&self) -> Insert {
-        if self.header.wakes_first {
-            Insert::Head
-        } else {
-            Insert::Tail
+        match self.header.insert_hint() {
+            Insert::After => after_current(&self.header),
+            hint => hint,
         }
     }
 
@@ -289,12 +303,25 @@ impl Local {
     /// Starts a new strand on `core` (this one, or by a spawn message).
     pub(crate) fn start(&mut self, task: Task, core: CoreId) {
         if core == self.core {
-            self.enqueue(task, Insert::Tail);
+            if task.header.insert_kind == crate::strand::INSERT_TAIL {
+                self.enqueue(task, Insert::Tail);
+            } else {
+                self.start_hinted(task);
+            }
         } else {
             let now = self.now();
             self.sched.spawn(task, core, now);
             self.send_outbox();
         }
+    }
+
+    /// [`start`](Self::start) here for a strand that asked to enter the
+    /// ready strands elsewhere than at the tail.
+    #[cold]
+    #[inline(never)]
+    fn start_hinted(&mut self, task: Task) {
+        let hint = task.wake_hint();
+        self.enqueue(task, hint);
     }
 
     /// Sends `msg` to core `to`, waking it if it sleeps.
