@@ -314,6 +314,12 @@ fn braid_run(policy: PolicyKind, rate: f64, window: Duration) -> Result<Run, Box
     });
     drop(tx);
     server.join().map_err(|e| e.to_string())?;
+    // The dispatcher dropped the requests' handles: a request that panicked
+    // shows only here.
+    let panics = rt.stats().panics;
+    if panics > 0 {
+        return Err(format!("{panics} request strands panicked").into());
+    }
     Ok(finish(latencies, late))
 }
 

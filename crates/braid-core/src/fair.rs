@@ -463,23 +463,30 @@ impl<T> Fair<T> {
 }
 
 impl<T: Schedulable> Fair<T> {
-    /// Files `item` as ready; under EEVDF an [`Insert::After`] hint caps its
-    /// virtual deadline just after its dependency's, if that is ready here.
-    fn file(&mut self, mut item: T, hint: Insert, now: Nanos) {
-        let cap = match (hint, item.insert_after()) {
-            (Insert::After, Some(dependency)) if self.rule == Rule::EarliestEligibleDeadline => {
-                self.ready
-                    .iter()
-                    .find(|(_, t)| t.strand_id() == Some(dependency))
-                    .map(|(_, t)| t.entity().deadline.saturating_add(1))
-            }
-            _ => None,
+    /// Under EEVDF, for an [`Insert::After`]: just after the virtual
+    /// deadline of the strand `item` names, if that is ready here
+    /// (`u64::MAX`: no cap).
+    #[cold]
+    #[inline(never)]
+    fn deadline_after(&self, item: &T) -> u64 {
+        let Some(dependency) = item.insert_after() else {
+            return u64::MAX;
         };
-        let e = item.entity_mut();
-        e.deadline = e.vruntime + virtual_ns(e.params.slice_of(self.base_slice), e.params.weight);
-        if let Some(cap) = cap {
-            e.deadline = e.deadline.min(cap);
+        if self.rule != Rule::EarliestEligibleDeadline {
+            return u64::MAX;
         }
+        self.ready
+            .iter()
+            .find(|(_, t)| t.strand_id() == Some(dependency))
+            .map_or(u64::MAX, |(_, t)| t.entity().deadline.saturating_add(1))
+    }
+
+    /// Files `item` as ready, its virtual deadline no later than `cap`
+    /// (`u64::MAX`: none; see [`Fair::deadline_after`]).
+    fn file(&mut self, mut item: T, cap: u64, now: Nanos) {
+        let e = item.entity_mut();
+        let deadline = e.vruntime + virtual_ns(e.params.slice_of(self.base_slice), e.params.weight);
+        e.deadline = deadline.min(cap);
         e.ready_since = now;
         let key = (e.vruntime, self.arrivals);
         self.arrivals += 1;
@@ -526,7 +533,12 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
             e.lag = 0;
             self.join(e, v);
         }
-        self.file(item, hint, now);
+        let cap = if hint == Insert::After {
+            self.deadline_after(&item)
+        } else {
+            u64::MAX
+        };
+        self.file(item, cap, now);
     }
 
     fn pick_next(&mut self, _now: Nanos) -> Option<T> {
@@ -600,7 +612,7 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
         let v = e.vruntime;
         e.lag = 0;
         self.join(e, v);
-        self.file(item, Insert::Tail, now);
+        self.file(item, u64::MAX, now);
     }
 
     fn load(&self) -> Load {

@@ -12,6 +12,7 @@ pub type Nanos = u64;
 
 /// Where a newly ready strand enters the ready structure.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Insert {
     /// Behind everything already ready: the normal case (spawn, yield, wake).
     #[default]
@@ -22,13 +23,15 @@ pub enum Insert {
     /// Right behind the strand it names ([`Schedulable::insert_after`], by
     /// [`Schedulable::strand_id`]), a dependency it consumes the work of,
     /// when that strand is ready on the same core; at the tail otherwise.
-    /// Round robin and strict priority put it right behind (within the
-    /// dependency's class, under priority); EEVDF gives it a virtual
-    /// deadline just after the dependency's when that is earlier than its
-    /// own, which orders it without changing its share (it still runs only
-    /// once eligible); CFS orders by virtual runtime alone, which is the
-    /// share, so there it enters as at the tail. A driver turns a hint that
-    /// names the strand running on the core into [`Insert::Head`].
+    /// Round robin puts it right behind; strict priority too, when the
+    /// dependency is in the newcomer's own class (it looks nowhere else);
+    /// EEVDF gives it a virtual deadline just after the dependency's when
+    /// that is earlier than its own, which orders it without changing its
+    /// share (it still runs only once eligible); CFS orders by virtual
+    /// runtime alone, which is the share, so there it enters as at the
+    /// tail. A driver turns a hint that names the strand running on the
+    /// core into [`Insert::Head`] (under the fair policies that forgives
+    /// what the newcomer owes, as any head insertion does).
     After,
 }
 

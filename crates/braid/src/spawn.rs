@@ -239,10 +239,11 @@ impl Builder {
 
     /// Enters the strand into its core's ready strands right behind strand
     /// `strand` (by [`Strand::id`](crate::Strand::id)) when it is spawned or
-    /// woken and that strand is ready on the same core, or next when that
-    /// strand is the one running there (a consumer behind its producer);
-    /// else at the tail. See [`Insert::After`] for what each policy makes
-    /// of it. Children do not inherit it.
+    /// woken and that strand is ready on the same core, or as with
+    /// `Insert::Head` when that strand is the one running there (a consumer
+    /// behind its producer: next, under round robin); else at the tail. See
+    /// [`Insert::After`] for what each policy makes of it. Children do not
+    /// inherit it.
     pub fn insert_after(mut self, strand: u64) -> Builder {
         self.wakes_first = false;
         self.authority.get_or_insert_default().after = Some(strand);

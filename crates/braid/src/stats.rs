@@ -5,7 +5,7 @@ use crate::facade::Ordering;
 use crate::strand::Header;
 use crate::sys::{self, GuardKind};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 /// Accounting of one strand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,7 +87,11 @@ impl StrandStats {
 ///             kids.into_iter().for_each(|k| k.join().unwrap());
 ///         })
 ///         .unwrap();
+///     let group = root.group();
 ///     root.join().unwrap();
+///     // A join returns as soon as the value is in, a moment before the
+///     // strand is counted out; waiting for its group covers that.
+///     group.wait().unwrap();
 ///     let stats = tally.stats();
 ///     assert_eq!((stats.spawned, stats.exited), (4, 4));
 ///     assert!(stats.total.switches >= 7);
@@ -114,14 +118,19 @@ pub struct TallyStats {
     pub spawned: u64,
     /// Of those, strands that exited.
     pub exited: u64,
+    /// Of those, strands whose header is gone without their exit being
+    /// counted: abandoned unfinished when their runtime was dropped (their
+    /// figures are lost with them).
+    pub abandoned: u64,
     /// Their accounting summed, exited strands included.
     pub total: StrandStats,
 }
 
 impl TallyStats {
-    /// Strands of the tally that have not exited.
+    /// Strands of the tally that have not exited (nor been abandoned
+    /// unfinished when their runtime was dropped).
     pub fn live(&self) -> u64 {
-        self.spawned - self.exited
+        self.spawned - self.exited - self.abandoned
     }
 }
 
@@ -133,14 +142,23 @@ impl Tally {
 
     /// The tally's figures now: the exited strands' final ones plus the
     /// live strands' so far.
+    ///
+    /// It copies the list of live strands under the tally's lock (which
+    /// spawns into the tally and exits from it take too) and reads their
+    /// counters after it: O(live strands).
     pub fn stats(&self) -> TallyStats {
-        let books = self.cell.lock();
-        let mut stats = TallyStats {
-            spawned: books.spawned,
-            exited: books.spawned - books.live.len() as u64,
-            total: books.exited,
+        let (mut stats, live) = {
+            let books = self.cell.lock();
+            let live: Vec<Arc<Header>> = books.live.values().filter_map(Weak::upgrade).collect();
+            let stats = TallyStats {
+                spawned: books.spawned,
+                exited: books.exited,
+                abandoned: books.live.len() as u64 - live.len() as u64,
+                total: books.exited_total,
+            };
+            (stats, live)
         };
-        for header in books.live.values() {
+        for header in &live {
             stats.total.add(&StrandStats::read(header));
         }
         stats
@@ -160,11 +178,15 @@ pub(crate) struct TallyCell {
 #[derive(Default)]
 struct TallyBooks {
     spawned: u64,
+    exited: u64,
     /// The live strands, by header address (ids are unique only within a
-    /// runtime; a tally may count strands of several).
-    live: HashMap<usize, Arc<Header>>,
+    /// runtime; a tally may count strands of several). Weak: a strand's
+    /// extras box holds the tally, so a strong reference here would keep
+    /// the header of a strand abandoned at shutdown (which never leaves)
+    /// alive, and the tally with it.
+    live: HashMap<usize, Weak<Header>>,
     /// The exited strands' figures, summed.
-    exited: StrandStats,
+    exited_total: StrandStats,
 }
 
 impl TallyCell {
@@ -178,7 +200,7 @@ impl TallyCell {
         books.spawned += 1;
         books
             .live
-            .insert(Arc::as_ptr(header) as usize, header.clone());
+            .insert(Arc::as_ptr(header) as usize, Arc::downgrade(header));
     }
 
     /// A strand of the tally exited: its final figures stay counted.
@@ -189,7 +211,8 @@ impl TallyCell {
             .remove(&(header as *const Header as usize))
             .is_some()
         {
-            books.exited.add(&StrandStats::read(header));
+            books.exited += 1;
+            books.exited_total.add(&StrandStats::read(header));
         }
     }
 }

@@ -284,9 +284,9 @@ impl Header {
                 .slice
                 .map_or(0, |ns| (ns / SLICE_UNIT).clamp(1, u16::MAX as u64) as u16),
             insert_kind: match params.insert {
-                Insert::Tail => INSERT_TAIL,
                 Insert::Head => INSERT_HEAD,
                 Insert::After => INSERT_AFTER,
+                _ => INSERT_TAIL,
             },
             entity: EntityCell(std::cell::UnsafeCell::new(None)),
         }
@@ -570,11 +570,11 @@ impl Schedulable for Task {
     }
     #[inline]
     fn entity_mut(&mut self) -> &mut Entity {
-        let params = self.header.params();
+        let header = &*self.header;
         // SAFETY: as above, and `&mut self` borrows the one task exclusively.
-        let cell = unsafe { &mut *self.header.entity.0.get() };
+        let cell = unsafe { &mut *header.entity.0.get() };
         &mut cell
-            .get_or_insert_with(|| Box::new(Extras::new(params, (None, None, None))))
+            .get_or_insert_with(|| Box::new(Extras::new(header.params(), (None, None, None))))
             .entity
     }
     #[inline]

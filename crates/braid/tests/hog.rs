@@ -283,32 +283,79 @@ fn time_spent_ready_behind_another_strand_is_counted() {
     );
 }
 
-/// A strand's virtual runtime is its runtime scaled by its weight.
+/// A strand spawned or woken by one that has run for a while waits from
+/// that moment, not from when its spawner was dispatched.
 #[test]
-fn virtual_runtime_is_runtime_over_weight() {
-    let rt = Runtime::builder().cores(1).build().unwrap();
-    let stats = |weight: u32| {
-        rt.spawn(move || {
+fn a_wait_starts_when_the_strand_becomes_ready() {
+    let rt = Runtime::builder()
+        .cores(1)
+        .time_slice(Duration::from_millis(100))
+        .hog_threshold(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let child = rt
+        .spawn(|| {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(30) {
+                std::hint::spin_loop();
+            }
+            // Runs as soon as the spawner parks in `join`. Its counters are
+            // read once it is counted out (the wait is added at the end of
+            // its run).
+            let child = braid::spawn(|| ());
+            let (strand, group) = (child.strand(), child.group());
+            child.join().unwrap();
+            group.wait().unwrap();
+            strand.stats()
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(
+        child.runnable_wait_ns < 10_000_000,
+        "the child waited {} ns",
+        child.runnable_wait_ns
+    );
+}
+
+/// Under EEVDF two CPU-bound strands of weights 1 and 3 sharing a core get
+/// CPU 1 : 3 and so the same virtual runtime.
+#[test]
+fn fair_shares_even_out_virtual_runtime() {
+    let rt = Runtime::builder()
+        .cores(1)
+        .policy(braid::sched::PolicyKind::Eevdf)
+        .build()
+        .unwrap();
+    let (light, heavy) = rt.block_on(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let strand = |weight: u32| {
+            let stop = stop.clone();
             braid::Builder::new()
                 .weight(weight)
-                .spawn(|| {
-                    let start = Instant::now();
-                    while start.elapsed() < Duration::from_millis(5) {
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        while t.elapsed() < Duration::from_micros(100) {}
                         braid::yield_now();
                     }
                     braid::current().unwrap().stats()
                 })
                 .unwrap()
-                .join()
-                .unwrap()
-        })
-        .unwrap()
-        .join()
-        .unwrap()
-    };
-    let unit = stats(braid::sched::UNIT_WEIGHT);
-    assert_eq!(unit.virtual_runtime_ns, unit.runtime_ns, "{unit:?}");
-    let heavy = stats(4 * braid::sched::UNIT_WEIGHT);
-    assert!(heavy.runtime_ns > 0, "{heavy:?}");
-    assert_eq!(heavy.virtual_runtime_ns, heavy.runtime_ns / 4, "{heavy:?}");
+        };
+        let (light, heavy) = (
+            strand(braid::sched::UNIT_WEIGHT),
+            strand(3 * braid::sched::UNIT_WEIGHT),
+        );
+        braid::sleep(Duration::from_millis(400)).unwrap();
+        stop.store(true, Ordering::Relaxed);
+        (light.join().unwrap(), heavy.join().unwrap())
+    });
+    let ratio = heavy.runtime_ns as f64 / light.runtime_ns.max(1) as f64;
+    assert!(
+        (2.4..3.6).contains(&ratio),
+        "CPU {ratio:.2} : 1 ({light:?} / {heavy:?})"
+    );
+    let v = heavy.virtual_runtime_ns as f64 / light.virtual_runtime_ns.max(1) as f64;
+    assert!((0.8..1.2).contains(&v), "virtual runtimes {v:.2} : 1");
 }

@@ -520,7 +520,9 @@ where
     /// clock, a latency-class strand (a 500 µs slice) was, about 100 times
     /// in 3 s as the dispersive bench's dispatcher, each time queueing
     /// behind the batch work it exists to cut ahead of. A slice so ends
-    /// between its length and a tick later, never earlier.
+    /// between its length and a tick later — never earlier while the clock
+    /// is at most a tick behind (a late clock update can still cut one
+    /// short).
     #[inline]
     pub fn slice_end(&self, task: &T, now: Nanos, resolution: Nanos) -> Nanos {
         now.saturating_add(self.policy.slice(task))
@@ -600,7 +602,8 @@ where
             Mail::Spawn(task) => {
                 let mut task = *task;
                 task.arriving(self.me, now);
-                self.enqueue(task, Insert::Tail, now);
+                let hint = task.wake_hint();
+                self.enqueue(task, hint, now);
                 self.balancer.on_busy();
             }
             Mail::WorkRequest => {

@@ -257,7 +257,10 @@ impl Local {
     pub(crate) fn enqueue(&mut self, task: Task, hint: Insert) {
         task.header.set_state(StrandState::Ready);
         let now = self.now();
-        task.header.readied(now);
+        // Not `now`: while a strand runs (spawning or waking here) the
+        // core's tick is the time it was dispatched.
+        task.header
+            .readied(self.rt().clock_ns.load(Ordering::Relaxed));
         self.sched.enqueue(task, hint, now);
         self.publish_ready_len();
         self.send_outbox();
@@ -372,7 +375,7 @@ impl Local {
         {
             header.blocked_slot.store(NO_SLOT, Ordering::Relaxed);
             header.set_state(StrandState::Ready);
-            header.readied(now);
+            header.readied(self.rt().clock_ns.load(Ordering::Relaxed));
             self.publish_ready_len();
             self.send_outbox();
         }
