@@ -693,12 +693,8 @@ impl<T: Schedulable> Policy<T> for Priority<T> {
             Insert::Head => queue.push_front(item),
             Insert::After => {
                 let dependency = item.insert_after();
-                let at =
-                    dependency.and_then(|d| queue.iter().position(|t| t.strand_id() == Some(d)));
-                match at {
-                    Some(at) => queue.insert(at + 1, item),
-                    None => queue.push_back(item),
-                }
+                let is_dependency = |t: &T| dependency.is_some() && t.strand_id() == dependency;
+                crate::policy::insert_behind(queue, item, is_dependency);
             }
         }
     }

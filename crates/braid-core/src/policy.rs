@@ -225,7 +225,7 @@ impl<T: Schedulable> AnyPolicy<T> {
     fn enqueue_after(p: &mut RoundRobin<T>, item: T) {
         match item.insert_after() {
             Some(dependency) => p.enqueue_after(item, |t| t.strand_id() == Some(dependency)),
-            None => p.ready.push_back(item),
+            None => p.enqueue(item, Insert::Tail, 0),
         }
     }
 }
@@ -356,10 +356,20 @@ impl<T> RoundRobin<T> {
     /// Makes `item` ready right behind the first ready strand `is_dependency`
     /// picks out, or at the tail if none (see [`Insert::After`]).
     pub fn enqueue_after(&mut self, item: T, is_dependency: impl Fn(&T) -> bool) {
-        match self.ready.iter().position(is_dependency) {
-            Some(at) => self.ready.insert(at + 1, item),
-            None => self.ready.push_back(item),
-        }
+        insert_behind(&mut self.ready, item, is_dependency);
+    }
+}
+
+/// Puts `item` into `queue` right behind the first entry `is_dependency`
+/// picks out, or at the back if none: an [`Insert::After`] in a FIFO.
+pub(crate) fn insert_behind<T>(
+    queue: &mut VecDeque<T>,
+    item: T,
+    is_dependency: impl Fn(&T) -> bool,
+) {
+    match queue.iter().position(is_dependency) {
+        Some(at) => queue.insert(at + 1, item),
+        None => queue.push_back(item),
     }
 }
 

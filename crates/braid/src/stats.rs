@@ -50,9 +50,7 @@ impl StrandStats {
             virtual_runtime_ns: braid_core::fair::virtual_ns(runtime_ns, header.params().weight),
         }
     }
-}
 
-impl StrandStats {
     /// Adds `other`'s figures to these.
     fn add(&mut self, other: &StrandStats) {
         self.runtime_ns += other.runtime_ns;

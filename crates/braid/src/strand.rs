@@ -161,9 +161,9 @@ pub(crate) struct Header {
     /// The slice it asked for, in `SLICE_UNIT`s; 0 for none.
     slice_units: u16,
     /// Where it asked to enter its core's ready strands when spawned or
-    /// woken (`SchedParams::insert`): `INSERT_TAIL`, `INSERT_HEAD`, or
-    /// `INSERT_AFTER` (the strand it names is in the extras box).
-    pub(crate) insert_kind: u8,
+    /// woken (`SchedParams::insert`; for `Insert::After` the strand it
+    /// names is in the extras box, so this stays one byte).
+    insert: Insert,
     /// Its place in its core's policy (`braid_core::fair`), for policies
     /// that keep one; it belongs to the strand's one `Task` (see
     /// `Schedulable for Task`). Here rather than in the task, which stays
@@ -182,13 +182,6 @@ pub(crate) struct Header {
 /// more is paid by every strand (see `StrandCounters`).
 #[cfg(test)]
 const HEADER_BYTES: usize = 208;
-
-/// `Header::insert_kind`: at the tail, at the head, after a named strand
-/// (which the extras box holds: `Insert` stays one byte, and so every
-/// `SchedParams` copy on the spawn path).
-pub(crate) const INSERT_TAIL: u8 = 0;
-pub(crate) const INSERT_HEAD: u8 = 1;
-pub(crate) const INSERT_AFTER: u8 = 2;
 
 /// The unit of a strand's slice request in its header: 100 µs (requests are
 /// 100 µs ..= 1 s; the runtime's clock ticks every millisecond).
@@ -283,11 +276,7 @@ impl Header {
             slice_units: params
                 .slice
                 .map_or(0, |ns| (ns / SLICE_UNIT).clamp(1, u16::MAX as u64) as u16),
-            insert_kind: match params.insert {
-                Insert::Head => INSERT_HEAD,
-                Insert::After => INSERT_AFTER,
-                _ => INSERT_TAIL,
-            },
+            insert: params.insert,
             entity: EntityCell(std::cell::UnsafeCell::new(None)),
         }
     }
@@ -325,11 +314,7 @@ impl Header {
     /// spawned or woken.
     #[inline]
     pub(crate) fn insert_hint(&self) -> Insert {
-        match self.insert_kind {
-            INSERT_TAIL => Insert::Tail,
-            INSERT_HEAD => Insert::Head,
-            _ => Insert::After,
-        }
+        self.insert
     }
 
     /// The strand it asked to enter the ready strands behind

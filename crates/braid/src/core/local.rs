@@ -306,7 +306,7 @@ impl Local {
     /// Starts a new strand on `core` (this one, or by a spawn message).
     pub(crate) fn start(&mut self, task: Task, core: CoreId) {
         if core == self.core {
-            if task.header.insert_kind == crate::strand::INSERT_TAIL {
+            if task.header.insert_hint() == Insert::Tail {
                 self.enqueue(task, Insert::Tail);
             } else {
                 self.start_hinted(task);
