@@ -67,7 +67,7 @@ enum Command {
         cores: Vec<usize>,
         /// Workloads, NAME or NAME:SIZE (map, pool, barrier, groups,
         /// process, service, skynet, uts, pingpong, ring, server,
-        /// dispersive, share; default all).
+        /// dispersive, share, budget; default all).
         #[arg(long, value_delimiter = ',')]
         workload: Vec<String>,
         /// The local scheduling policy every core runs.

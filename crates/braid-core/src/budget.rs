@@ -44,6 +44,13 @@ pub const MERGE_GAP: Nanos = 50_000;
 /// holds).
 pub const MAX_REFILLS: usize = 16;
 
+/// When all of a budget is set aside for runs on other cores that should
+/// have used it up by now (a run overruns until its driver stops it), a
+/// dispatch is throttled for this long, 10 µs, and tries again: not until
+/// `now`, which would release the strand at once and ask again, over and
+/// over, on a core whose clock stands still.
+pub const RETRY: Nanos = 10_000;
+
 /// The smallest budget: 10 µs. (A run is charged piece by piece, one per
 /// budget's worth: a 1 ns budget would make a 10 ms overrun 10 million
 /// pieces.)
@@ -247,6 +254,292 @@ impl Budget {
     }
 }
 
+/// What happens when a context's budget runs out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Overrun {
+    /// Its strands wait until the next refill (the default).
+    #[default]
+    Throttle,
+    /// Nothing but the count and the notice: the context only measures.
+    Notify,
+}
+
+/// What the driver does with a strand bound to an [`Account`] that it is
+/// about to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Run it, and stop it once it has used `available` ns (0: no limit,
+    /// the context only measures); charge it as `run`.
+    Run {
+        /// The CPU it may use before it is stopped.
+        available: Nanos,
+        /// The run, to name when it is charged.
+        run: RunId,
+    },
+    /// Hold it back until then (see [`crate::CoreSched::throttle`]).
+    Throttle(Nanos),
+}
+
+/// What an [`Account`]'s last step asks the driver to announce.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct Notices {
+    /// The budget ran out.
+    pub depleted: bool,
+    /// A throttled strand ran again later than the deadline after its
+    /// release.
+    pub missed: bool,
+}
+
+/// A run of a strand bound to an [`Account`], between its dispatch and its
+/// charge: what it was given is set aside from the budget meanwhile.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RunId(u64);
+
+impl RunId {
+    /// A run that was given nothing set aside (a measuring context's).
+    pub const NONE: RunId = RunId(0);
+
+    /// As a number, to keep in an atomic.
+    pub fn to_bits(self) -> u64 {
+        self.0
+    }
+
+    /// Back from [`to_bits`](Self::to_bits).
+    pub fn from_bits(bits: u64) -> RunId {
+        RunId(bits)
+    }
+}
+
+/// CPU set aside for a run: `amount` from the budget's eligible refills,
+/// used up by `ends` at the latest if the run is not held off its CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Given {
+    run: RunId,
+    amount: Nanos,
+    ends: Nanos,
+}
+
+/// An [`Account`]'s counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountStats {
+    /// CPU charged, in ns.
+    pub used: Nanos,
+    /// Runs charged (dispatches, and holds of a strand that did not stop).
+    pub runs: u64,
+    /// Dispatches refused because the budget was spent.
+    pub throttles: u64,
+    /// Times the budget ran out.
+    pub depletions: u64,
+    /// Throttled strands that ran later than the deadline after release.
+    pub misses: u64,
+    /// Runs the driver had to stop from outside (see [`Account::hold`]).
+    pub holds: u64,
+}
+
+/// The decisions of one scheduling context: a [`Budget`] with what
+/// happens when it runs out, a relative deadline for throttled strands,
+/// and counts. Both drivers keep one per context (the runtime behind a
+/// lock its cores share, the simulator as plain data) and ask it at every
+/// dispatch and stop of a bound strand.
+///
+/// **Runs on several cores at once.** The budget is charged when a run
+/// stops, so two strands dispatched on two cores at once would each see
+/// the whole eligible budget and together use twice it in one period
+/// (measured in braid-sim's `budget` workload: 6 ms in a window of a
+/// 3 ms / 10 ms context over 2 cores; debt then made the long-run rate
+/// right, not the window). So a dispatch *sets aside* what it gives the
+/// run ([`RunId`]) until the run is charged: the next dispatch anywhere
+/// gets only what is eligible and not set aside, and with nothing left is
+/// throttled until a refill makes some free, or, if all of the budget is
+/// set aside, until the earliest run given some must have stopped.
+///
+/// A run is given all that is free, not a slice's worth: the runtime holds
+/// a strand that does not yield when what it was given runs out, and a
+/// never-yielding strand given a slice at a time would be held at every
+/// slice with budget left. (Measured in braid-sim's `budget` workload at
+/// 1–64 cores, giving a slice's worth instead changed neither the shares
+/// nor the most in one window; it let two runs of a context go on at
+/// once.) So the strands of a context whose budget is spent on one core
+/// wait for that run even when they could use the rest on another.
+#[derive(Clone, Debug)]
+pub struct Account {
+    budget: Budget,
+    /// The catch-up asked for (the budget's own is capped by its period).
+    catch_up: Nanos,
+    overrun: Overrun,
+    /// A throttled strand should run within this of its release
+    /// (`Nanos::MAX`: no deadline).
+    deadline: Nanos,
+    /// When the last throttle ends (for the deadline check).
+    released: Option<Nanos>,
+    /// What runs going on now were given (one per core at most, and the
+    /// carriers held for this context).
+    given: Vec<Given>,
+    next_run: u64,
+    stats: AccountStats,
+}
+
+impl Account {
+    /// The account of a context of `budget` ns per `period` ns, full from
+    /// `now`, with no deadline (see [`Budget::new`] for `catch_up`).
+    pub fn new(
+        budget: Nanos,
+        period: Nanos,
+        catch_up: Nanos,
+        now: Nanos,
+        overrun: Overrun,
+    ) -> Result<Account, BudgetError> {
+        Ok(Account {
+            budget: Budget::new(budget, period, catch_up, now)?,
+            catch_up,
+            overrun,
+            deadline: Nanos::MAX,
+            released: None,
+            given: Vec::new(),
+            next_run: 1,
+            stats: AccountStats::default(),
+        })
+    }
+
+    /// With a relative deadline for throttled strands (checked by the
+    /// caller against the period).
+    pub fn with_deadline(mut self, deadline: Nanos) -> Account {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The budget.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> AccountStats {
+        self.stats
+    }
+
+    /// A strand bound here is about to run at `now`.
+    pub fn dispatch(&mut self, now: Nanos) -> (Dispatch, Notices) {
+        let mut notices = Notices::default();
+        let free = self.free(now);
+        if free == 0 && self.overrun == Overrun::Throttle {
+            let until = self.next_free(now);
+            self.stats.throttles += 1;
+            self.released = Some(until);
+            return (Dispatch::Throttle(until), notices);
+        }
+        if let Some(released) = self.released.take() {
+            if now.saturating_sub(released) > self.deadline {
+                self.stats.misses += 1;
+                notices.missed = true;
+            }
+        }
+        let (available, run) = match self.overrun {
+            Overrun::Throttle => (free, self.set_aside(free, now)),
+            Overrun::Notify => (0, RunId::NONE),
+        };
+        (Dispatch::Run { available, run }, notices)
+    }
+
+    /// Books `run`, of `used` ns that began at `start`; `now` is when it
+    /// is booked.
+    pub fn charge(&mut self, run: RunId, start: Nanos, used: Nanos, now: Nanos) -> Notices {
+        self.given.retain(|g| g.run != run);
+        let before = self.budget.available(start);
+        self.budget.charge(start, used);
+        self.stats.used += used;
+        self.stats.runs += 1;
+        let depleted = before > 0 && self.budget.available(now) == 0;
+        if depleted {
+            self.stats.depletions += 1;
+        }
+        if self.overrun == Overrun::Notify
+            && self.budget.next_available(now) > now.saturating_add(self.budget.period())
+        {
+            // Nothing holds a measuring context back, so its debt would
+            // only grow: forgive what is more than a period behind.
+            self.budget.reset(now);
+        }
+        Notices {
+            depleted,
+            missed: false,
+        }
+    }
+
+    /// `run` did not stop by itself and was stopped from outside at `now`:
+    /// books `used` ns from `start`, and says when it may go on and how
+    /// much it may use then (set aside for it as for a dispatch then;
+    /// `run` names it still).
+    pub fn hold(
+        &mut self,
+        run: RunId,
+        start: Nanos,
+        used: Nanos,
+        now: Nanos,
+    ) -> (Nanos, Nanos, Notices) {
+        let notices = self.charge(run, start, used, now);
+        self.stats.holds += 1;
+        let until = self.next_free(now);
+        let amount = self.free(until);
+        if amount > 0 {
+            self.given.push(Given {
+                run,
+                amount,
+                ends: until.saturating_add(amount),
+            });
+        }
+        (until, amount, notices)
+    }
+
+    /// What is eligible at `now` and not set aside for a run.
+    fn free(&self, now: Nanos) -> Nanos {
+        let given: Nanos = self.given.iter().map(|g| g.amount).sum();
+        self.budget.available(now).saturating_sub(given)
+    }
+
+    /// When some of the budget is next free: when the refills due by then
+    /// add up to more than is set aside, or (all of it set aside) when the
+    /// earliest run given some has used it.
+    fn next_free(&self, now: Nanos) -> Nanos {
+        let given: Nanos = self.given.iter().map(|g| g.amount).sum();
+        let mut due = 0;
+        for r in self.budget.refills() {
+            due += r.amount;
+            if due > given {
+                return r.at.max(now);
+            }
+        }
+        let ends = self.given.iter().map(|g| g.ends).min().unwrap_or(now);
+        ends.max(now.saturating_add(RETRY))
+    }
+
+    fn set_aside(&mut self, amount: Nanos, now: Nanos) -> RunId {
+        let run = RunId(self.next_run);
+        self.next_run += 1;
+        self.given.push(Given {
+            run,
+            amount,
+            ends: now.saturating_add(amount),
+        });
+        run
+    }
+
+    /// Changes the budget to `budget` per `period`. The new one starts
+    /// full when the old one's last promised refill is due (`now`, if none
+    /// is pending), so no window gets both.
+    pub fn set_budget(
+        &mut self,
+        budget: Nanos,
+        period: Nanos,
+        now: Nanos,
+    ) -> Result<(), BudgetError> {
+        let from = self.budget.refills().last().map_or(now, |r| r.at.max(now));
+        self.budget = Budget::new(budget, period, self.catch_up, from)?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,6 +632,43 @@ mod tests {
         // Run at 25 ms, 5 ms late (more than catch_up): booked at 25 ms.
         b.charge(25 * MS, 2 * MS);
         assert_eq!(b.next_available(28 * MS), 35 * MS);
+    }
+
+    #[test]
+    fn what_a_run_is_given_is_set_aside_from_runs_on_other_cores() {
+        let mut a = Account::new(2 * MS, 10 * MS, 0, 0, Overrun::Throttle).unwrap();
+        let Dispatch::Run { available, run } = a.dispatch(0).0 else {
+            panic!("a full budget throttled");
+        };
+        assert_eq!(available, 2 * MS);
+        // A second core at the same time: nothing free until the first
+        // run has used what it was given.
+        assert_eq!(a.dispatch(MS / 2).0, Dispatch::Throttle(2 * MS));
+        // It stops early: the rest is free again at once.
+        let _ = a.charge(run, 0, MS, MS);
+        assert!(matches!(
+            a.dispatch(MS).0,
+            Dispatch::Run { available, .. } if available == MS
+        ));
+        // All set aside for a run past its end: retried, not at `now`.
+        let mut b = Account::new(2 * MS, 10 * MS, 0, 0, Overrun::Throttle).unwrap();
+        let _ = b.dispatch(0);
+        assert_eq!(b.dispatch(3 * MS).0, Dispatch::Throttle(3 * MS + RETRY));
+        // A hold books the run and sets aside what it may use after.
+        let (until, rearm, _) = b.hold(RunId(1), 0, 2 * MS, 3 * MS);
+        assert_eq!((until, rearm), (10 * MS, 2 * MS));
+        assert_eq!(b.dispatch(10 * MS).0, Dispatch::Throttle(12 * MS));
+        assert_eq!(b.stats().holds, 1);
+        // A measuring context gives no limit and sets nothing aside.
+        let mut m = Account::new(2 * MS, 10 * MS, 0, 0, Overrun::Notify).unwrap();
+        let _ = m.charge(RunId::NONE, 0, 5 * MS, 5 * MS);
+        assert_eq!(
+            m.dispatch(5 * MS).0,
+            Dispatch::Run {
+                available: 0,
+                run: RunId::NONE
+            }
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub mod rng;
 pub mod sched;
 
 pub use balance::{AnyBalancer, Balancer, CoreId, Grant, LoadExchange, StealHalf};
-pub use budget::{Budget, BudgetError};
+pub use budget::{Account, AccountStats, Budget, BudgetError, Dispatch, Notices, Overrun, RunId};
 pub use choice::{BalancerKind, PolicyKind, UnknownName};
 pub use event::{home_core, EventMsg, Events, Queued, Signalled, Ticket, WaitOutcome};
 pub use fair::{Entity, Fair, LatencyClass, Priority, Rule, SchedParams, Schedulable};

@@ -42,6 +42,14 @@ pub trait Policy<T> {
     /// Makes `item` ready at time `now`, placed according to `hint`.
     fn enqueue(&mut self, item: T, hint: Insert, now: Nanos);
 
+    /// Makes `item`, held back by its CPU budget until now, ready again:
+    /// it should run soon, or the refill it waited for is used late and
+    /// lost (see [`CoreSched::slice_end`](crate::sched::CoreSched::slice_end)).
+    /// Default: a head insertion.
+    fn released(&mut self, item: T, now: Nanos) {
+        self.enqueue(item, Insert::Head, now);
+    }
+
     /// Removes and returns the strand to run next, or `None` when nothing is ready.
     fn pick_next(&mut self, now: Nanos) -> Option<T>;
 
@@ -283,6 +291,9 @@ impl<T: Schedulable> Policy<T> for AnyPolicy<T> {
     }
     fn untake(&mut self, item: T, now: Nanos) {
         each_policy!(self, p => p.untake(item, now));
+    }
+    fn released(&mut self, item: T, now: Nanos) {
+        each_policy!(self, p => p.released(item, now));
     }
     fn load(&self) -> Load {
         each_policy!(self, p => p.load())

@@ -22,6 +22,7 @@ use crate::cost::{Costs, Topology};
 use crate::metrics::{Histogram, TraceHash, Utilisation};
 use crate::workload::{Ctx, StrandIdx, Then, Workload};
 use crate::{SimConfig, SimError, SimReport};
+use braid_core::budget::{Account, Dispatch, Overrun, RunId};
 use braid_core::sched::placement::RoundRobinPlacer;
 use braid_core::sched::{IdleEnd, Park, Slot};
 use braid_core::{
@@ -37,14 +38,19 @@ use std::collections::{BinaryHeap, VecDeque};
 pub(crate) struct SimTask {
     idx: StrandIdx,
     pinned: bool,
+    /// The scheduling context it is bound to (`UNBOUND`: none).
+    context: u32,
     entity: Entity,
 }
 
+const UNBOUND: u32 = u32::MAX;
+
 impl SimTask {
-    fn new(idx: StrandIdx, pinned: bool, params: SchedParams) -> SimTask {
+    fn new(idx: StrandIdx, pinned: bool, params: SchedParams, context: Option<usize>) -> SimTask {
         SimTask {
             idx,
             pinned,
+            context: context.map_or(UNBOUND, |c| c as u32),
             entity: Entity::new(params),
         }
     }
@@ -83,6 +89,9 @@ enum St {
     /// In a grant or offer in flight.
     Moving,
     Exited,
+    /// Held back by its core because its context's budget is spent, or
+    /// released since and not yet run (the scheduler does not say which).
+    Throttled,
 }
 
 impl St {
@@ -94,6 +103,7 @@ impl St {
             St::Blocked(_) => 3,
             St::Moving => 4,
             St::Exited => 5,
+            St::Throttled => 6,
         }
     }
 }
@@ -110,6 +120,10 @@ struct StrandRec {
 }
 
 const NEVER: Nanos = Nanos::MAX;
+
+/// How late a context's refill may be taken and still be booked as on
+/// time: the runtime's `CATCH_UP`, 2 ms.
+pub const CATCH_UP: Nanos = 2_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -136,8 +150,28 @@ struct Core {
     /// The simulator's own account of what the scheduler holds.
     ready: usize,
     blocked: usize,
+    /// Strands its scheduler holds throttled.
+    throttled: usize,
     /// When the running strand's slice ends (its policy's, from dispatch).
     slice_end: Nanos,
+    /// A bound strand's run: when it began, and when its budget runs out
+    /// (`NEVER`: no limit).
+    run: RunId,
+    run_start: Nanos,
+    budget_end: Nanos,
+}
+
+/// A scheduling context: braid-core's account, as the runtime keeps one,
+/// and what the checks need.
+struct SimContext {
+    account: Account,
+    /// Every run of its strands, (start, end), in order of their ends.
+    runs: Vec<(Nanos, Nanos)>,
+    /// The most a run used beyond what it was given.
+    overrun: Nanos,
+    /// Runs going on now, and the most at once.
+    running: u32,
+    most_running: u32,
 }
 
 struct Letter {
@@ -147,10 +181,26 @@ struct Letter {
 }
 
 enum Ev {
-    Step { core: usize, gen: u64 },
-    SegmentEnd { core: usize },
-    SpinEnd { core: usize, gen: u64 },
-    Deliver { to: usize, letter: Box<Letter> },
+    Step {
+        core: usize,
+        gen: u64,
+    },
+    /// A parked core's timer: a throttled strand's release is due.
+    Timer {
+        core: usize,
+        gen: u64,
+    },
+    SegmentEnd {
+        core: usize,
+    },
+    SpinEnd {
+        core: usize,
+        gen: u64,
+    },
+    Deliver {
+        to: usize,
+        letter: Box<Letter>,
+    },
     Arrival,
 }
 
@@ -217,7 +267,8 @@ impl MessageCounts {
 pub(crate) struct Engine<'w> {
     cores: Vec<Core>,
     strands: Vec<StrandRec>,
-    states: [u64; 6],
+    states: [u64; 7],
+    contexts: Vec<SimContext>,
     workload: &'w mut dyn Workload,
     costs: Costs,
     /// See [`SimConfig::clock_tick`].
@@ -254,7 +305,7 @@ impl<'w> Engine<'w> {
         config: &SimConfig,
         workload: &'w mut dyn Workload,
         make: impl Fn(usize) -> (SimPolicy, SimBalancer),
-    ) -> Engine<'w> {
+    ) -> Result<Engine<'w>, SimError> {
         let n = config.cores;
         let cores = (0..n)
             .map(|c| {
@@ -268,14 +319,38 @@ impl<'w> Engine<'w> {
                     busy_from: 0,
                     ready: 0,
                     blocked: 0,
+                    throttled: 0,
                     slice_end: 0,
+                    run: RunId::NONE,
+                    run_start: 0,
+                    budget_end: NEVER,
                 }
             })
             .collect();
-        Engine {
+        let contexts = workload
+            .contexts()
+            .into_iter()
+            .map(|(budget, period)| {
+                Account::new(budget, period, CATCH_UP, 0, Overrun::Throttle).map(|account| {
+                    SimContext {
+                        account,
+                        runs: Vec::new(),
+                        overrun: 0,
+                        running: 0,
+                        most_running: 0,
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|err| SimError::Workload {
+                workload: workload.name(),
+                detail: format!("a context's figures: {err}"),
+            })?;
+        Ok(Engine {
             cores,
             strands: Vec::new(),
-            states: [0; 6],
+            states: [0; 7],
+            contexts,
             workload,
             costs: config.costs,
             clock_tick: config.clock_tick,
@@ -304,7 +379,7 @@ impl<'w> Engine<'w> {
             handled: 0,
             max_events: config.max_events,
             outbox: Vec::new(),
-        }
+        })
     }
 
     fn push(&mut self, at: Nanos, ev: Ev) {
@@ -343,6 +418,14 @@ impl<'w> Engine<'w> {
         idx
     }
 
+    fn new_task(&self, idx: StrandIdx, pinned: bool) -> SimTask {
+        let context = self
+            .workload
+            .context(idx)
+            .filter(|&c| c < self.contexts.len());
+        SimTask::new(idx, pinned, self.workload.params(idx), context)
+    }
+
     pub(crate) fn run(mut self) -> Result<SimReport, SimError> {
         let n = self.cores.len();
         // Every core starts as a runtime's carriers do: its first pass finds
@@ -355,7 +438,7 @@ impl<'w> Engine<'w> {
         for r in 0..roots {
             let core = self.placer.next(n);
             let idx = self.new_strand(core);
-            let task = SimTask::new(idx, false, self.workload.params(idx));
+            let task = self.new_task(idx, false);
             let mut t = 0;
             self.send(None, core, Mail::Spawn(Box::new(task)), &mut t);
             debug_assert_eq!(idx, r);
@@ -394,14 +477,43 @@ impl<'w> Engine<'w> {
                     let c = &mut self.cores[core];
                     if c.gen == gen && c.mode == Mode::Spinning {
                         self.trace.add([3, at, core as u64, 0]);
-                        match c.sched.park(at, false) {
-                            Park::Sleep(_) => c.mode = Mode::Parked { since: at },
+                        let clock = match self.clock_tick {
+                            0 => at,
+                            tick => at - at % tick,
+                        };
+                        match c.sched.park(clock, false) {
+                            Park::Sleep(wake) => {
+                                c.mode = Mode::Parked { since: at };
+                                if let Some(wake) = wake {
+                                    // When the scheduler's clock shows it.
+                                    let at = match self.clock_tick {
+                                        0 => wake,
+                                        tick => wake.div_ceil(tick) * tick,
+                                    };
+                                    let gen = c.gen;
+                                    self.push(at, Ev::Timer { core, gen });
+                                }
+                            }
+                            Park::Return => {
+                                c.gen += 1;
+                                c.mode = Mode::Busy;
+                                c.sched.idle_ended(at, IdleEnd::Returned);
+                                c.busy_from = at;
+                                let gen = c.gen;
+                                self.push(at, Ev::Step { core, gen });
+                            }
                             other => {
                                 return Err(self.invariant(format!(
-                                "core {core}: park plan {other:?} with no timers and no overflow"
-                            )))
+                                    "core {core}: park plan {other:?} with no overflow"
+                                )))
                             }
                         }
+                    }
+                }
+                Ev::Timer { core, gen } => {
+                    if self.cores[core].gen == gen {
+                        self.trace.add([6, at, core as u64, 0]);
+                        self.unpark(core);
                     }
                 }
                 Ev::Deliver { to, letter } => {
@@ -419,7 +531,7 @@ impl<'w> Engine<'w> {
                         let idx = self.new_strand(core);
                         self.trace.add([5, at, core as u64, u64::from(idx)]);
                         self.workload.arrived(idx, at);
-                        let task = SimTask::new(idx, false, self.workload.params(idx));
+                        let task = self.new_task(idx, false);
                         self.send(None, core, Mail::Spawn(Box::new(task)), &mut t);
                     }
                     if let Some(next) = self.workload.next_arrival(at) {
@@ -443,22 +555,26 @@ impl<'w> Engine<'w> {
             .iter()
             .map(|c| c.sched.blocked().len() as u64)
             .sum();
+        let throttled: u64 = self.cores.iter().map(|c| c.sched.throttled() as u64).sum();
         let running = self
             .cores
             .iter()
             .filter(|c| matches!(c.mode, Mode::Running(_)))
             .count() as u64;
         let s = &self.states;
-        let held = ready + blocked + running + s[St::Spawning.index()] + s[St::Moving.index()];
+        // (A strand released by its core is ready there, but the simulator
+        // sees it as throttled until it runs.)
+        let held =
+            ready + throttled + blocked + running + s[St::Spawning.index()] + s[St::Moving.index()];
         let total = held + s[St::Exited.index()];
         if total != self.strands.len() as u64
-            || ready != s[St::Ready.index()]
+            || ready + throttled != s[St::Ready.index()] + s[St::Throttled.index()]
             || blocked != s[St::Blocked(0).index()]
             || running != s[St::Running.index()]
         {
             return Err(self.invariant(format!(
-                "strands not conserved: schedulers hold {ready} ready, {blocked} blocked, \
-                 {running} running; states {s:?}; {} spawned",
+                "strands not conserved: schedulers hold {ready} ready, {throttled} throttled, \
+                 {blocked} blocked, {running} running; states {s:?}; {} spawned",
                 self.strands.len()
             )));
         }
@@ -481,18 +597,26 @@ impl<'w> Engine<'w> {
                 let gen = c.gen;
                 self.push(at, Ev::Step { core: to, gen });
             }
-            Mode::Parked { since } => {
-                let at = now.max(c.free_at) + self.costs.unpark;
-                c.gen += 1;
-                c.mode = Mode::Busy;
-                c.sched
-                    .idle_ended(at, IdleEnd::Parked(now.saturating_sub(since)));
-                c.busy_from = at;
-                let gen = c.gen;
-                self.push(at, Ev::Step { core: to, gen });
-            }
+            Mode::Parked { .. } => self.unpark(to),
             Mode::Busy | Mode::Running(_) => {}
         }
+    }
+
+    /// Parked core `core` is woken now (mail, or its timer).
+    fn unpark(&mut self, core: usize) {
+        let now = self.now;
+        let c = &mut self.cores[core];
+        let Mode::Parked { since } = c.mode else {
+            return;
+        };
+        let at = now.max(c.free_at) + self.costs.unpark;
+        c.gen += 1;
+        c.mode = Mode::Busy;
+        c.sched
+            .idle_ended(at, IdleEnd::Parked(now.saturating_sub(since)));
+        c.busy_from = at;
+        let gen = c.gen;
+        self.push(at, Ev::Step { core, gen });
     }
 
     /// A scheduling point of core `core`: apply mail, then run the next
@@ -505,14 +629,44 @@ impl<'w> Engine<'w> {
         }
         self.flush(core, &mut t);
         self.check_core(core)?;
-        let clock = self.clock(t);
-        let next = self.cores[core].sched.next(clock);
+        let next = loop {
+            let clock = self.clock(t);
+            let next = self.cores[core].sched.next(clock);
+            // Strands whose release came are ready again.
+            let c = &mut self.cores[core];
+            let released = c.throttled - c.sched.throttled();
+            c.throttled -= released;
+            c.ready += released;
+            let Some(task) = next else { break None };
+            c.ready -= 1;
+            t += self.costs.switch;
+            if task.context == UNBOUND {
+                break Some(task);
+            }
+            // As the runtime's carrier does: ask the strand's context.
+            let ctx = &mut self.contexts[task.context as usize];
+            match ctx.account.dispatch(t) {
+                (Dispatch::Run { available, run }, _) => {
+                    ctx.running += 1;
+                    ctx.most_running = ctx.most_running.max(ctx.running);
+                    let c = &mut self.cores[core];
+                    c.run = run;
+                    c.run_start = t;
+                    c.budget_end = if available == 0 { NEVER } else { t + available };
+                    break Some(task);
+                }
+                (Dispatch::Throttle(until), _) => {
+                    let c = &mut self.cores[core];
+                    c.sched.throttle(task, until);
+                    c.throttled += 1;
+                    self.set_state(task.idx, St::Throttled);
+                }
+            }
+        };
         match next {
             Some(task) => {
-                self.cores[core].ready -= 1;
-                t += self.costs.switch;
                 let rec = &self.strands[task.idx as usize];
-                if rec.st != St::Ready || rec.home != core {
+                if !matches!(rec.st, St::Ready | St::Throttled) || rec.home != core {
                     return Err(self.invariant(format!(
                         "core {core} picked strand {} in state {:?} homed on core {}",
                         task.idx, rec.st, rec.home
@@ -572,13 +726,18 @@ impl<'w> Engine<'w> {
                 }
             }
         }
-        if c.sched.ready_len() != c.ready || c.sched.blocked().len() != c.blocked {
+        if c.sched.ready_len() != c.ready
+            || c.sched.blocked().len() != c.blocked
+            || c.sched.throttled() != c.throttled
+        {
             return Err(self.invariant(format!(
-                "core {core}: scheduler holds {} ready and {} blocked, the simulator counts {} and {}",
+                "core {core}: scheduler holds {} ready, {} blocked and {} throttled, the simulator counts {}, {} and {}",
                 c.sched.ready_len(),
                 c.sched.blocked().len(),
+                c.sched.throttled(),
                 c.ready,
-                c.blocked
+                c.blocked,
+                c.throttled
             )));
         }
         Ok(())
@@ -599,7 +758,10 @@ impl<'w> Engine<'w> {
                 then
             };
             if let Then::Compute(d) = then {
-                let room = self.cores[core].slice_end.saturating_sub(*t);
+                // The slice ends at its end or when the budget runs out
+                // (the runtime's budget timer ends it then).
+                let c = &self.cores[core];
+                let room = c.slice_end.min(c.budget_end).saturating_sub(*t);
                 if d <= room {
                     then = Then::Run(d);
                 } else if room > 0 {
@@ -627,6 +789,7 @@ impl<'w> Engine<'w> {
                     continue;
                 }
                 Then::Yield => {
+                    self.stopped(core, task, *t);
                     self.set_state(task.idx, St::Ready);
                     let c = &mut self.cores[core];
                     c.ready += 1;
@@ -634,6 +797,7 @@ impl<'w> Engine<'w> {
                     c.sched.enqueue(task, Insert::Tail, clock);
                 }
                 Then::Block => {
+                    self.stopped(core, task, *t);
                     let c = &mut self.cores[core];
                     c.sched.ran(&mut task, clock);
                     let slot = c.sched.block(task);
@@ -642,6 +806,7 @@ impl<'w> Engine<'w> {
                 }
                 Then::Exit => {
                     *t += self.costs.exit;
+                    self.stopped(core, task, *t);
                     let clock = self.clock(*t);
                     let c = &mut self.cores[core];
                     c.sched.ran(&mut task, clock);
@@ -660,6 +825,21 @@ impl<'w> Engine<'w> {
         }
     }
 
+    /// `task`'s run on `core` ended at `t`: charges its context, if bound.
+    fn stopped(&mut self, core: usize, task: SimTask, t: Nanos) {
+        if task.context == UNBOUND {
+            return;
+        }
+        let c = &mut self.cores[core];
+        let (run, start, given) = (c.run, c.run_start, c.budget_end);
+        c.budget_end = NEVER;
+        let ctx = &mut self.contexts[task.context as usize];
+        let _ = ctx.account.charge(run, start, t - start, t);
+        ctx.runs.push((start, t));
+        ctx.overrun = ctx.overrun.max(t.saturating_sub(given));
+        ctx.running -= 1;
+    }
+
     /// Applies what the last `act` asked for: spawns, wakes, responses.
     fn apply_effects(&mut self, core: usize, t: &mut Nanos) -> Result<(), SimError> {
         let spawns = std::mem::take(&mut self.ctx.spawns);
@@ -676,7 +856,7 @@ impl<'w> Engine<'w> {
             if idx != req.idx {
                 return Err(self.invariant(format!("spawn index {} != {idx}", req.idx)));
             }
-            let task = SimTask::new(idx, place.pinned, self.workload.params(idx));
+            let task = self.new_task(idx, place.pinned);
             if place.core == core {
                 self.set_state(idx, St::Ready);
                 self.cores[core].ready += 1;
@@ -867,6 +1047,18 @@ impl<'w> Engine<'w> {
             counters.refusals += k.refusals;
             counters.offers += k.offers;
         }
+        // A context's strands never had more in one period than the
+        // sporadic server allows.
+        let contexts: Vec<ContextReport> = self.contexts.iter().map(SimContext::report).collect();
+        for (i, c) in contexts.iter().enumerate() {
+            if c.max_window_ns > c.window_bound_ns {
+                return Err(self.invariant(format!(
+                    "context {i} ({} ns per {} ns) had {} ns in one period, beyond its bound {} ns \
+                     ({} runs at once at most)",
+                    c.budget_ns, c.period_ns, c.max_window_ns, c.window_bound_ns, c.most_running
+                )));
+            }
+        }
         let balancing = self.sent.request + self.sent.reply + self.sent.offer;
         let transfers = (self.sent.reply - counters.refusals) + self.sent.offer;
         Ok(SimReport {
@@ -897,8 +1089,74 @@ impl<'w> Engine<'w> {
             wall_s: 0.0,
             summary: self.workload.summary(),
             group_shares: self.workload.group_shares(),
+            contexts,
         })
     }
+}
+
+/// What one scheduling context's strands had in a run.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct ContextReport {
+    /// The budget per period, in ns.
+    pub budget_ns: Nanos,
+    /// The period, in ns.
+    pub period_ns: Nanos,
+    /// CPU its strands used.
+    pub used_ns: Nanos,
+    /// Runs charged, and dispatches refused for a spent budget.
+    pub runs: u64,
+    /// Dispatches refused because the budget was spent.
+    pub throttles: u64,
+    /// The most CPU its strands had in any window of one period.
+    pub max_window_ns: Nanos,
+    /// What the sporadic server allows in one window: the budget, its
+    /// catch-up, the merge allowance and twice the longest overrun.
+    pub window_bound_ns: Nanos,
+    /// The most runs of its strands at once (on different cores).
+    pub most_running: u32,
+}
+
+impl SimContext {
+    fn report(&self) -> ContextReport {
+        let budget = self.account.budget();
+        let stats = self.account.stats();
+        let mut runs = self.runs.clone();
+        runs.sort_unstable();
+        ContextReport {
+            budget_ns: budget.budget(),
+            period_ns: budget.period(),
+            used_ns: stats.used,
+            runs: stats.runs,
+            throttles: stats.throttles,
+            max_window_ns: max_window(&runs, budget.period()),
+            window_bound_ns: budget.budget()
+                + budget.catch_up()
+                + braid_core::budget::MERGE_GAP
+                + 2 * self.overrun,
+            most_running: self.most_running,
+        }
+    }
+}
+
+/// The most of `runs` (sorted by start) that falls in any window of
+/// `period`: the sum is largest with the window starting at a run's start
+/// or ending at a run's end, so those are the windows looked at.
+fn max_window(runs: &[(Nanos, Nanos)], period: Nanos) -> Nanos {
+    let longest = runs.iter().map(|&(s, e)| e - s).max().unwrap_or(0);
+    let in_window = |from: Nanos| -> Nanos {
+        let to = from + period;
+        let first = runs.partition_point(|&(s, _)| s + longest < from);
+        runs[first..]
+            .iter()
+            .take_while(|&&(s, _)| s < to)
+            .map(|&(s, e)| e.min(to).saturating_sub(s.max(from)))
+            .sum()
+    };
+    runs.iter()
+        .flat_map(|&(s, e)| [s, e.saturating_sub(period)])
+        .map(in_window)
+        .max()
+        .unwrap_or(0)
 }
 
 fn ratio(a: u64, b: u64) -> Option<f64> {

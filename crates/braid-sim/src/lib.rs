@@ -15,8 +15,10 @@
 //! What the model leaves out, so its figures are read with care: caches and
 //! memory bandwidth (a strand costs the same wherever it runs, migration has
 //! no cache penalty beyond [`Costs::per_task_moved`]), ring capacity (rings
-//! never fill), the watchdog's hand-off of a hogging core, sockets, and the
-//! kernel's own scheduling of carrier threads.
+//! never fill), the watchdog's hand-off of a hogging core, the holding of a
+//! carrier whose budget-bound strand does not yield (a run that makes no
+//! runtime call overruns its budget here), sockets, and the kernel's own
+//! scheduling of carrier threads.
 
 pub mod calibrate;
 pub mod cli;
@@ -28,7 +30,7 @@ pub mod workload;
 pub mod workloads;
 
 pub use cost::{Costs, Topology};
-pub use engine::MessageCounts;
+pub use engine::{ContextReport, MessageCounts, CATCH_UP};
 pub use workload::{Ctx, StrandIdx, Then, Workload};
 
 use braid_core::sched::SchedConfig;
@@ -209,6 +211,9 @@ pub struct SimReport {
     pub summary: Option<String>,
     /// Each weighted group's share of the CPU (the `share` workload).
     pub group_shares: Option<Vec<f64>>,
+    /// Each scheduling context's figures, for workloads that bind strands
+    /// to contexts (the `budget` workload).
+    pub contexts: Vec<ContextReport>,
 }
 
 impl From<UnknownName> for SimError {
@@ -238,7 +243,7 @@ pub fn run(config: &SimConfig, workload: &mut dyn Workload) -> Result<SimReport,
             config.balancer.build(core, n),
         )
     });
-    let mut report = engine.run()?;
+    let mut report = engine?.run()?;
     report.policy = config.policy.name().to_owned();
     report.balancer = config.balancer.name().to_owned();
     report.seed = config.seed;

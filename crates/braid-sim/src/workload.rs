@@ -129,6 +129,20 @@ pub trait Workload {
         None
     }
 
+    /// The scheduling contexts the workload's strands may be bound to:
+    /// each one's budget and period in ns (checked as the runtime checks
+    /// them). Default: none.
+    fn contexts(&self) -> Vec<(Nanos, Nanos)> {
+        Vec::new()
+    }
+
+    /// The context strand `idx` is bound to, an index into
+    /// [`contexts`](Self::contexts); asked once, when it is created.
+    fn context(&self, idx: StrandIdx) -> Option<usize> {
+        let _ = idx;
+        None
+    }
+
     /// What strand `idx` asks of the scheduler (weight, latency class,
     /// slice); asked once, when it is created. Default: nothing special.
     fn params(&self, idx: StrandIdx) -> braid_core::SchedParams {

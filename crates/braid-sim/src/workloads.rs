@@ -65,13 +65,19 @@ pub enum Kind {
     /// group as cores) of weights 1 : 2 : 4, computing with runtime calls
     /// until the time is up; reports each group's share of the CPU.
     Share,
+    /// CPU budgets: one strand bound to a context of 2 ms per 10 ms, as
+    /// many strands as cores bound to one of 3 ms per 10 ms (spread over
+    /// the cores), and as many unbound strands, all computing with runtime
+    /// calls until the time is up; each context must get its budget's
+    /// share within 1 % of it.
+    Budget,
 }
 
 impl Kind {
     /// Every workload: name, kind, default size, default cost, what the size
     /// means.
     #[rustfmt::skip]
-    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 13] = [
+    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 14] = [
         ("map", Kind::Map, 2_097_152, 40.0, "elements (cost: per element)"),
         ("pool", Kind::Pool, 20_000, 2_000.0, "tasks (cost: per task unit; units are Pareto, 1..=201)"),
         ("barrier", Kind::Barrier, 2_000, 4.0, "phases of 200 000 elements (cost: per element)"),
@@ -85,6 +91,7 @@ impl Kind {
         ("server", Kind::Server, 100_000, 4_000.0, "requests at 70 % load (cost: the short service time)"),
         ("dispersive", Kind::Dispersive, 80, 4_000.0, "per cent load, 100 000 requests (cost: the short service time)"),
         ("share", Kind::Share, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
+        ("budget", Kind::Budget, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
     ];
 
     fn entry(self) -> &'static (&'static str, Kind, u64, f64, &'static str) {
@@ -164,7 +171,10 @@ impl Spec {
 
     /// Whether the total work is the same at every core count.
     pub fn fixed_size(&self) -> bool {
-        !matches!(self.kind, Kind::Server | Kind::Dispersive | Kind::Share)
+        !matches!(
+            self.kind,
+            Kind::Server | Kind::Dispersive | Kind::Share | Kind::Budget
+        )
     }
 
     /// The workload's label in reports: `name:size`.
@@ -197,6 +207,7 @@ impl Spec {
                 cores,
             )),
             Kind::Share => Box::new(Share::new(self.label(), n * 1_000_000, ns(c), cores)),
+            Kind::Budget => Box::new(Budgeted::new(self.label(), n * 1_000_000, ns(c), cores)),
         })
     }
 }
@@ -1326,6 +1337,122 @@ impl Workload for Share {
             2.0 / 7.0,
             4.0 / 7.0,
             100.0 * err
+        ))
+    }
+}
+
+/// The `budget` workload's contexts: (budget, period) in ns.
+pub const BUDGET_CONTEXTS: [(Nanos, Nanos); 2] = [(2_000_000, 10_000_000), (3_000_000, 10_000_000)];
+
+/// CPU budgets (see [`Kind::Budget`]). Strand 0 spawns the workers on its
+/// own core for the balancer to spread, and waits for them: worker 1 is
+/// bound to context 0, the next `cores` to context 1, the last `cores` to
+/// none.
+struct Budgeted {
+    label: String,
+    until: Nanos,
+    chunk: Nanos,
+    cores: u64,
+    started: bool,
+    joins: Joins,
+    /// CPU computed by context 0's strand, context 1's, and the unbound:
+    /// chunks counted once done (at the strand's next act).
+    cpu: [Nanos; 3],
+    computing: Vec<bool>,
+}
+
+impl Budgeted {
+    fn new(label: String, until: Nanos, chunk: Nanos, cores: usize) -> Budgeted {
+        Budgeted {
+            label,
+            until,
+            chunk: chunk.max(1),
+            cores: cores as u64,
+            started: false,
+            joins: Joins::default(),
+            cpu: [0; 3],
+            computing: Vec::new(),
+        }
+    }
+
+    /// Which of `cpu` strand `idx` counts in (`None`: the root).
+    fn class(&self, idx: StrandIdx) -> Option<usize> {
+        match u64::from(idx) {
+            0 => None,
+            1 => Some(0),
+            i if i <= 1 + self.cores => Some(1),
+            _ => Some(2),
+        }
+    }
+
+    /// Each context's share of the time, and the unbound strands'.
+    fn shares(&self) -> [f64; 3] {
+        self.cpu.map(|c| c as f64 / self.until as f64)
+    }
+}
+
+impl Workload for Budgeted {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        let Some(class) = self.class(idx) else {
+            if self.started {
+                return self.joins.wait(0, Then::Exit);
+            }
+            self.started = true;
+            for _ in 0..1 + 2 * self.cores {
+                self.joins.spawn(ctx, 0, None);
+            }
+            return Then::Yield;
+        };
+        if std::mem::replace(slot(&mut self.computing, idx as usize), true) {
+            self.cpu[class] += self.chunk;
+        }
+        if ctx.now() >= self.until {
+            return self.joins.exit(ctx, idx);
+        }
+        Then::Compute(self.chunk)
+    }
+
+    fn contexts(&self) -> Vec<(Nanos, Nanos)> {
+        BUDGET_CONTEXTS.to_vec()
+    }
+
+    fn context(&self, idx: StrandIdx) -> Option<usize> {
+        self.class(idx).filter(|&c| c < BUDGET_CONTEXTS.len())
+    }
+
+    fn verify(&self) -> Result<(), String> {
+        // No context more than its budget's share plus 1 % (and the last
+        // chunk of each strand, which may end after the time is up: a
+        // throttled one's a period later). Whether each also got its share
+        // depends on the policy running released strands soon (the
+        // `budget` test in braid-sim's runs).
+        let shares = self.shares();
+        let strands = [1, self.cores];
+        for (c, &(budget, period)) in BUDGET_CONTEXTS.iter().enumerate() {
+            let want = budget as f64 / period as f64;
+            let last = (strands[c] * self.chunk) as f64 / self.until as f64;
+            if shares[c] - want > 0.01 * want + last {
+                return Err(format!(
+                    "context {c} got {:.4} of the time, more than its budget's {want:.4} by over 1 % (+{last:.4})",
+                    shares[c]
+                ));
+            }
+        }
+        if self.cpu[2] == 0 {
+            return Err("the unbound strands got no CPU".into());
+        }
+        Ok(())
+    }
+
+    fn summary(&self) -> Option<String> {
+        let s = self.shares();
+        Some(format!(
+            "context shares {:.4} (budget 0.2000), {:.4} (budget 0.3000, over {} strands); unbound strands {:.4}",
+            s[0], s[1], self.cores, s[2]
         ))
     }
 }

@@ -48,20 +48,26 @@
 //! [`Endpoint`](crate::sched::Endpoint) runs on its caller's context until
 //! it replies (see `endpoint`).
 //!
-//! Known limits: strands of one context running on several cores at once
-//! each run up to the whole remaining budget before the first stop charges
-//! it (the excess is debt, so the long-run rate holds, not the one-period
-//! window); the budget timer left armed between runs can interrupt a system
-//! call of an unbound strand that does not restart (`EINTR`); the monitor's
-//! notices allocate and take the injector's lock while a carrier is held.
-//! Not done yet (see the fairness issue): CPU masks, and binding a context
-//! to a group that already runs.
+//! Strands of one context on several cores: what a dispatch gives a run is
+//! set aside from the budget until the run is charged
+//! ([`braid_core::budget::Account`]), so two cores cannot each run the
+//! whole budget in one period.
+//!
+//! Known limits: the budget timer left armed between runs can interrupt a
+//! system call of an unbound strand that does not restart (`EINTR`); the
+//! monitor's notices allocate and take the injector's lock while a carrier
+//! is held; under the fair policies a released strand waits for earlier
+//! deadlines and may take its refill late (see ARCHITECTURE.md). Not done
+//! yet (see the fairness issue): binding a context to a group that already
+//! runs.
 
 use crate::event::{Event, EventError};
 use crate::facade::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::runtime::RuntimeShared;
 use crate::sys;
-use braid_core::{Budget, BudgetError, Nanos};
+pub use braid_core::budget::Overrun;
+use braid_core::budget::{Account, Dispatch, Notices, RunId};
+use braid_core::{BudgetError, Nanos};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -73,16 +79,6 @@ pub const CATCH_UP: Duration = Duration::from_millis(2);
 /// How much more CPU a strand whose budget ran out gets to reach a runtime
 /// call and yield before its carrier thread is held: 200 µs.
 pub const GRACE: Duration = Duration::from_micros(200);
-
-/// What happens when a context's budget runs out.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Overrun {
-    /// Its strands wait until the next refill (the default).
-    #[default]
-    Throttle,
-    /// Nothing but the count and the notice: the context only measures.
-    Notify,
-}
 
 /// The figures of a scheduling context, to mint one with
 /// [`Authority::mint`].
@@ -295,7 +291,6 @@ impl Authority {
     pub fn mint(&self, spec: &SchedContext) -> Result<ContextHandle, ContextError> {
         let (budget, period) = (nanos(spec.budget), nanos(spec.period));
         let now = crate::runtime::ns_since(self.started);
-        let books = Budget::new(budget, period, nanos(CATCH_UP), now)?;
         let deadline = match spec.deadline {
             None => Nanos::MAX,
             Some(d) if d.is_zero() || d > spec.period => {
@@ -306,6 +301,8 @@ impl Authority {
             }
             Some(d) => nanos(d),
         };
+        let books = Account::new(budget, period, nanos(CATCH_UP), now, spec.overrun)?
+            .with_deadline(deadline);
         if let Some(event) = &spec.notices {
             if !event.is_global() {
                 return Err(ContextError::LocalNotices(event.name().to_owned()));
@@ -327,20 +324,9 @@ impl Authority {
             generation: AtomicU64::new(0),
             strands: AtomicUsize::new(0),
             bound: AtomicBool::new(false),
-            overrun: spec.overrun,
-            deadline,
             notices: spec.notices.clone(),
             cores,
-            books: Mutex::new(Books {
-                budget: books,
-                used: 0,
-                runs: 0,
-                throttles: 0,
-                depletions: 0,
-                misses: 0,
-                holds: 0,
-                released: None,
-            }),
+            books: Mutex::new(books),
         });
         Ok(ContextHandle {
             cell,
@@ -395,15 +381,16 @@ impl ContextHandle {
     pub fn stats(&self) -> Result<ContextStats, ContextError> {
         let cell = self.current()?;
         let books = cell.lock();
+        let (budget, stats) = (books.budget(), books.stats());
         Ok(ContextStats {
-            budget: Duration::from_nanos(books.budget.budget()),
-            period: Duration::from_nanos(books.budget.period()),
-            used: Duration::from_nanos(books.used),
-            runs: books.runs,
-            throttles: books.throttles,
-            depletions: books.depletions,
-            deadline_misses: books.misses,
-            holds: books.holds,
+            budget: Duration::from_nanos(budget.budget()),
+            period: Duration::from_nanos(budget.period()),
+            used: Duration::from_nanos(stats.used),
+            runs: stats.runs,
+            throttles: stats.throttles,
+            depletions: stats.depletions,
+            deadline_misses: stats.misses,
+            holds: stats.holds,
             strands: cell.strands.load(Ordering::Relaxed),
             ended: cell.ended(),
         })
@@ -415,9 +402,7 @@ impl ContextHandle {
     pub fn set_budget(&self, budget: Duration, period: Duration) -> Result<(), ContextError> {
         let cell = self.check()?;
         let now = crate::runtime::ns_since(cell.started);
-        let mut books = cell.lock();
-        let from = books.budget.refills().last().map_or(now, |r| r.at.max(now));
-        books.budget = Budget::new(nanos(budget), nanos(period), nanos(CATCH_UP), from)?;
+        cell.lock().set_budget(nanos(budget), nanos(period), now)?;
         Ok(())
     }
 
@@ -435,19 +420,6 @@ fn nanos(d: Duration) -> Nanos {
     d.as_nanos().min(Nanos::MAX as u128) as Nanos
 }
 
-/// A context's books, locked at each dispatch and stop of its strands.
-struct Books {
-    budget: Budget,
-    used: Nanos,
-    runs: u64,
-    throttles: u64,
-    depletions: u64,
-    misses: u64,
-    holds: u64,
-    /// When the last throttle ends (for the deadline check).
-    released: Option<Nanos>,
-}
-
 /// One scheduling context, shared by its strands' headers and its handles.
 #[derive(Debug)]
 pub(crate) struct ContextCell {
@@ -458,34 +430,12 @@ pub(crate) struct ContextCell {
     strands: AtomicUsize,
     /// Whether a strand was ever bound (a context with none yet is alive).
     bound: AtomicBool,
-    overrun: Overrun,
-    deadline: Nanos,
     notices: Option<Event>,
     /// Its CPU mask (`None`: every core).
     cores: Option<CoreMask>,
-    books: Mutex<Books>,
-}
-
-impl std::fmt::Debug for Books {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Books").field("used", &self.used).finish()
-    }
-}
-
-/// What the carrier does with a bound strand it is about to run.
-pub(crate) enum Dispatch {
-    /// Run it; arm the budget timer for `available` ns of CPU (0: none).
-    Run { available: Nanos },
-    /// Hold it back until then.
-    Throttle(Nanos),
-}
-
-/// Notices to send after the books are unlocked.
-#[derive(Default)]
-#[must_use]
-pub(crate) struct Notices {
-    depleted: bool,
-    missed: bool,
+    /// Its budget's decisions and counts, locked at each dispatch and stop
+    /// of its strands.
+    books: Mutex<Account>,
 }
 
 impl ContextCell {
@@ -495,7 +445,7 @@ impl ContextCell {
         self.cores.as_ref().is_none_or(|mask| mask.contains(core))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Books> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Account> {
         self.books.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -516,54 +466,13 @@ impl ContextCell {
 
     /// A strand of this context is about to run at `now`.
     pub(crate) fn dispatch(&self, now: Nanos) -> (Dispatch, Notices) {
-        let mut books = self.lock();
-        let mut notices = Notices::default();
-        let available = books.budget.available(now);
-        if available == 0 && self.overrun == Overrun::Throttle {
-            let until = books.budget.next_available(now);
-            books.throttles += 1;
-            books.released = Some(until);
-            return (Dispatch::Throttle(until), notices);
-        }
-        if let Some(released) = books.released.take() {
-            if now.saturating_sub(released) > self.deadline {
-                books.misses += 1;
-                notices.missed = true;
-            }
-        }
-        let available = match self.overrun {
-            Overrun::Throttle => available,
-            Overrun::Notify => 0,
-        };
-        (Dispatch::Run { available }, notices)
+        self.lock().dispatch(now)
     }
 
-    /// Books a run of `used` ns of CPU that began at `start`; `now` is when
-    /// it was booked.
-    pub(crate) fn charge(&self, start: Nanos, used: Nanos, now: Nanos) -> Notices {
-        self.book(&mut self.lock(), start, used, now)
-    }
-
-    fn book(&self, books: &mut Books, start: Nanos, used: Nanos, now: Nanos) -> Notices {
-        let before = books.budget.available(start);
-        books.budget.charge(start, used);
-        books.used += used;
-        books.runs += 1;
-        let depleted = before > 0 && books.budget.available(now) == 0;
-        if depleted {
-            books.depletions += 1;
-        }
-        if self.overrun == Overrun::Notify
-            && books.budget.next_available(now) > now.saturating_add(books.budget.period())
-        {
-            // Nothing holds a measuring context back, so its debt would
-            // only grow: forgive what is more than a period behind.
-            books.budget.reset(now);
-        }
-        Notices {
-            depleted,
-            missed: false,
-        }
+    /// Books `run`, of `used` ns of CPU that began at `start`; `now` is
+    /// when it was booked.
+    pub(crate) fn charge(&self, run: RunId, start: Nanos, used: Nanos, now: Nanos) -> Notices {
+        self.lock().charge(run, start, used, now)
     }
 
     /// For a carrier held at `now`: books `used` ns from `start`, and says
@@ -571,17 +480,19 @@ impl ContextCell {
     /// books are locked: the held thread may be the one holding them (a
     /// bound strand reading its context's figures in a loop), so the monitor
     /// must not wait for them.
-    fn try_hold(&self, start: Nanos, used: Nanos, now: Nanos) -> Option<(Nanos, Nanos, Notices)> {
+    fn try_hold(
+        &self,
+        run: RunId,
+        start: Nanos,
+        used: Nanos,
+        now: Nanos,
+    ) -> Option<(Nanos, Nanos, Notices)> {
         let mut books = match self.books.try_lock() {
             Ok(books) => books,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        let notices = self.book(&mut books, start, used, now);
-        books.holds += 1;
-        let until = books.budget.next_available(now);
-        let available = books.budget.available(until);
-        Some((until, available, notices))
+        Some(books.hold(run, start, used, now))
     }
 
     /// Sends `notices` (after the books are unlocked).
@@ -646,8 +557,10 @@ pub(crate) struct Hold {
     /// The core the carrier was started for: a carrier that still owns it
     /// is not held inside runtime code (see the handler).
     core_state: *const crate::core::CoreShared,
-    /// The bound strand's context while it runs (kept alive by its task).
+    /// The bound strand's context while it runs (kept alive by its task),
+    /// and its run there ([`RunId`]'s bits).
     ctx: AtomicPtr<ContextCell>,
+    run: AtomicU64,
     /// The run being charged: its start on the runtime's clock, and the
     /// thread's CPU time then.
     wall_start: AtomicU64,
@@ -708,6 +621,7 @@ impl Hold {
             monitor: &rt.monitor_seq,
             shutdown: &rt.shutdown,
             ctx: AtomicPtr::new(std::ptr::null_mut()),
+            run: AtomicU64::new(0),
             wall_start: AtomicU64::new(0),
             cpu_start: AtomicU64::new(0),
             cpu_held: AtomicU64::new(0),
@@ -753,11 +667,12 @@ impl Hold {
 
     /// A bound strand of `ctx` starts running at `now` with `available` ns
     /// of its budget left (0: do not arm).
-    pub(crate) fn start(&self, ctx: &ContextCell, now: Nanos, available: Nanos) {
+    pub(crate) fn start(&self, ctx: &ContextCell, run: RunId, now: Nanos, available: Nanos) {
         self.ctx.store(
             ctx as *const ContextCell as *mut ContextCell,
             Ordering::Relaxed,
         );
+        self.run.store(run.to_bits(), Ordering::Relaxed);
         self.wall_start.store(now, Ordering::Relaxed);
         let cpu = sys::thread_cpu_ns();
         self.cpu_start.store(cpu, Ordering::Relaxed);
@@ -773,14 +688,15 @@ impl Hold {
         }
     }
 
-    /// The bound strand stopped: returns when its run began (on the
+    /// The bound strand stopped: returns its run, when it began (on the
     /// runtime's clock) and the CPU it used since. The timer stays armed for
     /// the next run (an expiry with no bound strand running does nothing).
-    pub(crate) fn stop(&self) -> (Nanos, Nanos) {
+    pub(crate) fn stop(&self) -> (RunId, Nanos, Nanos) {
         self.state.store(IDLE, Ordering::Release);
         self.ctx.store(std::ptr::null_mut(), Ordering::Relaxed);
         let used = sys::thread_cpu_ns().saturating_sub(self.cpu_start.load(Ordering::Relaxed));
-        (self.wall_start.load(Ordering::Relaxed), used)
+        let run = RunId::from_bits(self.run.load(Ordering::Relaxed));
+        (run, self.wall_start.load(Ordering::Relaxed), used)
     }
 
     /// Takes the hold out of the runtime's list (its thread is ending).
@@ -957,7 +873,8 @@ pub(crate) fn release_held(rt: &RuntimeShared, now: Nanos, mut revoke: impl FnMu
                 .load(Ordering::Relaxed)
                 .saturating_sub(hold.cpu_start.load(Ordering::Relaxed));
             let start = hold.wall_start.load(Ordering::Relaxed);
-            ctx.try_hold(start, used, now).map(|held| (ctx, held))
+            let run = RunId::from_bits(hold.run.load(Ordering::Relaxed));
+            ctx.try_hold(run, start, used, now).map(|held| (ctx, held))
         });
         let Some((ctx, (until, rearm, notices))) = charged else {
             // The books are locked, maybe by the held thread itself: let

@@ -464,8 +464,10 @@ where
         let mut due = Vec::new();
         self.throttled.expire(now, &mut due);
         self.release_at = self.throttled.next_deadline().unwrap_or(Nanos::MAX);
+        // To run soon (see `slice_end`); under the fair policies what it
+        // owed is forgiven — its budget, not its share, held it.
         for task in due {
-            self.policy.enqueue(task, Insert::Tail, now);
+            self.policy.released(task, now);
         }
     }
 
@@ -523,9 +525,18 @@ where
     /// between its length and a tick later — never earlier while the clock
     /// is at most a tick behind (a late clock update can still cut one
     /// short).
+    ///
+    /// A slice also ends when a strand throttled here is due for release
+    /// (a tick after, on the driver's clock): released strands go to the
+    /// head of the ready set, so the refill is used when it comes, not a
+    /// slice of every queued strand later — a refill taken late is booked
+    /// late (beyond the budget's catch-up) and lost, so a context that
+    /// always wanted its budget got measured 15 % of 20 % in braid-sim's
+    /// `budget` workload before.
     #[inline]
     pub fn slice_end(&self, task: &T, now: Nanos, resolution: Nanos) -> Nanos {
         now.saturating_add(self.policy.slice(task))
+            .min(self.release_at)
             .saturating_add(resolution)
     }
 

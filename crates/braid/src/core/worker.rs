@@ -289,9 +289,9 @@ unsafe fn start_bound(
     let now = rt.now_ns();
     let (dispatch, notices) = context.dispatch(now);
     context.send(rt, notices);
-    let available = match dispatch {
-        crate::budget::Dispatch::Throttle(until) => return Some(until),
-        crate::budget::Dispatch::Run { available } => available,
+    let (available, run) = match dispatch {
+        braid_core::budget::Dispatch::Throttle(until) => return Some(until),
+        braid_core::budget::Dispatch::Run { available, run } => (available, run),
     };
     // SAFETY: the caller's contract: `c` is this thread's live carrier.
     unsafe {
@@ -305,7 +305,7 @@ unsafe fn start_bound(
             }
             hold
         });
-        hold.start(context, now, available);
+        hold.start(context, run, now, available);
     }
     None
 }
@@ -322,8 +322,8 @@ unsafe fn stop_bound(rt: &RuntimeShared, c: *mut Carrier, context: &crate::budge
     let Some(hold) = (unsafe { (*c).hold.as_ref() }) else {
         return;
     };
-    let (start, used) = hold.stop();
-    let notices = context.charge(start, used, rt.now_ns());
+    let (run, start, used) = hold.stop();
+    let notices = context.charge(run, start, used, rt.now_ns());
     context.send(rt, notices);
 }
 
