@@ -51,6 +51,17 @@ pub const MAX_REFILLS: usize = 16;
 /// over, on a core whose clock stands still.
 pub const RETRY: Nanos = 10_000;
 
+/// How long past its end (its start plus what it was given) a run's
+/// set-aside still counts: 2 ms. A run still uncharged by then is off its
+/// CPU — blocked in a system call, or its thread descheduled — and its
+/// budget timer, on CPU time, has not fired; its set-aside is free again,
+/// and what it uses after all is overrun, paid as debt. Without a limit
+/// such a run kept the whole budget from its context's other strands for
+/// as long as it stayed off the CPU. (The runtime holds a run that does not
+/// yield within its grace, 200 µs of CPU, of what it was given; the coarse
+/// clock adds up to 1 ms.)
+pub const STALE_AFTER: Nanos = 2_000_000;
+
 /// The smallest budget: 10 µs. (A run is charged piece by piece, one per
 /// budget's worth: a 1 ns budget would make a 10 ms overrun 10 million
 /// pieces.)
@@ -492,17 +503,25 @@ impl Account {
         (until, amount, notices)
     }
 
+    /// The set-asides that still count at `now` (see [`STALE_AFTER`]).
+    fn set_aside_at(&self, now: Nanos) -> impl Iterator<Item = &Given> {
+        self.given
+            .iter()
+            .filter(move |g| now <= g.ends.saturating_add(STALE_AFTER))
+    }
+
     /// What is eligible at `now` and not set aside for a run.
     fn free(&self, now: Nanos) -> Nanos {
-        let given: Nanos = self.given.iter().map(|g| g.amount).sum();
+        let given: Nanos = self.set_aside_at(now).map(|g| g.amount).sum();
         self.budget.available(now).saturating_sub(given)
     }
 
     /// When some of the budget is next free: when the refills due by then
     /// add up to more than is set aside, or (all of it set aside) when the
-    /// earliest run given some has used it.
+    /// earliest run given some has used it — retried every [`RETRY`] after
+    /// that, until the run is charged or its set-aside no longer counts.
     fn next_free(&self, now: Nanos) -> Nanos {
-        let given: Nanos = self.given.iter().map(|g| g.amount).sum();
+        let given: Nanos = self.set_aside_at(now).map(|g| g.amount).sum();
         let mut due = 0;
         for r in self.budget.refills() {
             due += r.amount;
@@ -510,7 +529,7 @@ impl Account {
                 return r.at.max(now);
             }
         }
-        let ends = self.given.iter().map(|g| g.ends).min().unwrap_or(now);
+        let ends = self.set_aside_at(now).map(|g| g.ends).min().unwrap_or(now);
         ends.max(now.saturating_add(RETRY))
     }
 
@@ -654,6 +673,13 @@ mod tests {
         let mut b = Account::new(2 * MS, 10 * MS, 0, 0, Overrun::Throttle).unwrap();
         let _ = b.dispatch(0);
         assert_eq!(b.dispatch(3 * MS).0, Dispatch::Throttle(3 * MS + RETRY));
+        // Off its CPU for good (say, blocked in the kernel): once its
+        // set-aside no longer counts, the budget is free to the others.
+        let mut c = b.clone();
+        assert!(matches!(
+            c.dispatch(2 * MS + STALE_AFTER + 1).0,
+            Dispatch::Run { available, .. } if available == 2 * MS
+        ));
         // A hold books the run and sets aside what it may use after.
         let (until, rearm, _) = b.hold(RunId(1), 0, 2 * MS, 3 * MS);
         assert_eq!((until, rearm), (10 * MS, 2 * MS));

@@ -172,6 +172,9 @@ impl<T, P: Policy<T> + ?Sized> Policy<T> for Box<P> {
     fn untake(&mut self, item: T, now: Nanos) {
         (**self).untake(item, now);
     }
+    fn released(&mut self, item: T, now: Nanos) {
+        (**self).released(item, now);
+    }
     fn load(&self) -> Load {
         (**self).load()
     }

@@ -474,19 +474,16 @@ impl<'w> Engine<'w> {
                     self.act(core, task, &mut t)?;
                 }
                 Ev::SpinEnd { core, gen } => {
+                    let (clock, tick) = (self.clock(at), self.clock_tick);
                     let c = &mut self.cores[core];
                     if c.gen == gen && c.mode == Mode::Spinning {
                         self.trace.add([3, at, core as u64, 0]);
-                        let clock = match self.clock_tick {
-                            0 => at,
-                            tick => at - at % tick,
-                        };
                         match c.sched.park(clock, false) {
                             Park::Sleep(wake) => {
                                 c.mode = Mode::Parked { since: at };
                                 if let Some(wake) = wake {
                                     // When the scheduler's clock shows it.
-                                    let at = match self.clock_tick {
+                                    let at = match tick {
                                         0 => wake,
                                         tick => wake.div_ceil(tick) * tick,
                                     };
@@ -1103,7 +1100,7 @@ pub struct ContextReport {
     pub period_ns: Nanos,
     /// CPU its strands used.
     pub used_ns: Nanos,
-    /// Runs charged, and dispatches refused for a spent budget.
+    /// Runs charged.
     pub runs: u64,
     /// Dispatches refused because the budget was spent.
     pub throttles: u64,

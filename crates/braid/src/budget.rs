@@ -21,15 +21,17 @@
 //!   stops, so time the kernel gave to other threads is not charged.
 //! - **At dispatch**, a strand whose context has nothing left is not run:
 //!   its core keeps it aside (`CoreSched::throttle`, where no balancer sees
-//!   it) until the budget's next refill, and runs the others meanwhile.
+//!   it) until some of the budget is free again — the next refill, or the
+//!   end of a run on another core that was given the rest — and runs the
+//!   others meanwhile.
 //! - **While it runs**, a timer on the carrier thread's CPU clock fires when
 //!   the budget runs out. The first expiry ends the strand's time slice, so a
 //!   cooperative strand yields at its next runtime call; if it has not after
 //!   [`GRACE`] more CPU, the second expiry holds the carrier thread itself,
-//!   in the signal handler, until the refill — wherever the strand is in its
+//!   in the signal handler, until budget is free — wherever the strand is in its
 //!   code, runtime calls or not. The monitor then gives the held carrier's
 //!   core to a new carrier (as for any hog), so the core's other strands run
-//!   meanwhile, charges the context and releases the thread at the refill.
+//!   meanwhile, charges the context and releases the thread then.
 //!   The held strand continues where it was stopped; at its next runtime call
 //!   it returns to its core's queue.
 //!

@@ -311,16 +311,27 @@ impl ByHandle {
     }
 }
 
-impl Policy<Task> for ByHandle {
-    fn enqueue(&mut self, task: Task, hint: Insert, now: Nanos) {
+impl ByHandle {
+    /// Files `task` and hands its handle to the policy with `give`.
+    fn admit(&mut self, task: Task, give: impl FnOnce(&mut dyn Policy<StrandRef>, StrandRef)) {
         let handle = self.file(task);
-        if self.call(|p| p.enqueue(handle, hint, now)).is_none() {
+        if self.call(|p| give(p, handle)).is_none() {
             // Filed, and either the policy failed just now (the fallback
             // holds every filed strand, this one included) or earlier.
             if !self.fallback.contains(&handle) {
                 self.fallback.push_back(handle);
             }
         }
+    }
+}
+
+impl Policy<Task> for ByHandle {
+    fn enqueue(&mut self, task: Task, hint: Insert, now: Nanos) {
+        self.admit(task, |p, handle| p.enqueue(handle, hint, now));
+    }
+
+    fn released(&mut self, task: Task, now: Nanos) {
+        self.admit(task, |p, handle| p.released(handle, now));
     }
 
     fn pick_next(&mut self, now: Nanos) -> Option<Task> {
