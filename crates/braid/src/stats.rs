@@ -10,8 +10,11 @@ use std::sync::{Arc, Mutex, Weak};
 /// Accounting of one strand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StrandStats {
-    /// Time spent running, in nanoseconds, sampled with the runtime's coarse
-    /// clock (1 ms ticks): exact for long runs, statistical for short ones.
+    /// Time spent running, in nanoseconds: measured with the fine clock
+    /// (cycle counter) under policies that read it (CFS, WFQ, EEVDF; see
+    /// [`PolicyKind`](crate::sched::PolicyKind)), so it is what they charged;
+    /// otherwise sampled with the runtime's coarse clock (1 ms ticks): exact
+    /// for long runs, statistical for short ones.
     pub runtime_ns: u64,
     /// Times the strand was switched in.
     pub switches: u64,
