@@ -18,11 +18,14 @@
 //!
 //! A run that starts late — its refill was due at `r`, but the driver could
 //! only run it at `s > r` (its core was busy, or its timer fired late) — is
-//! booked as starting at `r` if `s − r` is at most [`Budget::catch_up`]. Booking
-//! the real start would push every later refill back by the lateness, and a
-//! strand that is always late by a little (a release timer's resolution)
-//! would lose that much of every period. The price is that a window of one
-//! period may hold up to `catch_up` more than the budget.
+//! booked as starting at `max(r, s − c)`, `c` being [`Budget::catch_up`]:
+//! lateness up to `c` costs nothing, more costs only what is past `c`.
+//! Booking the real start would push every later refill back by the
+//! lateness, and a strand that is always late by a little (a release timer's
+//! resolution, a strand of another context released at the same moment
+//! running first) would lose that much of every period. The price is that
+//! a window of one period may hold up to `c` more than the budget: a piece
+//! is never booked before its use began less `c`.
 //!
 //! Times are the driver's clock in ns; nothing here reads one.
 
@@ -213,14 +216,10 @@ impl Budget {
             let Some(head) = self.refills.front_mut() else {
                 break;
             };
-            // A piece is booked from when it was both due and being used:
-            // `at` if the run got there on time (or within `catch_up`),
-            // the refill's time if the run was early (debt).
-            let booked = if at > head.at && at - head.at <= self.catch_up {
-                head.at
-            } else {
-                at.max(head.at)
-            };
+            // A piece is booked from when it was due (the run was early,
+            // in debt, or on time within `catch_up`), or from `catch_up`
+            // before its use began if that is later (it was late by more).
+            let booked = head.at.max(at.saturating_sub(self.catch_up));
             let take = left.min(head.amount);
             head.amount -= take;
             if head.amount == 0 {
@@ -648,9 +647,10 @@ mod tests {
         // Due at 10 ms, run at 10.4 ms: the refill still comes at 20 ms.
         b.charge(10 * MS + 400_000, 2 * MS);
         assert_eq!(b.next_available(13 * MS), 20 * MS);
-        // Run at 25 ms, 5 ms late (more than catch_up): booked at 25 ms.
+        // Run at 25 ms, 5 ms late (more than catch_up): booked at 24 ms,
+        // one catch-up before the run began.
         b.charge(25 * MS, 2 * MS);
-        assert_eq!(b.next_available(28 * MS), 35 * MS);
+        assert_eq!(b.next_available(28 * MS), 34 * MS);
     }
 
     #[test]

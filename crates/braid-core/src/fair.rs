@@ -378,29 +378,43 @@ impl<T> Fair<T> {
     /// the longest its class table gives at its weight (a batch slice).
     /// Looks at the first and last strands in virtual-time order, where
     /// the extremes are, and at all of them when `scan_all`.
-    pub fn lag_outside_bound(&self, scan_all: bool) -> Option<(i64, i64)>
+    ///
+    /// `resolution` is the tick of the clock the driver ends slices by (0:
+    /// exact): a slice then ends at the first tick a tick past its length
+    /// (see [`CoreSched::slice_end`](crate::CoreSched::slice_end)), and a
+    /// run may be charged that much — both bounds grow to it, at the
+    /// strand's weight.
+    pub fn lag_outside_bound(&self, scan_all: bool, resolution: Nanos) -> Option<(i64, i64)>
     where
         T: Schedulable,
     {
         let v_now = self.virtual_time() as i64;
+        let run_bound = |p: &SchedParams| {
+            let slice = p.slice_of(self.base_slice);
+            let run = match resolution {
+                0 => slice,
+                tick => slice.div_ceil(tick).saturating_add(1).saturating_mul(tick),
+            };
+            virtual_ns(run, p.weight).min(i64::MAX as u64) as i64
+        };
         let longest = scan_all.then(|| {
             self.ready
                 .iter()
-                .map(|(_, item)| self.clamp_bound(&item.entity().params))
+                .map(|(_, item)| run_bound(&item.entity().params))
                 .max()
                 .unwrap_or(0)
         });
         let outside = |(key, item): (Key, &T)| {
             let lag = v_now - key.0 as i64;
             let p = &item.entity().params;
-            let owes_at_most = self.clamp_bound(p) + self.slack as i64;
+            let owes_at_most = run_bound(p) + self.slack as i64;
             let owed_at_most = longest.unwrap_or_else(|| {
                 let batch = SchedParams {
                     class: LatencyClass::Batch,
                     slice: None,
                     ..*p
                 };
-                self.clamp_bound(p).max(self.clamp_bound(&batch))
+                run_bound(p).max(run_bound(&batch))
             });
             if lag < -owes_at_most {
                 Some((lag, -owes_at_most))
@@ -494,43 +508,51 @@ impl<T: Schedulable> Fair<T> {
     }
 }
 
+impl<T: Schedulable> Fair<T> {
+    /// Where `e`, entering the set, is placed (its virtual runtime): this
+    /// core's virtual time less the lag it carries, as `hint` and its sleep
+    /// amend that. Consumes the lag it carried.
+    fn placement(&self, e: &mut Entity, hint: Insert) -> u64 {
+        let v_now = self.virtual_time() as i64;
+        // A head insertion forgives what the strand owes (it is placed
+        // no later than the others) but grants nothing: a strand woken
+        // that way again and again must not take more than its share.
+        // Latency strands get no placement help either: their short
+        // slice gives them early deadlines, which is what makes them run
+        // soon under EEVDF.
+        let lag = if hint == Insert::Head {
+            e.lag.max(0)
+        } else {
+            e.lag
+        };
+        // Debt is repaid while the strand sleeps, as far as the others
+        // advanced meanwhile (never turned into credit). Without this a
+        // strand that runs in bursts and parks between them — a
+        // dispatcher — only ever pays: it is ready for a moment each
+        // time, so it never earns, and a wake after a longer burst finds
+        // it owing most of it, behind every batch step that is eligible
+        // (the real `dispersive` run: a dispatcher owing 150–250 µs past
+        // the slack on some wakes; p99 at 80 % load 665 → 193 µs).
+        let lag = match e.parked_at_v {
+            at if at != NOT_PARKED && lag < 0 => {
+                let repaid = v_now.saturating_sub(at as i64).max(0);
+                lag.saturating_add(repaid).min(0)
+            }
+            _ => lag,
+        };
+        e.parked_at_v = NOT_PARKED;
+        let lag = self.clamp_lag(lag, &e.params);
+        e.lag = 0;
+        (v_now - lag).max(0) as u64
+    }
+}
+
 impl<T: Schedulable> Policy<T> for Fair<T> {
     fn enqueue(&mut self, mut item: T, hint: Insert, now: Nanos) {
         if !item.entity().in_set {
-            // New, woken, or arrived from another core: placed at this
-            // core's virtual time less the lag it carries.
-            let v_now = self.virtual_time() as i64;
+            // New, woken, or arrived from another core.
             let e = item.entity_mut();
-            // A head insertion forgives what the strand owes (it is placed
-            // no later than the others) but grants nothing: a strand woken
-            // that way again and again must not take more than its share.
-            // Latency strands get no placement help either: their short
-            // slice gives them early deadlines, which is what makes them run
-            // soon under EEVDF.
-            let lag = if hint == Insert::Head {
-                e.lag.max(0)
-            } else {
-                e.lag
-            };
-            // Debt is repaid while the strand sleeps, as far as the others
-            // advanced meanwhile (never turned into credit). Without this a
-            // strand that runs in bursts and parks between them — a
-            // dispatcher — only ever pays: it is ready for a moment each
-            // time, so it never earns, and a wake after a longer burst finds
-            // it owing most of it, behind every batch step that is eligible
-            // (the real `dispersive` run: a dispatcher owing 150–250 µs past
-            // the slack on some wakes; p99 at 80 % load 665 → 193 µs).
-            let lag = match e.parked_at_v {
-                at if at != NOT_PARKED && lag < 0 => {
-                    let repaid = v_now.saturating_sub(at as i64).max(0);
-                    lag.saturating_add(repaid).min(0)
-                }
-                _ => lag,
-            };
-            e.parked_at_v = NOT_PARKED;
-            let lag = self.clamp_lag(lag, &e.params);
-            let v = (v_now - lag).max(0) as u64;
-            e.lag = 0;
+            let v = self.placement(e, hint);
             self.join(e, v);
         }
         let cap = if hint == Insert::After {
@@ -538,6 +560,37 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
         } else {
             u64::MAX
         };
+        self.file(item, cap, now);
+    }
+
+    /// Its budget held it, not its share. Placed as a wake: what it still
+    /// owes once the others' progress meanwhile is counted stays owed, so a
+    /// budget above the strand's share buys it nothing. If that leaves it
+    /// eligible it goes first — under EEVDF the earliest deadline, under CFS
+    /// the least virtual runtime among the ready (a credit of at most their
+    /// spread, within the lag bound) — as a refill used late is lost.
+    fn released(&mut self, mut item: T, now: Nanos) {
+        if item.entity().in_set {
+            return self.enqueue(item, Insert::Tail, now);
+        }
+        let e = item.entity_mut();
+        let mut v = self.placement(e, Insert::Tail);
+        let mut cap = u64::MAX;
+        if v <= self.virtual_time() + self.slack {
+            match self.rule {
+                Rule::LeastVirtualRuntime => {
+                    // (Before the first: ties go by arrival.)
+                    if let Some((key, _)) = self.ready.first() {
+                        v = v.min(key.0.saturating_sub(1));
+                    }
+                }
+                Rule::EarliestEligibleDeadline => {
+                    let first = self.ready.iter().map(|(_, t)| t.entity().deadline).min();
+                    cap = first.map_or(u64::MAX, |d| d.saturating_sub(1));
+                }
+            }
+        }
+        self.join(e, v);
         self.file(item, cap, now);
     }
 
@@ -1159,7 +1212,7 @@ mod tests {
             let mut j = p.pick_next(0).unwrap();
             p.charge(&mut j, ran);
             p.enqueue(j, Insert::Tail, ran);
-            (p.lag_outside_bound(false), p.lag_outside_bound(true))
+            (p.lag_outside_bound(false, 0), p.lag_outside_bound(true, 0))
         };
         assert_eq!(lag_after(2 * MS), (None, None));
         // V is the average of 0 and 10 ms: it owes 5 ms, beyond its slice

@@ -154,11 +154,15 @@ struct Core {
     throttled: usize,
     /// When the running strand's slice ends (its policy's, from dispatch).
     slice_end: Nanos,
-    /// A bound strand's run: when it began, and when its budget runs out
-    /// (`NEVER`: no limit).
+    /// The running strand's run: when it began (exact); for a bound strand
+    /// its id and when its budget runs out (`NEVER`: no limit).
     run: RunId,
     run_start: Nanos,
     budget_end: Nanos,
+    /// Its policy charges runs as measured (see
+    /// [`CoreSched::fine_clock`](braid_core::CoreSched::fine_clock)): the
+    /// runtime times them with the cycle counter, not the coarse clock.
+    fine: bool,
 }
 
 /// A scheduling context: braid-core's account, as the runtime keeps one,
@@ -300,6 +304,18 @@ pub(crate) struct Engine<'w> {
     outbox: Vec<(usize, SimMail)>,
 }
 
+impl Core {
+    /// Charges the strand that ran here and stops at `t` (exact), `clock`
+    /// on the scheduler's clock, as the runtime's carrier does.
+    fn charge(&mut self, task: &mut SimTask, t: Nanos, clock: Nanos) {
+        if self.fine {
+            self.sched.ran_measured(task, t - self.run_start);
+        } else {
+            self.sched.ran(task, clock);
+        }
+    }
+}
+
 impl<'w> Engine<'w> {
     pub(crate) fn new(
         config: &SimConfig,
@@ -310,8 +326,10 @@ impl<'w> Engine<'w> {
         let cores = (0..n)
             .map(|c| {
                 let (policy, balancer) = make(c);
+                let sched = CoreSched::new(c, n, policy, balancer, config.seed, config.sched);
                 Core {
-                    sched: CoreSched::new(c, n, policy, balancer, config.seed, config.sched),
+                    fine: sched.fine_clock(),
+                    sched,
                     inbox: VecDeque::new(),
                     mode: Mode::Parked { since: 0 },
                     gen: 0,
@@ -648,7 +666,6 @@ impl<'w> Engine<'w> {
                     ctx.most_running = ctx.most_running.max(ctx.running);
                     let c = &mut self.cores[core];
                     c.run = run;
-                    c.run_start = t;
                     c.budget_end = if available == 0 { NEVER } else { t + available };
                     break Some(task);
                 }
@@ -675,10 +692,14 @@ impl<'w> Engine<'w> {
                 }
                 self.set_state(task.idx, St::Running);
                 // As the runtime does: from the clock's reading, allowing
-                // for its tick (the slice then ends at that time exactly).
+                // for its tick; the strand yields at its first runtime call
+                // once the clock shows that time.
                 let (now, tick) = (self.clock(t), self.clock_tick);
+                let end = self.cores[core].sched.slice_end(&task, now, tick);
+                let end = self.first_showing(end);
                 let c = &mut self.cores[core];
-                c.slice_end = c.sched.slice_end(&task, now, tick);
+                c.slice_end = end;
+                c.run_start = t;
                 c.mode = Mode::Running(task);
                 self.act(core, task, &mut t)
             }
@@ -706,6 +727,14 @@ impl<'w> Engine<'w> {
         }
     }
 
+    /// When the scheduler's clock first shows `t` or later.
+    fn first_showing(&self, t: Nanos) -> Nanos {
+        match self.clock_tick {
+            0 => t,
+            tick => t.checked_next_multiple_of(tick).unwrap_or(t),
+        }
+    }
+
     /// The scheduler's counts of core `core` equal the simulator's account.
     fn check_core(&self, core: usize) -> Result<(), SimError> {
         let c = &self.cores[core];
@@ -716,7 +745,7 @@ impl<'w> Engine<'w> {
         if let braid_core::AnyPolicy::Fair(f) = c.sched.policy() {
             if f.rule() == braid_core::Rule::EarliestEligibleDeadline {
                 let scan_all = self.handled % 64 == 0 && c.ready <= 4_096;
-                if let Some((lag, bound)) = f.lag_outside_bound(scan_all) {
+                if let Some((lag, bound)) = f.lag_outside_bound(scan_all, self.clock_tick) {
                     return Err(self.invariant(format!(
                         "core {core}: a ready strand's lag is {lag} virtual ns, beyond its bound {bound} under EEVDF"
                     )));
@@ -790,13 +819,13 @@ impl<'w> Engine<'w> {
                     self.set_state(task.idx, St::Ready);
                     let c = &mut self.cores[core];
                     c.ready += 1;
-                    c.sched.ran(&mut task, clock);
+                    c.charge(&mut task, *t, clock);
                     c.sched.enqueue(task, Insert::Tail, clock);
                 }
                 Then::Block => {
                     self.stopped(core, task, *t);
                     let c = &mut self.cores[core];
-                    c.sched.ran(&mut task, clock);
+                    c.charge(&mut task, *t, clock);
                     let slot = c.sched.block(task);
                     c.blocked += 1;
                     self.set_state(task.idx, St::Blocked(slot));
@@ -806,7 +835,7 @@ impl<'w> Engine<'w> {
                     self.stopped(core, task, *t);
                     let clock = self.clock(*t);
                     let c = &mut self.cores[core];
-                    c.sched.ran(&mut task, clock);
+                    c.charge(&mut task, *t, clock);
                     c.sched.exited(&mut task);
                     self.set_state(task.idx, St::Exited);
                     self.last_exit = *t;

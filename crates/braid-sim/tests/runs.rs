@@ -109,7 +109,7 @@ fn dispersive_p99(load: u32, policy: braid_sim::PolicyKind, clock_tick: braid_co
 }
 
 #[test]
-fn latency_classes_hold_short_requests_to_one_step_and_need_a_fine_clock() {
+fn latency_classes_hold_short_requests_to_one_step_on_either_clock() {
     use braid_sim::PolicyKind::{Eevdf, RoundRobin};
     let step = braid_sim::workloads::DISPERSIVE_STEP;
     for load in [80, 90] {
@@ -120,12 +120,14 @@ fn latency_classes_hold_short_requests_to_one_step_and_need_a_fine_clock() {
         // Round robin queues it behind every step ready there.
         let rr = dispersive_p99(load, RoundRobin, 0);
         assert!(rr > 10 * step, "{load} %: round robin p99 {rr} ns");
-        // Charged by a 1 ms clock, a latency strand is now and then
-        // charged a whole tick for a microsecond's run and waits out the
-        // debt: why the runtime charges fair policies by a fine clock.
+        // On the runtime's 1 ms clock too: the fair policies charge each
+        // run as measured (by the cycle counter in the runtime), not by
+        // the clock's ticks — charged a whole tick now and then for a
+        // microsecond's run, a latency strand waited out the debt (p99
+        // over twice this before the simulator charged as the runtime).
         let coarse = dispersive_p99(load, Eevdf, braid_sim::RUNTIME_CLOCK_TICK);
         assert!(
-            coarse > 2 * eevdf,
+            coarse <= step + step / 5,
             "{load} %: EEVDF p99 {coarse} ns on a 1 ms clock"
         );
     }
@@ -271,10 +273,11 @@ fn budgets_hold_in_every_window_and_over_a_hundred_periods() {
     // refills that come due meanwhile), so a window holds at most the
     // budget plus its catch-up and merge gap (the workload's strands make
     // runtime calls: no overrun; without the set-aside, 6 ms in a window
-    // of the 3 ms context at 2 cores); and under round robin, where a released strand runs
-    // next, each context gets its share within 1 %. (Under EEVDF it waits
-    // for earlier deadlines, takes its refill late and loses it: measured
-    // 0.188-0.194 of a 0.2 budget at 4-16 cores; open.)
+    // of the 3 ms context at 2 cores); and as a released strand runs
+    // first under every policy, each context gets its share within 1 %.
+    // (Before, under EEVDF a released strand waited for earlier deadlines
+    // and took its refill late: 0.188-0.194 of a 0.2 budget at 4-16
+    // cores.)
     let spec = Spec::parse("budget:1000").unwrap();
     for (policy, balancer, tick) in [
         (
@@ -292,6 +295,11 @@ fn budgets_hold_in_every_window_and_over_a_hundred_periods() {
             braid_sim::BalancerKind::Weighted,
             braid_sim::RUNTIME_CLOCK_TICK,
         ),
+        (
+            braid_sim::PolicyKind::Cfs,
+            braid_sim::BalancerKind::StealHalf,
+            braid_sim::RUNTIME_CLOCK_TICK,
+        ),
     ] {
         for cores in [1, 2, 4, 16] {
             let mut config = SimConfig::new(cores);
@@ -305,28 +313,17 @@ fn budgets_hold_in_every_window_and_over_a_hundred_periods() {
             for c in &report.contexts {
                 let most = c.budget_ns + braid_sim::CATCH_UP + braid_core::budget::MERGE_GAP;
                 assert!(c.max_window_ns <= most, "{what}: {c:?}");
-                // Round robin runs a released strand next: on the exact
-                // clock no catch-up is used (without the set-aside, the
-                // 3 ms context had 6 ms in a window at 2 cores).
-                if policy == braid_sim::PolicyKind::RoundRobin && tick == 0 {
-                    let exact = c.budget_ns + braid_core::budget::MERGE_GAP;
-                    assert!(c.max_window_ns <= exact, "{what}: {c:?}");
-                }
                 assert!(c.throttles > 0, "{what}: never throttled: {c:?}");
             }
-            if policy == braid_sim::PolicyKind::RoundRobin {
-                for (c, &(budget, period)) in
-                    braid_sim::workloads::BUDGET_CONTEXTS.iter().enumerate()
-                {
-                    let share = report.contexts[c].used_ns as f64 / 1e9;
-                    let want = budget as f64 / period as f64;
-                    // (The used CPU includes the last chunk of each strand,
-                    // at most 16 × 50 µs here.)
-                    assert!(
-                        (share - want).abs() <= 0.01 * want + 0.001,
-                        "{what}: context {c} used {share}, budget {want}"
-                    );
-                }
+            for (c, &(budget, period)) in braid_sim::workloads::BUDGET_CONTEXTS.iter().enumerate() {
+                let share = report.contexts[c].used_ns as f64 / 1e9;
+                let want = budget as f64 / period as f64;
+                // (The used CPU includes the last chunk of each strand,
+                // at most 16 × 50 µs here.)
+                assert!(
+                    (share - want).abs() <= 0.01 * want + 0.001,
+                    "{what}: context {c} used {share}, budget {want}"
+                );
             }
             println!("{what}: {}", report.summary.unwrap());
         }

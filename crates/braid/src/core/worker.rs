@@ -215,23 +215,11 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         let owned = shared.enter_scheduler((*c).epoch) && !(*c).retired;
         (*c).current = std::ptr::null();
         let ended = rt.clock_ns.load(Ordering::Relaxed);
-        // What the run took: on the fine clock where the policy reads one
-        // (the strand's counter then shows what the policy charged), else
-        // on the coarse tick.
-        let fine = (*c).fine.map(|clock| {
-            let (now, ran) = measured(clock, (*c).run_started);
-            (*c).run_started = now;
-            ran
-        });
         let counters = &(*header).counters;
         // The wait before this run, counted with the others after it: the
         // counters take one trip to memory per switch, not two.
         counters.dispatched((*header).ready_since(), started);
         StrandCounters::bump(&counters.switches, 1);
-        StrandCounters::bump(
-            &counters.runtime_ns,
-            fine.unwrap_or_else(|| ended.saturating_sub(started)),
-        );
         bump(&shared.counters.switches, 1);
         let outcome = match result {
             CoroutineResult::Yield(()) if (*c).reason == Suspend::Park => Outcome::Parked,
@@ -242,7 +230,11 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             // The monitor gave this core to a new carrier while the strand ran:
             // hand the strand over and let this thread end.
             (*c).retired = true;
-            let ran = fine.unwrap_or_else(|| ended.saturating_sub(started));
+            let ran = match (*c).fine {
+                Some(clock) => measured(clock, (*c).run_started).1,
+                None => ended.saturating_sub(started),
+            };
+            StrandCounters::bump(&counters.runtime_ns, ran);
             rt.inject(
                 shared.id,
                 Msg::Sched(Mail::Orphan(Box::new(task), outcome, ran)),
@@ -253,9 +245,20 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         // What the loop does next about this strand happens now, not at the
         // top of the pass (the strand may have run a whole slice).
         local.tick = ended;
-        match fine {
-            Some(ran) => local.sched.ran_measured(&mut task, ran),
-            None => local.sched.ran(&mut task, ended),
+        // What the run took: on the fine clock where the policy reads one
+        // (the strand's counter then shows what the policy charged), else
+        // on the coarse tick.
+        match (*c).fine {
+            Some(clock) => {
+                let (now, ran) = measured(clock, (*c).run_started);
+                (*c).run_started = now;
+                StrandCounters::bump(&counters.runtime_ns, ran);
+                local.sched.ran_measured(&mut task, ran);
+            }
+            None => {
+                StrandCounters::bump(&counters.runtime_ns, ended.saturating_sub(started));
+                local.sched.ran(&mut task, ended);
+            }
         }
         local.suspended(task, outcome);
         true
