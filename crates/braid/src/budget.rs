@@ -690,9 +690,26 @@ impl Hold {
         }
     }
 
+    /// Whether the timer may be armed (it has not fired since it was).
+    pub(crate) fn armed(&self) -> bool {
+        self.fires_at.load(Ordering::Relaxed) != 0
+    }
+
+    /// Disarms the timer. A signal already due is delivered as the call
+    /// returns, and finds the hold idle.
+    pub(crate) fn disarm(&self) {
+        if let Some(timer) = self.timer.get() {
+            self.fires_at.store(0, Ordering::Relaxed);
+            timer.arm(0);
+        }
+    }
+
     /// The bound strand stopped: returns its run, when it began (on the
     /// runtime's clock) and the CPU it used since. The timer stays armed for
-    /// the next run (an expiry with no bound strand running does nothing).
+    /// the next run, bound strands back to back costing no timer call each
+    /// (an expiry with no bound strand running does nothing); the carrier
+    /// disarms it before anything else runs or it parks
+    /// (`Carrier::timer_armed`).
     pub(crate) fn stop(&self) -> (RunId, Nanos, Nanos) {
         self.state.store(IDLE, Ordering::Release);
         self.ctx.store(std::ptr::null_mut(), Ordering::Relaxed);

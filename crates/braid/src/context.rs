@@ -59,6 +59,12 @@ pub(crate) struct Carrier {
     /// This thread's budget timer, made when it first runs a strand bound
     /// to a scheduling context (see `budget::Hold`).
     pub(crate) hold: Option<Arc<crate::budget::Hold>>,
+    /// Its timer may be armed: a bound run left it so for the next (see
+    /// `budget::Hold::stop`); disarmed before anything else runs here or
+    /// the core parks, or its expiry's signal would interrupt their system
+    /// calls (`poll`, `epoll_wait` and sleeps fail with EINTR even under
+    /// `SA_RESTART`).
+    pub(crate) timer_armed: bool,
     /// The clock each run is measured by, for a policy that charges by
     /// measured runs (see `cycles`); `None`: charged by the coarse clock.
     pub(crate) fine: Option<&'static crate::cycles::FineClock>,

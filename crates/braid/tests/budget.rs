@@ -441,3 +441,44 @@ fn a_cpu_mask_must_name_cores_the_runtime_has() {
         .mint(&SchedContext::new(BUDGET, PERIOD).cores([0, 1]))
         .is_ok());
 }
+
+/// A bound run that stops with budget left leaves the budget timer armed
+/// for the next bound run; a strand that is not bound must not see its
+/// expiry: a system call that a handled signal interrupts for good (`poll`
+/// with a timeout, which `SA_RESTART` does not restart) sleeps its time
+/// out instead of failing with EINTR.
+#[test]
+fn unbound_strands_never_see_the_budget_timer() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let h = context(&rt);
+    let interrupted = rt.block_on(move || {
+        let (go, turns) = braid::sync::channel::unbounded::<()>();
+        let (done, finished) = braid::sync::channel::unbounded::<()>();
+        // About 100 µs of its 2 ms a turn, then it parks: the timer was
+        // armed for the whole 2 ms.
+        let bound = Builder::new()
+            .context(&h)
+            .spawn(move || {
+                while turns.recv().is_ok() {
+                    compute(Duration::from_micros(100));
+                    done.send(()).unwrap();
+                }
+            })
+            .unwrap();
+        let mut interrupted = 0;
+        for _ in 0..5 {
+            go.send(()).unwrap();
+            finished.recv().unwrap();
+            // SAFETY: a poll of no descriptors only sleeps.
+            let rc = unsafe { libc::poll(std::ptr::null_mut(), 0, 10) };
+            if rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                interrupted += 1;
+            }
+        }
+        drop(go);
+        bound.join().unwrap();
+        interrupted
+    });
+    assert_eq!(interrupted, 0, "polls interrupted by a budget timer left armed");
+}

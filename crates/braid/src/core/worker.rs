@@ -49,6 +49,7 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         deciding: false,
         wakes: Vec::new(),
         hold: None,
+        timer_armed: false,
         fine: None,
         run_started: crate::cycles::UNREAD,
     };
@@ -94,6 +95,9 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             }
             (*local).fire_timers();
             if !(*local).closure_jobs.is_empty() || !(*local).closure_graveyard.is_empty() {
+                if (*c).timer_armed {
+                    quiet_budget_timer(c);
+                }
                 let failed = crate::event::local::run_closure_jobs(local);
                 rt.closure_failures.fetch_add(failed, Ordering::Relaxed);
                 // Closures may run long: the next run is timed from its
@@ -116,6 +120,9 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                     }
                 }
                 None => {
+                    if (*c).timer_armed {
+                        quiet_budget_timer(c);
+                    }
                     idle(rt, &mut *local);
                     // The next run is timed from its own start, not from
                     // the last run's end.
@@ -190,6 +197,8 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
                 (*(*c).local).sched.throttle(task, until);
                 return true;
             }
+        } else if (*c).timer_armed {
+            quiet_budget_timer(c);
         }
         (*header).set_state(StrandState::Running);
         (*c).current = header;
@@ -313,8 +322,27 @@ unsafe fn start_bound(
             hold
         });
         hold.start(context, run, now, available);
+        (*c).timer_armed = hold.armed();
     }
     None
+}
+
+/// Disarms this carrier's budget timer, which a bound run left armed,
+/// before a strand that is not bound runs, scheduler closures run or the
+/// core parks.
+///
+/// # Safety
+/// As for `scheduler_loop`.
+#[cold]
+#[inline(never)]
+unsafe fn quiet_budget_timer(c: *mut Carrier) {
+    // SAFETY: the caller's contract: `c` is this thread's live carrier.
+    unsafe {
+        if let Some(hold) = (*c).hold.as_ref() {
+            hold.disarm();
+        }
+        (*c).timer_armed = false;
+    }
 }
 
 /// The strand bound to `context` that this carrier ran stopped: charges
