@@ -455,10 +455,29 @@ impl ContextCell {
         self.bound.load(Ordering::Acquire) && self.strands.load(Ordering::Acquire) == 0
     }
 
-    /// A strand was bound to this context (at its spawn).
-    pub(crate) fn strand_started(&self) {
-        self.strands.fetch_add(1, Ordering::AcqRel);
+    /// A strand is being bound to this context (at its spawn, once nothing
+    /// else can fail): counted in, unless the context ended since its handle
+    /// was checked — its last strand exited meanwhile, on another core. A
+    /// context that ended stays ended: once anything saw it so, no spawn
+    /// brings it back.
+    pub(crate) fn strand_started(&self) -> Result<(), ContextError> {
+        let mut strands = self.strands.load(Ordering::Acquire);
+        loop {
+            if strands == 0 && self.bound.load(Ordering::Acquire) {
+                return Err(ContextError::Ended);
+            }
+            match self.strands.compare_exchange_weak(
+                strands,
+                strands + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => strands = now,
+            }
+        }
         self.bound.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// A strand bound to this context exited.
@@ -911,5 +930,35 @@ pub(crate) fn release_held(rt: &RuntimeShared, now: Nanos, mut revoke: impl FnMu
             rearm,
             false,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spawn checks the handle, then counts its strand in once nothing
+    /// else can fail; the context's last strand may exit in between (on
+    /// another core). Played here one step at a time: the late count is
+    /// refused, and the context stays ended.
+    #[test]
+    fn a_spawn_racing_the_last_exit_does_not_revive_the_context() {
+        let rt = crate::Runtime::builder().cores(1).build().unwrap();
+        let authority = rt.take_authority().unwrap();
+        let handle = authority
+            .mint(&SchedContext::new(Duration::from_millis(2), Duration::from_millis(10)))
+            .unwrap();
+        let cell = handle.bind(handle.cell.runtime_id).unwrap();
+        cell.strand_started().unwrap();
+        // The second spawn's check passes while the first strand lives …
+        let late = handle.bind(handle.cell.runtime_id).unwrap();
+        // … which exits before that spawn counts its strand in.
+        cell.strand_exited();
+        assert_eq!(late.strand_started(), Err(ContextError::Ended));
+        assert!(handle.stats().unwrap().ended);
+        assert!(matches!(
+            handle.bind(handle.cell.runtime_id),
+            Err(ContextError::Ended)
+        ));
     }
 }

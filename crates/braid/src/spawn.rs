@@ -427,6 +427,11 @@ impl Builder {
                 }
             }
             let size = stack_size.unwrap_or(local.rt().config.stack_size);
+            // Counted in last: nothing after this fails before the strand
+            // exists (its exit counts it out).
+            if let Some(cell) = context.as_deref() {
+                cell.strand_started().map_err(SpawnError::context)?;
+            }
             let id = local.next_strand_id();
             let parent = Some(parent.clone());
             let (task, handle) = build(
@@ -561,9 +566,6 @@ where
     ));
     header.enter_subtree();
     header.readied(rt.clock_ns.load(Ordering::Relaxed));
-    if let Some(context) = &context {
-        context.strand_started();
-    }
     if let Some(tally) = &tally {
         tally.joined(&header);
     }
