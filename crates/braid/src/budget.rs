@@ -588,6 +588,9 @@ pub(crate) struct Hold {
     cpu_start: AtomicU64,
     /// The thread's CPU time when it was held.
     cpu_held: AtomicU64,
+    /// Wall time it spent held during the current run (ns): not time the
+    /// strand ran, though a clock around the run counts it.
+    held_ns: AtomicU64,
     /// The thread's CPU time at which the current state ends (the budget
     /// runs out, or the grace does). The timer runs on wall time, so at each
     /// expiry the handler checks the CPU clock and re-arms for what is left
@@ -646,6 +649,7 @@ impl Hold {
             wall_start: AtomicU64::new(0),
             cpu_start: AtomicU64::new(0),
             cpu_held: AtomicU64::new(0),
+            held_ns: AtomicU64::new(0),
             cpu_due: AtomicU64::new(0),
             fires_at: AtomicU64::new(0),
             until_mono: AtomicU64::new(0),
@@ -724,17 +728,19 @@ impl Hold {
     }
 
     /// The bound strand stopped: returns its run, when it began (on the
-    /// runtime's clock) and the CPU it used since. The timer stays armed for
+    /// runtime's clock), the CPU it used since, and the wall time it spent
+    /// held while it ran (what a clock around the run must not charge it). The timer stays armed for
     /// the next run, bound strands back to back costing no timer call each
     /// (an expiry with no bound strand running does nothing); the carrier
     /// disarms it before anything else runs or it parks
     /// (`Carrier::timer_armed`).
-    pub(crate) fn stop(&self) -> (RunId, Nanos, Nanos) {
+    pub(crate) fn stop(&self) -> (RunId, Nanos, Nanos, Nanos) {
         self.state.store(IDLE, Ordering::Release);
         self.ctx.store(std::ptr::null_mut(), Ordering::Relaxed);
         let used = sys::thread_cpu_ns().saturating_sub(self.cpu_start.load(Ordering::Relaxed));
         let run = RunId::from_bits(self.run.load(Ordering::Relaxed));
-        (run, self.wall_start.load(Ordering::Relaxed), used)
+        let held = self.held_ns.swap(0, Ordering::Relaxed);
+        (run, self.wall_start.load(Ordering::Relaxed), used, held)
     }
 
     /// Takes the hold out of the runtime's list (its thread is ending).
@@ -829,6 +835,7 @@ impl Hold {
             self.state.store(IDLE, Ordering::SeqCst);
             return false;
         }
+        let held_from = sys::monotonic_ns();
         monitor.fetch_add(1, Ordering::SeqCst);
         sys::futex_wake_all(monitor);
         while self.state.load(Ordering::Acquire) == HELD {
@@ -847,6 +854,8 @@ impl Hold {
                 Some(Duration::from_nanos(until - now)),
             );
         }
+        let held = sys::monotonic_ns().saturating_sub(held_from);
+        self.held_ns.fetch_add(held, Ordering::Relaxed);
         if self.state.load(Ordering::Acquire) == LET_GO {
             self.state.store(IDLE, Ordering::Release);
             return false;

@@ -110,6 +110,11 @@ impl FineClock {
         ((u128::from(units) * u128::from(self.ns_per_unit)) >> 32) as u64
     }
 
+    /// `ns` as units of this clock (the inverse of [`ns`](Self::ns)).
+    pub(crate) fn units(&self, ns: u64) -> u64 {
+        ((u128::from(ns) << 32) / u128::from(self.ns_per_unit)).min(u128::from(u64::MAX)) as u64
+    }
+
     /// Whether this clock reads the cycle counter.
     #[cfg(test)]
     fn is_counter(&self) -> bool {

@@ -482,3 +482,60 @@ fn unbound_strands_never_see_the_budget_timer() {
     });
     assert_eq!(interrupted, 0, "polls interrupted by a budget timer left armed");
 }
+
+/// A strand that never yields is held while its budget is spent; the time
+/// its carrier is held is not time it ran: its runtime counter (what a fair
+/// policy charges it) stays about what its context was charged, not the
+/// wall time of its one long run.
+#[test]
+fn a_held_strand_is_not_charged_the_time_it_was_held() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    // Fair policies time runs by the fine clock, round robin by the
+    // coarse one: both runs are moved past the hold.
+    for policy in [braid::sched::PolicyKind::Eevdf, braid::sched::PolicyKind::RoundRobin] {
+        let (context_stats, strand_stats) = held_run(policy);
+        assert!(context_stats.holds > 0, "{policy:?}: never held: {context_stats:?}");
+        let ran = Duration::from_nanos(strand_stats.runtime_ns);
+        assert!(
+            ran <= context_stats.used + PERIOD,
+            "{policy:?}: charged {ran:?} for {:?} of CPU: {strand_stats:?}",
+            context_stats.used
+        );
+        // Its wait is as it was: the ready time moved with the start.
+        assert!(
+            strand_stats.runnable_wait_ns < 300_000_000,
+            "{policy:?}: {strand_stats:?}"
+        );
+    }
+}
+
+/// A strand that never yields, bound to a 2 ms / 10 ms context for 300 ms
+/// on one core: its context's and its own counters.
+fn held_run(policy: braid::sched::PolicyKind) -> (braid::sched::ContextStats, braid::StrandStats) {
+    let rt = Runtime::builder()
+        .cores(1)
+        .policy(policy)
+        .hog_threshold(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let h = context(&rt);
+    rt.block_on(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let bound = Builder::new()
+            .context(&h)
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap();
+        let (strand, group) = (bound.strand(), bound.group());
+        braid::sleep(Duration::from_millis(300)).unwrap();
+        stop.store(true, Ordering::Relaxed);
+        bound.join().unwrap();
+        // Counted once it is counted out of its group.
+        group.wait().unwrap();
+        (h.stats().unwrap(), strand.stats())
+    })
+}

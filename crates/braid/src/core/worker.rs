@@ -177,7 +177,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             }
         }
         let header = Arc::as_ptr(&task.header);
-        let started = rt.clock_ns.load(Ordering::Relaxed);
+        let mut started = rt.clock_ns.load(Ordering::Relaxed);
         (*c).slice_end.store(
             (*(*c).local)
                 .sched
@@ -219,7 +219,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
             .expect("a queued task has its coroutine")
             .resume(());
         if let Some(context) = bound.as_ref() {
-            stop_bound(rt, c, context);
+            started = stop_bound(rt, c, context, started);
         }
         let owned = shared.enter_scheduler((*c).epoch) && !(*c).retired;
         (*c).current = std::ptr::null();
@@ -345,21 +345,43 @@ unsafe fn quiet_budget_timer(c: *mut Carrier) {
     }
 }
 
-/// The strand bound to `context` that this carrier ran stopped: charges
-/// its context.
+/// The strand bound to `context` that this carrier ran stopped, its run
+/// dispatched at `started` on the coarse clock: charges its context. The
+/// time its carrier was held for the budget meanwhile (see `budget::Hold`)
+/// is not time it ran: the run's start moves past it on both clocks (the
+/// coarse one returned; the strand's ready time with it, so its wait stays
+/// as it was), so neither its runtime counter nor a fair policy counts it.
 ///
 /// # Safety
 /// As for `scheduler_loop`.
 #[cold]
 #[inline(never)]
-unsafe fn stop_bound(rt: &RuntimeShared, c: *mut Carrier, context: &crate::budget::ContextCell) {
+unsafe fn stop_bound(
+    rt: &RuntimeShared,
+    c: *mut Carrier,
+    context: &crate::budget::ContextCell,
+    started: braid_core::Nanos,
+) -> braid_core::Nanos {
     // SAFETY: the caller's contract: `c` is this thread's live carrier.
     let Some(hold) = (unsafe { (*c).hold.as_ref() }) else {
-        return;
+        return started;
     };
-    let (run, start, used) = hold.stop();
+    let (run, start, used, held) = hold.stop();
     let notices = context.charge(run, start, used, rt.now_ns());
     context.send(rt, notices);
+    if held == 0 {
+        return started;
+    }
+    // SAFETY: as above; the current strand's header lives while it runs.
+    unsafe {
+        if let Some(clock) = (*c).fine {
+            if (*c).run_started != crate::cycles::UNREAD {
+                (*c).run_started = (*c).run_started.wrapping_add(clock.units(held));
+            }
+        }
+        (*(*c).current).ready_later(held);
+    }
+    started + held
 }
 
 /// Nothing to run: ask for work, spin, then park in the poller until mail, I/O
