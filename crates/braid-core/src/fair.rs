@@ -185,6 +185,12 @@ pub trait Schedulable {
     fn entity(&self) -> &Entity;
     /// Its scheduling state, to update.
     fn entity_mut(&mut self) -> &mut Entity;
+    /// What it asks for: its entity's, unless the handle keeps them
+    /// elsewhere too (a handle whose entity is made only when a fair policy
+    /// first needs it).
+    fn params(&self) -> SchedParams {
+        self.entity().params
+    }
     /// The strand's id, for [`Insert::After`](crate::Insert::After) hints
     /// naming it (`None`: it cannot be named).
     fn strand_id(&self) -> Option<u64> {
@@ -430,6 +436,11 @@ impl<T> Fair<T> {
             .iter()
             .take(if scan_all { usize::MAX } else { 0 });
         ends.chain(all).find_map(outside)
+    }
+
+    /// The ready strands, in virtual-time order.
+    pub fn ready_strands(&self) -> impl Iterator<Item = &T> {
+        self.ready.iter().map(|(_, item)| item)
     }
 
     /// Its rule.
@@ -718,6 +729,11 @@ pub struct Priority<T> {
 }
 
 impl<T> Priority<T> {
+    /// The ready strands, lowest class first.
+    pub fn ready_strands(&self) -> impl Iterator<Item = &T> {
+        self.queues.iter().flatten()
+    }
+
     /// A priority policy with `base_slice` (scaled by class) and `aging`.
     pub fn new(base_slice: Nanos, aging: Nanos) -> Priority<T> {
         Priority {

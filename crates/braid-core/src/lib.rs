@@ -23,6 +23,7 @@ pub mod budget;
 pub mod choice;
 pub mod event;
 pub mod fair;
+pub mod lease;
 pub mod policy;
 pub mod rng;
 pub mod sched;

@@ -4,7 +4,7 @@
 //! core only, so it needs no synchronisation; time is passed in as [`Nanos`] from
 //! whatever clock the caller uses (a real coarse clock, or a simulated one).
 
-use crate::fair::{Fair, Priority, Schedulable};
+use crate::fair::{Fair, LatencyClass, Priority, Schedulable};
 use std::collections::VecDeque;
 
 /// Nanoseconds on the caller's clock. Only differences are meaningful.
@@ -230,6 +230,20 @@ macro_rules! each_policy {
 /// scheduler's hot path (measured: with one four-way match a yield took
 /// about 100 more instructions, mostly moves and calls that had been inline).
 impl<T: Schedulable> AnyPolicy<T> {
+    /// The highest latency class among the ready strands (`None`: none
+    /// ready, or a custom policy, whose ready set is its own): what a
+    /// lease's fairness termination compares (see [`crate::lease`]).
+    /// O(ready strands); for an occasional look, not the hot path.
+    pub fn highest_ready_class(&self) -> Option<LatencyClass> {
+        let class = |t: &T| t.params().class;
+        match self {
+            AnyPolicy::RoundRobin(p) => p.ready.iter().map(class).max(),
+            AnyPolicy::Fair(p) => p.ready_strands().map(class).max(),
+            AnyPolicy::Priority(p) => p.ready_strands().map(class).max(),
+            AnyPolicy::Custom(_) => None,
+        }
+    }
+
     /// Round robin's [`Insert::After`]: behind the strand `item` names.
     #[cold]
     #[inline(never)]

@@ -955,7 +955,10 @@ mod tests {
         let rt = crate::Runtime::builder().cores(1).build().unwrap();
         let authority = rt.take_authority().unwrap();
         let handle = authority
-            .mint(&SchedContext::new(Duration::from_millis(2), Duration::from_millis(10)))
+            .mint(&SchedContext::new(
+                Duration::from_millis(2),
+                Duration::from_millis(10),
+            ))
             .unwrap();
         let cell = handle.bind(handle.cell.runtime_id).unwrap();
         cell.strand_started().unwrap();

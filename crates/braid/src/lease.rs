@@ -23,10 +23,14 @@
 //! A lease ends ([`LeaseEnd`]) when its lifetime runs out (renewable with
 //! [`Lease::renew`]), when it is revoked ([`Lease::revoke`]), when its group
 //! has exited, or when it is *terminated* for fairness: every shared core
-//! has held a queue of at least [`BACKLOG`] ready strands at every monitor
-//! tick for [`TERMINATION_AFTER`], work the leased core was kept from.
-//! (Latency classes are not compared yet: any waiting work counts.) Then the core balances like any other again; the group's strands
-//! carry on and may spread. The monitor checks leases every tick (1 ms).
+//! has held a queue of at least [`BACKLOG`] ready strands, with a strand of
+//! the group's latency class or a higher one among them, at every monitor
+//! tick for [`TERMINATION_AFTER`] — work the leased core was kept from (a
+//! queue of batch work does not end a normal group's lease; a custom
+//! policy's queue counts whatever it holds). Then the core balances like any
+//! other again; the group's strands carry on and may spread. The monitor
+//! checks leases every tick (1 ms); the decision is braid-core's
+//! ([`braid_core::lease::Fairness`]), the group's class its first strand's.
 
 use crate::core::Msg;
 use crate::facade::Ordering;
@@ -37,14 +41,23 @@ use std::time::{Duration, Instant};
 
 /// How long every shared core must have been backlogged (see
 /// [`BACKLOG`]) before a lease is terminated for fairness: 20 ms.
-pub const TERMINATION_AFTER: Duration = Duration::from_millis(20);
+pub const TERMINATION_AFTER: Duration = Duration::from_nanos(braid_core::lease::TERMINATION_AFTER);
 
 /// Ready strands a shared core must hold at every monitor tick to count as
-/// backlogged: 2, i.e. more than one waiting behind the one that runs. One
-/// is not starvation (a strand that just woke waits at most a slice); a
-/// lasting queue on every shared core is work that cannot run anywhere
-/// else while the leased core is kept from it.
-pub const BACKLOG: usize = 2;
+/// backlogged: 2 (see [`braid_core::lease::BACKLOG`]).
+pub const BACKLOG: usize = braid_core::lease::BACKLOG;
+
+/// A latency class as `CoreShared::top_class` holds it: 0 not known.
+pub(crate) fn class_code(class: Option<braid_core::LatencyClass>) -> u8 {
+    class.map_or(0, |c| 1 + c as u8)
+}
+
+fn class_of_code(code: u8) -> Option<braid_core::LatencyClass> {
+    use braid_core::LatencyClass::{Batch, Latency, Normal};
+    [Batch, Normal, Latency]
+        .get(usize::from(code).checked_sub(1)?)
+        .copied()
+}
 
 /// Why a lease ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -159,8 +172,9 @@ struct State {
     root: Option<Arc<Header>>,
     /// A spawn is binding its first strand (see `Lease::claim`).
     claimed: bool,
-    /// Since when every shared core has had work waiting (fairness).
-    backlogged_since: Option<Instant>,
+    /// Whether every shared core has kept work of its class waiting, and
+    /// since when (fairness).
+    fairness: braid_core::lease::Fairness,
 }
 
 impl LeaseCell {
@@ -381,7 +395,7 @@ pub(crate) fn grant(
             end: None,
             root: None,
             claimed: false,
-            backlogged_since: None,
+            fairness: braid_core::lease::Fairness::default(),
         }),
     });
     leases.push(cell.clone());
@@ -456,11 +470,29 @@ pub(crate) fn check(rt: &RuntimeShared) {
         leases.clone()
     };
     let now = Instant::now();
-    let shared_backlogged = rt
+    let shared: Vec<(usize, braid_core::lease::SharedCore)> = rt
         .cores
         .iter()
-        .filter(|c| !c.leased.load(Ordering::Acquire))
-        .all(|c| c.ready_len.load(Ordering::Relaxed) >= BACKLOG);
+        .enumerate()
+        .filter(|(_, c)| !c.leased.load(Ordering::Acquire))
+        .map(|(i, c)| {
+            let ready = c.ready_len.load(Ordering::Relaxed);
+            let top = class_of_code(c.top_class.load(Ordering::Relaxed));
+            (i, braid_core::lease::SharedCore { ready, top })
+        })
+        .collect();
+    // The classes waiting matter only while every shared core is
+    // backlogged: then ask for them, for the next look; otherwise forget
+    // them (a class reported long ago must not count).
+    let backlogged = shared.iter().all(|(_, c)| c.ready >= BACKLOG);
+    for &(i, _) in &shared {
+        if backlogged {
+            rt.inject(i, Msg::ReportClass);
+        } else {
+            rt.cores[i].top_class.store(0, Ordering::Relaxed);
+        }
+    }
+    let t = crate::runtime::ns_since(rt.started);
     for cell in leases {
         let why = {
             let mut state = cell.lock();
@@ -468,19 +500,18 @@ pub(crate) fn check(rt: &RuntimeShared) {
                 .root
                 .as_ref()
                 .is_some_and(|r| r.live.load(Ordering::Acquire) == 0);
-            state.backlogged_since = if shared_backlogged {
-                state.backlogged_since.or(Some(now))
-            } else {
-                None
-            };
+            let class = state
+                .root
+                .as_ref()
+                .map_or(braid_core::LatencyClass::Batch, |r| r.params().class);
+            let terminate = state
+                .fairness
+                .look(t, class, shared.iter().map(|&(_, c)| c));
             if exited {
                 Some(LeaseEnd::GroupExited)
             } else if state.expires.is_some_and(|e| now >= e) {
                 Some(LeaseEnd::Expired)
-            } else if state
-                .backlogged_since
-                .is_some_and(|s| now.duration_since(s) >= TERMINATION_AFTER)
-            {
+            } else if terminate {
                 Some(LeaseEnd::Terminated)
             } else {
                 None

@@ -386,7 +386,8 @@ impl Header {
     pub(crate) fn ready_later(&self, ns: u64) {
         let units = (ns >> READY_UNIT_SHIFT) as u32;
         let since = self.ready_since.load(Ordering::Relaxed);
-        self.ready_since.store(since.wrapping_add(units), Ordering::Relaxed);
+        self.ready_since
+            .store(since.wrapping_add(units), Ordering::Relaxed);
     }
 
     /// When it last became ready, for `StrandCounters::dispatched`.
@@ -576,6 +577,9 @@ impl Schedulable for Task {
     }
     fn insert_after(&self) -> Option<u64> {
         self.header.insert_after()
+    }
+    fn params(&self) -> SchedParams {
+        self.header.params()
     }
 }
 

@@ -480,7 +480,10 @@ fn unbound_strands_never_see_the_budget_timer() {
         bound.join().unwrap();
         interrupted
     });
-    assert_eq!(interrupted, 0, "polls interrupted by a budget timer left armed");
+    assert_eq!(
+        interrupted, 0,
+        "polls interrupted by a budget timer left armed"
+    );
 }
 
 /// A strand that never yields is held while its budget is spent; the time
@@ -492,9 +495,15 @@ fn a_held_strand_is_not_charged_the_time_it_was_held() {
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     // Fair policies time runs by the fine clock, round robin by the
     // coarse one: both runs are moved past the hold.
-    for policy in [braid::sched::PolicyKind::Eevdf, braid::sched::PolicyKind::RoundRobin] {
+    for policy in [
+        braid::sched::PolicyKind::Eevdf,
+        braid::sched::PolicyKind::RoundRobin,
+    ] {
         let (context_stats, strand_stats) = held_run(policy);
-        assert!(context_stats.holds > 0, "{policy:?}: never held: {context_stats:?}");
+        assert!(
+            context_stats.holds > 0,
+            "{policy:?}: never held: {context_stats:?}"
+        );
         let ran = Duration::from_nanos(strand_stats.runtime_ns);
         assert!(
             ran <= context_stats.used + PERIOD,

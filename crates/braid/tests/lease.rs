@@ -201,6 +201,32 @@ fn leases_expire_unless_renewed_and_can_be_revoked() {
 
 #[test]
 fn a_lease_that_keeps_work_waiting_everywhere_else_is_terminated() {
+    use braid::sched::LatencyClass::{Batch, Latency, Normal};
+    // Work of the group's class or higher queued on the shared core ends
+    // the lease (in 20 ms); lower classes wait behind it by design.
+    for (group, busy, ends) in [
+        (Normal, Normal, true),
+        (Normal, Latency, true),
+        (Latency, Normal, false),
+        (Normal, Batch, false),
+    ] {
+        let end = lease_beside_busy_strands(group, busy);
+        let what = format!("a {group:?} group, {busy:?} strands waiting");
+        if ends {
+            assert_eq!(end, Some(LeaseEnd::Terminated), "{what}");
+        } else {
+            assert_eq!(end, None, "{what}: ended");
+        }
+    }
+}
+
+/// A lease whose group sleeps on the leased core while three CPU-bound
+/// strands of `busy`'s class queue on the one shared core: why it ended
+/// within 300 ms (`None`: it did not).
+fn lease_beside_busy_strands(
+    group_class: braid::sched::LatencyClass,
+    busy: braid::sched::LatencyClass,
+) -> Option<LeaseEnd> {
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let rt = runtime();
     let lease = rt.take_authority().unwrap().lease(None).unwrap();
@@ -209,23 +235,25 @@ fn a_lease_that_keeps_work_waiting_everywhere_else_is_terminated() {
     let l = lease.clone();
     let work = rt
         .spawn(move || {
-            // Three strands that always want the CPU, on the one shared core.
             let busy: Vec<_> = (0..3)
                 .map(|_| {
                     let s = s.clone();
-                    braid::spawn(move || {
-                        while !s.load(Ordering::Relaxed) {
-                            let t = Instant::now();
-                            while t.elapsed() < Duration::from_micros(500) {}
-                            braid::yield_now();
-                        }
-                    })
+                    Builder::new()
+                        .latency_class(busy)
+                        .spawn(move || {
+                            while !s.load(Ordering::Relaxed) {
+                                let t = Instant::now();
+                                while t.elapsed() < Duration::from_micros(500) {}
+                                braid::yield_now();
+                            }
+                        })
+                        .unwrap()
                 })
                 .collect();
-            // The group on the leased core just sleeps.
             let s2 = s.clone();
             let group = Builder::new()
                 .lease(&l)
+                .latency_class(group_class)
                 .spawn(move || {
                     while !s2.load(Ordering::Relaxed) {
                         braid::sleep(Duration::from_millis(1)).unwrap();
@@ -235,13 +263,23 @@ fn a_lease_that_keeps_work_waiting_everywhere_else_is_terminated() {
             (busy, group)
         })
         .unwrap();
-    assert_eq!(ended(&lease), LeaseEnd::Terminated);
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let end = loop {
+        if let LeaseStatus::Ended(why) = lease.status() {
+            break Some(why);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
     stop.store(true, Ordering::Relaxed);
     let (busy, group) = work.join().unwrap();
     for b in busy {
         b.join().unwrap();
     }
     group.join().unwrap();
+    end
 }
 
 #[test]

@@ -479,6 +479,12 @@ impl Local {
             Msg::EventCancel(key, ticket) => self.event_cancel(&key, ticket),
             Msg::ClosuresGone(host) => self.remove_closures_of(host),
             Msg::Lease(lease) => self.set_lease(lease),
+            Msg::ReportClass => {
+                let top = self.sched.policy().highest_ready_class();
+                self.shared()
+                    .top_class
+                    .store(crate::lease::class_code(top), Ordering::Relaxed);
+            }
             Msg::Shutdown => self.shutdown = true,
         }
     }

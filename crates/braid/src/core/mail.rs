@@ -27,6 +27,9 @@ pub(crate) enum Msg {
     /// id, once one is started on the lease; the cores not leased, where its
     /// other strands go), or no longer (`None`). See `lease`.
     Lease(Option<(Option<u64>, Vec<usize>)>),
+    /// Publish the highest latency class among the ready strands in
+    /// `CoreShared::top_class` (see `lease::check`).
+    ReportClass,
     /// Stop the scheduling loop.
     Shutdown,
 }

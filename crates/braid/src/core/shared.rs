@@ -54,6 +54,11 @@ pub(crate) struct CoreShared {
     pub(crate) parked: AtomicBool,
     /// Ready strands, published at every switch for the monitor.
     pub(crate) ready_len: AtomicUsize,
+    /// The highest latency class among them when the monitor last asked
+    /// (`Msg::ReportClass`, while leases exist and the shared cores are
+    /// backlogged): 0 not known, else 1 + the class's rank (see
+    /// `lease::class_code`).
+    pub(crate) top_class: crate::facade::AtomicU8,
     pub(crate) counters: CoreCounters,
     /// Events this core holds state for (waiters, or homed here), published
     /// after every event operation.
@@ -89,6 +94,7 @@ impl CoreShared {
             parked: AtomicBool::new(false),
             leased: AtomicBool::new(false),
             ready_len: AtomicUsize::new(0),
+            top_class: crate::facade::AtomicU8::new(0),
             counters: CoreCounters::default(),
             live_events: AtomicUsize::new(0),
             timers: AtomicUsize::new(0),
