@@ -6,7 +6,8 @@
 //!
 //! The driver looks at the shared cores now and then (the runtime's monitor
 //! every tick, 1 ms) and gives each look to each lease's [`Fairness`]; the
-//! decision is here, so braid-sim makes the same one.
+//! decision is here, pure, with time as input (braid-sim does not model
+//! leases yet).
 
 use crate::fair::LatencyClass;
 use crate::policy::Nanos;

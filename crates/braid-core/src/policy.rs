@@ -45,7 +45,10 @@ pub trait Policy<T> {
     /// Makes `item`, held back by its CPU budget until now, ready again:
     /// it should run soon, or the refill it waited for is used late and
     /// lost (see [`CoreSched::slice_end`](crate::sched::CoreSched::slice_end)).
-    /// Default: a head insertion.
+    /// Strands released together come the one due last first: a policy
+    /// that runs each before all it holds serves them in the order they
+    /// came due. Default: a head insertion ([`Priority`] heads only its
+    /// strand's class).
     fn released(&mut self, item: T, now: Nanos) {
         self.enqueue(item, Insert::Head, now);
     }

@@ -278,7 +278,10 @@ fn budgets_hold_in_every_window_and_over_a_hundred_periods() {
     // refills that come due meanwhile), so a window holds at most the
     // budget plus its catch-up and merge gap (the workload's strands make
     // runtime calls: no overrun; without the set-aside, 6 ms in a window
-    // of the 3 ms context at 2 cores); and as a released strand runs
+    // of the 3 ms context at 2 cores; every policy uses the catch-up, even
+    // on the exact clock: when both contexts' strands are released at once
+    // on one core the second starts up to 2 ms late and is booked on time,
+    // so no tighter bound holds); and as a released strand runs
     // first under every policy, each context gets its share within 1 %.
     // (Before, under EEVDF a released strand waited for earlier deadlines
     // and took its refill late: 0.188-0.194 of a 0.2 budget at 4-16

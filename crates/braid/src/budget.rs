@@ -325,7 +325,6 @@ impl Authority {
             started: self.started,
             generation: AtomicU64::new(0),
             strands: AtomicUsize::new(0),
-            bound: AtomicBool::new(false),
             notices: spec.notices.clone(),
             cores,
             books: Mutex::new(books),
@@ -393,7 +392,7 @@ impl ContextHandle {
             depletions: stats.depletions,
             deadline_misses: stats.misses,
             holds: stats.holds,
-            strands: cell.strands.load(Ordering::Relaxed),
+            strands: cell.strands.load(Ordering::Relaxed) & !EVER_BOUND,
             ended: cell.ended(),
         })
     }
@@ -422,16 +421,19 @@ fn nanos(d: Duration) -> Nanos {
     d.as_nanos().min(Nanos::MAX as u128) as Nanos
 }
 
+/// [`ContextCell::strands`]' flag: a strand was bound once.
+const EVER_BOUND: usize = 1 << (usize::BITS - 1);
+
 /// One scheduling context, shared by its strands' headers and its handles.
 #[derive(Debug)]
 pub(crate) struct ContextCell {
     runtime_id: u64,
     started: Instant,
     generation: AtomicU64,
-    /// Strands bound to it and not yet exited.
+    /// Strands bound to it and not yet exited, with [`EVER_BOUND`] set once
+    /// a strand was (a context with none yet is alive): one word, so the
+    /// count and the flag change together (see `strand_started`).
     strands: AtomicUsize,
-    /// Whether a strand was ever bound (a context with none yet is alive).
-    bound: AtomicBool,
     notices: Option<Event>,
     /// Its CPU mask (`None`: every core).
     cores: Option<CoreMask>,
@@ -452,7 +454,7 @@ impl ContextCell {
     }
 
     fn ended(&self) -> bool {
-        self.bound.load(Ordering::Acquire) && self.strands.load(Ordering::Acquire) == 0
+        self.strands.load(Ordering::Acquire) == EVER_BOUND
     }
 
     /// A strand is being bound to this context (at its spawn, once nothing
@@ -463,21 +465,19 @@ impl ContextCell {
     pub(crate) fn strand_started(&self) -> Result<(), ContextError> {
         let mut strands = self.strands.load(Ordering::Acquire);
         loop {
-            if strands == 0 && self.bound.load(Ordering::Acquire) {
+            if strands == EVER_BOUND {
                 return Err(ContextError::Ended);
             }
             match self.strands.compare_exchange_weak(
                 strands,
-                strands + 1,
+                (strands + 1) | EVER_BOUND,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => break,
+                Ok(_) => return Ok(()),
                 Err(now) => strands = now,
             }
         }
-        self.bound.store(true, Ordering::Release);
-        Ok(())
     }
 
     /// A strand bound to this context exited.
@@ -710,6 +710,10 @@ impl Hold {
             if fires_at == 0 || fires_at > sys::monotonic_ns() + available {
                 self.arm(available);
             }
+        } else if self.armed() {
+            // No limit (a measuring context): a timer an earlier run left
+            // would only interrupt this strand's system calls.
+            self.disarm();
         }
     }
 

@@ -484,12 +484,15 @@ pub(crate) fn check(rt: &RuntimeShared) {
     // The classes waiting matter only while every shared core is
     // backlogged: then ask for them, for the next look; otherwise forget
     // them (a class reported long ago must not count).
+    // (A leased core's too: it may be shared again by the next look. A
+    // report asked for before a reset may still land after it: at most two
+    // ticks old.)
     let backlogged = shared.iter().all(|(_, c)| c.ready >= BACKLOG);
-    for &(i, _) in &shared {
-        if backlogged {
+    for (i, core) in rt.cores.iter().enumerate() {
+        if backlogged && shared.iter().any(|&(s, _)| s == i) {
             rt.inject(i, Msg::ReportClass);
         } else {
-            rt.cores[i].top_class.store(0, Ordering::Relaxed);
+            core.top_class.store(0, Ordering::Relaxed);
         }
     }
     let t = crate::runtime::ns_since(rt.started);

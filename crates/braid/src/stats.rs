@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex, Weak};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StrandStats {
     /// Time spent running, in nanoseconds: measured with the fine clock
-    /// (cycle counter) under policies that read it (CFS, WFQ, EEVDF; see
-    /// [`PolicyKind`](crate::sched::PolicyKind)), so it is what they charged;
+    /// (cycle counter) under policies that read it (CFS and EEVDF, see
+    /// [`PolicyKind`](crate::sched::PolicyKind), and a program's own policy
+    /// that asks for it), so it is what they charged;
     /// otherwise sampled with the runtime's coarse clock (1 ms ticks): exact
     /// for long runs, statistical for short ones.
     pub runtime_ns: u64,

@@ -381,10 +381,10 @@ impl Header {
             .store((now >> READY_UNIT_SHIFT) as u32, Ordering::Relaxed);
     }
 
-    /// Moves when it last became ready `ns` later (its run's start moved
-    /// past time its carrier was held; see `core::worker::stop_bound`).
-    pub(crate) fn ready_later(&self, ns: u64) {
-        let units = (ns >> READY_UNIT_SHIFT) as u32;
+    /// Moves when it last became ready `units` (of 2^20 ns) later: its
+    /// run's start moved past time its carrier was held (see
+    /// `core::worker::stop_bound`).
+    pub(crate) fn ready_later(&self, units: u32) {
         let since = self.ready_since.load(Ordering::Relaxed);
         self.ready_since
             .store(since.wrapping_add(units), Ordering::Relaxed);

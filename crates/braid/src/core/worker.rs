@@ -15,7 +15,7 @@ use super::shared::bump;
 use crate::context::{self, Carrier, Suspend};
 use crate::facade::Ordering;
 use crate::runtime::RuntimeShared;
-use crate::strand::{StrandCounters, StrandState, Task};
+use crate::strand::{StrandCounters, StrandState, Task, READY_UNIT_SHIFT};
 use crate::{overflow, sys};
 use braid_core::sched::{IdleEnd, Outcome, Park};
 use braid_core::Mail;
@@ -82,6 +82,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             (*local).tick = rt.clock_ns.load(Ordering::Relaxed);
             (*local).poll_mail();
             if (*local).shutdown {
+                quiet_if_armed(c);
                 let leaked = (*local).abandon_all();
                 rt.leaked.fetch_add(leaked, Ordering::Relaxed);
                 // Dropping what was left may have woken strands elsewhere
@@ -95,9 +96,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             }
             (*local).fire_timers();
             if !(*local).closure_jobs.is_empty() || !(*local).closure_graveyard.is_empty() {
-                if (*c).timer_armed {
-                    quiet_budget_timer(c);
-                }
+                quiet_if_armed(c);
                 let failed = crate::event::local::run_closure_jobs(local);
                 rt.closure_failures.fetch_add(failed, Ordering::Relaxed);
                 // Closures may run long: the next run is timed from its
@@ -120,9 +119,7 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                     }
                 }
                 None => {
-                    if (*c).timer_armed {
-                        quiet_budget_timer(c);
-                    }
+                    quiet_if_armed(c);
                     idle(rt, &mut *local);
                     // The next run is timed from its own start, not from
                     // the last run's end.
@@ -197,8 +194,8 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
                 (*(*c).local).sched.throttle(task, until);
                 return true;
             }
-        } else if (*c).timer_armed {
-            quiet_budget_timer(c);
+        } else {
+            quiet_if_armed(c);
         }
         (*header).set_state(StrandState::Running);
         (*c).current = header;
@@ -327,9 +324,23 @@ unsafe fn start_bound(
     None
 }
 
-/// Disarms this carrier's budget timer, which a bound run left armed,
-/// before a strand that is not bound runs, scheduler closures run or the
-/// core parks.
+/// Disarms this carrier's budget timer if a bound run left it armed: before
+/// a strand that is not bound runs, scheduler closures run, the core parks
+/// or the loop ends (its expiry would interrupt their system calls).
+///
+/// # Safety
+/// As for `scheduler_loop`.
+#[inline(always)]
+unsafe fn quiet_if_armed(c: *mut Carrier) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if (*c).timer_armed {
+            quiet_budget_timer(c);
+        }
+    }
+}
+
+/// [`quiet_if_armed`]'s disarming.
 ///
 /// # Safety
 /// As for `scheduler_loop`.
@@ -379,7 +390,10 @@ unsafe fn stop_bound(
                 (*c).run_started = (*c).run_started.wrapping_add(clock.units(held));
             }
         }
-        (*(*c).current).ready_later(held);
+        // The wait is counted in 2^20 ns units of the start: the ready
+        // time moves by as many as the start does, so the wait is as it was.
+        let units = ((started + held) >> READY_UNIT_SHIFT) - (started >> READY_UNIT_SHIFT);
+        (*(*c).current).ready_later(units as u32);
     }
     started + held
 }
