@@ -747,9 +747,16 @@ pub struct Priority<T> {
 }
 
 impl<T> Priority<T> {
-    /// The ready strands, lowest class first.
-    pub fn ready_strands(&self) -> impl Iterator<Item = &T> {
-        self.queues.iter().flatten()
+    /// The highest class with a strand ready (its queue's: a strand aged
+    /// into a higher class's service stays in its own queue).
+    pub fn highest_ready_class(&self) -> Option<LatencyClass> {
+        const BY_INDEX: [LatencyClass; 3] = [
+            LatencyClass::Batch,
+            LatencyClass::Normal,
+            LatencyClass::Latency,
+        ];
+        let index = self.queues.iter().rposition(|q| !q.is_empty())?;
+        Some(BY_INDEX[index])
     }
 
     /// A priority policy with `base_slice` (scaled by class) and `aging`.
@@ -1357,6 +1364,38 @@ mod tests {
             p.stopped(&mut j);
             p.released(j, now);
             assert_ne!(p.pick_next(now).unwrap().id, id, "{rule:?}");
+        }
+    }
+
+    /// What a lease's fairness check asks of a shared core, under each
+    /// policy: the highest class ready, none when nothing is.
+    #[test]
+    fn each_policy_names_its_highest_ready_class() {
+        use crate::policy::{AnyPolicy, RoundRobin};
+        let policies: [AnyPolicy<Job>; 3] = [
+            AnyPolicy::RoundRobin(RoundRobin::new(2 * MS)),
+            AnyPolicy::Fair(Fair::new(Rule::EarliestEligibleDeadline, 2 * MS)),
+            AnyPolicy::Priority(Priority::new(2 * MS, 20 * MS)),
+        ];
+        for mut p in policies {
+            assert_eq!(p.highest_ready_class(), None, "{p:?}");
+            p.enqueue(
+                job(0, UNIT_WEIGHT, LatencyClass::Batch, None),
+                Insert::Tail,
+                0,
+            );
+            assert_eq!(p.highest_ready_class(), Some(LatencyClass::Batch), "{p:?}");
+            p.enqueue(
+                job(1, UNIT_WEIGHT, LatencyClass::Normal, None),
+                Insert::Tail,
+                0,
+            );
+            p.enqueue(
+                job(2, UNIT_WEIGHT, LatencyClass::Batch, None),
+                Insert::Tail,
+                0,
+            );
+            assert_eq!(p.highest_ready_class(), Some(LatencyClass::Normal), "{p:?}");
         }
     }
 }

@@ -242,7 +242,7 @@ impl<T: Schedulable> AnyPolicy<T> {
         match self {
             AnyPolicy::RoundRobin(p) => p.ready.iter().map(class).max(),
             AnyPolicy::Fair(p) => p.ready_strands().map(class).max(),
-            AnyPolicy::Priority(p) => p.ready_strands().map(class).max(),
+            AnyPolicy::Priority(p) => p.highest_ready_class(),
             AnyPolicy::Custom(_) => None,
         }
     }
