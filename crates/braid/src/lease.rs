@@ -27,7 +27,8 @@
 //! the group's latency class or a higher one among them, at every monitor
 //! tick for [`TERMINATION_AFTER`] — work the leased core was kept from (a
 //! queue of batch work does not end a normal group's lease; a custom
-//! policy's queue counts whatever it holds). Then the core balances like any
+//! policy's queue counts whatever it holds; a core counts once it has
+//! reported its classes, a tick after the backlog began). Then the core balances like any
 //! other again; the group's strands carry on and may spread. The monitor
 //! checks leases every tick (1 ms); the decision is braid-core's
 //! ([`braid_core::lease::Fairness`]), the group's class its first strand's.
@@ -47,16 +48,29 @@ pub const TERMINATION_AFTER: Duration = Duration::from_nanos(braid_core::lease::
 /// backlogged: 2 (see [`braid_core::lease::BACKLOG`]).
 pub const BACKLOG: usize = braid_core::lease::BACKLOG;
 
-/// A latency class as `CoreShared::top_class` holds it: 0 not known.
+/// `CoreShared::top_class` before the core reported (or once forgotten).
+const NOT_REPORTED: u8 = 0;
+/// `CoreShared::top_class` of a core that reported no class it knows (a
+/// program's own policy): any waiting work counts.
+const ANY_CLASS: u8 = 4;
+
+/// A core's report of its highest ready class as `CoreShared::top_class`
+/// holds it (1 + the class's rank, or [`ANY_CLASS`]).
 pub(crate) fn class_code(class: Option<braid_core::LatencyClass>) -> u8 {
-    class.map_or(0, |c| 1 + c as u8)
+    class.map_or(ANY_CLASS, |c| 1 + c as u8)
 }
 
-fn class_of_code(code: u8) -> Option<braid_core::LatencyClass> {
+/// A shared core as a lease's fairness sees it: until it reports its
+/// classes it counts as keeping nothing waiting (a report comes within a
+/// tick; counting it as any work would let a core too busy to answer end
+/// a lease its queue does not contend for).
+fn fairness_view(ready: usize, code: u8) -> braid_core::lease::SharedCore {
     use braid_core::LatencyClass::{Batch, Latency, Normal};
-    [Batch, Normal, Latency]
-        .get(usize::from(code).checked_sub(1)?)
-        .copied()
+    let top = [Batch, Normal, Latency]
+        .get(usize::from(code).wrapping_sub(1))
+        .copied();
+    let ready = if code == NOT_REPORTED { 0 } else { ready };
+    braid_core::lease::SharedCore { ready, top }
 }
 
 /// Why a lease ended.
@@ -470,15 +484,15 @@ pub(crate) fn check(rt: &RuntimeShared) {
         leases.clone()
     };
     let now = Instant::now();
-    let shared: Vec<(usize, braid_core::lease::SharedCore)> = rt
+    // (core, ready strands, reported class code)
+    let shared: Vec<(usize, usize, u8)> = rt
         .cores
         .iter()
         .enumerate()
         .filter(|(_, c)| !c.leased.load(Ordering::Acquire))
         .map(|(i, c)| {
             let ready = c.ready_len.load(Ordering::Relaxed);
-            let top = class_of_code(c.top_class.load(Ordering::Relaxed));
-            (i, braid_core::lease::SharedCore { ready, top })
+            (i, ready, c.top_class.load(Ordering::Relaxed))
         })
         .collect();
     // The classes waiting matter only while every shared core is
@@ -487,12 +501,12 @@ pub(crate) fn check(rt: &RuntimeShared) {
     // (A leased core's too: it may be shared again by the next look. A
     // report asked for before a reset may still land after it: at most two
     // ticks old.)
-    let backlogged = shared.iter().all(|(_, c)| c.ready >= BACKLOG);
+    let backlogged = shared.iter().all(|&(_, ready, _)| ready >= BACKLOG);
     for (i, core) in rt.cores.iter().enumerate() {
-        if backlogged && shared.iter().any(|&(s, _)| s == i) {
+        if backlogged && shared.iter().any(|&(s, _, _)| s == i) {
             rt.inject(i, Msg::ReportClass);
         } else {
-            core.top_class.store(0, Ordering::Relaxed);
+            core.top_class.store(NOT_REPORTED, Ordering::Relaxed);
         }
     }
     let t = crate::runtime::ns_since(rt.started);
@@ -507,9 +521,13 @@ pub(crate) fn check(rt: &RuntimeShared) {
                 .root
                 .as_ref()
                 .map_or(braid_core::LatencyClass::Batch, |r| r.params().class);
-            let terminate = state
-                .fairness
-                .look(t, class, shared.iter().map(|&(_, c)| c));
+            let terminate = state.fairness.look(
+                t,
+                class,
+                shared
+                    .iter()
+                    .map(|&(_, ready, code)| fairness_view(ready, code)),
+            );
             if exited {
                 Some(LeaseEnd::GroupExited)
             } else if state.expires.is_some_and(|e| now >= e) {
