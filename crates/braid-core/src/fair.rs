@@ -604,7 +604,10 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
     /// first), as a refill used late is lost; its virtual runtime is not
     /// changed for it, so it is granted no credit.
     fn released(&mut self, mut item: T, now: Nanos) {
-        debug_assert!(!item.entity().in_set, "a throttled strand left the set");
+        debug_assert!(
+            !item.entity().in_set,
+            "a throttled strand is still in the set"
+        );
         let e = item.entity_mut();
         let placed = !e.in_set;
         if placed {
@@ -1396,6 +1399,13 @@ mod tests {
                 0,
             );
             assert_eq!(p.highest_ready_class(), Some(LatencyClass::Normal), "{p:?}");
+            let latency = job(3, UNIT_WEIGHT, LatencyClass::Latency, None);
+            p.enqueue(latency, Insert::Tail, 0);
+            assert_eq!(
+                p.highest_ready_class(),
+                Some(LatencyClass::Latency),
+                "{p:?}"
+            );
         }
     }
 }

@@ -28,8 +28,8 @@ pub const TERMINATION_AFTER: Nanos = 20_000_000;
 pub struct SharedCore {
     /// Its ready strands.
     pub ready: usize,
-    /// The highest latency class among them (`None`: not known — a custom
-    /// policy's, or not looked at yet; then any waiting work counts).
+    /// The highest latency class among them (`None`: not known, as for a
+    /// program's own policy; then any waiting work counts).
     pub top: Option<LatencyClass>,
 }
 

@@ -55,13 +55,15 @@
 //! ([`braid_core::budget::Account`]), so two cores cannot each run the
 //! whole budget in one period.
 //!
-//! Known limits: the budget timer left armed between runs can interrupt a
-//! system call of an unbound strand that does not restart (`EINTR`); the
-//! monitor's notices allocate and take the injector's lock while a carrier
-//! is held; under the fair policies a released strand waits for earlier
-//! deadlines and may take its refill late (see ARCHITECTURE.md). Not done
-//! yet (see the fairness issue): binding a context to a group that already
-//! runs.
+//! The budget timer's signal can cut short a system call of the bound
+//! strand itself that does not restart (`poll`, sleeps: `EINTR`), as any
+//! signal can; a timer a run left armed is disarmed before a strand it
+//! does not limit runs, or anything else runs on the carrier.
+//!
+//! Known limits: the monitor's notices allocate and take the injector's
+//! lock while a carrier is held; a program's own policy's code runs with
+//! the timer possibly armed. Not done yet (see the fairness issue):
+//! binding a context to a group that already runs.
 
 use crate::event::{Event, EventError};
 use crate::facade::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};

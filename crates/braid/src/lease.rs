@@ -54,10 +54,16 @@ const NOT_REPORTED: u8 = 0;
 /// program's own policy): any waiting work counts.
 const ANY_CLASS: u8 = 4;
 
-/// A core's report of its highest ready class as `CoreShared::top_class`
-/// holds it (1 + the class's rank, or [`ANY_CLASS`]).
-pub(crate) fn class_code(class: Option<braid_core::LatencyClass>) -> u8 {
-    class.map_or(ANY_CLASS, |c| 1 + c as u8)
+/// A core's report, with `ready` strands whose highest class is `top`
+/// (`None`: not known), as `CoreShared::top_class` holds it: 1 + the
+/// class's rank, [`ANY_CLASS`], or — nothing ready (taken by a steal since
+/// the look) — [`NOT_REPORTED`], to be asked again.
+pub(crate) fn report_code(ready: usize, top: Option<braid_core::LatencyClass>) -> u8 {
+    match (ready, top) {
+        (0, _) => NOT_REPORTED,
+        (_, None) => ANY_CLASS,
+        (_, Some(class)) => 1 + class as u8,
+    }
 }
 
 /// A shared core as a lease's fairness sees it: until it reports its
@@ -502,8 +508,12 @@ pub(crate) fn check(rt: &RuntimeShared) {
     // report asked for before a reset may still land after it: at most two
     // ticks old.)
     let backlogged = shared.iter().all(|&(_, ready, _)| ready >= BACKLOG);
+    let mut ask = vec![false; rt.cores.len()];
+    for &(i, _, _) in &shared {
+        ask[i] = backlogged;
+    }
     for (i, core) in rt.cores.iter().enumerate() {
-        if backlogged && shared.iter().any(|&(s, _, _)| s == i) {
+        if ask[i] {
             rt.inject(i, Msg::ReportClass);
         } else {
             core.top_class.store(NOT_REPORTED, Ordering::Relaxed);

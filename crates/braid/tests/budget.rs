@@ -453,6 +453,33 @@ fn strands_without_a_limit_never_see_the_budget_timer() {
     let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(polls_interrupted(false), 0, "unbound");
     assert_eq!(polls_interrupted(true), 0, "bound to a measuring context");
+    // The control: the limited strand's own polls are cut short by its
+    // timer (a bound strand's system calls may see EINTR, as documented),
+    // so the zeros above are the disarming's doing.
+    let rt = Runtime::builder().cores(1).build().unwrap();
+    let limited = context(&rt);
+    let own = rt.block_on(move || {
+        Builder::new()
+            .context(&limited)
+            .spawn(|| {
+                (0..5)
+                    .filter(|_| {
+                        compute(Duration::from_micros(100));
+                        // SAFETY: a poll of no descriptors only sleeps.
+                        let rc = unsafe { libc::poll(std::ptr::null_mut(), 0, 10) };
+                        let errno = std::io::Error::last_os_error().raw_os_error();
+                        rc == -1 && errno == Some(libc::EINTR)
+                    })
+                    .count()
+            })
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    assert!(
+        own > 0,
+        "the budget timer never interrupted its own strand's poll"
+    );
 }
 
 /// Five 10 ms polls, each after a bound strand's 100 µs on the same core,

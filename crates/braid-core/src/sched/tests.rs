@@ -353,6 +353,34 @@ fn a_throttled_strand_waits_out_its_release_unseen_by_balancing() {
     assert!(all.iter().any(|j| j.id == 4));
 }
 
+/// Strands released together run before the others, the one due first
+/// first, under every policy (the scheduler hands them to
+/// `Policy::released` latest first).
+#[test]
+fn released_strands_run_first_in_the_order_they_came_due() {
+    for (_, kind) in crate::PolicyKind::ALL {
+        let mut s: CoreSched<Job, u32, crate::AnyPolicy<Job>, StealHalf> = CoreSched::new(
+            0,
+            1,
+            kind.build(1_000),
+            StealHalf::new(0, 1),
+            7,
+            SchedConfig::default(),
+        );
+        for id in 1..=5 {
+            s.enqueue(Job::new(id), Insert::Tail, 0);
+        }
+        let a = s.next(0).unwrap();
+        let b = s.next(0).unwrap();
+        let (a_id, b_id) = (a.id, b.id);
+        // The first picked is due later than the second.
+        s.throttle(a, 5_000);
+        s.throttle(b, 3_000);
+        let order: Vec<u32> = (0..2).map(|_| s.next(6_000).unwrap().id).collect();
+        assert_eq!(order, [b_id, a_id], "{kind:?}");
+    }
+}
+
 #[test]
 fn a_leased_core_balances_with_nobody_and_evicts_to_the_shared_ones() {
     let mut cores = vec![sched(0, 3), sched(1, 3), sched(2, 3)];

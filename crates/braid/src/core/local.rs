@@ -480,10 +480,11 @@ impl Local {
             Msg::ClosuresGone(host) => self.remove_closures_of(host),
             Msg::Lease(lease) => self.set_lease(lease),
             Msg::ReportClass => {
-                let top = self.sched.policy().highest_ready_class();
-                self.shared()
-                    .top_class
-                    .store(crate::lease::class_code(top), Ordering::Relaxed);
+                let code = crate::lease::report_code(
+                    self.sched.ready_len(),
+                    self.sched.policy().highest_ready_class(),
+                );
+                self.shared().top_class.store(code, Ordering::Relaxed);
             }
             Msg::Shutdown => self.shutdown = true,
         }

@@ -56,7 +56,7 @@ pub(crate) struct CoreShared {
     pub(crate) ready_len: AtomicUsize,
     /// The highest latency class among them when the monitor last asked
     /// (`Msg::ReportClass`, while leases exist and the shared cores are
-    /// backlogged; see `lease::class_code`).
+    /// backlogged; see `lease::report_code`).
     pub(crate) top_class: crate::facade::AtomicU8,
     pub(crate) counters: CoreCounters,
     /// Events this core holds state for (waiters, or homed here), published
