@@ -546,15 +546,20 @@ fn a_held_strand_is_not_charged_the_time_it_was_held() {
         braid::sched::PolicyKind::Eevdf,
         braid::sched::PolicyKind::RoundRobin,
     ] {
-        let (context_stats, strand_stats) = held_run(policy);
+        let (context_stats, strand_stats, elapsed) = held_run(policy);
         assert!(
             context_stats.holds > 0,
             "{policy:?}: never held: {context_stats:?}"
         );
+        // Its one run spans the whole time; held about 8 ms of every 10,
+        // it ran about a fifth of it (more when other programs share the
+        // CPU: the clocks count wall time, so a thread waiting for the CPU
+        // still "runs" — 0.42 beside two CPU hogs on 2 CPUs). Charged the
+        // holds too, it would be all of it.
         let ran = Duration::from_nanos(strand_stats.runtime_ns);
         assert!(
-            ran <= context_stats.used + PERIOD,
-            "{policy:?}: charged {ran:?} for {:?} of CPU: {strand_stats:?}",
+            ran.as_secs_f64() <= 0.6 * elapsed.as_secs_f64(),
+            "{policy:?}: charged {ran:?} of a {elapsed:?} run ({:?} of CPU): {strand_stats:?}",
             context_stats.used
         );
         // Its wait is as it was (it ran as soon as it was spawned): the
@@ -567,8 +572,10 @@ fn a_held_strand_is_not_charged_the_time_it_was_held() {
 }
 
 /// A strand that never yields, bound to a 2 ms / 10 ms context for 300 ms
-/// on one core: its context's and its own counters.
-fn held_run(policy: braid::sched::PolicyKind) -> (braid::sched::ContextStats, braid::StrandStats) {
+/// on one core: its context's and its own counters, and how long it lived.
+fn held_run(
+    policy: braid::sched::PolicyKind,
+) -> (braid::sched::ContextStats, braid::StrandStats, Duration) {
     let rt = Runtime::builder()
         .cores(1)
         .policy(policy)
@@ -579,6 +586,7 @@ fn held_run(policy: braid::sched::PolicyKind) -> (braid::sched::ContextStats, br
     rt.block_on(move || {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
+        let started = Instant::now();
         let bound = Builder::new()
             .context(&h)
             .spawn(move || {
@@ -591,8 +599,9 @@ fn held_run(policy: braid::sched::PolicyKind) -> (braid::sched::ContextStats, br
         braid::sleep(Duration::from_millis(300)).unwrap();
         stop.store(true, Ordering::Relaxed);
         bound.join().unwrap();
+        let elapsed = started.elapsed();
         // Counted once it is counted out of its group.
         group.wait().unwrap();
-        (h.stats().unwrap(), strand.stats())
+        (h.stats().unwrap(), strand.stats(), elapsed)
     })
 }
