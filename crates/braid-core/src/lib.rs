@@ -13,6 +13,7 @@
 //!   protocol between cores.
 //! - [`balance`]: what an idle core asks for and what a busy core gives away.
 //! - [`choice`]: braid's own policies and balancers by name.
+//! - [`share`]: share groups, whose strands split one weight between them.
 //! - [`rng`]: a small seedable generator so every decision can be replayed.
 //! - [`sched`]: the whole per-core scheduler as one state machine over the
 //!   above, with its blocked table, timers, message protocol, idle plan,
@@ -27,6 +28,7 @@ pub mod lease;
 pub mod policy;
 pub mod rng;
 pub mod sched;
+pub mod share;
 
 pub use balance::{AnyBalancer, Balancer, CoreId, Grant, LoadExchange, StealHalf};
 pub use budget::{Account, AccountStats, Budget, BudgetError, Dispatch, Notices, Overrun, RunId};

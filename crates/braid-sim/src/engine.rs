@@ -25,33 +25,66 @@ use crate::{SimConfig, SimError, SimReport};
 use braid_core::budget::{Account, Dispatch, Overrun, RunId};
 use braid_core::sched::placement::RoundRobinPlacer;
 use braid_core::sched::{IdleEnd, Park, Slot};
+use braid_core::share::{Counter, Share};
 use braid_core::{
     AnyBalancer, AnyPolicy, CoreSched, Entity, Insert, Mail, Nanos, Received, SchedParams,
     Schedulable, TaskHandle,
 };
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Arc;
 
 /// The simulator's task handle: a strand index, whether it is pinned, and
 /// its place in its core's policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) struct SimTask {
     idx: StrandIdx,
     pinned: bool,
     /// The scheduling context it is bound to (`UNBOUND`: none).
     context: u32,
     entity: Entity,
+    /// Its share group and its own weight in it, if it is in one.
+    share: Option<(Arc<SimShare>, u32)>,
 }
 
 const UNBOUND: u32 = u32::MAX;
 
+/// A share group as the simulator keeps it: braid-core's rules over a
+/// plain sum (the simulation runs on one thread; an atomic keeps the task
+/// `Send` and is never contended).
+pub(crate) type SimShare = Share<SimSum>;
+
+/// A share group's runnable sum.
+#[derive(Debug, Default)]
+pub(crate) struct SimSum(AtomicU64);
+
+impl Counter for SimSum {
+    fn add(&self, n: u64) -> u64 {
+        self.0.fetch_add(n, AtomicOrdering::Relaxed)
+    }
+    fn sub(&self, n: u64) -> u64 {
+        self.0.fetch_sub(n, AtomicOrdering::Relaxed) - n
+    }
+    fn get(&self) -> u64 {
+        self.0.load(AtomicOrdering::Relaxed)
+    }
+}
+
 impl SimTask {
-    fn new(idx: StrandIdx, pinned: bool, params: SchedParams, context: Option<usize>) -> SimTask {
+    fn new(
+        idx: StrandIdx,
+        pinned: bool,
+        params: SchedParams,
+        context: Option<usize>,
+        share: Option<Arc<SimShare>>,
+    ) -> SimTask {
         SimTask {
             idx,
             pinned,
             context: context.map_or(UNBOUND, |c| c as u32),
             entity: Entity::new(params),
+            share: share.map(|s| (s, params.weight)),
         }
     }
 }
@@ -64,6 +97,22 @@ impl Schedulable for SimTask {
     #[inline]
     fn entity_mut(&mut self) -> &mut Entity {
         &mut self.entity
+    }
+    #[inline]
+    fn weight_now(&self) -> Option<u32> {
+        self.share.as_ref().map(|(s, own)| s.weight_of(*own))
+    }
+    #[inline]
+    fn entered_set(&self) {
+        if let Some((s, own)) = &self.share {
+            s.enter(*own);
+        }
+    }
+    #[inline]
+    fn left_set(&self) {
+        if let Some((s, own)) = &self.share {
+            s.leave(*own);
+        }
     }
 }
 
@@ -125,7 +174,7 @@ const NEVER: Nanos = Nanos::MAX;
 /// time: the runtime's `CATCH_UP`, 2 ms.
 pub const CATCH_UP: Nanos = 2_000_000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 enum Mode {
     /// Taking a scheduling step (mail, pick) or about to.
     Busy,
@@ -273,6 +322,8 @@ pub(crate) struct Engine<'w> {
     strands: Vec<StrandRec>,
     states: [u64; 7],
     contexts: Vec<SimContext>,
+    /// The workload's share groups (see [`Workload::shares`]).
+    shares: Vec<Arc<SimShare>>,
     workload: &'w mut dyn Workload,
     costs: Costs,
     /// See [`SimConfig::clock_tick`].
@@ -364,11 +415,21 @@ impl<'w> Engine<'w> {
                 workload: workload.name(),
                 detail: format!("a context's figures: {err}"),
             })?;
+        let mut shares: Vec<Arc<SimShare>> = Vec::new();
+        for (weight, parent) in workload.shares() {
+            let parent = parent.and_then(|p| shares.get(p)).cloned();
+            let share = Share::new(weight, parent).map_err(|err| SimError::Workload {
+                workload: workload.name(),
+                detail: format!("a share group: {err}"),
+            })?;
+            shares.push(Arc::new(share));
+        }
         Ok(Engine {
             cores,
             strands: Vec::new(),
             states: [0; 7],
             contexts,
+            shares,
             workload,
             costs: config.costs,
             clock_tick: config.clock_tick,
@@ -441,7 +502,12 @@ impl<'w> Engine<'w> {
             .workload
             .context(idx)
             .filter(|&c| c < self.contexts.len());
-        SimTask::new(idx, pinned, self.workload.params(idx), context)
+        let share = self
+            .workload
+            .share(idx)
+            .and_then(|s| self.shares.get(s))
+            .cloned();
+        SimTask::new(idx, pinned, self.workload.params(idx), context, share)
     }
 
     pub(crate) fn run(mut self) -> Result<SimReport, SimError> {
@@ -482,11 +548,12 @@ impl<'w> Engine<'w> {
                     }
                 }
                 Ev::SegmentEnd { core } => {
-                    let Mode::Running(task) = self.cores[core].mode else {
+                    let Mode::Running(task) = &self.cores[core].mode else {
                         return Err(
                             self.invariant(format!("core {core}: segment end, not running"))
                         );
                     };
+                    let task = task.clone();
                     self.trace.add([2, at, core as u64, u64::from(task.idx)]);
                     let mut t = at;
                     self.act(core, task, &mut t)?;
@@ -494,7 +561,7 @@ impl<'w> Engine<'w> {
                 Ev::SpinEnd { core, gen } => {
                     let (clock, tick) = (self.clock(at), self.clock_tick);
                     let c = &mut self.cores[core];
-                    if c.gen == gen && c.mode == Mode::Spinning {
+                    if c.gen == gen && matches!(c.mode, Mode::Spinning) {
                         self.trace.add([3, at, core as u64, 0]);
                         match c.sched.park(clock, false) {
                             Park::Sleep(wake) => {
@@ -671,9 +738,10 @@ impl<'w> Engine<'w> {
                 }
                 (Dispatch::Throttle(until), _) => {
                     let c = &mut self.cores[core];
+                    let idx = task.idx;
                     c.sched.throttle(task, until);
                     c.throttled += 1;
-                    self.set_state(task.idx, St::Throttled);
+                    self.set_state(idx, St::Throttled);
                 }
             }
         };
@@ -700,7 +768,7 @@ impl<'w> Engine<'w> {
                 let c = &mut self.cores[core];
                 c.slice_end = end;
                 c.run_start = t;
-                c.mode = Mode::Running(task);
+                c.mode = Mode::Running(task.clone());
                 self.act(core, task, &mut t)
             }
             None => {
@@ -815,7 +883,7 @@ impl<'w> Engine<'w> {
                     continue;
                 }
                 Then::Yield => {
-                    self.stopped(core, task, *t);
+                    self.stopped(core, &task, *t);
                     self.set_state(task.idx, St::Ready);
                     let c = &mut self.cores[core];
                     c.ready += 1;
@@ -823,16 +891,17 @@ impl<'w> Engine<'w> {
                     c.sched.enqueue(task, Insert::Tail, clock);
                 }
                 Then::Block => {
-                    self.stopped(core, task, *t);
+                    self.stopped(core, &task, *t);
                     let c = &mut self.cores[core];
                     c.charge(&mut task, *t, clock);
+                    let idx = task.idx;
                     let slot = c.sched.block(task);
                     c.blocked += 1;
-                    self.set_state(task.idx, St::Blocked(slot));
+                    self.set_state(idx, St::Blocked(slot));
                 }
                 Then::Exit => {
                     *t += self.costs.exit;
-                    self.stopped(core, task, *t);
+                    self.stopped(core, &task, *t);
                     let clock = self.clock(*t);
                     let c = &mut self.cores[core];
                     c.charge(&mut task, *t, clock);
@@ -852,7 +921,7 @@ impl<'w> Engine<'w> {
     }
 
     /// `task`'s run on `core` ended at `t`: charges its context, if bound.
-    fn stopped(&mut self, core: usize, task: SimTask, t: Nanos) {
+    fn stopped(&mut self, core: usize, task: &SimTask, t: Nanos) {
         if task.context == UNBOUND {
             return;
         }

@@ -143,6 +143,20 @@ pub trait Workload {
         None
     }
 
+    /// The share groups the workload's strands may be in (see
+    /// [`braid_core::share`]): each one's weight and the earlier group it
+    /// is a member of, if any. Default: none.
+    fn shares(&self) -> Vec<(u32, Option<usize>)> {
+        Vec::new()
+    }
+
+    /// The share group strand `idx` is in, an index into
+    /// [`shares`](Self::shares); asked once, when it is created.
+    fn share(&self, idx: StrandIdx) -> Option<usize> {
+        let _ = idx;
+        None
+    }
+
     /// What strand `idx` asks of the scheduler (weight, latency class,
     /// slice); asked once, when it is created. Default: nothing special.
     fn params(&self, idx: StrandIdx) -> braid_core::SchedParams {

@@ -65,6 +65,11 @@ pub enum Kind {
     /// group as cores) of weights 1 : 2 : 4, computing with runtime calls
     /// until the time is up; reports each group's share of the CPU.
     Share,
+    /// Weighted sharing by share groups: the `share` workload's three groups
+    /// of weights 1 : 2 : 4, each a share group (see `braid_core::share`)
+    /// of strands of the default weight, with 3, 1 and 2 strands per core —
+    /// weighing strands instead of groups would give them 1/2, 1/6, 1/3.
+    GroupShare,
     /// CPU budgets: one strand bound to a context of 2 ms per 10 ms, as
     /// many strands as cores bound to one of 3 ms per 10 ms (spread over
     /// the cores), and as many unbound strands, all computing with runtime
@@ -77,7 +82,7 @@ impl Kind {
     /// Every workload: name, kind, default size, default cost, what the size
     /// means.
     #[rustfmt::skip]
-    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 14] = [
+    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 15] = [
         ("map", Kind::Map, 2_097_152, 40.0, "elements (cost: per element)"),
         ("pool", Kind::Pool, 20_000, 2_000.0, "tasks (cost: per task unit; units are Pareto, 1..=201)"),
         ("barrier", Kind::Barrier, 2_000, 4.0, "phases of 200 000 elements (cost: per element)"),
@@ -91,6 +96,7 @@ impl Kind {
         ("server", Kind::Server, 100_000, 4_000.0, "requests at 70 % load (cost: the short service time)"),
         ("dispersive", Kind::Dispersive, 80, 4_000.0, "per cent load, 100 000 requests (cost: the short service time)"),
         ("share", Kind::Share, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
+        ("group-share", Kind::GroupShare, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
         ("budget", Kind::Budget, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
     ];
 
@@ -173,7 +179,7 @@ impl Spec {
     pub fn fixed_size(&self) -> bool {
         !matches!(
             self.kind,
-            Kind::Server | Kind::Dispersive | Kind::Share | Kind::Budget
+            Kind::Server | Kind::Dispersive | Kind::Share | Kind::GroupShare | Kind::Budget
         )
     }
 
@@ -206,7 +212,10 @@ impl Spec {
                 n as f64 / 100.0,
                 cores,
             )),
-            Kind::Share => Box::new(Share::new(self.label(), n * 1_000_000, ns(c), cores)),
+            Kind::Share => Box::new(Share::new(self.label(), n * 1_000_000, ns(c), cores, false)),
+            Kind::GroupShare => {
+                Box::new(Share::new(self.label(), n * 1_000_000, ns(c), cores, true))
+            }
             Kind::Budget => Box::new(Budgeted::new(self.label(), n * 1_000_000, ns(c), cores)),
         })
     }
@@ -1235,14 +1244,20 @@ impl Workload for Dispersive {
 /// The weights of the `share` workload's groups.
 pub const SHARE_WEIGHTS: [u32; 3] = [1024, 2048, 4096];
 
-/// Weighted sharing (see [`Kind::Share`]). Strand 0 spawns the workers,
-/// group by group in turn (worker `i` is in group `i % 3`), all on its own
-/// core for the balancer to spread, and waits for them.
+/// Strands per core of each group of the `group-share` workload.
+const GROUP_SHARE_MEMBERS: [usize; 3] = [3, 1, 2];
+
+/// Weighted sharing (see [`Kind::Share`] and [`Kind::GroupShare`]). Strand 0
+/// spawns the workers, the groups in turn while each has strands to come,
+/// all on its own core for the balancer to spread, and waits for them.
 struct Share {
     label: String,
     until: Nanos,
     chunk: Nanos,
-    workers: u64,
+    /// The group of each worker, in spawn order.
+    workers: Vec<usize>,
+    /// Share groups (`group-share`) rather than weighted strands.
+    grouped: bool,
     started: bool,
     joins: Joins,
     /// Group of each strand (`None`: the root).
@@ -1252,12 +1267,19 @@ struct Share {
 }
 
 impl Share {
-    fn new(label: String, until: Nanos, chunk: Nanos, cores: usize) -> Share {
+    fn new(label: String, until: Nanos, chunk: Nanos, cores: usize, grouped: bool) -> Share {
+        let per_core = if grouped { GROUP_SHARE_MEMBERS } else { [1; 3] };
+        let counts = per_core.map(|n| n * cores);
+        let most = counts.iter().copied().max().unwrap_or(0);
+        let workers = (0..most)
+            .flat_map(|i| (0..3).filter(move |&g| i < counts[g]))
+            .collect();
         Share {
             label,
             until,
             chunk: chunk.max(1),
-            workers: 3 * cores as u64,
+            workers,
+            grouped,
             started: false,
             joins: Joins::default(),
             group: vec![None],
@@ -1283,12 +1305,12 @@ impl Workload for Share {
                 return self.joins.wait(0, Then::Exit);
             }
             self.started = true;
-            for i in 0..self.workers {
+            for i in 0..self.workers.len() {
                 let child = self.joins.spawn(ctx, 0, None) as usize;
                 if self.group.len() <= child {
                     self.group.resize(child + 1, None);
                 }
-                self.group[child] = Some((i % 3) as usize);
+                self.group[child] = Some(self.workers[i]);
             }
             return Then::Yield;
         }
@@ -1303,12 +1325,27 @@ impl Workload for Share {
 
     fn params(&self, idx: StrandIdx) -> SchedParams {
         match self.group.get(idx as usize).copied().flatten() {
-            Some(g) => SchedParams {
+            Some(g) if !self.grouped => SchedParams {
                 weight: SHARE_WEIGHTS[g],
                 ..SchedParams::default()
             },
-            None => SchedParams::default(),
+            _ => SchedParams::default(),
         }
+    }
+
+    fn shares(&self) -> Vec<(u32, Option<usize>)> {
+        match self.grouped {
+            true => SHARE_WEIGHTS.iter().map(|&w| (w, None)).collect(),
+            false => Vec::new(),
+        }
+    }
+
+    fn share(&self, idx: StrandIdx) -> Option<usize> {
+        self.group
+            .get(idx as usize)
+            .copied()
+            .flatten()
+            .filter(|_| self.grouped)
     }
 
     fn verify(&self) -> Result<(), String> {
@@ -1329,10 +1366,15 @@ impl Workload for Share {
             .map(|g| (s[g] - SHARE_WEIGHTS[g] as f64 / total as f64).abs())
             .fold(0.0, f64::max);
         Some(format!(
-            "group shares {:.4} : {:.4} : {:.4} (weights 1 : 2 : 4, ideal {:.4} : {:.4} : {:.4}), largest error {:.2} % absolute",
+            "group shares {:.4} : {:.4} : {:.4} (weights 1 : 2 : 4{}, ideal {:.4} : {:.4} : {:.4}), largest error {:.2} % absolute",
             s[0],
             s[1],
             s[2],
+            if self.grouped {
+                " as share groups of 3 : 1 : 2 strands per core"
+            } else {
+                ""
+            },
             1.0 / 7.0,
             2.0 / 7.0,
             4.0 / 7.0,
