@@ -244,8 +244,7 @@ pub fn virtual_ns(ns: Nanos, weight: u32) -> u64 {
 pub struct Fair<T> {
     rule: Rule,
     base_slice: Nanos,
-    /// The eligibility slack of a strand of the unit weight, in virtual
-    /// ns (see [`ELIGIBLE_SLACK`] and [`Fair::slack_of`]).
+    /// The eligibility slack in virtual ns (see [`ELIGIBLE_SLACK`]).
     slack: u64,
     /// Ready strands by (virtual runtime, arrival).
     ready: ReadySet<T>,
@@ -465,7 +464,7 @@ impl<T> Fair<T> {
                 slice: None,
                 ..*p
             };
-            let mut owes_at_most = run_bound(p) + self.slack_of(p.weight) as i64;
+            let mut owes_at_most = run_bound(p) + self.slack as i64;
             let mut owed_at_most = longest.unwrap_or_else(|| run_bound(p).max(run_bound(&batch)));
             if item.weight_now().is_some() {
                 let cpu = longest_cpu.map_or_else(
@@ -535,19 +534,6 @@ impl<T> Fair<T> {
     fn clamp_lag(&self, lag: i64, p: &SchedParams) -> i64 {
         let bound = self.clamp_bound(p);
         lag.clamp(-bound, bound)
-    }
-
-    /// The eligibility slack of a strand of weight `weight`, in virtual ns:
-    /// the same CPU time at every weight (a fixed virtual slack would let a
-    /// heavy strand run ahead by more CPU than a light one, and a strand
-    /// whose share group's split lowered its weight carry a debt past its
-    /// bound).
-    #[inline]
-    fn slack_of(&self, weight: u32) -> u64 {
-        match weight {
-            UNIT_WEIGHT => self.slack,
-            w => virtual_ns(self.base_slice / ELIGIBLE_SLACK, w),
-        }
     }
 
     fn clamp_bound(&self, p: &SchedParams) -> i64 {
@@ -733,8 +719,7 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
         if placed {
             self.join(&mut item, Insert::Tail);
         }
-        let e = item.entity();
-        let eligible = placed && e.vruntime <= self.virtual_time() + self.slack_of(e.params.weight);
+        let eligible = placed && item.entity().vruntime <= self.virtual_time() + self.slack;
         let key = self.file(item, u64::MAX, now);
         if eligible {
             self.first.push(key);
@@ -750,14 +735,13 @@ impl<T: Schedulable> Policy<T> for Fair<T> {
         let key = match self.rule {
             Rule::LeastVirtualRuntime => self.ready.iter().next()?.0,
             Rule::EarliestEligibleDeadline => {
-                let v_now = self.virtual_time();
+                let eligible_up_to = self.virtual_time() + self.slack;
                 let mut best: Option<((u64, u64), u64)> = None;
                 for (key, item) in self.ready.iter().take(EEVDF_SCAN) {
-                    let e = item.entity();
-                    if key.0 > v_now + self.slack_of(e.params.weight) && best.is_some() {
+                    if key.0 > eligible_up_to && best.is_some() {
                         break;
                     }
-                    let deadline = e.deadline;
+                    let deadline = item.entity().deadline;
                     if best.is_none_or(|(_, d)| deadline < d) {
                         best = Some((key, deadline));
                     }

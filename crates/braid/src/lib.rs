@@ -50,6 +50,7 @@ pub mod registry;
 mod runtime;
 pub mod sched;
 mod scope;
+mod share;
 mod spawn;
 mod stack;
 mod stats;

@@ -177,6 +177,8 @@ struct Authorized {
     after: Option<u64>,
     lease: Option<crate::lease::Lease>,
     performance_sensitive: bool,
+    /// A share group to start, of this weight.
+    group_weight: Option<u32>,
 }
 
 impl Builder {
@@ -258,6 +260,27 @@ impl Builder {
     /// strand's request.
     pub fn slice(mut self, slice: Duration) -> Builder {
         self.slice = Some(slice);
+        self
+    }
+
+    /// Starts a share group of weight `weight` at the strand: it and every
+    /// strand it spawns (unless one starts a group of its own) share
+    /// `weight` between them under a fair policy (`PolicyKind::Eevdf`,
+    /// `Cfs`), however many they are and on whichever cores they run, as
+    /// a Linux `cpu` cgroup shares its `cpu.shares`. The group's runnable
+    /// strands split it in proportion to their own
+    /// [`weight`](Self::weight)s; a group started inside another is one
+    /// member of it, of weight `weight` (at most 8 deep). See
+    /// [`braid_core::share`].
+    ///
+    /// A member weighs at least 1 (of the unit 1 024), so give a group at
+    /// least as much weight as it will have runnable strands: a group of
+    /// weight 1 024 split over 3 000 strands counts each as 1, three
+    /// times its share. Allowed: 1 ..= 1 048 576. Default: the spawning
+    /// strand's group, if any. Round robin and `Priority` ignore weights,
+    /// and so groups.
+    pub fn group_weight(mut self, weight: u32) -> Builder {
+        self.authority.get_or_insert_default().group_weight = Some(weight);
         self
     }
 
@@ -389,6 +412,10 @@ impl Builder {
             Some(tally) => Some(tally.cell().clone()),
             None => parent.own_tally().cloned(),
         };
+        let mut share = match self.authority.as_deref().and_then(|a| a.group_weight) {
+            Some(weight) => Some(crate::share::start(weight, parent.own_share())?),
+            None => parent.own_share().cloned(),
+        };
         let name = self.name;
         let pin = self.core;
         let mut request = Some((f, scope));
@@ -441,7 +468,15 @@ impl Builder {
                 name.clone(),
                 parent,
                 size,
-                (params, (context.clone(), tally.take(), after)),
+                (
+                    params,
+                    crate::strand::Bound {
+                        context: context.clone(),
+                        tally: tally.take(),
+                        after,
+                        share: share.take(),
+                    },
+                ),
                 scope,
                 f,
             );
@@ -523,7 +558,7 @@ where
         core,
         pinned: false,
     };
-    let params = (SchedParams::default(), (None, None, None));
+    let params = (SchedParams::default(), crate::strand::Bound::default());
     let (task, handle) = build(rt, id, placement, name, parent, size, params, scope, f);
     rt.inject(
         core,
@@ -546,7 +581,7 @@ fn build<F, T>(
     name: Option<String>,
     parent: Option<Arc<Header>>,
     stack_size: usize,
-    (params, (context, tally, after)): (SchedParams, crate::strand::Bound),
+    (params, bound): (SchedParams, crate::strand::Bound),
     scope: Option<Arc<ScopeState>>,
     f: F,
 ) -> (Task, JoinHandle<T>)
@@ -566,7 +601,7 @@ where
     ));
     header.enter_subtree();
     header.readied(rt.clock_ns.load(Ordering::Relaxed));
-    if let Some(tally) = &tally {
+    if let Some(tally) = &bound.tally {
         tally.joined(&header);
     }
     let body = Arc::new(StrandBody {
@@ -592,7 +627,7 @@ where
         header.clone(),
         pending,
         rt.config.policy.keeps_entities(),
-        (context, tally, after),
+        bound,
     );
     (task, JoinHandle { header, packet })
 }

@@ -203,6 +203,9 @@ struct Extras {
     /// The strand it asked to enter the ready strands behind
     /// (`Insert::After`), if any: set at spawn, never changed.
     after: Option<u64>,
+    /// The share group it is in (see `crate::share`), if any: set at
+    /// spawn, never changed.
+    share: Option<Arc<crate::share::ShareCell>>,
     /// The context it runs on while serving a call (see `endpoint`); set
     /// and cleared only by the strand itself.
     donated: Option<Arc<crate::budget::ContextCell>>,
@@ -317,6 +320,18 @@ impl Header {
         self.insert
     }
 
+    /// The share group the strand is in (what the strands it spawns
+    /// inherit).
+    #[inline]
+    pub(crate) fn own_share(&self) -> Option<&Arc<crate::share::ShareCell>> {
+        // SAFETY: as for `context`; `share` never changes after `Task::new`.
+        unsafe {
+            (*self.entity.0.get())
+                .as_deref()
+                .and_then(|x| x.share.as_ref())
+        }
+    }
+
     /// The strand it asked to enter the ready strands behind
     /// (`Insert::After`).
     #[cold]
@@ -356,7 +371,7 @@ impl Header {
             return false;
         }
         let params = self.params();
-        let extras = cell.get_or_insert_with(|| Box::new(Extras::new(params, (None, None, None))));
+        let extras = cell.get_or_insert_with(|| Box::new(Extras::new(params, Bound::default())));
         let same = match (&extras.donated, &donated) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (None, None) => true,
@@ -497,8 +512,8 @@ pub(crate) struct Task {
 
 impl Task {
     /// A task for `header` that starts with `pending`; it gets an entity if
-    /// its runtime's policy keeps one (`fair`), and is bound to a context
-    /// and a tally if `Bound` names them.
+    /// its runtime's policy keeps one (`fair`), and is bound to what
+    /// `Bound` names.
     #[inline(always)]
     pub(crate) fn new(
         header: Arc<Header>,
@@ -506,8 +521,7 @@ impl Task {
         fair: bool,
         bound: Bound,
     ) -> Task {
-        let (context, tally, after) = &bound;
-        if fair || context.is_some() || tally.is_some() || after.is_some() {
+        if fair || !bound.is_empty() {
             let extras = Box::new(Extras::new(header.params(), bound));
             // SAFETY: the header is new and this is its one task: nothing
             // else can reach the cell (see `Schedulable for Task`).
@@ -522,25 +536,46 @@ impl Task {
 }
 
 impl Extras {
-    fn new(params: SchedParams, (context, tally, after): Bound) -> Extras {
+    fn new(params: SchedParams, bound: Bound) -> Extras {
+        let Bound {
+            context,
+            tally,
+            after,
+            share,
+        } = bound;
         Extras {
             entity: Entity::new(params),
             context,
             tally,
             after,
+            share,
             donated: None,
             replaced: None,
         }
     }
 }
 
-/// What a new strand is bound to: its scheduling context, its tally, and
-/// the strand it asked to be inserted after (`Insert::After`).
-pub(crate) type Bound = (
-    Option<Arc<crate::budget::ContextCell>>,
-    Option<Arc<crate::stats::TallyCell>>,
-    Option<u64>,
-);
+/// What a new strand is bound to: its scheduling context, its tally, the
+/// strand it asked to be inserted after (`Insert::After`) and its share
+/// group.
+#[derive(Default)]
+pub(crate) struct Bound {
+    pub(crate) context: Option<Arc<crate::budget::ContextCell>>,
+    pub(crate) tally: Option<Arc<crate::stats::TallyCell>>,
+    pub(crate) after: Option<u64>,
+    pub(crate) share: Option<Arc<crate::share::ShareCell>>,
+}
+
+impl Bound {
+    /// Bound to nothing.
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.context.is_none()
+            && self.tally.is_none()
+            && self.after.is_none()
+            && self.share.is_none()
+    }
+}
 
 /// What a policy without per-strand state is shown (none of braid's reads
 /// it: round robin keeps no entity).
@@ -568,7 +603,7 @@ impl Schedulable for Task {
         // SAFETY: as above, and `&mut self` borrows the one task exclusively.
         let cell = unsafe { &mut *header.entity.0.get() };
         &mut cell
-            .get_or_insert_with(|| Box::new(Extras::new(header.params(), (None, None, None))))
+            .get_or_insert_with(|| Box::new(Extras::new(header.params(), Bound::default())))
             .entity
     }
     #[inline]
@@ -580,6 +615,23 @@ impl Schedulable for Task {
     }
     fn params(&self) -> SchedParams {
         self.header.params()
+    }
+    #[inline]
+    fn weight_now(&self) -> Option<u32> {
+        let share = self.header.own_share()?;
+        Some(share.weight_of(self.header.weight))
+    }
+    #[inline]
+    fn entered_set(&self) {
+        if let Some(share) = self.header.own_share() {
+            share.enter(self.header.weight);
+        }
+    }
+    #[inline]
+    fn left_set(&self) {
+        if let Some(share) = self.header.own_share() {
+            share.leave(self.header.weight);
+        }
     }
 }
 

@@ -316,3 +316,110 @@ fn a_strand_inserted_after_another_runs_right_behind_it() {
     // Naming the strand that runs: next, before the queue.
     assert_eq!(order_with_a_dependency(true), ["consumer", "a", "b", "c"]);
 }
+
+/// Three groups of 3, 1 and 2 strands per core (`weights`: as share groups
+/// of those weights, else plain strands of the default weight) on two
+/// cores under EEVDF with weight balancing, each strand computing 1 ms then
+/// yielding, for 2 s; returns how many rounds each group did.
+fn rounds_by_group(weights: Option<[u32; 3]>) -> [u64; 3] {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = Runtime::builder()
+        .cores(2)
+        .policy(PolicyKind::Eevdf)
+        .balancer(BalancerKind::Weighted)
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts: Arc<[AtomicU64; 3]> = Arc::new(Default::default());
+    let (s, c) = (stop.clone(), counts.clone());
+    let driver = rt
+        .spawn(move || {
+            let groups: Vec<_> = [6, 2, 4]
+                .into_iter()
+                .enumerate()
+                .map(|(g, members)| {
+                    let (s, c) = (s.clone(), c.clone());
+                    let builder = match weights {
+                        Some(w) => braid::Builder::new().group_weight(w[g]),
+                        None => braid::Builder::new(),
+                    };
+                    builder
+                        .spawn(move || {
+                            let strands: Vec<_> = (0..members)
+                                .map(|_| {
+                                    let (s, c) = (s.clone(), c.clone());
+                                    braid::spawn(move || {
+                                        while !s.load(Ordering::Relaxed) {
+                                            spin(Duration::from_millis(1));
+                                            c[g].fetch_add(1, Ordering::Relaxed);
+                                            braid::yield_now();
+                                        }
+                                    })
+                                })
+                                .collect();
+                            strands.into_iter().for_each(|s| s.join().unwrap());
+                        })
+                        .unwrap()
+                })
+                .collect();
+            groups.into_iter().for_each(|g| g.join().unwrap());
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    stop.store(true, Ordering::Relaxed);
+    driver.join().unwrap();
+    [0, 1, 2].map(|i| counts[i].load(Ordering::Relaxed))
+}
+
+#[test]
+fn share_groups_split_their_weight_whatever_their_strand_counts() {
+    // Weights 1 : 2 : 4 for groups of 6, 2 and 4 strands: the groups' CPU
+    // goes 1 : 2 : 4 (braid-sim's `group-share` proves the shares; this
+    // checks the runtime applies them), where strands of equal weight
+    // would go by count, 3 : 1 : 2 (the control).
+    let [a, b, c] = rounds_by_group(Some([1024, 2048, 4096]));
+    println!("share groups: rounds {a} : {b} : {c}");
+    let (ab, ac) = (b as f64 / a as f64, c as f64 / a as f64);
+    assert!(
+        (1.4..=2.8).contains(&ab) && (2.8..=5.6).contains(&ac),
+        "share groups: rounds {a} : {b} : {c}"
+    );
+    let [a, b, c] = rounds_by_group(None);
+    println!("plain strands: rounds {a} : {b} : {c}");
+    let (ab, ac) = (b as f64 / a as f64, c as f64 / a as f64);
+    assert!(
+        (0.2..=0.5).contains(&ab) && (0.45..=0.9).contains(&ac),
+        "plain strands: rounds {a} : {b} : {c}"
+    );
+}
+
+#[test]
+fn share_groups_nest_inherit_and_refuse_bad_weights_by_name() {
+    let rt = Runtime::builder()
+        .cores(1)
+        .policy(PolicyKind::Eevdf)
+        .build()
+        .unwrap();
+    rt.block_on(|| {
+        let err = braid::Builder::new()
+            .group_weight(0)
+            .spawn(|| ())
+            .unwrap_err();
+        assert_eq!(err.bad_setting().map(|c| c.setting()), Some("group_weight"));
+        assert!(err.to_string().contains("1..=1048576"), "{err}");
+        // Eight levels of groups nest; a ninth is refused, naming the limit.
+        fn nest(depth: usize) -> Result<(), braid::SpawnError> {
+            let child = braid::Builder::new().group_weight(1024).spawn(move || {
+                if depth < 9 {
+                    nest(depth + 1)
+                } else {
+                    Ok(())
+                }
+            })?;
+            child.join().unwrap()
+        }
+        let err = nest(1).unwrap_err();
+        assert_eq!(err.bad_setting().map(|c| c.setting()), Some("group_weight"));
+        assert!(err.to_string().contains("at most 8"), "{err}");
+    });
+}
