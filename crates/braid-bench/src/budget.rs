@@ -8,6 +8,12 @@
 //! `cpu.shares` 1024 : 2048 : 4096 (skipped with a note where the
 //! controller is not writable).
 //!
+//! `group_share_accuracy`: the same weights given to groups of 6, 2 and 4
+//! strands (or threads): braid's share groups (`Builder::group_weight`,
+//! EEVDF with weight balancing) against the same cgroups holding 6, 2 and 4
+//! threads; braid strands of one weight (no groups) show what counting
+//! strands gives (1/2, 1/6, 1/3).
+//!
 //! `budget_accuracy`: a CPU budget of 2 ms per 10 ms, held over 100 periods.
 //!
 //! Each contender spins for one second and measures, from inside, how long
@@ -258,37 +264,124 @@ fn cgroup_run() -> Result<Shares, Box<dyn Error>> {
 
 const WEIGHTS: [u32; 3] = [1024, 2048, 4096];
 
-fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
-    if !suite.wants("share_accuracy") {
-        return Ok(());
+/// How the share workloads give the weights: to strands (two per group, each
+/// of its group's weight) or to share groups (of 6, 2 and 4 strands of the
+/// default weight), or not at all (those groups, no weights).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Strands,
+    Groups,
+    Unweighted,
+}
+
+impl Layout {
+    /// Strands (threads) per group.
+    fn members(self) -> [usize; 3] {
+        match self {
+            Layout::Strands => [2, 2, 2],
+            Layout::Groups | Layout::Unweighted => [6, 2, 4],
+        }
     }
+}
+
+fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
     let window = if suite.quick() {
         Duration::from_secs(1)
     } else {
         Duration::from_secs(10)
     };
-    suite.say(&format!(
-        "\nshare accuracy: groups of weights 1 : 2 : 4, two CPU-bound strands each, on 2 cores for {window:?}"
-    ));
     use braid::sched::{BalancerKind, PolicyKind};
-    let mut rows: Vec<(&'static str, Vec<[f64; 3]>)> = vec![
-        (
-            "braid",
-            sample_each(RUNS, || {
-                braid_shares(PolicyKind::Eevdf, BalancerKind::Weighted, window)
-            })?,
-        ),
-        (
-            "braid-round-robin",
-            sample_each(RUNS, || {
-                braid_shares(PolicyKind::RoundRobin, BalancerKind::StealHalf, window)
-            })?,
-        ),
-    ];
-    match sample_each(RUNS, || cgroup_shares(window)) {
-        Ok(shares) => rows.push(("cgroup-shares", shares)),
-        Err(why) => suite.note(&format!("share accuracy: cgroup shares skipped: {why}")),
+    if suite.wants("share_accuracy") {
+        suite.say(&format!(
+            "\nshare accuracy: groups of weights 1 : 2 : 4, two CPU-bound strands each, on 2 cores for {window:?}"
+        ));
+        let mut rows: Vec<(&'static str, Vec<[f64; 3]>)> = vec![
+            (
+                "braid",
+                sample_each(RUNS, || {
+                    braid_shares(
+                        PolicyKind::Eevdf,
+                        BalancerKind::Weighted,
+                        window,
+                        Layout::Strands,
+                    )
+                })?,
+            ),
+            (
+                "braid-round-robin",
+                sample_each(RUNS, || {
+                    braid_shares(
+                        PolicyKind::RoundRobin,
+                        BalancerKind::StealHalf,
+                        window,
+                        Layout::Strands,
+                    )
+                })?,
+            ),
+        ];
+        match sample_each(RUNS, || cgroup_shares(window, Layout::Strands)) {
+            Ok(shares) => rows.push(("cgroup-shares", shares)),
+            Err(why) => suite.note(&format!("share accuracy: cgroup shares skipped: {why}")),
+        }
+        share_figure(
+            suite,
+            "share_accuracy",
+            "groups of weights 1 : 2 : 4 on 2 cores: largest distance from 1/7, 2/7, 4/7",
+            rows,
+        );
     }
+    if suite.wants("group_share_accuracy") {
+        suite.say(&format!(
+            "\ngroup share accuracy: share groups of weights 1 : 2 : 4 holding 6, 2 and 4 CPU-bound strands, on 2 cores for {window:?}"
+        ));
+        let mut rows: Vec<(&'static str, Vec<[f64; 3]>)> = vec![
+            (
+                "braid",
+                sample_each(RUNS, || {
+                    braid_shares(
+                        PolicyKind::Eevdf,
+                        BalancerKind::Weighted,
+                        window,
+                        Layout::Groups,
+                    )
+                })?,
+            ),
+            (
+                "braid-no-groups",
+                sample_each(RUNS, || {
+                    braid_shares(
+                        PolicyKind::Eevdf,
+                        BalancerKind::Weighted,
+                        window,
+                        Layout::Unweighted,
+                    )
+                })?,
+            ),
+        ];
+        match sample_each(RUNS, || cgroup_shares(window, Layout::Groups)) {
+            Ok(shares) => rows.push(("cgroup-shares", shares)),
+            Err(why) => suite.note(&format!(
+                "group share accuracy: cgroup shares skipped: {why}"
+            )),
+        }
+        share_figure(
+            suite,
+            "group_share_accuracy",
+            "share groups of 6, 2, 4 strands weighted 1 : 2 : 4 on 2 cores: largest distance from 1/7, 2/7, 4/7",
+            rows,
+        );
+    }
+    Ok(())
+}
+
+/// Prints each run's shares and files the figure: the largest distance of a
+/// group's share from its weight's, per run.
+fn share_figure(
+    suite: &mut Suite,
+    workload: &'static str,
+    title: &'static str,
+    rows: Vec<(&'static str, Vec<[f64; 3]>)>,
+) {
     let ideal = WEIGHTS.map(|w| w as f64 * 100.0 / 7168.0);
     for (name, runs) in &rows {
         let shown: Vec<String> = runs
@@ -308,8 +401,8 @@ fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         .collect();
     suite.figure(
         &Figure {
-            workload: "share_accuracy",
-            title: "groups of weights 1 : 2 : 4 on 2 cores: largest distance from 1/7, 2/7, 4/7",
+            workload,
+            title,
             metric: "share error",
             unit: "pp",
             cores: 2,
@@ -318,7 +411,6 @@ fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
         },
         &rows,
     );
-    Ok(())
 }
 
 /// Each group's share of the CPU its strands got, in percent.
@@ -327,10 +419,12 @@ fn shares_of(cpu: [f64; 3]) -> [f64; 3] {
     cpu.map(|c| c * 100.0 / total)
 }
 
+/// Each group's share of the CPU in braid, counted by a tally per group.
 fn braid_shares(
     policy: braid::sched::PolicyKind,
     balancer: braid::sched::BalancerKind,
     window: Duration,
+    layout: Layout,
 ) -> Result<[f64; 3], Box<dyn Error>> {
     let rt = braid::Runtime::builder()
         .cores(2)
@@ -339,35 +433,67 @@ fn braid_shares(
         .build()?;
     let cpu = rt.block_on(move || {
         let start = Instant::now();
-        let strands: Vec<_> = (0..6)
-            .map(|n| {
-                let handle = braid::Builder::new()
-                    .weight(WEIGHTS[n % 3])
-                    .spawn(move || {
-                        while start.elapsed() < window {
-                            let t = Instant::now();
-                            while t.elapsed() < Duration::from_micros(500) {
-                                std::hint::spin_loop();
-                            }
-                            braid::yield_now();
-                        }
+        let tallies: [braid::Tally; 3] = Default::default();
+        let members = layout.members();
+        // The groups' strands interleaved, as `share_accuracy` always did.
+        let most = members.iter().copied().max().unwrap_or(0);
+        let order = (0..most).flat_map(|i| (0..3).filter(move |&g| i < members[g]));
+        let spin = move || {
+            while start.elapsed() < window {
+                let t = Instant::now();
+                while t.elapsed() < Duration::from_micros(500) {
+                    std::hint::spin_loop();
+                }
+                braid::yield_now();
+            }
+        };
+        let handles: Vec<_> = match layout {
+            Layout::Strands => order
+                .map(|g| {
+                    braid::Builder::new()
+                        .weight(WEIGHTS[g])
+                        .tally(&tallies[g])
+                        .spawn(spin)
+                        .expect("spawn")
+                })
+                .collect(),
+            Layout::Groups | Layout::Unweighted => {
+                // One root per group, holding the group's weight, spawns its
+                // strands (which are in its group).
+                let roots: Vec<_> = (0..3)
+                    .map(|g| {
+                        let builder = braid::Builder::new().tally(&tallies[g]);
+                        let builder = match layout {
+                            Layout::Groups => builder.group_weight(WEIGHTS[g]),
+                            _ => builder,
+                        };
+                        builder
+                            .spawn(move || {
+                                let kids: Vec<_> =
+                                    (0..members[g]).map(|_| braid::spawn(spin)).collect();
+                                kids.into_iter()
+                                    .for_each(|k| k.join().expect("a share strand"));
+                            })
+                            .expect("spawn")
                     })
-                    .expect("spawn");
-                (n % 3, handle)
-            })
-            .collect();
-        let mut cpu = [0.0; 3];
-        for (group, handle) in strands {
-            let strand = handle.strand();
+                    .collect();
+                roots
+            }
+        };
+        let groups: Vec<_> = handles.iter().map(|h| h.group()).collect();
+        for handle in handles {
             handle.join().expect("a share strand");
-            cpu[group] += strand.stats().runtime_ns as f64;
         }
-        cpu
+        for group in groups {
+            group.wait().expect("the bench is not cancelled");
+        }
+        tallies.map(|t| t.stats().total.runtime_ns as f64)
     });
     Ok(shares_of(cpu))
 }
 
-fn cgroup_shares(window: Duration) -> Result<[f64; 3], Box<dyn Error>> {
+fn cgroup_shares(window: Duration, layout: Layout) -> Result<[f64; 3], Box<dyn Error>> {
+    let members = layout.members();
     let root = std::path::Path::new("/sys/fs/cgroup/cpu");
     let dirs: Vec<_> = (0..3)
         .map(|g| root.join(format!("braid-share-{}-{g}", std::process::id())))
@@ -379,9 +505,10 @@ fn cgroup_shares(window: Duration) -> Result<[f64; 3], Box<dyn Error>> {
             std::fs::write(dir.join("cpu.shares"), weight.to_string())?;
         }
         let start = Instant::now();
-        let threads: Vec<_> = (0..6)
-            .map(|n| {
-                let tasks = dirs[n % 3].join("tasks");
+        let threads: Vec<_> = (0..3)
+            .flat_map(|g| std::iter::repeat_n(g, members[g]))
+            .map(|g| {
+                let tasks = dirs[g].join("tasks");
                 let root_tasks = root.join("tasks");
                 std::thread::spawn(move || -> Result<(usize, f64), String> {
                     // SAFETY: plain system call without arguments.
@@ -395,7 +522,7 @@ fn cgroup_shares(window: Duration) -> Result<[f64; 3], Box<dyn Error>> {
                     let used = thread_cpu() - cpu;
                     std::fs::write(&root_tasks, tid.to_string())
                         .map_err(|e| format!("leaving it: {e}"))?;
-                    Ok((n % 3, used))
+                    Ok((g, used))
                 })
             })
             .collect();
