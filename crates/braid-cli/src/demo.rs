@@ -184,12 +184,19 @@ fn hog(rt: &Runtime) {
     );
 }
 
-/// Three groups of CPU-bound strands, weights 1 : 2 : 4, sharing the cores:
-/// under round robin each strand gets the same; under EEVDF with weight
-/// balancing between the cores, each group its weighted share.
+/// Three share groups of CPU-bound strands, weights 1 : 2 : 4, holding 3, 1
+/// and 2 strands per core: round robin ignores weights (the groups get what
+/// their strands' places in the queues give them); under EEVDF with weight balancing between
+/// the cores each group gets its weighted share, however many strands it
+/// has. Each group's CPU is counted by a tally.
 fn weighted_shares(cores: usize) -> Result<(), Box<dyn Error>> {
     use braid::sched::{BalancerKind, PolicyKind};
-    println!("== three groups of weights 1 : 2 : 4 sharing {cores} cores");
+    println!(
+        "== three share groups of weights 1 : 2 : 4 ({}, {} and {} strands) sharing {cores} cores",
+        3 * cores,
+        cores,
+        2 * cores
+    );
     for (policy, balancer, run) in [
         (PolicyKind::RoundRobin, BalancerKind::StealHalf, 300),
         (PolicyKind::Eevdf, BalancerKind::Weighted, 800),
@@ -200,42 +207,51 @@ fn weighted_shares(cores: usize) -> Result<(), Box<dyn Error>> {
             .balancer(balancer)
             .build()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
+        let tallies: Arc<[braid::Tally; 3]> = Arc::new(Default::default());
+        let (s, t) = (stop.clone(), tallies.clone());
         let root = rt.spawn(move || {
-            // As many strands per group as cores, weights 1 024, 2 048, 4 096.
-            let strands: Vec<_> = (0..3 * cores)
-                .map(|n| {
+            let groups: Vec<_> = [3 * cores, cores, 2 * cores]
+                .into_iter()
+                .enumerate()
+                .map(|(g, members)| {
                     let s = s.clone();
-                    let handle = braid::Builder::new()
-                        .weight(1024 << (n % 3))
+                    braid::Builder::new()
+                        .group_weight(1024 << g)
+                        .tally(&t[g])
                         .spawn(move || {
-                            while !s.load(Ordering::Relaxed) {
-                                let start = Instant::now();
-                                while start.elapsed() < Duration::from_micros(500) {
-                                    std::hint::spin_loop();
-                                }
-                                braid::yield_now();
-                            }
+                            let strands: Vec<_> = (0..members)
+                                .map(|_| {
+                                    let s = s.clone();
+                                    braid::spawn(move || {
+                                        while !s.load(Ordering::Relaxed) {
+                                            let start = Instant::now();
+                                            while start.elapsed() < Duration::from_micros(500) {
+                                                std::hint::spin_loop();
+                                            }
+                                            braid::yield_now();
+                                        }
+                                    })
+                                })
+                                .collect();
+                            strands.into_iter().for_each(|h| h.join().unwrap());
                         })
-                        .expect("spawn");
-                    (n % 3, handle)
+                        .expect("spawn")
                 })
                 .collect();
-            let mut cpu = [0u64; 3];
-            for (group, handle) in strands {
-                let strand = handle.strand();
-                handle.join().unwrap();
-                cpu[group] += strand.stats().runtime_ns;
+            for group in groups {
+                let members = group.group();
+                group.join().unwrap();
+                members.wait().unwrap();
             }
-            cpu
         })?;
         std::thread::sleep(Duration::from_millis(run));
         stop.store(true, Ordering::Relaxed);
-        let cpu = root.join().map_err(|e| e.to_string())?;
+        root.join().map_err(|e| e.to_string())?;
+        let cpu = [0, 1, 2].map(|g| tallies[g].stats().total.runtime_ns);
         let total = cpu.iter().sum::<u64>().max(1) as f64;
         let share = cpu.map(|c| 100.0 * c as f64 / total);
         println!(
-            "   {policy} + {balancer}: the groups got {:.1} % : {:.1} % : {:.1} % of the CPU (weighted shares: 14.3 : 28.6 : 57.1)",
+            "   {policy} + {balancer}: the groups got {:.1} % : {:.1} % : {:.1} % of the CPU (weighted shares: 14.3 : 28.6 : 57.1; round robin ignores weights)",
             share[0], share[1], share[2]
         );
     }
