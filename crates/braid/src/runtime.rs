@@ -372,12 +372,19 @@ impl Runtime {
 
     /// Starts `f` as a top-level strand from outside the runtime (it has no parent
     /// strand). Cores are chosen round robin; balancing moves work from there.
+    /// [`Builder::spawn_in`](crate::Builder::spawn_in) does the same with a
+    /// builder's settings (name, core, weight, tally, share group, context …).
     pub fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, SpawnError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         spawn::spawn_foreign(&self.shared, None, None, f)
+    }
+
+    /// The runtime's shared state (for `Builder::spawn_in`).
+    pub(crate) fn shared(&self) -> &Arc<RuntimeShared> {
+        &self.shared
     }
 
     /// The right to mint scheduling contexts (CPU budgets) in this runtime,

@@ -371,6 +371,27 @@ impl Builder {
         Ok(params)
     }
 
+    /// Spawns the strand into `rt` from outside it (`main`, any plain
+    /// thread) as a top-level strand, with this builder's settings: what
+    /// [`Runtime::spawn`](crate::Runtime::spawn) does with the defaults. It
+    /// starts on the runtime's next core in turn (skipping leased ones), or
+    /// on [`core`](Self::core), pinned; it may be bound to a scheduling
+    /// context, counted in a tally and start a share group, as from inside.
+    /// Without a spawning strand to inherit from, what the builder leaves
+    /// unset is the runtime's default. A lease cannot be joined from
+    /// outside (its group's first strand must be spawned by a strand):
+    /// [`lease`](Self::lease) and
+    /// [`performance_sensitive`](Self::performance_sensitive) are refused
+    /// with a typed error, as is [`insert_after`](Self::insert_after)
+    /// (there is no core queue to place it in yet).
+    pub fn spawn_in<F, T>(self, rt: &crate::Runtime, f: F) -> Result<JoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn_foreign_with(rt.shared(), self, f)
+    }
+
     /// Spawns the strand as a child of the calling strand, on its core.
     pub fn spawn<F, T>(self, f: F) -> Result<JoinHandle<T>, SpawnError>
     where
@@ -519,6 +540,111 @@ fn within_mask(
         braid_core::sched::placement::first_allowed(placement.core, cores, |c| cell.allows(c))
             .ok_or_else(refused)?;
     Ok(Placement { core, ..placement })
+}
+
+/// `Builder::spawn_in`: a top-level strand spawned from outside `rt` with
+/// `builder`'s settings.
+#[cold]
+fn spawn_foreign_with<F, T>(
+    rt: &Arc<RuntimeShared>,
+    builder: Builder,
+    f: F,
+) -> Result<JoinHandle<T>, SpawnError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if rt.shutdown.load(Ordering::Relaxed) {
+        return Err(SpawnError::shutting_down());
+    }
+    let stack_size = builder
+        .stack_size
+        .map(|s| check_stack_size("stack_size", s))
+        .transpose()
+        .map_err(SpawnError::config)?;
+    let params = builder.params(&SchedParams::default())?;
+    let asked = builder.authority.as_deref();
+    let inside_only = |setting: &'static str| {
+        SpawnError::config(crate::ConfigError::new(
+            setting,
+            "a spawn from outside the runtime",
+            "only for strands spawned by a strand (Builder::spawn)",
+        ))
+    };
+    if let Some(asked) = asked {
+        if asked.lease.is_some() {
+            return Err(inside_only("lease"));
+        }
+        if asked.performance_sensitive {
+            return Err(inside_only("performance_sensitive"));
+        }
+        if asked.after.is_some() {
+            return Err(inside_only("insert_after"));
+        }
+    }
+    let context = match asked.and_then(|a| a.context.as_ref()) {
+        Some(handle) => Some(handle.bind(rt.id).map_err(SpawnError::context)?),
+        None => None,
+    };
+    let tally = asked
+        .and_then(|a| a.tally.as_ref())
+        .map(|t| t.cell().clone());
+    let share = match asked.and_then(|a| a.group_weight) {
+        Some(weight) => Some(crate::share::start(weight, None)?),
+        None => None,
+    };
+    let mut placement = match builder.core {
+        Some(core) if core >= rt.cores.len() => {
+            let allowed = format!("0..{} (the runtime's cores)", rt.cores.len());
+            return Err(SpawnError::config(crate::ConfigError::new(
+                "core", core, allowed,
+            )));
+        }
+        Some(core) => {
+            if rt.cores[core].leased.load(Ordering::Acquire) {
+                return Err(SpawnError::lease(crate::lease::LeaseError::CoreLeased {
+                    core,
+                }));
+            }
+            Placement { core, pinned: true }
+        }
+        None => Placement {
+            core: rt.next_foreign_core(),
+            pinned: false,
+        },
+    };
+    if let Some(cell) = context.as_deref() {
+        placement = within_mask(placement, rt.cores.len(), cell)?;
+        // Counted in last: nothing after this fails before the strand
+        // exists (its exit counts it out).
+        cell.strand_started().map_err(SpawnError::context)?;
+    }
+    let size = stack_size.unwrap_or(rt.config.stack_size);
+    let id =
+        braid_core::sched::ids::compose(rt.foreign_ids.fetch_add(1, Ordering::Relaxed) + 1, None);
+    let bound = crate::strand::Bound {
+        context,
+        tally,
+        after: None,
+        share,
+    };
+    let core = placement.core;
+    let (task, handle) = build(
+        rt,
+        id,
+        placement,
+        builder.name,
+        None,
+        size,
+        (params, bound),
+        None,
+        f,
+    );
+    rt.inject(
+        core,
+        crate::core::Msg::Sched(braid_core::Mail::Spawn(Box::new(task))),
+    );
+    Ok(handle)
 }
 
 /// Spawns a strand from a thread that is not running one of `rt`'s strands.

@@ -289,3 +289,106 @@ fn a_tally_sees_live_strands() {
         assert!(done.total.switches > live.total.switches, "{done:?}");
     });
 }
+
+#[test]
+fn a_builder_spawns_from_outside_the_runtime_with_its_settings() {
+    let rt = braid::Runtime::builder()
+        .cores(2)
+        .policy(braid::sched::PolicyKind::Eevdf)
+        .build()
+        .unwrap();
+    let tally = braid::Tally::new();
+    let handle = braid::Builder::new()
+        .name("outside")
+        .core(1)
+        .weight(2048)
+        .group_weight(4096)
+        .tally(&tally)
+        .spawn_in(&rt, || {
+            let me = braid::current().unwrap();
+            let kid = braid::spawn(|| braid::current().unwrap().sched_params().weight);
+            (
+                me.name().map(str::to_owned),
+                me.core(),
+                me.sched_params().weight,
+                kid.join().unwrap(),
+            )
+        })
+        .unwrap();
+    let group = handle.group();
+    let (name, core, weight, kid_weight) = handle.join().unwrap();
+    assert_eq!(name.as_deref(), Some("outside"));
+    assert_eq!(core, 1, "pinned where it was asked to run");
+    assert_eq!((weight, kid_weight), (2048, 2048), "its child inherits");
+    // Counted in the tally, its child too (a thread waits for the group).
+    while group.live() > 0 {
+        std::thread::yield_now();
+    }
+    let stats = tally.stats();
+    assert_eq!((stats.spawned, stats.exited), (2, 2), "{stats:?}");
+
+    // What only a strand can do is refused by name.
+    let lease_like = braid::Builder::new().performance_sensitive(true);
+    let err = lease_like.spawn_in(&rt, || ()).unwrap_err();
+    assert_eq!(
+        err.bad_setting().map(|c| c.setting()),
+        Some("performance_sensitive"),
+        "{err}"
+    );
+    let err = braid::Builder::new()
+        .insert_after(1)
+        .spawn_in(&rt, || ())
+        .unwrap_err();
+    assert_eq!(err.bad_setting().map(|c| c.setting()), Some("insert_after"));
+    let err = braid::Builder::new()
+        .core(7)
+        .spawn_in(&rt, || ())
+        .unwrap_err();
+    assert_eq!(err.bad_setting().map(|c| c.setting()), Some("core"));
+    assert!(err.to_string().contains("0..2"), "{err}");
+    let err = braid::Builder::new()
+        .group_weight(0)
+        .spawn_in(&rt, || ())
+        .unwrap_err();
+    assert_eq!(err.bad_setting().map(|c| c.setting()), Some("group_weight"));
+}
+
+#[test]
+fn a_strand_spawned_from_outside_can_be_bound_to_a_context() {
+    use braid::sched::SchedContext;
+    let rt = braid::Runtime::builder().cores(2).build().unwrap();
+    let authority = rt.take_authority().unwrap();
+    let spec = SchedContext::new(Duration::from_millis(2), Duration::from_millis(10)).cores([1]);
+    let ctx = authority.mint(&spec).unwrap();
+    let handle = braid::Builder::new()
+        .context(&ctx)
+        .spawn_in(&rt, || braid::current().unwrap().core())
+        .unwrap();
+    // It ran on the one core its context allows, was charged to it, and
+    // the context ended with its last strand (so it was counted in).
+    assert_eq!(handle.join().unwrap(), 1);
+    while !ctx.stats().unwrap().ended {
+        std::thread::yield_now();
+    }
+    let stats = ctx.stats().unwrap();
+    assert!(stats.runs >= 1 && stats.used > Duration::ZERO, "{stats:?}");
+    // Pinned outside the context's cores: refused, naming them.
+    let other = authority.mint(&spec).unwrap();
+    let err = braid::Builder::new()
+        .context(&other)
+        .core(0)
+        .spawn_in(&rt, || ())
+        .unwrap_err();
+    assert_eq!(
+        err.bad_setting().map(|c| c.setting()),
+        Some("core"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("[1]"), "{err}");
+    // An ended context is refused as from inside.
+    let err = braid::Builder::new()
+        .context(&ctx)
+        .spawn_in(&rt, || ())
+        .unwrap_err();
+    assert!(err.context_error().is_some(), "{err}");
+}
