@@ -145,7 +145,9 @@ impl<C: Counter> Share<C> {
     /// What a member of own weight `own` weighs now (see the module docs),
     /// within [`WEIGHTS`]. A sum read while another core is between its
     /// member's entry here and in the parent may be short; it is taken as at
-    /// least the member's own part, so the weight never exceeds the group's.
+    /// least the member's own part, so the weight never exceeds the
+    /// outermost group's (a nested member may for a moment weigh more than
+    /// its group's share of the parent; braid's `tests/share_loom.rs`).
     pub fn weight_of(&self, own: u32) -> u32 {
         let mut weight = own as u128;
         let mut part = own as u64;

@@ -6,11 +6,12 @@
 //! first or last runnable member comes or goes), and its weight is read
 //! from the sums each time it enters the ready strands. Strands outside
 //! share groups pay one null check at each of those points.
+//!
+//! `tests/share_loom.rs` model-checks the sums under concurrent entries and
+//! exits (this file compiled against loom's atomics).
 
-use crate::error::SpawnError;
 use crate::facade::{AtomicU64, Ordering};
-use braid_core::share::{Counter, Share, ShareError, MAX_DEPTH};
-use std::sync::Arc;
+use braid_core::share::{Counter, Share};
 
 /// A share group as the runtime keeps it.
 pub(crate) type ShareCell = Share<Runnable>;
@@ -32,31 +33,5 @@ impl Counter for Runnable {
     #[inline]
     fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A new share group of weight `weight` inside `parent`'s, if any, for
-/// `Builder::group_weight`.
-#[cold]
-pub(crate) fn start(
-    weight: u32,
-    parent: Option<&Arc<ShareCell>>,
-) -> Result<Arc<ShareCell>, SpawnError> {
-    match Share::new(weight, parent.cloned()) {
-        Ok(share) => Ok(Arc::new(share)),
-        Err(ShareError::Weight(w)) => Err(SpawnError::config(crate::ConfigError::new(
-            "group_weight",
-            w,
-            format!(
-                "{}..={}",
-                braid_core::fair::WEIGHTS.start(),
-                braid_core::fair::WEIGHTS.end()
-            ),
-        ))),
-        Err(ShareError::TooDeep) => Err(SpawnError::config(crate::ConfigError::new(
-            "group_weight",
-            format!("a share group {} deep", MAX_DEPTH + 1),
-            format!("share groups nested at most {MAX_DEPTH} deep"),
-        ))),
     }
 }

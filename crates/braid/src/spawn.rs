@@ -434,7 +434,7 @@ impl Builder {
             None => parent.own_tally().cloned(),
         };
         let mut share = match self.authority.as_deref().and_then(|a| a.group_weight) {
-            Some(weight) => Some(crate::share::start(weight, parent.own_share())?),
+            Some(weight) => Some(start_share(weight, parent.own_share())?),
             None => parent.own_share().cloned(),
         };
         let name = self.name;
@@ -590,7 +590,7 @@ where
         .and_then(|a| a.tally.as_ref())
         .map(|t| t.cell().clone());
     let share = match asked.and_then(|a| a.group_weight) {
-        Some(weight) => Some(crate::share::start(weight, None)?),
+        Some(weight) => Some(start_share(weight, None)?),
         None => None,
     };
     let mut placement = match builder.core {
@@ -933,4 +933,31 @@ where
     Builder::new()
         .spawn(f)
         .unwrap_or_else(|e| panic!("braid::spawn: {e}"))
+}
+
+/// A new share group of weight `weight` inside `parent`'s, if any, for
+/// `Builder::group_weight`.
+#[cold]
+fn start_share(
+    weight: u32,
+    parent: Option<&Arc<crate::share::ShareCell>>,
+) -> Result<Arc<crate::share::ShareCell>, SpawnError> {
+    use braid_core::share::{Share, ShareError, MAX_DEPTH};
+    match Share::new(weight, parent.cloned()) {
+        Ok(share) => Ok(Arc::new(share)),
+        Err(ShareError::Weight(w)) => Err(SpawnError::config(crate::ConfigError::new(
+            "group_weight",
+            w,
+            format!(
+                "{}..={}",
+                braid_core::fair::WEIGHTS.start(),
+                braid_core::fair::WEIGHTS.end()
+            ),
+        ))),
+        Err(ShareError::TooDeep) => Err(SpawnError::config(crate::ConfigError::new(
+            "group_weight",
+            format!("a share group {} deep", MAX_DEPTH + 1),
+            format!("share groups nested at most {MAX_DEPTH} deep"),
+        ))),
+    }
 }
