@@ -284,56 +284,60 @@ impl Layout {
     }
 }
 
+/// One share-accuracy figure: how the weights are given, and the braid row
+/// it is compared with besides the cgroups.
+struct ShareCase {
+    workload: &'static str,
+    heading: &'static str,
+    title: &'static str,
+    layout: Layout,
+    control: (
+        &'static str,
+        braid::sched::PolicyKind,
+        braid::sched::BalancerKind,
+        Layout,
+    ),
+}
+
 fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
+    use braid::sched::{BalancerKind, PolicyKind};
     let window = if suite.quick() {
         Duration::from_secs(1)
     } else {
         Duration::from_secs(10)
     };
-    use braid::sched::{BalancerKind, PolicyKind};
-    if suite.wants("share_accuracy") {
-        suite.say(&format!(
-            "\nshare accuracy: groups of weights 1 : 2 : 4, two CPU-bound strands each, on 2 cores for {window:?}"
-        ));
-        let mut rows: Vec<(&'static str, Vec<[f64; 3]>)> = vec![
-            (
-                "braid",
-                sample_each(RUNS, || {
-                    braid_shares(
-                        PolicyKind::Eevdf,
-                        BalancerKind::Weighted,
-                        window,
-                        Layout::Strands,
-                    )
-                })?,
-            ),
-            (
+    let cases = [
+        ShareCase {
+            workload: "share_accuracy",
+            heading: "share accuracy: groups of weights 1 : 2 : 4, two CPU-bound strands each",
+            title: "groups of weights 1 : 2 : 4 on 2 cores: largest distance from 1/7, 2/7, 4/7",
+            layout: Layout::Strands,
+            control: (
                 "braid-round-robin",
-                sample_each(RUNS, || {
-                    braid_shares(
-                        PolicyKind::RoundRobin,
-                        BalancerKind::StealHalf,
-                        window,
-                        Layout::Strands,
-                    )
-                })?,
+                PolicyKind::RoundRobin,
+                BalancerKind::StealHalf,
+                Layout::Strands,
             ),
-        ];
-        match sample_each(RUNS, || cgroup_shares(window, Layout::Strands)) {
-            Ok(shares) => rows.push(("cgroup-shares", shares)),
-            Err(why) => suite.note(&format!("share accuracy: cgroup shares skipped: {why}")),
+        },
+        ShareCase {
+            workload: "group_share_accuracy",
+            heading: "group share accuracy: share groups of weights 1 : 2 : 4 holding 6, 2 and 4 CPU-bound strands",
+            title: "share groups of 6, 2, 4 strands weighted 1 : 2 : 4 on 2 cores: largest distance from 1/7, 2/7, 4/7",
+            layout: Layout::Groups,
+            control: (
+                "braid-no-groups",
+                PolicyKind::Eevdf,
+                BalancerKind::Weighted,
+                Layout::Unweighted,
+            ),
+        },
+    ];
+    for case in cases {
+        if !suite.wants(case.workload) {
+            continue;
         }
-        share_figure(
-            suite,
-            "share_accuracy",
-            "groups of weights 1 : 2 : 4 on 2 cores: largest distance from 1/7, 2/7, 4/7",
-            rows,
-        );
-    }
-    if suite.wants("group_share_accuracy") {
-        suite.say(&format!(
-            "\ngroup share accuracy: share groups of weights 1 : 2 : 4 holding 6, 2 and 4 CPU-bound strands, on 2 cores for {window:?}"
-        ));
+        suite.say(&format!("\n{}, on 2 cores for {window:?}", case.heading));
+        let (control, policy, balancer, control_layout) = case.control;
         let mut rows: Vec<(&'static str, Vec<[f64; 3]>)> = vec![
             (
                 "braid",
@@ -342,34 +346,22 @@ fn share_accuracy(suite: &mut Suite) -> Result<(), Box<dyn Error>> {
                         PolicyKind::Eevdf,
                         BalancerKind::Weighted,
                         window,
-                        Layout::Groups,
+                        case.layout,
                     )
                 })?,
             ),
             (
-                "braid-no-groups",
+                control,
                 sample_each(RUNS, || {
-                    braid_shares(
-                        PolicyKind::Eevdf,
-                        BalancerKind::Weighted,
-                        window,
-                        Layout::Unweighted,
-                    )
+                    braid_shares(policy, balancer, window, control_layout)
                 })?,
             ),
         ];
-        match sample_each(RUNS, || cgroup_shares(window, Layout::Groups)) {
+        match sample_each(RUNS, || cgroup_shares(window, case.layout)) {
             Ok(shares) => rows.push(("cgroup-shares", shares)),
-            Err(why) => suite.note(&format!(
-                "group share accuracy: cgroup shares skipped: {why}"
-            )),
+            Err(why) => suite.note(&format!("{}: cgroup shares skipped: {why}", case.workload)),
         }
-        share_figure(
-            suite,
-            "group_share_accuracy",
-            "share groups of 6, 2, 4 strands weighted 1 : 2 : 4 on 2 cores: largest distance from 1/7, 2/7, 4/7",
-            rows,
-        );
+        share_figure(suite, case.workload, case.title, rows);
     }
     Ok(())
 }

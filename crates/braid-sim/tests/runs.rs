@@ -228,6 +228,15 @@ fn scaling_is_what_the_workloads_promise() {
         .all(|r| r.speedup.is_none() && r.response.is_some()));
 }
 
+/// The largest distance of a group's share from its ideal one.
+fn worst_error(shares: &[f64], ideal: &[f64]) -> f64 {
+    shares
+        .iter()
+        .zip(ideal)
+        .map(|(s, i)| (s - i).abs())
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn weighted_groups_get_their_shares_across_cores() {
     // Three groups of CPU-bound strands, weights 1 : 2 : 4, as many strands
@@ -251,10 +260,10 @@ fn weighted_groups_get_their_shares_across_cores() {
         let mut w = spec.build(cores).unwrap();
         let report = run(&config, w.as_mut()).unwrap();
         let shares = report.group_shares.unwrap();
-        let worst = (0..3)
-            .map(|g| (shares[g] - ideal[g]).abs())
-            .fold(0.0, f64::max);
-        assert!(worst <= 0.02, "{cores} cores: shares {shares:?}");
+        assert!(
+            worst_error(&shares, &ideal) <= 0.02,
+            "{cores} cores: shares {shares:?}"
+        );
     }
     // Round robin ignores weights: equal thirds on one core.
     let mut w = spec.build(1).unwrap();
@@ -293,11 +302,8 @@ fn share_groups_get_their_weights_share_whatever_their_strand_counts() {
                 let mut w = spec.build(cores).unwrap();
                 let report = run(&config, w.as_mut()).unwrap();
                 let shares = report.group_shares.unwrap();
-                let worst = (0..3)
-                    .map(|g| (shares[g] - ideal[g]).abs())
-                    .fold(0.0, f64::max);
                 assert!(
-                    worst <= 0.02,
+                    worst_error(&shares, &ideal) <= 0.02,
                     "{policy:?}, {cores} cores, tick {clock_tick}: shares {shares:?}"
                 );
             }

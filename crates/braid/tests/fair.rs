@@ -103,10 +103,20 @@ fn weight_balancing_keeps_shares_across_two_cores() {
         BalancerKind::Weighted,
         Duration::from_millis(2000),
     );
+    assert_ratios([a, b, c], (1.4..=2.8, 2.8..=5.6), "weighted strands");
+}
+
+/// Asserts the second and third of `rounds` are within `bands` of the first
+/// (as multiples of it).
+fn assert_ratios(
+    [a, b, c]: [u64; 3],
+    bands: (std::ops::RangeInclusive<f64>, std::ops::RangeInclusive<f64>),
+    what: &str,
+) {
     let (ab, ac) = (b as f64 / a as f64, c as f64 / a as f64);
     assert!(
-        (1.4..=2.8).contains(&ab) && (2.8..=5.6).contains(&ac),
-        "rounds {a} : {b} : {c}"
+        bands.0.contains(&ab) && bands.1.contains(&ac),
+        "{what}: rounds {a} : {b} : {c}"
     );
 }
 
@@ -377,20 +387,12 @@ fn share_groups_split_their_weight_whatever_their_strand_counts() {
     // goes 1 : 2 : 4 (braid-sim's `group-share` proves the shares; this
     // checks the runtime applies them), where strands of equal weight
     // would go by count, 3 : 1 : 2 (the control).
-    let [a, b, c] = rounds_by_group(Some([1024, 2048, 4096]));
-    println!("share groups: rounds {a} : {b} : {c}");
-    let (ab, ac) = (b as f64 / a as f64, c as f64 / a as f64);
-    assert!(
-        (1.4..=2.8).contains(&ab) && (2.8..=5.6).contains(&ac),
-        "share groups: rounds {a} : {b} : {c}"
-    );
-    let [a, b, c] = rounds_by_group(None);
-    println!("plain strands: rounds {a} : {b} : {c}");
-    let (ab, ac) = (b as f64 / a as f64, c as f64 / a as f64);
-    assert!(
-        (0.2..=0.5).contains(&ab) && (0.45..=0.9).contains(&ac),
-        "plain strands: rounds {a} : {b} : {c}"
-    );
+    let grouped = rounds_by_group(Some([1024, 2048, 4096]));
+    println!("share groups: rounds {grouped:?}");
+    assert_ratios(grouped, (1.4..=2.8, 2.8..=5.6), "share groups");
+    let plain = rounds_by_group(None);
+    println!("plain strands: rounds {plain:?}");
+    assert_ratios(plain, (0.2..=0.5, 0.45..=0.9), "plain strands");
 }
 
 #[test]
