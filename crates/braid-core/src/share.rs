@@ -44,7 +44,7 @@ pub trait Counter: Default {
 }
 
 /// A share group's weight, parent and runnable sum (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Share<C> {
     weight: u32,
     parent: Option<Arc<Share<C>>>,
@@ -148,13 +148,20 @@ impl<C: Counter> Share<C> {
     /// least the member's own part, so the weight never exceeds the
     /// outermost group's (a nested member may for a moment weigh more than
     /// its group's share of the parent; braid's `tests/share_loom.rs`).
+    ///
+    /// Weights are whole numbers: the factors of every level are multiplied
+    /// first and the product rounded once, to the nearest (IEEE doubles, so
+    /// the same on every machine), at least 1. A member that weighs a few
+    /// units is off by up to half a unit: a group needs about 50 units (of
+    /// the unit weight's 1 024) per runnable strand for its share to hold
+    /// within 1 %.
     pub fn weight_of(&self, own: u32) -> u32 {
-        let mut weight = own as u128;
+        let mut weight = own as f64;
         let mut part = own as u64;
         let mut level = self;
         loop {
             let sum = level.runnable.get().max(part).max(1);
-            weight = weight * level.weight as u128 / sum as u128;
+            weight *= level.weight as f64 / sum as f64;
             match level.parent.as_deref() {
                 Some(parent) => {
                     part = level.weight as u64;
@@ -163,7 +170,7 @@ impl<C: Counter> Share<C> {
                 None => break,
             }
         }
-        (weight.min(*WEIGHTS.end() as u128) as u32).max(*WEIGHTS.start())
+        (weight.round() as u32).clamp(*WEIGHTS.start(), *WEIGHTS.end())
     }
 }
 

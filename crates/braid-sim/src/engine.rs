@@ -1142,6 +1142,19 @@ impl<'w> Engine<'w> {
             counters.refusals += k.refusals;
             counters.offers += k.offers;
         }
+        // Every strand left its core's set: each share group's runnable sum
+        // is back at zero (a missed exit would leave it high).
+        if let Some((i, share)) = self
+            .shares
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.runnable() != 0)
+        {
+            return Err(self.invariant(format!(
+                "share group {i} still counts {} of runnable weight after every strand exited",
+                share.runnable()
+            )));
+        }
         // A context's strands never had more in one period than the
         // sporadic server allows.
         let contexts: Vec<ContextReport> = self.contexts.iter().map(SimContext::report).collect();

@@ -28,7 +28,11 @@ impl Counter for Runnable {
     }
     #[inline]
     fn sub(&self, n: u64) -> u64 {
-        self.0.fetch_sub(n, Ordering::Relaxed).wrapping_sub(n)
+        let before = self.0.fetch_sub(n, Ordering::Relaxed);
+        // A member leaves only after its own entry (its core's set is one
+        // thread's), so a sum never goes below zero.
+        debug_assert!(before >= n, "a share group's sum went below zero");
+        before.wrapping_sub(n)
     }
     #[inline]
     fn get(&self) -> u64 {

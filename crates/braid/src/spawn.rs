@@ -273,12 +273,15 @@ impl Builder {
     /// member of it, of weight `weight` (at most 8 deep). See
     /// [`braid_core::share`].
     ///
-    /// A member weighs at least 1 (of the unit 1 024), so give a group at
-    /// least as much weight as it will have runnable strands: a group of
-    /// weight 1 024 split over 3 000 strands counts each as 1, three
-    /// times its share. Allowed: 1 ..= 1 048 576. Default: the spawning
-    /// strand's group, if any. Round robin and `Priority` ignore weights,
-    /// and so groups.
+    /// Weights are whole numbers (a member's rounded to the nearest, at
+    /// least 1, of the unit 1 024): give a group about 50 units per strand
+    /// it will have runnable for its share to hold within 1 % — a group of
+    /// weight 1 024 split over 3 000 strands counts each as 1, three times
+    /// its share. A strand its budget holds in the middle of a run (one
+    /// that does not yield) keeps counting in its group until it stops.
+    /// Allowed: 1 ..= 1 048 576. Default: the spawning strand's group, if
+    /// any. Round robin, `Priority` and a program's own policy ignore
+    /// weights, and so groups.
     pub fn group_weight(mut self, weight: u32) -> Builder {
         self.authority.get_or_insert_default().group_weight = Some(weight);
         self
@@ -615,6 +618,13 @@ where
     };
     if let Some(cell) = context.as_deref() {
         placement = within_mask(placement, rt.cores.len(), cell)?;
+        // The mask's first allowed core may be leased (to a group this
+        // strand is not in: it has no parent).
+        if rt.cores[placement.core].leased.load(Ordering::Acquire) {
+            return Err(SpawnError::lease(crate::lease::LeaseError::CoreLeased {
+                core: placement.core,
+            }));
+        }
         // Counted in last: nothing after this fails before the strand
         // exists (its exit counts it out).
         cell.strand_started().map_err(SpawnError::context)?;

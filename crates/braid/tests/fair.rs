@@ -395,6 +395,19 @@ fn share_groups_split_their_weight_whatever_their_strand_counts() {
     assert_ratios(plain, (0.2..=0.5, 0.45..=0.9), "plain strands");
 }
 
+/// Starts a share group inside the calling strand's (at `depth`), and one
+/// inside that, and so on until one is refused: the depth reached, and the
+/// refusal.
+fn deepest(depth: usize) -> (usize, braid::SpawnError) {
+    match braid::Builder::new()
+        .group_weight(1024)
+        .spawn(move || deepest(depth + 1))
+    {
+        Ok(child) => child.join().unwrap(),
+        Err(err) => (depth, err),
+    }
+}
+
 #[test]
 fn share_groups_nest_inherit_and_refuse_bad_weights_by_name() {
     let rt = Runtime::builder()
@@ -410,17 +423,14 @@ fn share_groups_nest_inherit_and_refuse_bad_weights_by_name() {
         assert_eq!(err.bad_setting().map(|c| c.setting()), Some("group_weight"));
         assert!(err.to_string().contains("1..=1048576"), "{err}");
         // Eight levels of groups nest; a ninth is refused, naming the limit.
-        fn nest(depth: usize) -> Result<(), braid::SpawnError> {
-            let child = braid::Builder::new().group_weight(1024).spawn(move || {
-                if depth < 9 {
-                    nest(depth + 1)
-                } else {
-                    Ok(())
-                }
-            })?;
-            child.join().unwrap()
-        }
-        let err = nest(1).unwrap_err();
+        // The chain starts under a plain strand inside a group: it inherits
+        // the group, so its first nested group is the second level.
+        let outer = braid::Builder::new()
+            .group_weight(2048)
+            .spawn(|| braid::spawn(|| deepest(1)).join().unwrap())
+            .unwrap();
+        let (reached, err) = outer.join().unwrap();
+        assert_eq!(reached, 8, "{err}");
         assert_eq!(err.bad_setting().map(|c| c.setting()), Some("group_weight"));
         assert!(err.to_string().contains("at most 8"), "{err}");
     });

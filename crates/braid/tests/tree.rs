@@ -290,6 +290,18 @@ fn a_tally_sees_live_strands() {
     });
 }
 
+/// How many share groups nest, one in the next, below the calling strand
+/// before one is refused.
+fn nested_groups() -> usize {
+    match braid::Builder::new()
+        .group_weight(1024)
+        .spawn(nested_groups)
+    {
+        Ok(child) => 1 + child.join().unwrap(),
+        Err(_) => 0,
+    }
+}
+
 #[test]
 fn a_builder_spawns_from_outside_the_runtime_with_its_settings() {
     let rt = braid::Runtime::builder()
@@ -307,25 +319,30 @@ fn a_builder_spawns_from_outside_the_runtime_with_its_settings() {
         .spawn_in(&rt, || {
             let me = braid::current().unwrap();
             let kid = braid::spawn(|| braid::current().unwrap().sched_params().weight);
+            // Its share group is the first level: seven more nest in it.
+            let depth = 1 + nested_groups();
             (
                 me.name().map(str::to_owned),
                 me.core(),
                 me.sched_params().weight,
                 kid.join().unwrap(),
+                depth,
             )
         })
         .unwrap();
     let group = handle.group();
-    let (name, core, weight, kid_weight) = handle.join().unwrap();
+    let (name, core, weight, kid_weight, depth) = handle.join().unwrap();
     assert_eq!(name.as_deref(), Some("outside"));
     assert_eq!(core, 1, "pinned where it was asked to run");
     assert_eq!((weight, kid_weight), (2048, 2048), "its child inherits");
-    // Counted in the tally, its child too (a thread waits for the group).
+    assert_eq!(depth, 8, "the strand started a share group");
+    // Counted in the tally, its child and the seven nested strands too (a
+    // thread waits for the group).
     while group.live() > 0 {
         std::thread::yield_now();
     }
     let stats = tally.stats();
-    assert_eq!((stats.spawned, stats.exited), (2, 2), "{stats:?}");
+    assert_eq!((stats.spawned, stats.exited), (9, 9), "{stats:?}");
 
     // What only a strand can do is refused by name.
     let lease_like = braid::Builder::new().performance_sensitive(true);
