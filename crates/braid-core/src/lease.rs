@@ -6,8 +6,8 @@
 //!
 //! The driver looks at the shared cores now and then (the runtime's monitor
 //! every tick, 1 ms) and gives each look to each lease's [`Fairness`]; the
-//! decision is here, pure, with time as input (braid-sim does not model
-//! leases yet).
+//! decision is here, pure, with time as input (braid-sim's `lease` and
+//! `lease-contended` workloads run it every simulated millisecond).
 
 use crate::fair::LatencyClass;
 use crate::policy::Nanos;

@@ -108,6 +108,20 @@ pub fn sweep_main(options: &SweepOptions) -> Result<PathBuf, Box<dyn Error>> {
         }
         for report in sweep(&config, &spec, &cores)? {
             say(&row(&report));
+            if let Some(lease) = &report.lease {
+                let ended = match lease.terminated_ns {
+                    Some(t) => format!(
+                        "terminated for fairness {:.1} ms after it began",
+                        t.saturating_sub(lease.started_ns) as f64 / 1e6
+                    ),
+                    None => "held to the end".to_owned(),
+                };
+                say(&format!(
+                    "    lease of core 0 from {:.1} ms: {ended}; {} strands evicted",
+                    lease.started_ns as f64 / 1e6,
+                    lease.evicted
+                ));
+            }
             if let Some(summary) = &report.summary {
                 say(&format!("    {summary}"));
             }

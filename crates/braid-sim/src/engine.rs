@@ -46,6 +46,8 @@ pub(crate) struct SimTask {
     entity: Entity,
     /// Its share group and its own weight in it, if it is in one.
     share: Option<(Arc<SimShare>, u32)>,
+    /// In the workload's lease group (see `Workload::in_lease_group`).
+    leased: bool,
 }
 
 const UNBOUND: u32 = u32::MAX;
@@ -85,6 +87,7 @@ impl SimTask {
             context: context.map_or(UNBOUND, |c| c as u32),
             entity: Entity::new(params),
             share: share.map(|s| (s, params.weight)),
+            leased: false,
         }
     }
 }
@@ -120,6 +123,9 @@ impl TaskHandle for SimTask {
     #[inline]
     fn pinned(&self) -> bool {
         self.pinned
+    }
+    fn in_group(&self, _group: u64) -> bool {
+        self.leased
     }
 }
 
@@ -169,6 +175,9 @@ struct StrandRec {
 }
 
 const NEVER: Nanos = Nanos::MAX;
+
+/// How often the lease's fairness is looked at: the runtime monitor's tick.
+const LEASE_LOOK: Nanos = 1_000_000;
 
 /// How late a context's refill may be taken and still be booked as on
 /// time: the runtime's `CATCH_UP`, 2 ms.
@@ -255,6 +264,8 @@ enum Ev {
         letter: Box<Letter>,
     },
     Arrival,
+    /// The lease's monitor look (see `Workload::lease`).
+    LeaseLook,
 }
 
 struct Queued {
@@ -324,6 +335,11 @@ pub(crate) struct Engine<'w> {
     contexts: Vec<SimContext>,
     /// The workload's share groups (see [`Workload::shares`]).
     shares: Vec<Arc<SimShare>>,
+    /// The workload's lease while it has not ended.
+    lease: Option<crate::workload::SimLease>,
+    lease_fairness: braid_core::lease::Fairness,
+    lease_started: Option<Nanos>,
+    lease_ended: Option<Nanos>,
     workload: &'w mut dyn Workload,
     costs: Costs,
     /// See [`SimConfig::clock_tick`].
@@ -430,6 +446,10 @@ impl<'w> Engine<'w> {
             states: [0; 7],
             contexts,
             shares,
+            lease: None,
+            lease_fairness: Default::default(),
+            lease_started: None,
+            lease_ended: None,
             workload,
             costs: config.costs,
             clock_tick: config.clock_tick,
@@ -507,7 +527,9 @@ impl<'w> Engine<'w> {
             .share(idx)
             .and_then(|s| self.shares.get(s))
             .cloned();
-        SimTask::new(idx, pinned, self.workload.params(idx), context, share)
+        let mut task = SimTask::new(idx, pinned, self.workload.params(idx), context, share);
+        task.leased = self.workload.in_lease_group(idx);
+        task
     }
 
     pub(crate) fn run(mut self) -> Result<SimReport, SimError> {
@@ -529,6 +551,10 @@ impl<'w> Engine<'w> {
         }
         if let Some(at) = self.workload.next_arrival(0) {
             self.push(at, Ev::Arrival);
+        }
+        self.lease = self.workload.lease(n).filter(|l| l.core < n && n > 1);
+        if let Some(lease) = self.lease {
+            self.push(lease.at, Ev::LeaseLook);
         }
         while let Some(Queued { at, ev, .. }) = self.events.pop() {
             debug_assert!(at >= self.now, "time went back");
@@ -620,6 +646,7 @@ impl<'w> Engine<'w> {
                         self.push(next.max(at), Ev::Arrival);
                     }
                 }
+                Ev::LeaseLook => self.lease_look(at),
             }
             if self.handled % n as u64 == 0 {
                 self.check_conservation()?;
@@ -666,22 +693,9 @@ impl<'w> Engine<'w> {
     fn deliver(&mut self, to: usize, letter: Letter) {
         self.in_flight -= 1;
         self.delivered.bump(&letter.mail);
-        let now = self.now;
         let c = &mut self.cores[to];
         c.inbox.push_back(letter);
-        match c.mode {
-            Mode::Spinning => {
-                let at = now.max(c.free_at);
-                c.gen += 1;
-                c.mode = Mode::Busy;
-                c.sched.idle_ended(at, IdleEnd::Spun);
-                c.busy_from = at;
-                let gen = c.gen;
-                self.push(at, Ev::Step { core: to, gen });
-            }
-            Mode::Parked { .. } => self.unpark(to),
-            Mode::Busy | Mode::Running(_) => {}
-        }
+        self.poke(to);
     }
 
     /// Parked core `core` is woken now (mail, or its timer).
@@ -699,6 +713,62 @@ impl<'w> Engine<'w> {
         c.busy_from = at;
         let gen = c.gen;
         self.push(at, Ev::Step { core, gen });
+    }
+
+    /// The lease's monitor: starts it at its time, then every millisecond
+    /// asks braid-core's `Fairness` whether to terminate it, from every
+    /// shared core's ready count and highest ready class, as the runtime's
+    /// monitor does. Stops once the lease ended or every strand exited.
+    fn lease_look(&mut self, at: Nanos) {
+        let Some(lease) = self.lease else {
+            return;
+        };
+        let n = self.cores.len();
+        let shared: Vec<usize> = (0..n).filter(|&c| c != lease.core).collect();
+        let clock = self.clock(at);
+        if self.lease_started.is_none() {
+            self.lease_started = Some(at);
+            self.cores[lease.core]
+                .sched
+                .set_exclusive(Some((shared, Some(0))), clock);
+            // A parked or spinning core acts on it now.
+            self.poke(lease.core);
+        } else {
+            let looks = shared.iter().map(|&c| braid_core::lease::SharedCore {
+                ready: self.cores[c].sched.ready_len(),
+                top: self.cores[c].sched.policy().highest_ready_class(),
+            });
+            if self.lease_fairness.look(at, lease.class, looks) {
+                self.lease_ended = Some(at);
+                self.lease = None;
+                self.cores[lease.core].sched.set_exclusive(None, clock);
+                self.poke(lease.core);
+                return;
+            }
+        }
+        if self.states[St::Exited.index()] < self.strands.len() as u64 {
+            self.push(at + LEASE_LOOK, Ev::LeaseLook);
+        }
+    }
+
+    /// Makes an idle core take a scheduling step now (mail came, or its
+    /// lease changed).
+    fn poke(&mut self, core: usize) {
+        let now = self.now;
+        let c = &mut self.cores[core];
+        match c.mode {
+            Mode::Spinning => {
+                let at = now.max(c.free_at);
+                c.gen += 1;
+                c.mode = Mode::Busy;
+                c.sched.idle_ended(at, IdleEnd::Spun);
+                c.busy_from = at;
+                let gen = c.gen;
+                self.push(at, Ev::Step { core, gen });
+            }
+            Mode::Parked { .. } => self.unpark(core),
+            Mode::Busy | Mode::Running(_) => {}
+        }
     }
 
     /// A scheduling point of core `core`: apply mail, then run the next
@@ -745,8 +815,18 @@ impl<'w> Engine<'w> {
                 }
             }
         };
+        // Strands a leased core evicted while picking leave now.
+        if self.cores[core].sched.is_exclusive() {
+            self.flush(core, &mut t);
+        }
         match next {
             Some(task) => {
+                if self.cores[core].sched.is_exclusive() && !task.leased && !task.pinned {
+                    return Err(self.invariant(format!(
+                        "core {core} is leased, and ran strand {}, not of its group",
+                        task.idx
+                    )));
+                }
                 let rec = &self.strands[task.idx as usize];
                 if !matches!(rec.st, St::Ready | St::Throttled) || rec.home != core {
                     return Err(self.invariant(format!(
@@ -1141,6 +1221,7 @@ impl<'w> Engine<'w> {
             counters.requests += k.requests;
             counters.refusals += k.refusals;
             counters.offers += k.offers;
+            counters.evicted += k.evicted;
         }
         // Every strand left its core's set: each share group's runnable sum
         // is back at zero (a missed exit would leave it high).
@@ -1198,6 +1279,11 @@ impl<'w> Engine<'w> {
             summary: self.workload.summary(),
             group_shares: self.workload.group_shares(),
             contexts,
+            lease: self.lease_started.map(|started_ns| crate::LeaseReport {
+                started_ns,
+                terminated_ns: self.lease_ended,
+                evicted: counters.evicted,
+            }),
         })
     }
 }

@@ -214,6 +214,19 @@ pub struct SimReport {
     /// Each scheduling context's figures, for workloads that bind strands
     /// to contexts (the `budget` workload).
     pub contexts: Vec<ContextReport>,
+    /// The workload's lease, if it took one (the `lease` workloads).
+    pub lease: Option<LeaseReport>,
+}
+
+/// What became of a workload's exclusive-core lease.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct LeaseReport {
+    /// When it started, in ns.
+    pub started_ns: Nanos,
+    /// When it was terminated for fairness, if it was.
+    pub terminated_ns: Option<Nanos>,
+    /// Strands the leased core sent to the shared cores.
+    pub evicted: u64,
 }
 
 impl From<UnknownName> for SimError {

@@ -77,6 +77,22 @@ impl Ctx {
     }
 }
 
+/// An exclusive-core lease a workload asks for (see
+/// [`Workload::lease`]): core `core` is leased to the strands
+/// [`Workload::in_lease_group`] names from time `at`, and the lease is
+/// terminated for fairness as the runtime's monitor does (braid-core's
+/// `lease::Fairness`, looked at every millisecond), its group being of
+/// latency class `class`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimLease {
+    /// The leased core.
+    pub core: CoreId,
+    /// When the lease starts.
+    pub at: Nanos,
+    /// The group's latency class.
+    pub class: braid_core::LatencyClass,
+}
+
 /// A synthetic program: what each strand does each time it runs.
 pub trait Workload {
     /// The workload's name in reports.
@@ -155,6 +171,19 @@ pub trait Workload {
     fn share(&self, idx: StrandIdx) -> Option<usize> {
         let _ = idx;
         None
+    }
+
+    /// An exclusive-core lease, if the workload takes one. Default: none.
+    fn lease(&self, cores: usize) -> Option<SimLease> {
+        let _ = cores;
+        None
+    }
+
+    /// Whether strand `idx` is in the lease's group; asked once, when it is
+    /// created.
+    fn in_lease_group(&self, idx: StrandIdx) -> bool {
+        let _ = idx;
+        false
     }
 
     /// What strand `idx` asks of the scheduler (weight, latency class,

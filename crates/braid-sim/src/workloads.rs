@@ -70,6 +70,18 @@ pub enum Kind {
     /// of strands of the default weight, with 3, 1 and 2 strands per core —
     /// weighing strands instead of groups would give them 1/2, 1/6, 1/3.
     GroupShare,
+    /// An exclusive-core lease: one CPU-bound strand (the group) and two
+    /// batch-class strands per core (the others), all computing with
+    /// runtime calls; core 0 is leased to the group from 10 ms. The group
+    /// must then have core 0 to itself, from 5 ms after (the strand
+    /// running there finishes its slice): 99 % of that time.
+    /// Batch work waiting elsewhere does not end a normal group's lease.
+    Lease,
+    /// The `lease` workload with four others per core, of the group's class
+    /// (normal): every shared core keeps such work waiting, and the lease
+    /// is terminated for fairness (braid-core's `lease::Fairness`: after
+    /// 20 ms of backlog everywhere, looked at every millisecond).
+    LeaseContended,
     /// CPU budgets: one strand bound to a context of 2 ms per 10 ms, as
     /// many strands as cores bound to one of 3 ms per 10 ms (spread over
     /// the cores), and as many unbound strands, all computing with runtime
@@ -82,7 +94,7 @@ impl Kind {
     /// Every workload: name, kind, default size, default cost, what the size
     /// means.
     #[rustfmt::skip]
-    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 15] = [
+    pub const ALL: [(&'static str, Kind, u64, f64, &'static str); 17] = [
         ("map", Kind::Map, 2_097_152, 40.0, "elements (cost: per element)"),
         ("pool", Kind::Pool, 20_000, 2_000.0, "tasks (cost: per task unit; units are Pareto, 1..=201)"),
         ("barrier", Kind::Barrier, 2_000, 4.0, "phases of 200 000 elements (cost: per element)"),
@@ -97,6 +109,8 @@ impl Kind {
         ("dispersive", Kind::Dispersive, 80, 4_000.0, "per cent load, 100 000 requests (cost: the short service time)"),
         ("share", Kind::Share, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
         ("group-share", Kind::GroupShare, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
+        ("lease", Kind::Lease, 200, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
+        ("lease-contended", Kind::LeaseContended, 200, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
         ("budget", Kind::Budget, 1_000, 50_000.0, "ms of simulated time (cost: work between runtime calls)"),
     ];
 
@@ -179,7 +193,13 @@ impl Spec {
     pub fn fixed_size(&self) -> bool {
         !matches!(
             self.kind,
-            Kind::Server | Kind::Dispersive | Kind::Share | Kind::GroupShare | Kind::Budget
+            Kind::Server
+                | Kind::Dispersive
+                | Kind::Share
+                | Kind::GroupShare
+                | Kind::Budget
+                | Kind::Lease
+                | Kind::LeaseContended
         )
     }
 
@@ -217,6 +237,13 @@ impl Spec {
                 Box::new(Share::new(self.label(), n * 1_000_000, ns(c), cores, true))
             }
             Kind::Budget => Box::new(Budgeted::new(self.label(), n * 1_000_000, ns(c), cores)),
+            Kind::Lease | Kind::LeaseContended => Box::new(Leased::new(
+                self.label(),
+                n * 1_000_000,
+                ns(c),
+                cores,
+                self.kind == Kind::LeaseContended,
+            )),
         })
     }
 }
@@ -1535,5 +1562,125 @@ mod tests {
             leaves > 150 && max > 20,
             "leaves {leaves}, largest subtree {max}"
         );
+    }
+}
+
+/// When the `lease` workloads' lease starts: 10 ms.
+pub const LEASE_AT: Nanos = 10_000_000;
+
+/// How long after the lease starts its group's share is counted from: the
+/// strand running on the core then finishes its slice first (a lease
+/// preempts nothing), up to a slice and a clock tick.
+const LEASE_SETTLE: Nanos = 5_000_000;
+
+/// An exclusive-core lease (see [`Kind::Lease`]). Strand 0 spawns the group
+/// strand (index 1, pinned to core 0) and the others, on its core, and waits
+/// for them.
+struct Leased {
+    label: String,
+    until: Nanos,
+    chunk: Nanos,
+    others: u64,
+    /// The others are of the group's class (`lease-contended`).
+    contended: bool,
+    started: bool,
+    joins: Joins,
+    /// CPU the group strand computed after the lease started.
+    group_cpu: Nanos,
+    cores: usize,
+}
+
+impl Leased {
+    fn new(label: String, until: Nanos, chunk: Nanos, cores: usize, contended: bool) -> Leased {
+        Leased {
+            label,
+            until: until.max(LEASE_AT + 4 * LEASE_SETTLE),
+            chunk: chunk.max(1),
+            others: if contended { 4 } else { 2 } * cores as u64,
+            contended,
+            started: false,
+            joins: Joins::default(),
+            group_cpu: 0,
+            cores,
+        }
+    }
+
+    /// The group strand's share of the leased core since the lease settled.
+    fn group_share(&self) -> f64 {
+        self.group_cpu as f64 / (self.until - LEASE_AT - LEASE_SETTLE) as f64
+    }
+}
+
+impl Workload for Leased {
+    fn name(&self) -> String {
+        self.label.clone()
+    }
+
+    fn act(&mut self, idx: StrandIdx, ctx: &mut Ctx) -> Then {
+        if idx == 0 {
+            if self.started {
+                return self.joins.wait(0, Then::Exit);
+            }
+            self.started = true;
+            // The group's strand starts on the core it will lease, and stays
+            // (as a strand spawned onto a lease does in the runtime).
+            self.joins.spawn(ctx, 0, Some(0));
+            for _ in 0..self.others {
+                self.joins.spawn(ctx, 0, None);
+            }
+            return Then::Yield;
+        }
+        let now = ctx.now();
+        if now >= self.until {
+            return self.joins.exit(ctx, idx);
+        }
+        if idx == 1 && now >= LEASE_AT + LEASE_SETTLE {
+            self.group_cpu += self.chunk.min(self.until - now);
+        }
+        Then::Compute(self.chunk)
+    }
+
+    fn lease(&self, cores: usize) -> Option<crate::workload::SimLease> {
+        (cores > 1).then_some(crate::workload::SimLease {
+            core: 0,
+            at: LEASE_AT,
+            class: braid_core::LatencyClass::Normal,
+        })
+    }
+
+    fn in_lease_group(&self, idx: StrandIdx) -> bool {
+        idx == 1
+    }
+
+    fn params(&self, idx: StrandIdx) -> SchedParams {
+        match idx {
+            0 | 1 => SchedParams::default(),
+            _ if self.contended => SchedParams::default(),
+            _ => SchedParams {
+                class: braid_core::LatencyClass::Batch,
+                ..SchedParams::default()
+            },
+        }
+    }
+
+    fn verify(&self) -> Result<(), String> {
+        // Alone on its core once the lease settled (while the lease lasts):
+        // all of that time, less the last chunk's rounding.
+        if self.cores > 1 && !self.contended && self.group_share() < 0.99 {
+            return Err(format!(
+                "the lease's group had {:.4} of its core",
+                self.group_share()
+            ));
+        }
+        Ok(())
+    }
+
+    fn summary(&self) -> Option<String> {
+        Some(format!(
+            "the group strand computed {:.4} of the time from 5 ms after the lease began ({} others of class {})",
+            self.group_share(),
+            self.others,
+            if self.contended { "normal" } else { "batch" }
+        ))
     }
 }
