@@ -1526,45 +1526,6 @@ impl Workload for Budgeted {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_parse_with_sizes_and_bad_ones_say_what_is_allowed() {
-        let s = Spec::parse("pool:500").unwrap();
-        assert_eq!((s.kind, s.size), (Kind::Pool, 500));
-        assert_eq!(Spec::parse("skynet").unwrap().size, 6);
-        let err = Spec::parse("nope").unwrap_err().to_string();
-        assert!(err.contains("map, pool"), "{err}");
-        let err = Spec::parse("skynet:9").unwrap_err().to_string();
-        assert!(err.contains("at most 7"), "{err}");
-        assert!(Spec::parse("ring:0").is_err());
-        assert_eq!(Spec::all().len(), Kind::ALL.len());
-    }
-
-    #[test]
-    fn the_unbalanced_tree_is_fixed_by_its_hash_and_unbalanced() {
-        let shape = Shape::Binomial {
-            root: 200,
-            m: 8,
-            q: 0.124,
-        };
-        let a = Tree::count(&shape, 0, 1);
-        assert_eq!(a, Tree::count(&shape, 0, 1));
-        assert!(a > 200, "{a}");
-        let sizes: Vec<u64> = (0..200)
-            .map(|i| Tree::count(&shape, 1, shape.child_key(1, i)))
-            .collect();
-        let max = *sizes.iter().max().unwrap();
-        let leaves = sizes.iter().filter(|&&s| s == 1).count();
-        assert!(
-            leaves > 150 && max > 20,
-            "leaves {leaves}, largest subtree {max}"
-        );
-    }
-}
-
 /// When the `lease` workloads' lease starts: 10 ms.
 pub const LEASE_AT: Nanos = 10_000_000;
 
@@ -1682,5 +1643,44 @@ impl Workload for Leased {
             self.others,
             if self.contended { "normal" } else { "batch" }
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_with_sizes_and_bad_ones_say_what_is_allowed() {
+        let s = Spec::parse("pool:500").unwrap();
+        assert_eq!((s.kind, s.size), (Kind::Pool, 500));
+        assert_eq!(Spec::parse("skynet").unwrap().size, 6);
+        let err = Spec::parse("nope").unwrap_err().to_string();
+        assert!(err.contains("map, pool"), "{err}");
+        let err = Spec::parse("skynet:9").unwrap_err().to_string();
+        assert!(err.contains("at most 7"), "{err}");
+        assert!(Spec::parse("ring:0").is_err());
+        assert_eq!(Spec::all().len(), Kind::ALL.len());
+    }
+
+    #[test]
+    fn the_unbalanced_tree_is_fixed_by_its_hash_and_unbalanced() {
+        let shape = Shape::Binomial {
+            root: 200,
+            m: 8,
+            q: 0.124,
+        };
+        let a = Tree::count(&shape, 0, 1);
+        assert_eq!(a, Tree::count(&shape, 0, 1));
+        assert!(a > 200, "{a}");
+        let sizes: Vec<u64> = (0..200)
+            .map(|i| Tree::count(&shape, 1, shape.child_key(1, i)))
+            .collect();
+        let max = *sizes.iter().max().unwrap();
+        let leaves = sizes.iter().filter(|&&s| s == 1).count();
+        assert!(
+            leaves > 150 && max > 20,
+            "leaves {leaves}, largest subtree {max}"
+        );
     }
 }
