@@ -105,7 +105,12 @@ fn cancelling_the_group_ends_the_wait() {
     let rt = runtime(2);
     let result = rt.block_on(|| {
         let h = braid::spawn(|| event::wait("never"));
-        std::thread::sleep(Duration::from_millis(20)); // let it block
+        // Let it block (a fixed sleep here blocked this core's carrier, and
+        // on a loaded machine the strand had not started when it was
+        // cancelled, so its join said so instead of its wait).
+        while h.strand().state() != braid::StrandState::Blocked {
+            braid::yield_now();
+        }
         h.group().cancel();
         h.join().unwrap()
     });
