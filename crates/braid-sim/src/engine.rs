@@ -335,7 +335,8 @@ pub(crate) struct Engine<'w> {
     contexts: Vec<SimContext>,
     /// The workload's share groups (see [`Workload::shares`]).
     shares: Vec<Arc<SimShare>>,
-    /// The workload's lease while it has not ended.
+    /// The workload's lease, its fairness state, when it started and when
+    /// it was terminated.
     lease: Option<crate::workload::SimLease>,
     lease_fairness: braid_core::lease::Fairness,
     lease_started: Option<Nanos>,
@@ -720,7 +721,7 @@ impl<'w> Engine<'w> {
     /// shared core's ready count and highest ready class, as the runtime's
     /// monitor does. Stops once the lease ended or every strand exited.
     fn lease_look(&mut self, at: Nanos) {
-        let Some(lease) = self.lease else {
+        let Some(lease) = self.lease.filter(|_| self.lease_ended.is_none()) else {
             return;
         };
         let n = self.cores.len();
@@ -740,7 +741,6 @@ impl<'w> Engine<'w> {
             });
             if self.lease_fairness.look(at, lease.class, looks) {
                 self.lease_ended = Some(at);
-                self.lease = None;
                 self.cores[lease.core].sched.set_exclusive(None, clock);
                 self.poke(lease.core);
                 return;

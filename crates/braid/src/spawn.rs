@@ -603,14 +603,7 @@ where
                 "core", core, allowed,
             )));
         }
-        Some(core) => {
-            if rt.cores[core].leased.load(Ordering::Acquire) {
-                return Err(SpawnError::lease(crate::lease::LeaseError::CoreLeased {
-                    core,
-                }));
-            }
-            Placement { core, pinned: true }
-        }
+        Some(core) => Placement { core, pinned: true },
         None => Placement {
             core: rt.next_foreign_core(),
             pinned: false,
@@ -618,30 +611,28 @@ where
     };
     if let Some(cell) = context.as_deref() {
         placement = within_mask(placement, rt.cores.len(), cell)?;
-        // The mask's first allowed core may be leased (to a group this
-        // strand is not in: it has no parent).
-        if rt.cores[placement.core].leased.load(Ordering::Acquire) {
-            return Err(SpawnError::lease(crate::lease::LeaseError::CoreLeased {
-                core: placement.core,
-            }));
-        }
+    }
+    // A leased core takes only its group's strands, and this one, without
+    // a parent, is in none: asked for, or the first its context allows.
+    if rt.cores[placement.core].leased.load(Ordering::Acquire) {
+        return Err(SpawnError::lease(crate::lease::LeaseError::CoreLeased {
+            core: placement.core,
+        }));
+    }
+    if let Some(cell) = context.as_deref() {
         // Counted in last: nothing after this fails before the strand
         // exists (its exit counts it out).
         cell.strand_started().map_err(SpawnError::context)?;
     }
     let size = stack_size.unwrap_or(rt.config.stack_size);
-    let id =
-        braid_core::sched::ids::compose(rt.foreign_ids.fetch_add(1, Ordering::Relaxed) + 1, None);
     let bound = crate::strand::Bound {
         context,
         tally,
         after: None,
         share,
     };
-    let core = placement.core;
-    let (task, handle) = build(
+    Ok(inject_foreign(
         rt,
-        id,
         placement,
         builder.name,
         None,
@@ -649,12 +640,36 @@ where
         (params, bound),
         None,
         f,
+    ))
+}
+
+/// Builds a strand spawned from outside `rt` and sends it to its core.
+#[allow(clippy::too_many_arguments)]
+fn inject_foreign<F, T>(
+    rt: &Arc<RuntimeShared>,
+    placement: Placement,
+    name: Option<String>,
+    parent: Option<Arc<Header>>,
+    stack_size: usize,
+    params: (SchedParams, crate::strand::Bound),
+    scope: Option<Arc<ScopeState>>,
+    f: F,
+) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    let id =
+        braid_core::sched::ids::compose(rt.foreign_ids.fetch_add(1, Ordering::Relaxed) + 1, None);
+    let core = placement.core;
+    let (task, handle) = build(
+        rt, id, placement, name, parent, stack_size, params, scope, f,
     );
     rt.inject(
         core,
         crate::core::Msg::Sched(braid_core::Mail::Spawn(Box::new(task))),
     );
-    Ok(handle)
+    handle
 }
 
 /// Spawns a strand from a thread that is not running one of `rt`'s strands.
@@ -687,20 +702,14 @@ where
         return Err(SpawnError::shutting_down());
     }
     let size = stack_size.unwrap_or(rt.config.stack_size);
-    let id =
-        braid_core::sched::ids::compose(rt.foreign_ids.fetch_add(1, Ordering::Relaxed) + 1, None);
-    let core = rt.next_foreign_core();
     let placement = Placement {
-        core,
+        core: rt.next_foreign_core(),
         pinned: false,
     };
     let params = (SchedParams::default(), crate::strand::Bound::default());
-    let (task, handle) = build(rt, id, placement, name, parent, size, params, scope, f);
-    rt.inject(
-        core,
-        crate::core::Msg::Sched(braid_core::Mail::Spawn(Box::new(task))),
-    );
-    Ok(handle)
+    Ok(inject_foreign(
+        rt, placement, name, parent, size, params, scope, f,
+    ))
 }
 
 use braid_core::sched::placement::Placement;
