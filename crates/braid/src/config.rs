@@ -93,6 +93,7 @@ pub(crate) struct Config {
     pub(crate) balancer: BalancerChoice,
     /// Cores that may be leased to one group (see `lease`), sorted.
     pub(crate) lease_pool: Vec<usize>,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 /// The time slices a runtime or a strand may ask for.
@@ -121,9 +122,27 @@ pub struct RuntimeBuilder {
     policy: Option<PolicyChoice>,
     balancer: Option<BalancerChoice>,
     lease_pool: Option<Vec<usize>>,
+    shutdown_timeout: Option<Duration>,
 }
 
+/// The longest [`RuntimeBuilder::shutdown_timeout`] accepted.
+pub const MAX_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(3600);
+
 impl RuntimeBuilder {
+    /// How long dropping the runtime waits for its strands to end (default
+    /// 1 s). A drop cancels every strand, wakes the blocked ones (their
+    /// blocking calls return their cancellation error) and unwinds each one
+    /// at its next blocking call or yield, so that its destructors run and
+    /// what it owns — sockets, channel ends, locks, memory — is released.
+    /// Strands still alive when the time is up are left as they are: one
+    /// still running on its thread keeps that thread (detached), one that
+    /// keeps yielding without ending keeps its stack; both are counted in a
+    /// warning that names them. `Duration::ZERO` unwinds nothing.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
     /// The cores that may be leased exclusively to one group (see
     /// [`crate::sched::Lease`]): core indices, at least one core of the
     /// runtime left out. Default: none (no lease can be granted).
@@ -285,7 +304,16 @@ impl RuntimeBuilder {
                 ),
             ));
         }
+        let shutdown_timeout = self.shutdown_timeout.unwrap_or(Duration::from_secs(1));
+        if shutdown_timeout > MAX_SHUTDOWN_TIMEOUT {
+            return Err(ConfigError::new(
+                "shutdown_timeout",
+                format!("{shutdown_timeout:?}"),
+                format!("0s..={MAX_SHUTDOWN_TIMEOUT:?}"),
+            ));
+        }
         Ok(Config {
+            shutdown_timeout,
             lease_pool,
             cores,
             cpus,
@@ -340,6 +368,10 @@ mod tests {
             (
                 RuntimeBuilder::default().blocking_threads(MAX_BLOCKING_THREADS + 1),
                 "blocking_threads",
+            ),
+            (
+                RuntimeBuilder::default().shutdown_timeout(MAX_SHUTDOWN_TIMEOUT * 2),
+                "shutdown_timeout",
             ),
         ];
         for (builder, setting) in cases {

@@ -51,6 +51,9 @@ pub(crate) struct Carrier {
     /// [`deciding`]): the scheduler holds the core's state, so nothing may
     /// reach it or suspend.
     pub(crate) deciding: bool,
+    /// Set while the core drains at shutdown (see `worker::drain`): strands
+    /// run without their budgets.
+    pub(crate) draining: bool,
     /// Strands woken by scheduler code on this carrier (socket readiness,
     /// scheduler closures, drops during shutdown): the
     /// scheduling loop routes them at its next pass, so waking from inside
@@ -149,7 +152,7 @@ pub(crate) fn with_core<R>(mut f: impl FnMut(&mut Local) -> R) -> Option<R> {
             // which must not suspend.
             return None;
         }
-        crate::api::yield_now();
+        crate::api::yield_strand();
     }
 }
 

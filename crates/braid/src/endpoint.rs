@@ -213,7 +213,7 @@ fn switch_to(context: Option<Arc<ContextCell>>) -> u64 {
     // SAFETY: `me` is the calling strand's own header, and it is running;
     // a change is followed by a yield before anything can change it again.
     if unsafe { me.set_donated(context) } {
-        crate::yield_now();
+        crate::api::yield_strand();
     }
     me.id
 }

@@ -20,12 +20,14 @@ enum Kind {
     Panicked(Box<dyn Any + Send + 'static>),
     Cancelled,
     NotStarted(String),
+    ShutDown,
 }
 
 /// Why joining a strand produced no value: it panicked (the payload is kept), or
 /// its group was cancelled before it could produce one, or the joiner itself was
 /// cancelled while waiting, or the strand could not start because no stack could
-/// be mapped for it (stacks are taken when a strand first runs).
+/// be mapped for it (stacks are taken when a strand first runs), or its runtime
+/// was shut down (dropped) before it finished.
 pub struct StrandError {
     kind: Kind,
     strand: String,
@@ -44,6 +46,20 @@ impl StrandError {
             kind: Kind::Cancelled,
             strand,
         }
+    }
+
+    pub(crate) fn shut_down(strand: String) -> StrandError {
+        StrandError {
+            kind: Kind::ShutDown,
+            strand,
+        }
+    }
+
+    /// Whether the strand was ended by its runtime's shutdown (dropping the
+    /// [`Runtime`](crate::Runtime)): unwound at a blocking call, or never
+    /// started.
+    pub fn is_shut_down(&self) -> bool {
+        matches!(self.kind, Kind::ShutDown)
     }
 
     pub(crate) fn not_started(reason: String, strand: String) -> StrandError {
@@ -76,7 +92,7 @@ impl StrandError {
                 .downcast_ref::<&'static str>()
                 .copied()
                 .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
-            Kind::Cancelled | Kind::NotStarted(_) => None,
+            Kind::Cancelled | Kind::NotStarted(_) | Kind::ShutDown => None,
         }
     }
 
@@ -85,7 +101,7 @@ impl StrandError {
     pub fn into_panic(self) -> Result<Box<dyn Any + Send + 'static>, StrandError> {
         match self.kind {
             Kind::Panicked(p) => Ok(p),
-            Kind::Cancelled | Kind::NotStarted(_) => Err(self),
+            Kind::Cancelled | Kind::NotStarted(_) | Kind::ShutDown => Err(self),
         }
     }
 
@@ -109,6 +125,7 @@ impl fmt::Display for StrandError {
                 None => write!(f, "strand {} panicked", self.strand),
             },
             Kind::Cancelled => write!(f, "strand {}: cancelled", self.strand),
+            Kind::ShutDown => write!(f, "strand {}: its runtime shut down", self.strand),
             Kind::NotStarted(reason) => {
                 write!(f, "strand {} could not start: {reason}", self.strand)
             }

@@ -84,7 +84,8 @@ impl Group {
             if done() {
                 return Ok(());
             }
-            if crate::api::is_cancelled() {
+            // A waiter left queued by an unwind is woken for nothing.
+            if crate::api::cancel_point() {
                 return Err(Cancelled);
             }
             {

@@ -62,7 +62,7 @@ pub use api::{current, is_cancelled, park, sleep, yield_now, Strand};
 pub use blocking::{blocking, KEEP_ALIVE};
 pub use config::{
     ConfigError, RuntimeBuilder, DEFAULT_STACK_SIZE, MAX_BLOCKING_THREADS, MAX_CORES,
-    MAX_STACK_SIZE, MIN_STACK_SIZE,
+    MAX_SHUTDOWN_TIMEOUT, MAX_STACK_SIZE, MIN_STACK_SIZE,
 };
 pub use error::{Cancelled, SpawnError, StrandError};
 pub use future::{block_on, spawn_future};

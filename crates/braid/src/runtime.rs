@@ -29,8 +29,18 @@ pub(crate) struct RuntimeShared {
     pub(crate) clock_ns: AtomicU64,
     pub(crate) started: Instant,
     pub(crate) shutdown: AtomicBool,
-    /// Strands abandoned unfinished at shutdown (their stacks stay mapped).
+    /// Cores whose shutdown drain has not begun: a core that began it gives
+    /// no strand away, so once this is 0 nothing more can reach a core
+    /// that ran out of strands (see `core::worker::drain`).
+    pub(crate) open_cores: AtomicUsize,
+    /// When the shutdown's drain ends, on the runtime's clock (see
+    /// `core::worker::drain`); `u64::MAX` until it starts.
+    pub(crate) shutdown_deadline: AtomicU64,
+    /// Strands abandoned unfinished at shutdown (their stacks stay mapped),
+    /// with the carriers that were still running one.
     pub(crate) leaked: AtomicUsize,
+    /// The names of the first [`NAMED_LEFT`] of them, for the warning.
+    left_names: Mutex<Vec<String>>,
     pub(crate) panics: AtomicU64,
     /// Bus messages from threads that own no core (see `Stats::injected`).
     injected: AtomicU64,
@@ -63,6 +73,13 @@ pub(crate) struct Carriers {
 }
 
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How many of the strands a shutdown left unfinished its warning names.
+const NAMED_LEFT: usize = 8;
+
+/// How long a drop waits for carriers past the shutdown's deadline: the
+/// drains stop at the deadline, and finish what they run (a yield away).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Live runtimes by id, for waking strands from threads outside them.
 type Registry = Mutex<Vec<(u64, Weak<RuntimeShared>)>>;
@@ -142,6 +159,22 @@ impl RuntimeShared {
         // with times they read from it, and fetch_max keeps it monotonic
         // whichever of the monitor and the cores writes last.
         self.clock_ns.fetch_max(now, Ordering::Relaxed).max(now)
+    }
+
+    /// Counts strands a core's drain left unfinished at shutdown (see
+    /// `core::worker::drain`), by name.
+    pub(crate) fn strands_left(&self, names: Vec<String>) {
+        self.left(names.len(), names);
+    }
+
+    fn left(&self, count: usize, names: Vec<String>) {
+        if count == 0 {
+            return;
+        }
+        self.leaked.fetch_add(count, Ordering::Relaxed);
+        let mut kept = self.left_names.lock().unwrap_or_else(|e| e.into_inner());
+        let room = NAMED_LEFT.saturating_sub(kept.len());
+        kept.extend(names.into_iter().take(room));
     }
 
     pub(crate) fn warn_once(&self, message: &str) {
@@ -274,7 +307,10 @@ impl Runtime {
             clock_ns: AtomicU64::new(0),
             started: Instant::now(),
             shutdown: AtomicBool::new(false),
+            open_cores: AtomicUsize::new(cores),
+            shutdown_deadline: AtomicU64::new(u64::MAX),
             leaked: AtomicUsize::new(0),
+            left_names: Mutex::default(),
             injected: AtomicU64::new(0),
             closure_failures: AtomicU64::new(0),
             registry: crate::registry::Registry::default(),
@@ -481,39 +517,122 @@ impl Runtime {
 }
 
 impl Drop for Runtime {
+    /// Shuts the runtime down: cancels every strand, unwinds each one at its
+    /// next blocking call or yield so that what it owns is released, and
+    /// waits up to [`RuntimeBuilder::shutdown_timeout`] for them; what is
+    /// left then is counted in [`Stats::leaked`] and named in a warning.
+    /// Joiners of strands that were unwound get an error for which
+    /// [`StrandError::is_shut_down`](crate::StrandError::is_shut_down) holds.
+    ///
+    /// Dropped from inside one of its own strands (or scheduler code), the
+    /// runtime cannot wait for the carrier thread it is on: the shutdown
+    /// then goes on in the background, on a thread of its own, and the
+    /// dropping strand is unwound at its next blocking call or yield.
     fn drop(&mut self) {
-        let shared = &self.shared;
-        release_cores(shared.cores.iter().filter_map(|c| c.cpu));
-        shared.shutdown.store(true, Ordering::SeqCst);
-        shared.blocking.shut_down();
-        for core in shared.cores.iter() {
-            core.io.wake_foreign_waiters(shared.id);
+        let shared = self.shared.clone();
+        let monitor = self.monitor.take();
+        begin_shutdown(&shared);
+        if !on_a_carrier_of(&shared) {
+            finish_shutdown(&shared, monitor);
+            return;
         }
-        for core in 0..shared.cores.len() {
-            shared.inject(core, Msg::Shutdown);
+        let background = shared.clone();
+        let started = std::thread::Builder::new()
+            .name("braid-shutdown".into())
+            .spawn(move || finish_shutdown(&background, monitor));
+        if let Err(err) = started {
+            // Nobody can wait for the carriers: they end on their own after
+            // their drains, and the runtime's memory stays until they do.
+            shared.warn_once(&format!(
+                "braid: runtime {} shuts down without waiting for its carriers: no thread \
+                 could be started to wait for them ({err})",
+                shared.id
+            ));
         }
-        shared.monitor_seq.fetch_add(1, Ordering::SeqCst);
-        sys::futex_wake_all(&shared.monitor_seq);
-        if let Some(monitor) = self.monitor.take() {
-            let _ = monitor.join();
+    }
+}
+
+/// Whether the calling thread is a carrier of `rt` (a strand or scheduler
+/// code of it), which cannot wait for itself.
+fn on_a_carrier_of(rt: &RuntimeShared) -> bool {
+    let c = crate::context::carrier();
+    // SAFETY: a non-null carrier pointer is this thread's live carrier.
+    !c.is_null() && rt.cores.as_ptr_range().contains(&unsafe { (*c).core })
+}
+
+/// The first half of a shutdown, which does not wait: sets the drains'
+/// deadline, tells every core, and lets go of what waits from outside.
+fn begin_shutdown(shared: &RuntimeShared) {
+    release_cores(shared.cores.iter().filter_map(|c| c.cpu));
+    let timeout = shared.config.shutdown_timeout.as_nanos() as u64;
+    shared
+        .shutdown_deadline
+        .store(shared.now_ns().saturating_add(timeout), Ordering::Relaxed);
+    shared.shutdown.store(true, Ordering::SeqCst);
+    shared.blocking.shut_down();
+    for core in shared.cores.iter() {
+        core.io.wake_foreign_waiters(shared.id);
+    }
+    for core in 0..shared.cores.len() {
+        shared.inject(core, Msg::Shutdown);
+    }
+    shared.monitor_seq.fetch_add(1, Ordering::SeqCst);
+    sys::futex_wake_all(&shared.monitor_seq);
+}
+
+/// The second half: waits for the monitor and for the carriers (to the
+/// drains' deadline and a grace), detaches those still running a strand,
+/// and warns about what was left.
+fn finish_shutdown(shared: &RuntimeShared, monitor: Option<ThreadHandle<()>>) {
+    if let Some(monitor) = monitor {
+        let _ = monitor.join();
+    }
+    let carriers = std::mem::take(&mut *shared.carriers.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut threads: Vec<ThreadHandle<()>> = carriers.active.into_iter().flatten().collect();
+    threads.extend(carriers.retired);
+    let deadline = shared.shutdown_deadline.load(Ordering::Relaxed);
+    let give_up = std::time::Duration::from_nanos(deadline.saturating_sub(shared.now_ns()))
+        .saturating_add(SHUTDOWN_GRACE);
+    let waited = Instant::now();
+    while threads.iter().any(|t| !t.is_finished()) && waited.elapsed() < give_up {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let mut detached = Vec::new();
+    for thread in threads {
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            // Still inside a strand that never returns to the runtime: the
+            // thread keeps the runtime's memory alive until it ends.
+            detached.push(thread.thread().name().unwrap_or("braid-core").to_string());
         }
-        let carriers =
-            std::mem::take(&mut *shared.carriers.lock().unwrap_or_else(|e| e.into_inner()));
-        for handle in carriers.active.into_iter().flatten() {
-            let _ = handle.join();
-        }
-        for handle in carriers.retired {
-            if handle.is_finished() {
-                let _ = handle.join();
-            } else {
-                // Still inside a strand that never returns to the runtime: the
-                // thread keeps the runtime's memory alive until it ends.
-                shared.leaked.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        registry()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(id, _)| *id != shared.id);
+    }
+    shared.left(
+        detached.len(),
+        detached
+            .iter()
+            .map(|t| format!("the strand running on {t}"))
+            .collect(),
+    );
+    registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(id, _)| *id != shared.id);
+    let leaked = shared.leaked.load(Ordering::Relaxed);
+    if leaked > 0 {
+        let names = shared.left_names.lock().unwrap_or_else(|e| e.into_inner());
+        let more = leaked.saturating_sub(names.len());
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "braid: runtime {} shut down with {leaked} strands that did not end within its \
+             shutdown_timeout ({:?}; their stacks stay mapped): {}{tail}",
+            shared.id,
+            shared.config.shutdown_timeout,
+            names.join(", ")
+        );
     }
 }

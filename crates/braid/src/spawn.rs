@@ -125,7 +125,7 @@ impl<T> JoinHandle<T> {
         let header = self.header.clone();
         self.packet
             .packet()
-            .wait(crate::api::is_cancelled, move || strand_label(&header))
+            .wait(crate::api::cancel_point, move || strand_label(&header))
     }
 
     /// Whether the strand has finished.
@@ -857,6 +857,10 @@ pub(crate) fn launch(
         .take()
         .expect("launch of a strand that never ran");
     let header = &task.header;
+    if header.doomed.load(Ordering::Relaxed) {
+        pending.fail(StrandError::shut_down(strand_label(header)));
+        return false;
+    }
     if header.is_cancelled() {
         pending.fail(StrandError::cancelled(strand_label(header)));
         return false;
@@ -921,6 +925,10 @@ fn run_body<F: FnOnce() -> T, T>(f: F, packet: &Packet<T>) {
     } else {
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => Ok(value),
+            // Unwound by its runtime's shutdown (see `strand::unwind_doomed`).
+            Err(payload) if payload.is::<strand::ShutDownUnwind>() => {
+                Err(StrandError::shut_down(strand_label(header)))
+            }
             Err(payload) => {
                 // A panic ends the strand's subtree: its descendants are
                 // cancelled; the joiner gets the payload.

@@ -126,6 +126,10 @@ pub(crate) struct Header {
     pub(crate) parent: Option<Arc<Header>>,
     /// Set once by a cancellation of this subtree; never cleared.
     pub(crate) cancelled: AtomicBool,
+    /// Set once by its runtime's shutdown, on the core that runs it, before
+    /// it runs again (see `core::worker::drain`): the strand counts as
+    /// cancelled and unwinds at its next unwind point ([`Header::cancel_point`]).
+    pub(crate) doomed: AtomicBool,
     /// Live strands in this subtree, this one included.
     pub(crate) live: AtomicUsize,
     /// Set (SeqCst) before a group waiter checks `live`, so the strand that brings
@@ -261,6 +265,7 @@ impl Header {
             runtime_id,
             parent,
             cancelled: AtomicBool::new(false),
+            doomed: AtomicBool::new(false),
             live: AtomicUsize::new(0),
             has_group_waiters: AtomicBool::new(false),
             group_waiters: Mutex::new(Vec::new()),
@@ -416,8 +421,14 @@ impl Header {
         self.state.store(state as u8, Ordering::Relaxed);
     }
 
-    /// Whether this strand or any ancestor was cancelled.
+    /// Whether this strand or any ancestor was cancelled, or its runtime is
+    /// shutting it down.
     pub(crate) fn is_cancelled(&self) -> bool {
+        // Relaxed: set on the thread that runs the strand next, before it
+        // does (see `doomed`).
+        if self.doomed.load(Ordering::Relaxed) {
+            return true;
+        }
         let mut node = Some(self);
         while let Some(h) = node {
             // Acquire pairs with the Release in `cancel`, so whoever sees the flag
@@ -428,6 +439,20 @@ impl Header {
             node = h.parent.as_deref();
         }
         false
+    }
+
+    /// [`is_cancelled`](Self::is_cancelled) where the strand, which must be
+    /// the caller, holds no wait registration and no runtime lock (the entry
+    /// of a blocking call, or after its wait was withdrawn): a strand its
+    /// runtime's shutdown doomed unwinds from here instead (see
+    /// [`unwind_doomed`]).
+    #[inline]
+    pub(crate) fn cancel_point(&self) -> bool {
+        if self.doomed.load(Ordering::Relaxed) {
+            unwind_doomed();
+            return true;
+        }
+        self.is_cancelled()
     }
 
     /// The id of the strand at the top of this strand's tree (a strand started
@@ -671,6 +696,35 @@ impl std::fmt::Debug for Task {
 
 /// Blocks the calling strand until it is unparked (possibly spuriously), or, on a
 /// thread outside the runtime, parks the thread. Callers re-check their condition.
+/// The payload a doomed strand unwinds with: its root (`spawn::run_body`)
+/// catches it and reports the strand shut down. Thrown with
+/// `resume_unwind`, so the panic hook does not run.
+pub(crate) struct ShutDownUnwind;
+
+/// Unwinds the calling strand, which its runtime's shutdown doomed — unless
+/// its thread is already unwinding (a destructor's blocking call during this
+/// or another strand's unwind: a second unwind would abort the process); the
+/// caller then returns its cancellation error, and the next unwind point
+/// tries again.
+#[cold]
+#[inline(never)]
+pub(crate) fn unwind_doomed() {
+    if !std::thread::panicking() {
+        std::panic::resume_unwind(Box::new(ShutDownUnwind));
+    }
+}
+
+/// An unwind point of the calling strand, if there is one (see
+/// [`Header::cancel_point`]).
+#[inline]
+pub(crate) fn unwind_if_doomed() {
+    let h = crate::context::current_ptr();
+    // SAFETY: a non-null current header belongs to the running strand.
+    if !h.is_null() && unsafe { (*h).doomed.load(Ordering::Relaxed) } {
+        unwind_doomed();
+    }
+}
+
 pub(crate) fn park_current() {
     let h = crate::context::current_ptr();
     if h.is_null() {

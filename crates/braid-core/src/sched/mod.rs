@@ -215,6 +215,9 @@ pub struct CoreSched<T, K, P, B> {
     /// While this core is leased to one group: the cores its other strands
     /// go to (see [`CoreSched::set_exclusive`]), and the next of them.
     exclusive: Option<Exclusive>,
+    /// Set by [`wake_all`](CoreSched::wake_all) at shutdown: the core gives
+    /// no strand away any more (its peers may have stopped).
+    keeps_all: bool,
     /// The earlier of `release_at` and `load_at`: what [`CoreSched::next`]
     /// compares the clock with, once per dispatch.
     due_at: Nanos,
@@ -267,6 +270,7 @@ where
             throttled: Timers::default(),
             release_at: Nanos::MAX,
             exclusive: None,
+            keeps_all: false,
             due_at: if balancer_tells_load { 0 } else { Nanos::MAX },
             mint: ids::IdMint::new(me),
             idler: Idler::new(config.idle),
@@ -630,7 +634,7 @@ where
                     debug_assert!(false, "a work request from {from:?}");
                     return Received::Done;
                 };
-                if self.exclusive.is_some() {
+                if self.exclusive.is_some() || self.keeps_all {
                     self.counters.refusals += 1;
                     self.outbox.push((from, Mail::WorkReply(Vec::new())));
                     return Received::Done;
@@ -671,7 +675,7 @@ where
                 let Some(from) = from.filter(|&c| c < self.cores && c != self.me) else {
                     return Received::Done;
                 };
-                if self.exclusive.is_some() {
+                if self.exclusive.is_some() || self.keeps_all {
                     return Received::Done;
                 }
                 let mine = self.policy.load();
@@ -709,7 +713,7 @@ where
     #[inline]
     fn offer_surplus(&mut self, now: Nanos) {
         if let Some((peer, count)) = self.balancer.on_surplus(self.policy.len()) {
-            if self.exclusive.is_some() {
+            if self.exclusive.is_some() || self.keeps_all {
                 return;
             }
             // An offer that finds nothing movable forgets the peer (it is
@@ -819,6 +823,33 @@ where
     #[inline]
     pub fn take_outbox(&mut self) -> std::vec::Drain<'_, (CoreId, Mail<T, K>)> {
         self.outbox.drain(..)
+    }
+
+    /// Makes every strand this core holds blocked or throttled ready, and
+    /// disarms its timers: the runtime's shutdown runs them all to their end
+    /// (it then treats a park as a yield). From then on the core gives no
+    /// strand away — it answers work requests empty-handed, offers nothing
+    /// and ends its lease — since its peers may stop once their own strands
+    /// ended. Returns how many it woke.
+    pub fn wake_all(&mut self, now: Nanos) -> usize {
+        self.keeps_all = true;
+        self.exclusive = None;
+        self.timers.clear();
+        let mut all = self.blocked.drain();
+        let blocked = all.len();
+        self.throttled.expire(Nanos::MAX, &mut all);
+        self.release_at = Nanos::MAX;
+        self.due_at = self.load_at;
+        let woken = all.len();
+        for (i, task) in all.into_iter().enumerate() {
+            if i < blocked {
+                let hint = task.wake_hint();
+                self.enqueue(task, hint, now);
+            } else {
+                self.policy.released(task, now);
+            }
+        }
+        woken
     }
 
     /// Takes every strand this core holds, ready, blocked or throttled, and disarms its

@@ -427,3 +427,35 @@ fn a_leased_core_balances_with_nobody_and_evicts_to_the_shared_ones() {
         .sum();
     assert!(granted > 0, "after the lease the core gives work again");
 }
+
+/// At shutdown every strand a core holds becomes ready — blocked and
+/// throttled ones included, timers forgotten — and from then on the core
+/// keeps them all: work requests get nothing, and a lease ends.
+#[test]
+fn waking_all_at_shutdown_readies_everything_and_gives_nothing_away() {
+    let mut cores = vec![sched(0, 2), sched(1, 2)];
+    for id in 0..4 {
+        cores[1].enqueue(Job::new(id), Insert::Tail, 0);
+    }
+    let _ = cores[1].block(Job::new(10));
+    let _ = cores[1].block(Job::new(11));
+    let held = cores[1].next(0).unwrap();
+    cores[1].throttle(held, 1_000_000);
+    let _ = cores[1].arm(5_000, 7);
+    cores[1].set_exclusive(Some((vec![0], None)), 0);
+    assert_eq!(cores[1].wake_all(0), 3);
+    assert!(cores[1].timers().is_empty());
+    assert!(cores[1].blocked().is_empty());
+    assert_eq!(cores[1].throttled(), 0);
+    assert!(!cores[1].is_exclusive());
+    // Idle core 0 asks; core 1 keeps all six.
+    let _ = cores[0].idle(false);
+    settle(&mut cores, 0);
+    assert_eq!(cores[0].ready_len(), 0);
+    let mut ids = Vec::new();
+    while let Some(job) = cores[1].next(0) {
+        ids.push(job.id);
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, vec![0, 1, 2, 3, 10, 11]);
+}

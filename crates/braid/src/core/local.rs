@@ -528,6 +528,9 @@ impl Local {
     pub(crate) fn suspended(&mut self, task: Task, outcome: Outcome) {
         match outcome {
             Outcome::Yielded => self.enqueue(task, Insert::Tail),
+            // Shutting down, nothing wakes a parked strand: it stays ready
+            // until it ends (see `worker::drain`).
+            Outcome::Parked if self.shutdown => self.enqueue(task, Insert::Tail),
             Outcome::Parked => {
                 self.file_blocked(task);
                 self.publish_ready_len();
@@ -598,15 +601,35 @@ impl Local {
         self.fired = fired;
     }
 
-    /// Drops what is left at shutdown. Strands that never finished cannot be
-    /// unwound safely from here, so they are leaked (their stacks stay mapped);
-    /// returns how many.
-    pub(crate) fn abandon_all(&mut self) -> usize {
+    /// At shutdown, before the drain: makes every strand filed here ready
+    /// (see `worker::drain`); the strands are doomed as they run.
+    pub(crate) fn wake_all_for_drain(&mut self) {
+        let now = self.now();
+        let blocked: Vec<Arc<Header>> = self
+            .sched
+            .blocked()
+            .iter()
+            .map(|(_, t)| t.header.clone())
+            .collect();
+        self.sched.wake_all(now);
+        for header in blocked {
+            header.blocked_slot.store(NO_SLOT, Ordering::Relaxed);
+            header.set_state(StrandState::Ready);
+        }
+        self.publish_ready_len();
+        self.send_outbox();
+    }
+
+    /// Drops what is left at shutdown, after the drain: strands that did not
+    /// end by its deadline cannot be unwound from here, so they are leaked
+    /// (their stacks stay mapped). Returns their names (`#id` for unnamed
+    /// ones).
+    pub(crate) fn abandon_all(&mut self) -> Vec<String> {
         let now = self.now();
         // Dropping a task leaks an unfinished coroutine (see `Task`'s Drop).
         let left = self.sched.abandon(now);
-        let leaked = left.len();
-        drop(left);
-        leaked
+        left.iter()
+            .map(|t| crate::spawn::strand_label(&t.header))
+            .collect()
     }
 }

@@ -47,6 +47,7 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         epoch,
         retired: false,
         deciding: false,
+        draining: false,
         wakes: Vec::new(),
         hold: None,
         timer_armed: false,
@@ -83,8 +84,11 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
             (*local).poll_mail();
             if (*local).shutdown {
                 quiet_if_armed(c);
+                if !drain(rt, c) {
+                    return;
+                }
                 let leaked = (*local).abandon_all();
-                rt.leaked.fetch_add(leaked, Ordering::Relaxed);
+                rt.strands_left(leaked);
                 // Dropping what was left may have woken strands elsewhere
                 // (of other runtimes: this one's are gone with it).
                 for header in std::mem::take(&mut (*c).wakes) {
@@ -124,6 +128,68 @@ unsafe fn scheduler_loop(rt: &RuntimeShared, c: *mut Carrier) {
                     // The next run is timed from its own start, not from
                     // the last run's end.
                     (*c).run_started = crate::cycles::UNREAD;
+                }
+            }
+        }
+    }
+}
+
+/// The runtime is shutting down (see `Runtime`'s drop): runs this core's
+/// strands to their end, until none is left here or the shutdown's
+/// deadline passes. Each strand is doomed before it runs again: it counts
+/// as cancelled, so its blocking calls return their cancellation errors
+/// (withdrawing their waits, passing on what they were offered), and it
+/// unwinds at its next unwind point (`Header::cancel_point`), running its
+/// destructors. Blocked and throttled strands are made ready to find that
+/// out; while the core drains a park is a yield (`Local::suspended`) and
+/// budgets are not enforced. Strands that arrive by mail meanwhile are run
+/// too. Returns false if this carrier lost its core while a strand ran.
+///
+/// # Safety
+/// As for `scheduler_loop`.
+#[cold]
+unsafe fn drain(rt: &RuntimeShared, c: *mut Carrier) -> bool {
+    // SAFETY: as for `scheduler_loop`; no reference into `local` is held
+    // across `run_task`.
+    unsafe {
+        let local = (*c).local;
+        (*c).draining = true;
+        let deadline = rt.shutdown_deadline.load(Ordering::Relaxed);
+        (*local).wake_all_for_drain();
+        // SeqCst with the load below: whatever a core gave away before it
+        // closed is in its ring before the count reaches 0.
+        rt.open_cores.fetch_sub(1, Ordering::SeqCst);
+        // Every core closed, seen before the last poll of mail.
+        let mut all_closed = false;
+        loop {
+            let tick = rt.advance_clock();
+            (*local).tick = tick;
+            (*local).poll_mail();
+            if !(*c).wakes.is_empty() {
+                route_buffered_wakes(c);
+            }
+            if tick >= deadline {
+                return true;
+            }
+            match (*local).sched.next(tick) {
+                Some(task) => {
+                    task.header.doomed.store(true, Ordering::Relaxed);
+                    if !run_task(rt, c, task) {
+                        return false;
+                    }
+                }
+                // Filed by mail that came in since (an orphan that had
+                // parked).
+                None if !(*local).sched.blocked().is_empty() || (*local).sched.throttled() > 0 => {
+                    (*local).wake_all_for_drain()
+                }
+                // Nothing left, and nothing can come: mail was read after
+                // every core closed.
+                None if all_closed => return true,
+                None if rt.open_cores.load(Ordering::SeqCst) == 0 => all_closed = true,
+                // A core still open may give this one strands yet.
+                None => {
+                    (*local).poll_io(Some(Duration::from_millis(1)));
                 }
             }
         }
@@ -187,10 +253,14 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         // alive until its next run (`Header::set_donated`). A raw pointer,
         // not a counted clone: the clone and its drop cost 8 instructions
         // per switch of every strand, bound or not.
-        let bound: *const crate::budget::ContextCell =
+        let mut bound: *const crate::budget::ContextCell =
             (*header).context().map_or(std::ptr::null(), Arc::as_ptr);
         if let Some(context) = bound.as_ref() {
-            if let Some(until) = start_bound(rt, c, context) {
+            if (*c).draining {
+                // Shutting down: no budget holds a strand back from its end.
+                bound = std::ptr::null();
+                quiet_if_armed(c);
+            } else if let Some(until) = start_bound(rt, c, context) {
                 (*(*c).local).sched.throttle(task, until);
                 return true;
             }

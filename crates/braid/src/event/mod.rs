@@ -280,7 +280,7 @@ impl Event {
             return Err(EventError::InClosure);
         }
         let me = context::current_header().ok_or(EventError::NotInStrand)?;
-        if me.is_cancelled() {
+        if me.cancel_point() {
             return Err(EventError::Cancelled);
         }
         let waiting = Waiting::begin();
@@ -307,6 +307,9 @@ impl Event {
                 local.send(queue_core, Msg::EventCancel(key, ticket));
             }
         });
+        if error == EventError::Cancelled {
+            crate::strand::unwind_if_doomed();
+        }
         Err(error)
     }
 }

@@ -161,7 +161,7 @@ impl Registration {
 
     /// Blocks until the source is ready for `dir` (or was when last seen).
     pub(crate) fn wait(&self, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
-        if crate::sync::monitor::cancelled() {
+        if crate::api::cancel_point() {
             return Err(io::Error::other(Cancelled));
         }
         // Inside the attempt below this load runs under the waiters' lock,

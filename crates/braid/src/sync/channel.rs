@@ -518,7 +518,7 @@ impl<'a> Select<'a> {
             return Err(SelectError::Empty);
         }
         loop {
-            if cancelled() {
+            if crate::api::cancel_point() {
                 return Err(SelectError::Cancelled);
             }
             let waiting = Waiting::begin();
@@ -548,7 +548,11 @@ impl<'a> Select<'a> {
                 (Some(i), _) => return Ok(i),
                 (None, Outcome::Signalled) => continue,
                 (None, Outcome::TimedOut) => return Err(SelectError::Timeout),
-                (None, Outcome::Cancelled) => return Err(SelectError::Cancelled),
+                (None, Outcome::Cancelled) => {
+                    // Withdrawn from every source: an unwind point.
+                    crate::strand::unwind_if_doomed();
+                    return Err(SelectError::Cancelled);
+                }
             }
         }
     }

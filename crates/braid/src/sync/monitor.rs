@@ -61,6 +61,9 @@ impl<S> Monitor<S> {
         mut attempt: impl FnMut(&mut S, &mut Wakes, &mut dyn FnMut() -> Waker) -> Option<R>,
         mut withdraw: impl FnMut(&mut S, &mut Wakes, &Waker),
     ) -> Result<R, GaveUp> {
+        // Nothing is registered or locked yet: an unwind point of a
+        // runtime's shutdown (see `Header::cancel_point`).
+        crate::strand::unwind_if_doomed();
         loop {
             let mut waiting: Option<Waiting> = None;
             let mut waker = || waiting.get_or_insert_with(Waiting::begin).waker();
@@ -74,6 +77,10 @@ impl<S> Monitor<S> {
                 Outcome::Cancelled => GaveUp::Cancelled,
             };
             self.with(|s, wakes| withdraw(s, wakes, &waiting.waker()));
+            if gave_up == GaveUp::Cancelled {
+                // Withdrawn: another unwind point.
+                crate::strand::unwind_if_doomed();
+            }
             return Err(gave_up);
         }
     }

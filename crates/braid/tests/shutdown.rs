@@ -1,0 +1,361 @@
+//! Dropping a runtime with strands still running or blocked: every strand is
+//! unwound so that what it owns is released, joiners and channel peers
+//! outside the runtime are let go, a strand that never returns costs a
+//! detached thread and a bounded wait, and a drop from inside the runtime
+//! neither deadlocks nor panics.
+
+use braid::sync::{channel, Mutex, Semaphore};
+use braid::{event, Runtime};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Counts its drops: held by a strand, it is dropped only if the strand's
+/// stack is unwound (or the strand returns).
+struct Owned(Arc<AtomicUsize>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn runtime(cores: usize) -> Runtime {
+    Runtime::builder()
+        .cores(cores)
+        .pin(false)
+        .shutdown_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// How many strands of [`block_every_way`] there are per round.
+const WAYS: usize = 12;
+
+/// Starts, from outside `rt`, one strand blocked in each way braid has, each
+/// holding an `Owned` on `dropped`; returns once they all run (they then
+/// block for good: nothing will wake them). What they share outside the
+/// runtime is returned to be checked after the drop: a channel whose only
+/// sender a strand holds, and a port a strand listens on.
+fn block_every_way(rt: &Runtime, dropped: &Arc<AtomicUsize>) -> (channel::Receiver<u8>, u16) {
+    let started = Arc::new(AtomicUsize::new(0));
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let (held_tx, held_rx) = channel::bounded::<u8>(1);
+    let lock = Arc::new(Mutex::new(()));
+    let locked = Arc::new(AtomicBool::new(false));
+    let none = Arc::new(Semaphore::new(0));
+    let mut bodies: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+    bodies.push(Box::new(|| drop(event::wait("never-signalled"))));
+    bodies.push(Box::new(|| loop {
+        braid::park();
+    }));
+    bodies.push(Box::new(|| {
+        let (_tx, rx) = channel::bounded::<u8>(1);
+        let _ = rx.recv();
+    }));
+    bodies.push(Box::new(|| {
+        let _ = braid::sleep(Duration::from_secs(3600));
+    }));
+    bodies.push(Box::new(move || {
+        let listener = braid::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+        let _ = listener.accept();
+    }));
+    {
+        let (lock, locked) = (lock.clone(), locked.clone());
+        bodies.push(Box::new(move || {
+            let _guard = lock.lock().unwrap();
+            locked.store(true, Ordering::SeqCst);
+            loop {
+                braid::park();
+            }
+        }));
+    }
+    bodies.push(Box::new(move || {
+        while !locked.load(Ordering::SeqCst) {
+            braid::yield_now();
+        }
+        let _ = lock.lock();
+    }));
+    bodies.push(Box::new(|| {
+        // A connected socket, read with nothing to read.
+        let listener = braid::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = braid::net::TcpStream::connect(addr).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let mut byte = [0u8; 1];
+        let _ = std::io::Read::read(&mut server, &mut byte);
+    }));
+    bodies.push(Box::new(move || {
+        // Holds the only sender of a channel a plain thread receives on.
+        let _tx = held_tx;
+        loop {
+            braid::park();
+        }
+    }));
+    bodies.push(Box::new(move || drop(none.acquire())));
+    bodies.push(Box::new(|| {
+        // Joins a child blocked for good.
+        let child = braid::spawn(|| drop(event::wait("never-either")));
+        let _ = child.join();
+    }));
+    bodies.push(Box::new(|| {
+        // Waits for a group that never ends.
+        let child = braid::spawn(|| loop {
+            braid::park();
+        });
+        let _ = child.group().wait();
+    }));
+    assert_eq!(bodies.len(), WAYS);
+    for body in bodies {
+        let (dropped, started) = (dropped.clone(), started.clone());
+        rt.spawn(move || {
+            let _owned = Owned(dropped);
+            started.fetch_add(1, Ordering::SeqCst);
+            body();
+        })
+        .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while started.load(Ordering::SeqCst) < WAYS {
+        assert!(Instant::now() < deadline, "the strands did not all start");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Let each reach its blocking call.
+    std::thread::sleep(Duration::from_millis(50));
+    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    (held_rx, port)
+}
+
+#[test]
+fn dropping_a_runtime_unwinds_every_blocked_strand() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let rt = runtime(2);
+    let (held_rx, port) = block_every_way(&rt, &dropped);
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        0,
+        "nothing ended before the drop"
+    );
+    let start = Instant::now();
+    drop(rt);
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "the drop took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        WAYS,
+        "every strand was unwound"
+    );
+    // The channel's sender went with its strand.
+    assert_eq!(
+        held_rx.recv_timeout(Duration::from_secs(1)),
+        Err(channel::RecvError::Disconnected)
+    );
+    // The listener went with its strand.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "port {port} still accepts after the drop"
+    );
+}
+
+#[test]
+fn a_thread_joining_an_unwound_strand_gets_a_shut_down_error() {
+    let rt = runtime(2);
+    let blocked = rt.spawn(|| drop(event::wait("never"))).unwrap();
+    let unstarted: Vec<_> = (0..200)
+        .map(|_| {
+            rt.spawn(|| braid::sleep(Duration::from_secs(3600)))
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(20));
+    let joiner = std::thread::spawn(move || blocked.join());
+    std::thread::sleep(Duration::from_millis(20));
+    drop(rt);
+    let err = joiner.join().unwrap().unwrap_err();
+    assert!(err.is_shut_down(), "{err}");
+    assert!(err.to_string().contains("shut down"), "{err}");
+    for handle in unstarted {
+        // Started and unwound in its sleep, or never started: both shut down.
+        let err = handle.join().unwrap_err();
+        assert!(err.is_shut_down(), "{err}");
+    }
+}
+
+#[test]
+fn a_strand_blocked_on_a_channel_is_unwound_without_seeing_an_error() {
+    let rt = runtime(1);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let (d, n) = (dropped.clone(), errors.clone());
+    rt.spawn(move || {
+        let _owned = Owned(d);
+        let (_tx, rx) = channel::bounded::<u8>(1);
+        loop {
+            // Unwound inside, once its wait is withdrawn.
+            let _ = rx.recv();
+            n.fetch_add(1, Ordering::SeqCst);
+        }
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert_eq!(errors.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_running_strand_is_unwound_at_its_next_yield() {
+    let rt = runtime(1);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let yields = Arc::new(AtomicUsize::new(0));
+    let (d, n) = (dropped.clone(), yields.clone());
+    rt.spawn(move || {
+        let _owned = Owned(d);
+        loop {
+            n.fetch_add(1, Ordering::SeqCst);
+            braid::yield_now();
+        }
+    })
+    .unwrap();
+    while yields.load(Ordering::SeqCst) < 10 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(rt);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_scope_waits_for_its_unwound_strands_before_its_borrows_go() {
+    let rt = runtime(2);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let (d, st) = (dropped.clone(), started.clone());
+    rt.spawn(move || {
+        let borrowed: Vec<Owned> = (0..3).map(|_| Owned(d.clone())).collect();
+        braid::scope(|s| {
+            for owned in &borrowed {
+                let st = st.clone();
+                s.spawn(move || {
+                    st.fetch_add(1, Ordering::SeqCst);
+                    let _ = event::wait("never");
+                    owned.0.load(Ordering::SeqCst)
+                });
+            }
+        });
+    })
+    .unwrap();
+    while started.load(Ordering::SeqCst) < 3 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(rt);
+    // The borrowed values went last, after every scoped strand.
+    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn a_strand_that_never_returns_costs_a_detached_thread_and_the_timeout() {
+    let rt = Runtime::builder()
+        .cores(1)
+        .pin(false)
+        .shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinning = Arc::new(AtomicBool::new(false));
+    let (s, r) = (stop.clone(), spinning.clone());
+    let hog = rt
+        .spawn(move || {
+            r.store(true, Ordering::SeqCst);
+            while !s.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+            1
+        })
+        .unwrap();
+    while !spinning.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let start = Instant::now();
+    drop(rt);
+    let took = start.elapsed();
+    assert!(
+        (Duration::from_millis(200)..Duration::from_secs(2)).contains(&took),
+        "the drop took {took:?}"
+    );
+    // The strand still runs on its detached thread; once it returns, its
+    // joiner has its value.
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(hog.join().unwrap(), 1);
+}
+
+#[test]
+fn dropping_the_last_handle_from_inside_a_strand_shuts_down_in_the_background() {
+    let rt = Arc::new(runtime(2));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (inner, d) = (rt.clone(), dropped.clone());
+    rt.spawn(move || {
+        let _owned = Owned(d);
+        braid::sleep(Duration::from_millis(30)).unwrap();
+        // The last handle: the main thread dropped its own meanwhile.
+        drop(inner);
+        tx.send(()).unwrap();
+        // Unwound here: the runtime is shutting down.
+        loop {
+            braid::yield_now();
+        }
+    })
+    .unwrap();
+    drop(rt);
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("the strand went on after dropping its runtime");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dropped.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the strand was not unwound");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn destructors_may_block_while_a_strand_unwinds() {
+    // A destructor that locks, joins and sleeps during the unwind: its
+    // blocking calls return their cancellation errors (no second unwind,
+    // which would abort the process).
+    struct Blocks(Arc<Mutex<u32>>, Arc<AtomicUsize>);
+    impl Drop for Blocks {
+        fn drop(&mut self) {
+            let _ = braid::sleep(Duration::from_millis(1));
+            // A strand started now is shut down before it runs.
+            let child = braid::spawn(|| 1);
+            assert!(child.join().is_err());
+            if let Ok(mut n) = self.0.lock() {
+                *n += 1;
+            }
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let rt = runtime(2);
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let lock = Arc::new(Mutex::new(0));
+    for _ in 0..20 {
+        let (l, d, st) = (lock.clone(), done.clone(), started.clone());
+        rt.spawn(move || {
+            let _blocks = Blocks(l, d);
+            st.fetch_add(1, Ordering::SeqCst);
+            loop {
+                braid::park();
+            }
+        })
+        .unwrap();
+    }
+    while started.load(Ordering::SeqCst) < 20 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(rt);
+    assert_eq!(done.load(Ordering::SeqCst), 20);
+}
