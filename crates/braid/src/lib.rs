@@ -39,6 +39,7 @@ mod facade;
 pub mod fs;
 mod future;
 mod group;
+mod hook;
 mod io;
 mod join;
 mod lease;

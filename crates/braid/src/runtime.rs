@@ -272,6 +272,7 @@ impl Runtime {
 
     pub(crate) fn start(config: Config) -> Result<Runtime, ConfigError> {
         overflow::install_handler();
+        crate::hook::install();
         let cores = config.cores;
         let (bus, endpoints) = Bus::new(cores, config.ring_capacity)
             .map_err(|e| ConfigError::new("ring_capacity", config.ring_capacity, e.to_string()))?;
