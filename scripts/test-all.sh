@@ -5,6 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Real HTTP clients for the HTTP example's tests (Debian packages).
+if ! command -v curl >/dev/null || ! command -v ab >/dev/null; then
+    echo "== installing curl and ab (apache2-utils) for the HTTP example's tests"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get install -y -q curl apache2-utils >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q curl apache2-utils >/dev/null; }
+fi
+
 echo "== cargo test (workspace, release)"
 cargo test --workspace --release 2>&1 | tee target/test-output.txt
 if ! grep -Eq "test result: ok\. [1-9][0-9]* passed" target/test-output.txt; then

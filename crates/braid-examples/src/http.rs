@@ -1,7 +1,14 @@
 //! A small HTTP/1.1 "hello" server on strands, parsing with `httparse`:
-//! keep-alive, pipelined requests, request bodies skipped by
-//! `Content-Length`, `400 Bad Request` (and close) for malformed requests,
-//! `431` for oversized heads, and an idle timeout.
+//! keep-alive (HTTP/1.1 by default, HTTP/1.0 when asked with
+//! `Connection: keep-alive`, which the reply then confirms), pipelined
+//! requests, request bodies skipped by `Content-Length`, `400 Bad Request`
+//! for malformed requests (a `Content-Length` that is not a plain number,
+//! overflows, or is given twice with different values; chunked bodies),
+//! `431` for oversized heads, `413` for bodies larger than its buffer, and an
+//! idle timeout. A rejected request is answered, then the connection is
+//! closed gracefully: the server stops writing and reads what the client
+//! still sends (for a bounded time) before it closes, so the reply is not
+//! lost to a reset.
 //!
 //! ```text
 //! cargo run --release -p braid-examples --example http -- 127.0.0.1:8080
@@ -19,6 +26,12 @@ pub const MAX_HEAD: usize = 8 * 1024;
 /// How long a kept-alive connection may stay silent.
 pub const IDLE: Duration = Duration::from_secs(10);
 const MAX_HEADERS: usize = 32;
+/// Room for one request: its head and body.
+const BUFFER: usize = MAX_HEAD + 4096;
+/// How long, and how much, a rejected client's remaining input is read
+/// before the connection closes.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
 
 /// Accepts connections forever, one strand each.
 pub fn serve(listener: TcpListener) -> io::Result<()> {
@@ -37,7 +50,12 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 /// What to do with one request.
 enum Parsed {
     /// A whole request of `len` bytes (head and body); keep the connection?
-    Request { len: usize, keep_alive: bool },
+    /// `http10`: an HTTP/1.0 request, which keeps it only when asked to.
+    Request {
+        len: usize,
+        keep_alive: bool,
+        http10: bool,
+    },
     /// More bytes are needed.
     Partial,
     /// Not HTTP, or not allowed: answer with this status and close.
@@ -58,35 +76,49 @@ fn parse(buf: &[u8]) -> Parsed {
         }
         Err(_) => return Parsed::Reject("400 Bad Request"),
     };
-    let mut body = 0usize;
-    let mut keep_alive = req.version == Some(1);
+    let http10 = req.version == Some(0);
+    let mut body: Option<usize> = None;
+    let mut keep_alive = !http10;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            match std::str::from_utf8(h.value)
+            // Digits only (`parse` would take a sign), within usize; a
+            // second length must say the same (RFC 9112 §6.3): anything
+            // else could frame the body differently from a proxy in front.
+            let length = std::str::from_utf8(h.value)
                 .ok()
-                .and_then(|v| v.trim().parse().ok())
-            {
-                Some(n) => body = n,
-                None => return Parsed::Reject("400 Bad Request"),
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<usize>().ok());
+            match (length, body) {
+                (Some(n), None) => body = Some(n),
+                (Some(n), Some(m)) if n == m => {}
+                _ => return Parsed::Reject("400 Bad Request"),
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             // Chunked bodies are not needed for a hello server.
             return Parsed::Reject("400 Bad Request");
         } else if h.name.eq_ignore_ascii_case("connection") {
-            let v = h.value.to_ascii_lowercase();
-            if v == b"close" {
-                keep_alive = false;
-            } else if v == b"keep-alive" {
-                keep_alive = true;
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive = true;
+                }
             }
         }
     }
-    if buf.len() < head + body {
+    let len = match head.checked_add(body.unwrap_or(0)) {
+        Some(len) if len <= BUFFER => len,
+        _ => return Parsed::Reject("413 Payload Too Large"),
+    };
+    if buf.len() < len {
         return Parsed::Partial;
     }
     Parsed::Request {
-        len: head + body,
+        len,
         keep_alive,
+        http10,
     }
 }
 
@@ -95,7 +127,7 @@ fn parse(buf: &[u8]) -> Parsed {
 pub fn connection(mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(IDLE))?;
-    let mut buf = vec![0u8; MAX_HEAD + 4096];
+    let mut buf = vec![0u8; BUFFER];
     let mut filled = 0;
     let mut out = Vec::with_capacity(1024);
     loop {
@@ -105,12 +137,21 @@ pub fn connection(mut stream: TcpStream) -> io::Result<()> {
         let mut close = false;
         loop {
             match parse(&buf[start..filled]) {
-                Parsed::Request { len, keep_alive } => {
+                Parsed::Request {
+                    len,
+                    keep_alive,
+                    http10,
+                } => {
+                    let connection = match (keep_alive, http10) {
+                        (true, false) => "",
+                        // HTTP/1.0 closes unless the reply says otherwise.
+                        (true, true) => "Connection: keep-alive\r\n",
+                        (false, _) => "Connection: close\r\n",
+                    };
                     write!(
                         out,
-                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n",
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{connection}\r\n",
                         HELLO.len(),
-                        if keep_alive { "" } else { "Connection: close\r\n" }
                     )?;
                     out.extend_from_slice(HELLO);
                     start += len;
@@ -125,8 +166,8 @@ pub fn connection(mut stream: TcpStream) -> io::Result<()> {
                         out,
                         "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
                     )?;
-                    close = true;
-                    break;
+                    stream.write_all(&out)?;
+                    return linger_close(&mut stream, &mut buf);
                 }
             }
         }
@@ -139,19 +180,36 @@ pub fn connection(mut stream: TcpStream) -> io::Result<()> {
         }
         buf.copy_within(start..filled, 0);
         filled -= start;
-        if filled == buf.len() {
-            // A body larger than the buffer: not for a hello server.
-            stream.write_all(
-                b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-            )?;
-            return Ok(());
-        }
+        // (A request always fits: longer heads and bodies are rejected.)
         match stream.read(&mut buf[filled..]) {
             Ok(0) => return Ok(()),
             Ok(n) => filled += n,
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Closes after a rejection without losing the reply: stops writing, then
+/// reads and drops what the client still sends, for at most [`LINGER`] and
+/// [`LINGER_BYTES`]. Closing with unread input would make the kernel send a
+/// reset, and a client that is still writing (a body the server refused)
+/// may then lose the reply it has not read yet.
+fn linger_close(stream: &mut TcpStream, scratch: &mut [u8]) -> io::Result<()> {
+    stream.shutdown(std::net::Shutdown::Write)?;
+    let until = std::time::Instant::now() + LINGER;
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(scratch) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+    Ok(())
 }
 
 /// Binds `addr` and serves on a runtime of `cores` cores (default: one per

@@ -108,6 +108,149 @@ fn http_example_keeps_alive_pipelines_and_rejects_bad_requests() {
     });
 }
 
+/// Starts the HTTP example on a runtime of its own; returns both.
+fn http_server() -> (Runtime, std::net::SocketAddr) {
+    let rt = runtime(2);
+    let addr = rt.block_on(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        braid::spawn(move || http::serve(listener));
+        addr
+    });
+    (rt, addr)
+}
+
+/// Reads one reply with a `Content-Length` (or none, with no body) from
+/// `s`, a plain std stream; `None` if the server closed first.
+fn read_reply(s: &mut std::net::TcpStream) -> Option<String> {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => got.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8(got).unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some(head + std::str::from_utf8(&body).unwrap())
+}
+
+#[test]
+fn http_example_keeps_http10_connections_alive_when_asked() {
+    let (_rt, addr) = http_server();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    for _ in 0..3 {
+        s.write_all(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap();
+        let reply = read_reply(&mut s).expect("the connection was closed");
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+        assert!(reply.contains("\r\nConnection: keep-alive\r\n"), "{reply}");
+    }
+    // Without the header, HTTP/1.0 closes after the reply.
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let reply = read_reply(&mut s).unwrap();
+    assert!(reply.contains("Connection: close"), "{reply}");
+    assert!(read_reply(&mut s).is_none());
+}
+
+#[test]
+fn http_example_rejects_lengths_that_overflow_or_conflict() {
+    let (rt, addr) = http_server();
+    rt.block_on(move || rejects_lengths(addr));
+}
+
+fn rejects_lengths(addr: std::net::SocketAddr) {
+    let cases: [&[u8]; 5] = [
+        // Would wrap `head + length` and frame the body as a second request.
+        b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 0\r\n\r\nhello",
+        b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+        b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+    ];
+    for request in cases {
+        let reply = exchange(addr, request);
+        let text = String::from_utf8_lossy(request);
+        assert!(
+            reply.starts_with("HTTP/1.1 400 ") || reply.starts_with("HTTP/1.1 413 "),
+            "{text:?} got {reply:?}"
+        );
+        assert_eq!(count(&reply, "HTTP/1.1 "), 1, "{text:?} got {reply:?}");
+        assert!(!reply.contains("200 OK"), "{text:?} got {reply:?}");
+    }
+    // The same length twice is one length.
+    let reply = exchange(
+        addr,
+        b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    );
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+}
+
+#[test]
+fn http_example_delivers_413_to_a_client_still_sending_its_body() {
+    let (_rt, addr) = http_server();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.write_all(b"POST /upload HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n")
+        .unwrap();
+    // Part of the body, unread by the server when it answers.
+    s.write_all(&vec![b'x'; 64 * 1024]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    // Still sending (a write to a reset connection fails: that is fine).
+    let _ = s.write_all(&vec![b'x'; 64 * 1024]);
+    let reply = read_reply(&mut s).expect("the reply was lost");
+    assert!(
+        reply.starts_with("HTTP/1.1 413 Payload Too Large\r\n"),
+        "{reply}"
+    );
+}
+
+/// Runs a real client program, failing with what it printed.
+fn run_client(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{program} could not be run ({e}): scripts/test-all.sh installs it")
+        });
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{program} {args:?}: {text}");
+    text
+}
+
+#[test]
+fn http_example_serves_curl_and_ab_with_keep_alive() {
+    let (_rt, addr) = http_server();
+    let url = format!("http://{addr}/");
+    // curl, twice on one connection (HTTP/1.1 keep-alive), and once HTTP/1.0.
+    let text = run_client("curl", &["-sS", "-v", &url, &url]);
+    assert_eq!(count(&text, "Hello, world!"), 2, "{text}");
+    assert!(text.contains("Re-using existing connection"), "{text}");
+    let text = run_client("curl", &["-sS", "-0", "-H", "Connection: keep-alive", &url]);
+    assert!(text.contains("Hello, world!"), "{text}");
+    // ab -k: HTTP/1.0 with keep-alive, which made no progress before.
+    let text = run_client("ab", &["-k", "-n", "2000", "-c", "10", "-s", "10", &url]);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_string()
+    };
+    assert!(line("Complete requests:").ends_with(" 2000"), "{text}");
+    assert!(line("Failed requests:").ends_with(" 0"), "{text}");
+    assert!(line("Keep-Alive requests:").ends_with(" 2000"), "{text}");
+}
+
 /// A runtime on `cores` cores (the configuration is valid by construction).
 fn runtime(cores: usize) -> Runtime {
     Runtime::builder()
