@@ -292,6 +292,17 @@ impl<K: Clone + Eq + Hash, W, P: Clone> Events<K, W, P> {
             .map_or(0, |&i| self.slots[i as usize].waiters.len())
     }
 
+    /// Forgets the stored signals of the events homed here for which `gone`
+    /// holds and that nothing else keeps (no waiters announced from other
+    /// cores, no placement under way): the events of a namespace that ended,
+    /// which nobody can name any more. Returns how many events it forgot.
+    pub fn forget_stored(&mut self, mut gone: impl FnMut(&K) -> bool) -> usize {
+        let before = self.homes.len();
+        self.homes
+            .retain(|k, h| !(gone(k) && h.directory.is_empty() && h.round.is_none()));
+        before - self.homes.len()
+    }
+
     /// Signals stored at this core (as the home of `event`).
     pub fn stored(&self, event: &K) -> usize {
         self.homes.get(event).map_or(0, |h| h.pending.len())
@@ -823,6 +834,21 @@ mod tests {
         assert_eq!(ev.live(), 0);
         // The core tells the home it has no waiters left, once.
         assert_eq!(out, vec![(3, EventMsg::Withdraw { event: "e" })]);
+    }
+
+    #[test]
+    fn forgetting_a_namespace_drops_its_stored_signals_only() {
+        let mut ev = Ev::new(0, 2);
+        let mut out = Vec::new();
+        let mut woken = Vec::new();
+        for name in ["gone-a", "gone-b", "kept"] {
+            ev.signal(&name, 0, 1, &mut claim_into(&mut woken), &mut out);
+        }
+        assert_eq!(ev.live(), 3);
+        assert_eq!(ev.forget_stored(|k| k.starts_with("gone")), 2);
+        assert_eq!(ev.live(), 1);
+        assert_eq!(ev.stored(&"gone-a"), 0);
+        assert_eq!(ev.stored(&"kept"), 1);
     }
 
     #[test]

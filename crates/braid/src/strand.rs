@@ -130,6 +130,10 @@ pub(crate) struct Header {
     /// it runs again (see `core::worker::drain`): the strand counts as
     /// cancelled and unwinds at its next unwind point ([`Header::cancel_point`]).
     pub(crate) doomed: AtomicBool,
+    /// Set on a top-level strand once its group named a local event: when
+    /// the group ends, the signals stored for those names are forgotten
+    /// (see `Local::finish`).
+    pub(crate) named_local_events: AtomicBool,
     /// Live strands in this subtree, this one included.
     pub(crate) live: AtomicUsize,
     /// Set (SeqCst) before a group waiter checks `live`, so the strand that brings
@@ -266,6 +270,7 @@ impl Header {
             parent,
             cancelled: AtomicBool::new(false),
             doomed: AtomicBool::new(false),
+            named_local_events: AtomicBool::new(false),
             live: AtomicUsize::new(0),
             has_group_waiters: AtomicBool::new(false),
             group_waiters: Mutex::new(Vec::new()),
@@ -458,11 +463,16 @@ impl Header {
     /// The id of the strand at the top of this strand's tree (a strand started
     /// from outside the runtime): names its top-level group.
     pub(crate) fn root_id(&self) -> u64 {
+        self.root().id
+    }
+
+    /// The strand at the top of this strand's tree.
+    pub(crate) fn root(&self) -> &Header {
         let mut node = self;
         while let Some(parent) = node.parent.as_deref() {
             node = parent;
         }
-        node.id
+        node
     }
 
     /// Whether `ancestor` is this strand or one of its ancestors.
@@ -489,12 +499,17 @@ impl Header {
     /// Uncounts an exited strand from this subtree and every enclosing one, and
     /// collects the group waiters of each of those subtrees, which re-check their
     /// own condition when woken.
-    pub(crate) fn leave_subtree(&self, woken: &mut Vec<crate::sync::waiter::Waiter>) {
+    /// Returns whether this ended a top-level group that named local events.
+    pub(crate) fn leave_subtree(&self, woken: &mut Vec<crate::sync::waiter::Waiter>) -> bool {
         let mut node = Some(self);
+        let mut ended_named = false;
         while let Some(h) = node {
             // SeqCst pairs with the SeqCst store of `has_group_waiters` in
             // `Group::wait`: either the waiter sees our decrement, or we see its flag.
-            h.live.fetch_sub(1, Ordering::SeqCst);
+            let was = h.live.fetch_sub(1, Ordering::SeqCst);
+            if h.parent.is_none() && was == 1 {
+                ended_named = h.named_local_events.load(Ordering::Relaxed);
+            }
             if h.has_group_waiters.load(Ordering::SeqCst) {
                 let mut waiters = h.group_waiters.lock().unwrap_or_else(|e| e.into_inner());
                 h.has_group_waiters.store(false, Ordering::SeqCst);
@@ -502,6 +517,7 @@ impl Header {
             }
             node = h.parent.as_deref();
         }
+        ended_named
     }
 }
 

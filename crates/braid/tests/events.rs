@@ -523,3 +523,32 @@ fn signals_taken_for_a_failed_closure_are_not_lost() {
     assert_eq!(rt.stats().closure_failures, 1);
     assert_eq!(events_drain(&rt), 0);
 }
+
+/// A signal stored for a local name is forgotten when its top-level group
+/// ends (nobody can name it any more), on whatever core it was homed; while
+/// the group lives it stays.
+#[test]
+fn stored_local_signals_go_with_their_group() {
+    let rt = runtime(2);
+    for i in 0..1000 {
+        rt.block_on(move || event::signal(&format!("left-{i}")).unwrap());
+    }
+    assert_eq!(
+        events_drain(&rt),
+        0,
+        "stored signals of ended groups remain"
+    );
+    // A group that goes on keeps its permit, even across its strands' exits.
+    rt.block_on(|| {
+        braid::spawn(|| event::signal("kept").unwrap())
+            .join()
+            .unwrap();
+        event::wait("kept").unwrap();
+    });
+    // Global names are nobody's: their permits stay.
+    rt.block_on(|| event::global("shared").unwrap().signal().unwrap());
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(rt.stats().live_events(), 1);
+    rt.block_on(|| event::global("shared").unwrap().wait().unwrap());
+    assert_eq!(events_drain(&rt), 0);
+}

@@ -400,7 +400,16 @@ impl Local {
         bump(&self.shared().counters.exited, 1);
         self.closures_host_exited(&header);
         let mut waiters = Vec::new();
-        header.leave_subtree(&mut waiters);
+        if header.leave_subtree(&mut waiters) {
+            // The top-level group ended and named local events: their
+            // stored signals, wherever homed, can never be taken now.
+            let root = header.root_id();
+            self.forget_namespace(root);
+            let me = self.core;
+            for core in (0..self.endpoint.cores()).filter(|&c| c != me) {
+                self.send(core, Msg::NamespaceGone(root));
+            }
+        }
         // Release, last: whoever sees `Exited` (Acquire) also sees the strand
         // counted out of the core's figures and its subtree.
         header
@@ -478,6 +487,7 @@ impl Local {
             Msg::Event(msg) => self.event_message(from.unwrap_or(usize::MAX), *msg),
             Msg::EventCancel(key, ticket) => self.event_cancel(&key, ticket),
             Msg::ClosuresGone(host) => self.remove_closures_of(host),
+            Msg::NamespaceGone(root) => self.forget_namespace(root),
             Msg::Lease(lease) => self.set_lease(lease),
             Msg::ReportClass => {
                 let code = crate::lease::report_code(

@@ -23,6 +23,9 @@ pub(crate) enum Msg {
     /// The strand with this id exited: drop the scheduler closures it
     /// registered here.
     ClosuresGone(u64),
+    /// The top-level group whose root strand had this id ended: forget the
+    /// signals stored for its local event names.
+    NamespaceGone(u64),
     /// This core is leased (`Some`: to the group of the strand with this
     /// id, once one is started on the lease; the cores not leased, where its
     /// other strands go), or no longer (`None`). See `lease`.

@@ -81,6 +81,16 @@ impl Local {
         braid_core::sched::ids::compose(self.next_ticket, Some(self.core))
     }
 
+    /// Forgets the signals stored here for the local names of the ended
+    /// top-level group of root strand `root`.
+    pub(crate) fn forget_namespace(&mut self, root: u64) {
+        let ns = super::key::Namespace::Local(root);
+        self.events.forget_stored(|k| k.namespace == ns);
+        self.shared()
+            .live_events
+            .store(self.events.live(), Ordering::Relaxed);
+    }
+
     /// Queues `waker` on `key` unless a stored permit is taken at once. Returns
     /// the wait's ticket when queued.
     pub(crate) fn event_wait(&mut self, key: &EventKey, waker: Waker) -> Option<Ticket> {

@@ -185,8 +185,17 @@ pub fn global(name: &str) -> Result<Event, EventError> {
 pub fn local(name: &str) -> Result<Event, EventError> {
     check_name(name)?;
     let me = context::current_header().ok_or(EventError::NotInStrand)?;
+    let root = me.root();
+    // Read first: the flag is written once per group, not per call.
+    if !root
+        .named_local_events
+        .load(crate::facade::Ordering::Relaxed)
+    {
+        root.named_local_events
+            .store(true, crate::facade::Ordering::Relaxed);
+    }
     Ok(Event {
-        key: key(Namespace::Local(me.root_id()), name),
+        key: key(Namespace::Local(root.id), name),
     })
 }
 
