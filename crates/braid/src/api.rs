@@ -21,12 +21,18 @@ use std::time::{Duration, Instant};
 /// [`RuntimeBuilder::shutdown_timeout`](crate::RuntimeBuilder::shutdown_timeout)).
 #[inline]
 pub fn yield_now() {
-    if context::current_ptr().is_null() {
+    let me = context::current_ptr();
+    if me.is_null() {
         std::thread::yield_now();
         return;
     }
     context::suspend(Suspend::Yield);
-    strand::unwind_if_doomed();
+    // The header stays where it is when the strand moves to another
+    // carrier: no second read of the thread's carrier.
+    // SAFETY: `me` is the running strand's header, kept alive by its task.
+    if unsafe { (*me).doomed.load(crate::facade::Ordering::Relaxed) } {
+        strand::unwind_doomed();
+    }
 }
 
 /// [`yield_now`] for the runtime's own waits, which may hold registrations

@@ -710,7 +710,10 @@ where
         }
     }
 
-    #[inline]
+    // Always: on every `enqueue`, so on every yield's path; the check for
+    // a closed core tipped it out of line, which cost a yield ~20
+    // instructions (callgrind, `switches 200000 0 0`).
+    #[inline(always)]
     fn offer_surplus(&mut self, now: Nanos) {
         if let Some((peer, count)) = self.balancer.on_surplus(self.policy.len()) {
             if self.exclusive.is_some() || self.keeps_all {
@@ -843,8 +846,10 @@ where
         let woken = all.len();
         for (i, task) in all.into_iter().enumerate() {
             if i < blocked {
+                // Not `enqueue`: the core offers nothing any more, and a
+                // second caller would cost the hot one its inlining.
                 let hint = task.wake_hint();
-                self.enqueue(task, hint, now);
+                self.policy.enqueue(task, hint, now);
             } else {
                 self.policy.released(task, now);
             }

@@ -253,7 +253,7 @@ impl Local {
     }
 
     /// Makes `task` ready here.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn enqueue(&mut self, task: Task, hint: Insert) {
         task.header.set_state(StrandState::Ready);
         let now = self.now();
@@ -534,13 +534,13 @@ impl Local {
 
     /// What follows a strand's suspension on this core; publishes the ready
     /// count (which the pick of the strand lowered).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn suspended(&mut self, task: Task, outcome: Outcome) {
         match outcome {
             Outcome::Yielded => self.enqueue(task, Insert::Tail),
             // Shutting down, nothing wakes a parked strand: it stays ready
             // until it ends (see `worker::drain`).
-            Outcome::Parked if self.shutdown => self.enqueue(task, Insert::Tail),
+            Outcome::Parked if self.shutdown => self.requeue_draining(task),
             Outcome::Parked => {
                 self.file_blocked(task);
                 self.publish_ready_len();
@@ -550,6 +550,14 @@ impl Local {
                 self.publish_ready_len();
             }
         }
+    }
+
+    /// A strand parked while the core drains: ready again (out of line, so
+    /// the hot `suspended` keeps one inlined `enqueue`).
+    #[cold]
+    #[inline(never)]
+    fn requeue_draining(&mut self, task: Task) {
+        self.enqueue(task, Insert::Tail);
     }
 
     /// Unparks every strand blocked here that belongs to the subtree of `root`.
