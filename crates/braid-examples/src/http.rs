@@ -79,6 +79,7 @@ fn parse(buf: &[u8]) -> Parsed {
     let http10 = req.version == Some(0);
     let mut body: Option<usize> = None;
     let mut keep_alive = !http10;
+    let mut close_asked = false;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             // Digits only (`parse` would take a sign), within usize; a
@@ -86,7 +87,9 @@ fn parse(buf: &[u8]) -> Parsed {
             // else could frame the body differently from a proxy in front.
             let length = std::str::from_utf8(h.value)
                 .ok()
-                .map(str::trim)
+                // Spaces and tabs only (RFC 9110 §5.6.3), not Unicode
+                // white space a proxy in front would not strip.
+                .map(|v| v.trim_matches([' ', '\t']))
                 .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|v| v.parse::<usize>().ok());
             match (length, body) {
@@ -101,12 +104,16 @@ fn parse(buf: &[u8]) -> Parsed {
             for token in h.value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
+                    close_asked = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") {
                     keep_alive = true;
                 }
             }
         }
+    }
+    // `close` wins over anything else said (RFC 9112 §9.6).
+    if close_asked {
+        keep_alive = false;
     }
     let len = match head.checked_add(body.unwrap_or(0)) {
         Some(len) if len <= BUFFER => len,
@@ -176,7 +183,8 @@ pub fn connection(mut stream: TcpStream) -> io::Result<()> {
             out.clear();
         }
         if close {
-            return stream.shutdown(std::net::Shutdown::Write);
+            // Requests pipelined behind the last one may be unread.
+            return linger_close(&mut stream, &mut buf);
         }
         buf.copy_within(start..filled, 0);
         filled -= start;

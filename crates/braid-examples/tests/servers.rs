@@ -154,6 +154,15 @@ fn http_example_keeps_http10_connections_alive_when_asked() {
         assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
         assert!(reply.contains("\r\nConnection: keep-alive\r\n"), "{reply}");
     }
+    // `close` wins, whatever else the header says.
+    s.write_all(b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n")
+        .unwrap();
+    let reply = read_reply(&mut s).unwrap();
+    assert!(reply.contains("Connection: close"), "{reply}");
+    assert!(read_reply(&mut s).is_none());
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
     // Without the header, HTTP/1.0 closes after the reply.
     s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     let reply = read_reply(&mut s).unwrap();
@@ -168,7 +177,9 @@ fn http_example_rejects_lengths_that_overflow_or_conflict() {
 }
 
 fn rejects_lengths(addr: std::net::SocketAddr) {
-    let cases: [&[u8]; 5] = [
+    let cases: [&[u8]; 6] = [
+        // Unicode white space around the digits.
+        "POST / HTTP/1.1\r\nContent-Length: \u{a0}5\r\n\r\nhello".as_bytes(),
         // Would wrap `head + length` and frame the body as a second request.
         b"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
         b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",

@@ -35,6 +35,17 @@ pub fn yield_now() {
     }
 }
 
+/// Whether `payload`, caught by `std::panic::catch_unwind` inside a strand,
+/// is its runtime's shutdown unwinding it (see
+/// [`RuntimeBuilder::shutdown_timeout`](crate::RuntimeBuilder::shutdown_timeout)).
+/// Code that catches panics — a server isolating its requests — should
+/// resume it (`std::panic::resume_unwind`): a strand that swallows it is not
+/// unwound again, and its blocking calls then wait until the shutdown's
+/// deadline, after which it is left unfinished.
+pub fn is_shutdown_unwind(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<strand::ShutDownUnwind>()
+}
+
 /// [`yield_now`] for the runtime's own waits, which may hold registrations
 /// an unwind would leave behind: never an unwind point.
 pub(crate) fn yield_strand() {

@@ -13,10 +13,17 @@ use std::sync::Once;
 /// Wraps the process's panic hook, once.
 pub(crate) fn install() {
     static INSTALLED: Once = Once::new();
+    // `take_hook` panics on a panicking thread (a runtime built in a Drop):
+    // the next runtime installs it then.
+    if std::thread::panicking() {
+        return;
+    }
     INSTALLED.call_once(|| {
         let wrapped = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if let Some(line) = strand_line() {
+                // `eprintln!`: captured like the default hook's output in
+                // tests; a closed stderr (EBADF) is ignored by std.
                 eprintln!("{line}");
             }
             wrapped(info);

@@ -59,7 +59,7 @@ mod strand;
 pub mod sync;
 mod sys;
 
-pub use api::{current, is_cancelled, park, sleep, yield_now, Strand};
+pub use api::{current, is_cancelled, is_shutdown_unwind, park, sleep, yield_now, Strand};
 pub use blocking::{blocking, KEEP_ALIVE};
 pub use config::{
     ConfigError, RuntimeBuilder, DEFAULT_STACK_SIZE, MAX_BLOCKING_THREADS, MAX_CORES,

@@ -130,6 +130,12 @@ pub(crate) struct Header {
     /// it runs again (see `core::worker::drain`): the strand counts as
     /// cancelled and unwinds at its next unwind point ([`Header::cancel_point`]).
     pub(crate) doomed: AtomicBool,
+    /// Set when a shutdown starts unwinding the strand (`unwind_doomed`):
+    /// its destructors' blocking calls then really wait (see
+    /// `is_cancelled`), and it is never unwound a second time, wherever it
+    /// runs (a panic of its own is seen through its thread's panic count,
+    /// since a program may catch it and go on).
+    pub(crate) unwinding: AtomicBool,
     /// Set on a top-level strand once its group named a local event: when
     /// the group ends, the signals stored for those names are forgotten
     /// (see `Local::finish`).
@@ -270,6 +276,7 @@ impl Header {
             parent,
             cancelled: AtomicBool::new(false),
             doomed: AtomicBool::new(false),
+            unwinding: AtomicBool::new(false),
             named_local_events: AtomicBool::new(false),
             live: AtomicUsize::new(0),
             has_group_waiters: AtomicBool::new(false),
@@ -430,8 +437,11 @@ impl Header {
     /// shutting it down.
     pub(crate) fn is_cancelled(&self) -> bool {
         // Relaxed: set on the thread that runs the strand next, before it
-        // does (see `doomed`).
-        if self.doomed.load(Ordering::Relaxed) {
+        // does (see `doomed`). Not while it unwinds: its destructors'
+        // blocking calls wait (a park is a yield while the core drains, and
+        // the shutdown's deadline bounds them), so that `join().unwrap()`
+        // in a Drop does not panic during the unwind, which would abort.
+        if self.doomed.load(Ordering::Relaxed) && !self.is_unwinding() {
             return true;
         }
         let mut node = Some(self);
@@ -446,6 +456,12 @@ impl Header {
         false
     }
 
+    /// Whether the strand (the caller) is unwinding: from a shutdown, or a
+    /// panic on its thread.
+    fn is_unwinding(&self) -> bool {
+        self.unwinding.load(Ordering::Relaxed) || std::thread::panicking()
+    }
+
     /// [`is_cancelled`](Self::is_cancelled) where the strand, which must be
     /// the caller, holds no wait registration and no runtime lock (the entry
     /// of a blocking call, or after its wait was withdrawn): a strand its
@@ -455,7 +471,6 @@ impl Header {
     pub(crate) fn cancel_point(&self) -> bool {
         if self.doomed.load(Ordering::Relaxed) {
             unwind_doomed();
-            return true;
         }
         self.is_cancelled()
     }
@@ -710,22 +725,25 @@ impl std::fmt::Debug for Task {
     }
 }
 
-/// Blocks the calling strand until it is unparked (possibly spuriously), or, on a
-/// thread outside the runtime, parks the thread. Callers re-check their condition.
 /// The payload a doomed strand unwinds with: its root (`spawn::run_body`)
 /// catches it and reports the strand shut down. Thrown with
 /// `resume_unwind`, so the panic hook does not run.
 pub(crate) struct ShutDownUnwind;
 
 /// Unwinds the calling strand, which its runtime's shutdown doomed — unless
-/// its thread is already unwinding (a destructor's blocking call during this
-/// or another strand's unwind: a second unwind would abort the process); the
-/// caller then returns its cancellation error, and the next unwind point
-/// tries again.
+/// it is unwinding already (a destructor's blocking call: a second unwind
+/// would abort the process); the call then goes on as a wait.
 #[cold]
 #[inline(never)]
 pub(crate) fn unwind_doomed() {
-    if !std::thread::panicking() {
+    let h = crate::context::current_ptr();
+    if h.is_null() {
+        return;
+    }
+    // SAFETY: a non-null current header belongs to the running strand.
+    let me = unsafe { &*h };
+    if !me.is_unwinding() {
+        me.unwinding.store(true, Ordering::Relaxed);
         std::panic::resume_unwind(Box::new(ShutDownUnwind));
     }
 }
@@ -741,6 +759,8 @@ pub(crate) fn unwind_if_doomed() {
     }
 }
 
+/// Blocks the calling strand until it is unparked (possibly spuriously), or, on a
+/// thread outside the runtime, parks the thread. Callers re-check their condition.
 pub(crate) fn park_current() {
     let h = crate::context::current_ptr();
     if h.is_null() {

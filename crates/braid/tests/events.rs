@@ -547,7 +547,10 @@ fn stored_local_signals_go_with_their_group() {
     });
     // Global names are nobody's: their permits stay.
     rt.block_on(|| event::global("shared").unwrap().signal().unwrap());
-    std::thread::sleep(Duration::from_millis(20));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while rt.stats().live_events() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(rt.stats().live_events(), 1);
     rt.block_on(|| event::global("shared").unwrap().wait().unwrap());
     assert_eq!(events_drain(&rt), 0);

@@ -342,18 +342,26 @@ fn a_running_strand_is_unwound_at_its_next_yield() {
 #[test]
 fn a_scope_waits_for_its_unwound_strands_before_its_borrows_go() {
     let rt = runtime(2);
-    let dropped = Arc::new(AtomicUsize::new(0));
+    /// Logs its drop, as `first` or `last`.
+    struct Logged(&'static str, Arc<std::sync::Mutex<Vec<&'static str>>>);
+    impl Drop for Logged {
+        fn drop(&mut self) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let started = Arc::new(AtomicUsize::new(0));
-    let (d, st) = (dropped.clone(), started.clone());
+    let (l, st) = (log.clone(), started.clone());
     rt.spawn(move || {
-        let borrowed: Vec<Owned> = (0..3).map(|_| Owned(d.clone())).collect();
+        let borrowed = Logged("borrowed", l.clone());
         braid::scope(|s| {
-            for owned in &borrowed {
-                let st = st.clone();
+            for _ in 0..3 {
+                let (st, l, borrowed) = (st.clone(), l.clone(), &borrowed);
                 s.spawn(move || {
+                    let _mine = Logged("scoped", l);
                     st.fetch_add(1, Ordering::SeqCst);
                     let _ = event::wait("never");
-                    owned.0.load(Ordering::SeqCst)
+                    borrowed.0.len()
                 });
             }
         });
@@ -363,8 +371,11 @@ fn a_scope_waits_for_its_unwound_strands_before_its_borrows_go() {
         std::thread::sleep(Duration::from_millis(1));
     }
     drop(rt);
-    // The borrowed values went last, after every scoped strand.
-    assert_eq!(dropped.load(Ordering::SeqCst), 3);
+    // The borrowed value went last, after every scoped strand's.
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["scoped", "scoped", "scoped", "borrowed"]
+    );
 }
 
 #[test]
@@ -436,17 +447,19 @@ fn destructors_may_block_while_a_strand_unwinds() {
     // A destructor that locks, joins and sleeps during the unwind: its
     // blocking calls return their cancellation errors (no second unwind,
     // which would abort the process).
+    // What Drop impls commonly do, with `unwrap`: a blocking call that
+    // failed here would panic during the unwind and abort the process.
     struct Blocks(Arc<Mutex<u32>>, Arc<AtomicUsize>);
     impl Drop for Blocks {
         fn drop(&mut self) {
-            let _ = braid::sleep(Duration::from_millis(1));
-            // A strand started now is shut down before it runs.
+            braid::sleep(Duration::from_millis(1)).unwrap();
+            *self.0.lock().unwrap() += 1;
+            // A strand started now is shut down before it runs; joining it
+            // waits for that.
             let child = braid::spawn(|| 1);
-            assert!(child.join().is_err());
-            if let Ok(mut n) = self.0.lock() {
-                *n += 1;
+            if child.join().is_err_and(|e| e.is_shut_down()) {
+                self.1.fetch_add(1, Ordering::SeqCst);
             }
-            self.1.fetch_add(1, Ordering::SeqCst);
         }
     }
     let rt = runtime(2);
@@ -469,4 +482,5 @@ fn destructors_may_block_while_a_strand_unwinds() {
     }
     drop(rt);
     assert_eq!(done.load(Ordering::SeqCst), 20);
+    assert_eq!(*lock.try_lock().unwrap(), 20);
 }

@@ -410,6 +410,10 @@ where
     /// ready strand that is neither of the group ([`TaskHandle::in_group`])
     /// nor pinned here.
     pub fn set_exclusive(&mut self, lease: Option<(Vec<CoreId>, Option<u64>)>, now: Nanos) {
+        if self.keeps_all {
+            // Shutting down (see `wake_all`): no lease sends strands away.
+            return;
+        }
         let lease = lease.filter(|(s, _)| !s.is_empty() && !s.contains(&self.me));
         let tells_load = self.balancer.load_period().is_some();
         self.load_at = match (&lease, tells_load) {

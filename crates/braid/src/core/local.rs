@@ -137,6 +137,9 @@ pub(crate) struct Local {
     /// This core's poller (see `io`).
     pub(crate) poller: crate::io::Poller,
     pub(crate) shutdown: bool,
+    /// This core counted itself out of `RuntimeShared::open_cores` (kept
+    /// here, not on the carrier, so a new carrier does not count it twice).
+    pub(crate) drain_closed: bool,
     /// The coarse clock as the scheduling loop last read it (once a pass).
     pub(crate) tick: Nanos,
 }
@@ -175,6 +178,7 @@ impl Local {
             closure_graveyard: Vec::new(),
             poller,
             shutdown: false,
+            drain_closed: false,
             tick: 0,
         }
     }
@@ -305,7 +309,9 @@ impl Local {
 
     /// Starts a new strand on `core` (this one, or by a spawn message).
     pub(crate) fn start(&mut self, task: Task, core: CoreId) {
-        if core == self.core {
+        // Shutting down, a new strand stays here: the core it was meant for
+        // may have ended its drain (it fails at launch, shut down).
+        if core == self.core || self.shutdown {
             if task.header.insert_hint() == Insert::Tail {
                 self.enqueue(task, Insert::Tail);
             } else {

@@ -156,9 +156,19 @@ unsafe fn drain(rt: &RuntimeShared, c: *mut Carrier) -> bool {
         (*c).draining = true;
         let deadline = rt.shutdown_deadline.load(Ordering::Relaxed);
         (*local).wake_all_for_drain();
-        // SeqCst with the load below: whatever a core gave away before it
-        // closed is in its ring before the count reaches 0.
-        rt.open_cores.fetch_sub(1, Ordering::SeqCst);
+        if !(*local).drain_closed {
+            // What this core sent before it closed must be in the rings, not
+            // in its overflow queues (flushed only by its own later calls),
+            // when the count reaches 0.
+            while (*local).endpoint.has_overflow() && rt.now_ns() < deadline {
+                (*local).poll_mail();
+                std::thread::yield_now();
+            }
+            (*local).drain_closed = true;
+            // SeqCst with the load below: whatever a core gave away before
+            // it closed is in a ring before the count reaches 0.
+            rt.open_cores.fetch_sub(1, Ordering::SeqCst);
+        }
         // Every core closed, seen before the last poll of mail.
         let mut all_closed = false;
         loop {
