@@ -569,6 +569,7 @@ fn begin_shutdown(shared: &RuntimeShared) {
     shared
         .shutdown_deadline
         .store(shared.now_ns().saturating_add(timeout), Ordering::Relaxed);
+    crate::strand::SHUTTING_DOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     shared.shutdown.store(true, Ordering::SeqCst);
     shared.blocking.shut_down();
     for core in shared.cores.iter() {
@@ -619,6 +620,10 @@ fn finish_shutdown(shared: &RuntimeShared, monitor: Option<ThreadHandle<()>>) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|(id, _)| *id != shared.id);
+    // (A detached carrier's strand that reaches an unwind point later is
+    // not unwound once no runtime is shutting down: it is past its
+    // deadline, left as it is.)
+    crate::strand::SHUTTING_DOWN.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     let leaked = shared.leaked.load(Ordering::Relaxed);
     if leaked > 0 {
         let names = shared.left_names.lock().unwrap_or_else(|e| e.into_inner());

@@ -748,10 +748,24 @@ pub(crate) fn unwind_doomed() {
     }
 }
 
+/// Runtimes of this process between the start of their shutdown and the end
+/// of its wait (`runtime::begin_shutdown` .. `finish_shutdown`): while it is
+/// 0, [`unwind_if_doomed`] costs one load of a line nobody writes, not a
+/// thread-local read (it sits on the path of every channel and lock
+/// operation that may block). A plain std atomic: a static, outside the
+/// loom models.
+pub(crate) static SHUTTING_DOWN: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 /// An unwind point of the calling strand, if there is one (see
 /// [`Header::cancel_point`]).
 #[inline]
 pub(crate) fn unwind_if_doomed() {
+    // Relaxed: a strand is doomed by a carrier that got the shutdown's
+    // message, sent after the count went up (the bus orders the two).
+    if SHUTTING_DOWN.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return;
+    }
     let h = crate::context::current_ptr();
     // SAFETY: a non-null current header belongs to the running strand.
     if !h.is_null() && unsafe { (*h).doomed.load(Ordering::Relaxed) } {
