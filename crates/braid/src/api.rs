@@ -30,8 +30,9 @@ pub fn yield_now() {
     // The header stays where it is when the strand moves to another
     // carrier: no second read of the thread's carrier.
     // SAFETY: `me` is the running strand's header, kept alive by its task.
-    if unsafe { (*me).doomed.load(crate::facade::Ordering::Relaxed) } {
-        strand::unwind_doomed();
+    let me = unsafe { &*me };
+    if me.doomed.load(crate::facade::Ordering::Relaxed) {
+        strand::unwind_doomed(me);
     }
 }
 

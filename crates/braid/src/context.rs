@@ -51,9 +51,6 @@ pub(crate) struct Carrier {
     /// [`deciding`]): the scheduler holds the core's state, so nothing may
     /// reach it or suspend.
     pub(crate) deciding: bool,
-    /// Set while the core drains at shutdown (see `worker::drain`): strands
-    /// run without their budgets.
-    pub(crate) draining: bool,
     /// Strands woken by scheduler code on this carrier (socket readiness,
     /// scheduler closures, drops during shutdown): the
     /// scheduling loop routes them at its next pass, so waking from inside

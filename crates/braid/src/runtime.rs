@@ -161,17 +161,14 @@ impl RuntimeShared {
         self.clock_ns.fetch_max(now, Ordering::Relaxed).max(now)
     }
 
-    /// Counts strands a core's drain left unfinished at shutdown (see
-    /// `core::worker::drain`), by name.
+    /// Counts what a shutdown left unfinished — strands a core's drain did
+    /// not end (see `core::worker::drain`), carriers still inside one — by
+    /// name.
     pub(crate) fn strands_left(&self, names: Vec<String>) {
-        self.left(names.len(), names);
-    }
-
-    fn left(&self, count: usize, names: Vec<String>) {
-        if count == 0 {
+        if names.is_empty() {
             return;
         }
-        self.leaked.fetch_add(count, Ordering::Relaxed);
+        self.leaked.fetch_add(names.len(), Ordering::Relaxed);
         let mut kept = self.left_names.lock().unwrap_or_else(|e| e.into_inner());
         let room = NAMED_LEFT.saturating_sub(kept.len());
         kept.extend(names.into_iter().take(room));
@@ -609,8 +606,7 @@ fn finish_shutdown(shared: &RuntimeShared, monitor: Option<ThreadHandle<()>>) {
             detached.push(thread.thread().name().unwrap_or("braid-core").to_string());
         }
     }
-    shared.left(
-        detached.len(),
+    shared.strands_left(
         detached
             .iter()
             .map(|t| format!("the strand running on {t}"))

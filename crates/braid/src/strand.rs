@@ -470,7 +470,7 @@ impl Header {
     #[inline]
     pub(crate) fn cancel_point(&self) -> bool {
         if self.doomed.load(Ordering::Relaxed) {
-            unwind_doomed();
+            unwind_doomed(self);
         }
         self.is_cancelled()
     }
@@ -523,6 +523,10 @@ impl Header {
             // `Group::wait`: either the waiter sees our decrement, or we see its flag.
             let was = h.live.fetch_sub(1, Ordering::SeqCst);
             if h.parent.is_none() && was == 1 {
+                // Relaxed: whoever set the flag was a live member, which
+                // stored it before its own exit's decrement of this count;
+                // the last decrement reads that chain of RMWs (SeqCst), so
+                // the flag is seen.
                 ended_named = h.named_local_events.load(Ordering::Relaxed);
             }
             if h.has_group_waiters.load(Ordering::SeqCst) {
@@ -730,18 +734,12 @@ impl std::fmt::Debug for Task {
 /// `resume_unwind`, so the panic hook does not run.
 pub(crate) struct ShutDownUnwind;
 
-/// Unwinds the calling strand, which its runtime's shutdown doomed — unless
-/// it is unwinding already (a destructor's blocking call: a second unwind
-/// would abort the process); the call then goes on as a wait.
+/// Unwinds the calling strand `me`, which its runtime's shutdown doomed —
+/// unless it is unwinding already (a destructor's blocking call: a second
+/// unwind would abort the process); the call then goes on as a wait.
 #[cold]
 #[inline(never)]
-pub(crate) fn unwind_doomed() {
-    let h = crate::context::current_ptr();
-    if h.is_null() {
-        return;
-    }
-    // SAFETY: a non-null current header belongs to the running strand.
-    let me = unsafe { &*h };
+pub(crate) fn unwind_doomed(me: &Header) {
     if !me.is_unwinding() {
         me.unwinding.store(true, Ordering::Relaxed);
         std::panic::resume_unwind(Box::new(ShutDownUnwind));
@@ -769,7 +767,8 @@ pub(crate) fn unwind_if_doomed() {
     let h = crate::context::current_ptr();
     // SAFETY: a non-null current header belongs to the running strand.
     if !h.is_null() && unsafe { (*h).doomed.load(Ordering::Relaxed) } {
-        unwind_doomed();
+        // SAFETY: as above.
+        unwind_doomed(unsafe { &*h });
     }
 }
 

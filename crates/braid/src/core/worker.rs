@@ -47,7 +47,6 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         epoch,
         retired: false,
         deciding: false,
-        draining: false,
         wakes: Vec::new(),
         hold: None,
         timer_armed: false,
@@ -153,7 +152,8 @@ unsafe fn drain(rt: &RuntimeShared, c: *mut Carrier) -> bool {
     // across `run_task`.
     unsafe {
         let local = (*c).local;
-        (*c).draining = true;
+        // Relaxed: stored before the shutdown's message, which the bus
+        // delivered to this core (release/acquire) before it got here.
         let deadline = rt.shutdown_deadline.load(Ordering::Relaxed);
         (*local).wake_all_for_drain();
         if !(*local).drain_closed {
@@ -269,8 +269,9 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         let mut bound: *const crate::budget::ContextCell =
             (*header).context().map_or(std::ptr::null(), Arc::as_ptr);
         if let Some(context) = bound.as_ref() {
-            if (*c).draining {
-                // Shutting down: no budget holds a strand back from its end.
+            if (*(*c).local).shutdown {
+                // Draining (see `drain`): no budget holds a strand back
+                // from its end.
                 bound = std::ptr::null();
                 quiet_if_armed(c);
             } else if let Some(until) = start_bound(rt, c, context) {
