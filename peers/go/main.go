@@ -7,7 +7,9 @@
 //	braid-peers-go pingpong N           -> nanoseconds per hand-off (unbuffered channels)
 //	braid-peers-go yield N              -> nanoseconds per switch (runtime.Gosched, GOMAXPROCS=1)
 //	braid-peers-go ring TASKS HOPS      -> nanoseconds per hop
-//	braid-peers-go latency WINDOW_MS    -> every wake delay of the 1 ms sleeper, microseconds, one per line
+//	braid-peers-go latency WINDOW_MS [HOGS PERIOD_MS]
+//	                                    -> every wake delay of the sleeper (default: 1 ms beside one hog
+//	                                       per GOMAXPROCS), microseconds, one per line
 //	braid-peers-go dispersive RATE WINDOW_MS
 //	                                    -> per 4 us request: hand-over to completion, due time to
 //	                                       completion, generator lateness (us), three per line
@@ -129,9 +131,13 @@ func main() {
 		fmt.Printf("%.3f\n", float64(time.Since(start).Nanoseconds())/float64(hops))
 	case "latency":
 		window := time.Duration(arg(2)) * time.Millisecond
+		hogs, period := int64(runtime.GOMAXPROCS(0)), time.Millisecond
+		if len(os.Args) > 4 {
+			hogs, period = arg(3), time.Duration(arg(4))*time.Millisecond
+		}
 		var stop atomic.Bool
 		var wg sync.WaitGroup
-		for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		for i := int64(0); i < hogs; i++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -143,8 +149,8 @@ func main() {
 		end := time.Now().Add(window)
 		for time.Now().Before(end) {
 			t := time.Now()
-			time.Sleep(time.Millisecond)
-			d := time.Since(t) - time.Millisecond
+			time.Sleep(period)
+			d := time.Since(t) - period
 			if d < 0 {
 				d = 0
 			}

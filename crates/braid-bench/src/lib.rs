@@ -11,6 +11,7 @@ mod budget;
 mod classic;
 mod dispersive;
 mod figures;
+mod hogs;
 mod latency;
 pub mod may_peer;
 pub mod micro;
@@ -87,6 +88,7 @@ pub fn run(options: &Options) -> Result<PathBuf, Box<dyn Error>> {
     sync::run_all(&mut suite)?;
     classic::run_all(&mut suite)?;
     latency::run_all(&mut suite)?;
+    hogs::run_all(&mut suite)?;
     budget::run_all(&mut suite)?;
     dispersive::run_all(&mut suite)?;
     net::run_all(&mut suite)?;

@@ -163,9 +163,7 @@ impl Suite {
             let hi = row.samples.last().copied().unwrap_or(f64::NAN);
             let ratio = match braid {
                 Some(b) if row.runtime != "braid" => {
-                    let r = ratio(b, m, fig.higher_is_better);
-                    let word = if r >= 1.0 { "better" } else { "worse" };
-                    format!("  braid is {r:.2}x ({word})")
+                    format!("  braid {}", compare(b, m, fig.higher_is_better))
                 }
                 _ => String::new(),
             };
@@ -255,13 +253,9 @@ impl Suite {
                 ))
             });
             let vs = best_peer
-                .map(|p| {
-                    format!(
-                        "{} {:.1} -> {:.2}x",
-                        p.0,
-                        p.1,
-                        ratio(braid.1, p.1, f.higher_is_better)
-                    )
+                .map(|p| match ratio_of(braid.1, p.1, f.higher_is_better) {
+                    Some(r) => format!("{} {:.1} -> {r:.2}x", p.0, p.1),
+                    None => format!("{} {:.1} -> {:+.1}", p.0, p.1, braid.1 - p.1),
                 })
                 .unwrap_or_default();
             let target = match f.target {
@@ -311,9 +305,10 @@ impl Suite {
             let braid = f.rows.iter().find(|r| r.0 == "braid").map(|r| r.1);
             for (rt, med, lo, hi, runs) in &f.rows {
                 let r = match braid {
-                    Some(b) if rt != "braid" => {
-                        format!("{:.2}x", ratio(b, *med, f.higher_is_better))
-                    }
+                    Some(b) if rt != "braid" => match ratio_of(b, *med, f.higher_is_better) {
+                        Some(r) => format!("{r:.2}x"),
+                        None => format!("{:+.1}", b - med),
+                    },
                     _ => "—".to_owned(),
                 };
                 let _ = writeln!(s, "| {rt} | {med:.1} | {lo:.1} | {hi:.1} | {runs} | {r} |");
@@ -336,6 +331,26 @@ fn ratio(braid: f64, peer: f64, higher_is_better: bool) -> f64 {
         braid / peer
     } else {
         peer / braid
+    }
+}
+
+/// [`ratio`] where it means something: both figures above zero (counts of
+/// zero, or figures that may be negative, are compared by difference).
+fn ratio_of(braid: f64, peer: f64, higher_is_better: bool) -> Option<f64> {
+    (braid > 0.0 && peer > 0.0).then(|| ratio(braid, peer, higher_is_better))
+}
+
+/// How braid compares with a peer, in words: "is 2.00x (better)", or "is
+/// the same", or "differs by +3.0 (worse)".
+fn compare(braid: f64, peer: f64, higher_is_better: bool) -> String {
+    if braid == peer {
+        return "is the same".to_owned();
+    }
+    let better = (braid > peer) == higher_is_better;
+    let word = if better { "better" } else { "worse" };
+    match ratio_of(braid, peer, higher_is_better) {
+        Some(r) => format!("is {r:.2}x ({word})"),
+        None => format!("differs by {:+.1} ({word})", braid - peer),
     }
 }
 
@@ -497,6 +512,9 @@ mod tests {
     #[test]
     fn ratios_say_better_above_one() {
         assert_eq!(ratio(10.0, 20.0, false), 2.0);
+        assert_eq!(compare(0.0, 0.0, false), "is the same");
+        assert_eq!(compare(0.0, 3.0, false), "differs by -3.0 (better)");
+        assert_eq!(compare(10.0, 20.0, false), "is 2.00x (better)");
         assert_eq!(ratio(20.0, 10.0, true), 2.0);
         assert!(met(9.0, 10.0, false) && !met(11.0, 10.0, false));
         assert!(met(2.0, 1.95, true) && !met(1.9, 1.95, true));

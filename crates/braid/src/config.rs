@@ -94,6 +94,7 @@ pub(crate) struct Config {
     /// Cores that may be leased to one group (see `lease`), sorted.
     pub(crate) lease_pool: Vec<usize>,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) hog_cgroup: bool,
 }
 
 /// The time slices a runtime or a strand may ask for.
@@ -123,6 +124,7 @@ pub struct RuntimeBuilder {
     balancer: Option<BalancerChoice>,
     lease_pool: Option<Vec<usize>>,
     shutdown_timeout: Option<Duration>,
+    hog_cgroup: Option<bool>,
 }
 
 /// The longest [`RuntimeBuilder::shutdown_timeout`] accepted.
@@ -182,10 +184,29 @@ impl RuntimeBuilder {
     /// How long a strand may run without any runtime call while others wait on its
     /// core before the core's queue is moved to a replacement carrier thread
     /// (default 4 ms). The old thread keeps running the hogging strand until
-    /// its next runtime call, 10 nice levels lower, so that the strands of the
-    /// core, which shares its CPU, are not kept waiting by the kernel.
+    /// its next runtime call, on the same CPU, but weighing little beside the
+    /// core's new carrier (see [`hog_cgroup`](Self::hog_cgroup)), so that the
+    /// core's other strands are not kept waiting by the kernel. While one hog
+    /// follows another on a core, the threshold halves with each, down to
+    /// 1 ms.
     pub fn hog_threshold(mut self, threshold: Duration) -> Self {
         self.hog_threshold = Some(threshold);
+        self
+    }
+
+    /// Whether threads left running hogs go into a cgroup of their own
+    /// (default true), where the process may make one: the kernel then
+    /// weighs all of them together as about one thread at nice 10 per core,
+    /// however many there are, and the cores' carriers keep their CPUs.
+    /// Otherwise (or with `false`) each such thread's priority drops with their
+    /// number on its core (nice 10 to 19, then the kernel's idle class): that
+    /// keeps their total weight small but not their effect on wake latency,
+    /// which grows with their number (see `Stats::hog_isolation` and the
+    /// README's section on hogs). The group is made at the first hog, in the
+    /// process's own cgroup of the v1 `cpu` controller, named
+    /// `braid-hogs-<pid>-<runtime>`, and removed at shutdown.
+    pub fn hog_cgroup(mut self, enabled: bool) -> Self {
+        self.hog_cgroup = Some(enabled);
         self
     }
 
@@ -314,6 +335,7 @@ impl RuntimeBuilder {
         }
         Ok(Config {
             shutdown_timeout,
+            hog_cgroup: self.hog_cgroup.unwrap_or(true),
             lease_pool,
             cores,
             cpus,

@@ -71,6 +71,6 @@ pub use group::Group;
 pub use runtime::Runtime;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 pub use spawn::{spawn, Builder, JoinHandle};
-pub use stats::{CoreStats, Stats, StrandStats, Tally, TallyStats};
+pub use stats::{CoreStats, HogIsolation, Stats, StrandStats, Tally, TallyStats};
 pub use strand::StrandState;
 pub use sys::GuardKind;

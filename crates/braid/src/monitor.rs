@@ -24,31 +24,20 @@
 //! still ticks, to end the lease on time).
 
 use crate::facade::Ordering;
-use crate::runtime::RuntimeShared;
+use crate::runtime::{Demoted, HogGroupState, Retired, RuntimeShared};
 use crate::sys;
-use braid_core::sched::watchdog::{verdict, Verdict};
+use braid_core::sched::watchdog::{demotion, Verdict, Watch, DEMOTED_WEIGHT};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 const TICK: Duration = Duration::from_millis(1);
+/// How often the monitor looks while a core is in a burst of hogs (see
+/// `braid_core::sched::watchdog`), and the threshold's floor then: the burst
+/// passes a hog about every `BURST_TICK` instead of every hog threshold.
+const BURST_TICK: Duration = Duration::from_micros(250);
 /// [`TICK`] in nanoseconds: the resolution of the coarse clock.
 pub(crate) const TICK_NS: u64 = TICK.as_nanos() as u64;
-
-/// How many nice levels a carrier left running a hogging strand drops. The
-/// kernel then gives that thread about a tenth of the CPU while the core's new
-/// carrier wants it (weights 110 against 1 024), and all of it otherwise; the
-/// new carrier's wakes preempt it at once. Measured with the latency-under-load
-/// workload (a 1 ms sleeper beside a hog on each of 2 cores, 3 s runs of ~2 850
-/// wakes): wakes delayed by more than 300 µs fell from 106–142 per run to
-/// 18–22 (nice +3: 13–55; +5: 13–38; SCHED_IDLE: 1–18, but that starves a long
-/// computation on a busy machine).
-const HOG_NICE: i32 = 10;
-
-struct Watch {
-    switches: u64,
-    since_ns: u64,
-}
 
 pub(crate) fn start(rt: Arc<RuntimeShared>) -> JoinHandle<()> {
     std::thread::Builder::new()
@@ -58,14 +47,15 @@ pub(crate) fn start(rt: Arc<RuntimeShared>) -> JoinHandle<()> {
 }
 
 fn run(rt: &Arc<RuntimeShared>) {
+    // Carriers running hogs at the program's priority share the CPUs with
+    // this thread: without a higher class its wakes wait for the kernel's
+    // tick (4 ms on many kernels), and so does every hand-off.
+    sys::raise_current_thread();
     let hog = rt.config.hog_threshold.as_nanos() as u64;
     let mut watches: Vec<Watch> = rt
         .cores
         .iter()
-        .map(|_| Watch {
-            switches: 0,
-            since_ns: 0,
-        })
+        .map(|_| Watch::new(hog, BURST_TICK.as_nanos() as u64))
         .collect();
     loop {
         if rt.shutdown.load(Ordering::SeqCst) {
@@ -88,25 +78,22 @@ fn run(rt: &Arc<RuntimeShared>) {
             sys::futex_wait(&rt.monitor_seq, seq, leases.then_some(TICK));
             continue;
         }
-        std::thread::sleep(TICK);
+        let burst = watches.iter().any(Watch::in_burst);
+        std::thread::sleep(if burst { BURST_TICK } else { TICK });
         let now = rt.advance_clock();
         for (core, watch) in rt.cores.iter().zip(watches.iter_mut()) {
             let switches = core.counters.switches.load(Ordering::Relaxed);
-            if switches != watch.switches || !core.in_strand() {
-                watch.switches = switches;
-                watch.since_ns = now;
-                continue;
-            }
-            let running_for = now.saturating_sub(watch.since_ns);
+            let in_strand = core.in_strand();
             // Sockets registered there may have readiness nobody polls.
-            let waiting = core.ready_len.load(Ordering::Relaxed) > 0
-                || !rt.bus.doorbell(core.id).is_empty()
-                || core.io.has_sources();
-            if verdict(hog, running_for, waiting) == Verdict::HandOff {
+            let waiting = in_strand
+                && (core.ready_len.load(Ordering::Relaxed) > 0
+                    || !rt.bus.doorbell(core.id).is_empty()
+                    || core.io.has_sources());
+            if watch.observe(now, switches, in_strand, waiting) == Verdict::HandOff {
                 let stuck = || core.counters.switches.load(Ordering::Relaxed) == switches;
                 if let Some(epoch) = core.try_revoke(stuck) {
                     replace_carrier(rt, core.id, epoch, true);
-                    watch.since_ns = now;
+                    watch.handed_off(now);
                 }
             }
         }
@@ -129,23 +116,46 @@ fn take_from_held(rt: &Arc<RuntimeShared>, core: usize, tid: i32) {
     }
 }
 
+/// Starts a new carrier for `core`, which the carrier now running a strand
+/// there lost (ownership epoch `epoch`). With `demote`, that old carrier is
+/// running a hog: it goes into the runtime's hog group where there is one
+/// (`sys::HogGroup`), else its priority drops with the number of the core's
+/// carriers in that state (`braid_core::sched::watchdog::demotion`), those
+/// already there dropping with it.
 fn replace_carrier(rt: &Arc<RuntimeShared>, core: usize, epoch: u32, demote: bool) {
-    // The old carrier keeps running the hogging strand, on the same CPU as
-    // the new one: lower its priority so the core's other strands get the CPU
-    // as soon as they wake (see `sys::demote_thread`).
     let old = rt.cores[core].carrier_tid.load(Ordering::Relaxed);
-    if old != 0 && demote {
-        sys::demote_thread(old, HOG_NICE);
-    }
+    let mut carriers = rt.carriers.lock().unwrap_or_else(|e| e.into_inner());
+    carriers.reap();
+    let demoted = (old != 0 && demote).then(|| {
+        if group_hog(rt, old) {
+            return Demoted::Grouped;
+        }
+        let to = demotion(u32::try_from(carriers.demoted_on(core) + 1).unwrap_or(u32::MAX));
+        for retired in carriers.retired.iter_mut().filter(|r| r.core == core) {
+            if let Some(Demoted::Priority { base, to: was }) = retired.demoted {
+                if was < to {
+                    sys::demote_thread(retired.tid, base, to);
+                    retired.demoted = Some(Demoted::Priority { base, to });
+                }
+            }
+        }
+        let base = sys::thread_nice(old);
+        sys::demote_thread(old, base, to);
+        Demoted::Priority { base, to }
+    });
     match rt.start_carrier(core, epoch) {
         Ok(handle) => {
-            let mut carriers = rt.carriers.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(old) = carriers
+            if let Some(thread) = carriers
                 .active
                 .get_mut(core)
                 .and_then(|slot| slot.replace(handle))
             {
-                carriers.retired.push(old);
+                carriers.retired.push(Retired {
+                    core,
+                    tid: old,
+                    demoted,
+                    thread,
+                });
             }
         }
         Err(err) => {
@@ -153,5 +163,24 @@ fn replace_carrier(rt: &Arc<RuntimeShared>, core: usize, epoch: u32, demote: boo
                 "braid: cannot start a replacement carrier for core {core}: {err}"
             ));
         }
+    }
+}
+
+/// Moves carrier `tid` into the runtime's hog group, making the group at the
+/// first hog; false where there is none.
+fn group_hog(rt: &RuntimeShared, tid: i32) -> bool {
+    let mut state = rt.hog_group.lock().unwrap_or_else(|e| e.into_inner());
+    if matches!(*state, HogGroupState::Untried) {
+        *state = if rt.config.hog_cgroup {
+            let shares = u64::from(DEMOTED_WEIGHT) * rt.cores.len() as u64;
+            sys::HogGroup::create(rt.id, shares)
+                .map_or(HogGroupState::Unavailable, HogGroupState::Made)
+        } else {
+            HogGroupState::Unavailable
+        };
+    }
+    match &*state {
+        HogGroupState::Made(group) => group.adopt(tid).is_ok(),
+        _ => false,
     }
 }

@@ -56,6 +56,8 @@ pub(crate) struct RuntimeShared {
     pub(crate) monitor_seq: AtomicU32,
     /// The live carrier thread of each core, and the retired ones.
     pub(crate) carriers: Mutex<Carriers>,
+    /// The cgroup for carriers left running hogs (see `monitor`).
+    pub(crate) hog_group: Mutex<HogGroupState>,
     /// Budget timers of carrier threads that ran bound strands (see
     /// `budget::Hold`), for the monitor.
     pub(crate) holds: Mutex<Vec<Arc<crate::budget::Hold>>>,
@@ -69,7 +71,64 @@ pub(crate) struct RuntimeShared {
 #[derive(Default)]
 pub(crate) struct Carriers {
     pub(crate) active: Vec<Option<ThreadHandle<()>>>,
-    pub(crate) retired: Vec<ThreadHandle<()>>,
+    /// Carriers that lost their core while running a strand, until their
+    /// thread ends (it hands the strand back at its next runtime call).
+    pub(crate) retired: Vec<Retired>,
+}
+
+/// A carrier that lost its core (see `monitor`).
+pub(crate) struct Retired {
+    pub(crate) core: usize,
+    pub(crate) tid: i32,
+    /// How a carrier left running a hog was demoted; `None` for one that lost
+    /// its core for another reason (a CPU budget hold).
+    pub(crate) demoted: Option<Demoted>,
+    pub(crate) thread: ThreadHandle<()>,
+}
+
+/// How a carrier left running a hog was made to weigh little.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Demoted {
+    /// Moved into the runtime's hog group (`sys::HogGroup`).
+    Grouped,
+    /// From nice level `base` down to `to`.
+    Priority {
+        base: i32,
+        to: braid_core::sched::watchdog::Demotion,
+    },
+}
+
+/// Whether the runtime has a hog group.
+#[derive(Debug, Default)]
+pub(crate) enum HogGroupState {
+    /// No hog was demoted yet.
+    #[default]
+    Untried,
+    Made(sys::HogGroup),
+    /// The process may not make one (or the program said not to).
+    Unavailable,
+}
+
+impl Carriers {
+    /// Joins the retired carriers whose thread ended: an ended thread's stack
+    /// stays mapped until then.
+    pub(crate) fn reap(&mut self) {
+        let (ended, live): (Vec<Retired>, Vec<Retired>) = std::mem::take(&mut self.retired)
+            .into_iter()
+            .partition(|r| r.thread.is_finished());
+        self.retired = live;
+        for retired in ended {
+            let _ = retired.thread.join();
+        }
+    }
+
+    /// Live carriers of `core` demoted by priority.
+    pub(crate) fn demoted_on(&self, core: usize) -> usize {
+        self.retired
+            .iter()
+            .filter(|r| r.core == core && matches!(r.demoted, Some(Demoted::Priority { .. })))
+            .count()
+    }
 }
 
 static NEXT_RUNTIME_ID: AtomicU64 = AtomicU64::new(1);
@@ -317,6 +376,7 @@ impl Runtime {
             awake_cores: AtomicUsize::new(cores),
             monitor_seq: AtomicU32::new(0),
             carriers: Mutex::default(),
+            hog_group: Mutex::default(),
             holds: Mutex::default(),
             leases: Mutex::default(),
             authority_taken: AtomicBool::new(false),
@@ -510,6 +570,21 @@ impl Runtime {
             shared.closure_failures.load(Ordering::Relaxed),
         );
         stats.blocking_threads = shared.blocking.threads();
+        stats.demoted_carriers = shared
+            .carriers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retired
+            .iter()
+            .filter(|r| r.demoted.is_some() && !r.thread.is_finished())
+            .count();
+        stats.hog_isolation = match &*shared.hog_group.lock().unwrap_or_else(|e| e.into_inner()) {
+            HogGroupState::Untried => crate::stats::HogIsolation::NoneYet,
+            HogGroupState::Made(group) => {
+                crate::stats::HogIsolation::Cgroup(group.dir().to_path_buf())
+            }
+            HogGroupState::Unavailable => crate::stats::HogIsolation::Priority,
+        };
         stats
     }
 }
@@ -588,7 +663,7 @@ fn finish_shutdown(shared: &RuntimeShared, monitor: Option<ThreadHandle<()>>) {
     }
     let carriers = std::mem::take(&mut *shared.carriers.lock().unwrap_or_else(|e| e.into_inner()));
     let mut threads: Vec<ThreadHandle<()>> = carriers.active.into_iter().flatten().collect();
-    threads.extend(carriers.retired);
+    threads.extend(carriers.retired.into_iter().map(|r| r.thread));
     let deadline = shared.shutdown_deadline.load(Ordering::Relaxed);
     let give_up = std::time::Duration::from_nanos(deadline.saturating_sub(shared.now_ns()))
         .saturating_add(SHUTDOWN_GRACE);
@@ -606,6 +681,11 @@ fn finish_shutdown(shared: &RuntimeShared, monitor: Option<ThreadHandle<()>>) {
             detached.push(thread.thread().name().unwrap_or("braid-core").to_string());
         }
     }
+    // Empty unless a carrier was detached (then a later runtime's sweep
+    // removes it once this process ended).
+    drop(std::mem::take(
+        &mut *shared.hog_group.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
     shared.strands_left(
         detached
             .iter()

@@ -318,6 +318,23 @@ pub struct Stats {
     pub closure_failures: u64,
     /// Threads of the blocking pool (running or idle) at the snapshot.
     pub blocking_threads: usize,
+    /// Threads that lost their core while running a hog and still run it
+    /// (each ends when its strand next calls the runtime).
+    pub demoted_carriers: usize,
+    /// How those threads are kept from slowing the cores' carriers.
+    pub hog_isolation: HogIsolation,
+}
+
+/// How a runtime keeps threads left running hogs from taking the CPU from its
+/// cores (see [`RuntimeBuilder::hog_cgroup`](crate::RuntimeBuilder::hog_cgroup)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HogIsolation {
+    /// No hog has been handed off yet.
+    NoneYet,
+    /// In this cgroup, weighed together as about one thread at nice 10 per core.
+    Cgroup(std::path::PathBuf),
+    /// By priority: nice levels that drop with their number, then the idle class.
+    Priority,
 }
 
 impl Stats {
@@ -342,6 +359,8 @@ impl Stats {
             injected,
             closure_failures,
             blocking_threads: 0,
+            demoted_carriers: 0,
+            hog_isolation: HogIsolation::NoneYet,
         }
     }
 

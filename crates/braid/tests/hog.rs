@@ -72,46 +72,77 @@ fn own_nice() -> i32 {
     unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
 }
 
+/// Whether the calling thread is in a runtime's hog group (see
+/// `RuntimeBuilder::hog_cgroup`).
+fn in_hog_group() -> bool {
+    std::fs::read_to_string("/proc/thread-self/cgroup").is_ok_and(|c| c.contains("braid-hogs-"))
+}
+
+/// How the calling thread stands: its nice value, and whether it is in a
+/// hog group. A carrier left running a hog is in the group where the runtime
+/// has one, else 10 nice levels lower (the only hog of its core).
+fn own_standing() -> (i32, bool) {
+    (own_nice(), in_hog_group())
+}
+
 #[test]
 fn a_hogging_strand_keeps_running_on_a_demoted_thread() {
     let rt = Runtime::builder().cores(1).build().unwrap();
-    let start_nice = rt.block_on(own_nice);
+    let start = rt.block_on(own_standing);
+    assert!(!start.1, "a carrier starts outside the hog group");
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
-    let (tx, rx) = std::sync::mpsc::channel::<i32>();
+    let (tx, rx) = std::sync::mpsc::channel::<(i32, bool)>();
     let driver = rt
         .spawn(move || {
             let hog = braid::spawn(move || {
                 // No runtime call: waits (spinning) for the monitor to hand the
-                // core to a new carrier and lower this thread's priority.
+                // core to a new carrier and demote this thread.
                 let deadline = Instant::now() + Duration::from_secs(10);
-                let mut nice = own_nice();
-                while nice == start_nice && Instant::now() < deadline {
+                let mut now = own_standing();
+                while now == start && Instant::now() < deadline {
                     std::hint::spin_loop();
-                    nice = own_nice();
+                    now = own_standing();
                 }
-                tx.send(nice).unwrap();
+                tx.send(now).unwrap();
                 hog(s);
                 // Back at a runtime call: the strand returns to a carrier
                 // with the runtime's own priority.
-                own_nice()
+                own_standing()
             });
             // Queued behind the hog, so the monitor takes its core away.
-            let neighbour = braid::spawn(own_nice);
+            let neighbour = braid::spawn(own_standing);
             (hog, neighbour)
         })
         .unwrap();
     let demoted = rx.recv_timeout(Duration::from_secs(15)).unwrap();
-    assert_eq!(demoted, (start_nice + 10).min(19), "hog thread nice value");
+    match rt.stats().hog_isolation {
+        braid::HogIsolation::Cgroup(dir) => {
+            assert_eq!(
+                demoted,
+                (start.0, true),
+                "moved into {dir:?}, priority kept"
+            );
+        }
+        braid::HogIsolation::Priority => {
+            assert_eq!(
+                demoted,
+                ((start.0 + 10).min(19), false),
+                "hog thread nice value"
+            );
+        }
+        braid::HogIsolation::NoneYet => panic!("demoted {demoted:?} without a hand-off"),
+    }
+    assert_eq!(rt.stats().demoted_carriers, 1);
     stop.store(true, Ordering::Relaxed);
     let (hog, neighbour) = driver.join().unwrap();
-    assert_eq!(neighbour.join().unwrap(), start_nice, "the new carrier");
+    assert_eq!(neighbour.join().unwrap(), start, "the new carrier");
     assert_eq!(
         hog.join().unwrap(),
         demoted,
         "the strand's closure ends on the old thread"
     );
-    assert_eq!(rt.block_on(own_nice), start_nice);
+    assert_eq!(rt.block_on(own_standing), start);
 }
 
 /// A strand that keeps making runtime calls that do not block (here,
@@ -213,7 +244,7 @@ fn the_first_runtime_call_after_a_hand_off_runs_on_the_new_carrier() {
         }),
     ];
     let rt = Runtime::builder().cores(1).build().unwrap();
-    let start_nice = rt.block_on(own_nice);
+    let start = rt.block_on(own_standing);
     for (name, prepare) in ops {
         let hog = rt
             .spawn(move || {
@@ -221,21 +252,21 @@ fn the_first_runtime_call_after_a_hand_off_runs_on_the_new_carrier() {
                 // Queued behind the hog, so the monitor takes its core away.
                 let neighbour = braid::spawn(|| ());
                 let deadline = Instant::now() + Duration::from_secs(10);
-                while own_nice() == start_nice && Instant::now() < deadline {
+                while own_standing() == start && Instant::now() < deadline {
                     std::hint::spin_loop();
                 }
-                let demoted = own_nice() != start_nice;
+                let demoted = own_standing() != start;
                 let result = op();
                 // Right after the call: on which thread did it end?
-                let nice_after = own_nice();
+                let after = own_standing();
                 neighbour.join().unwrap();
-                (demoted, result, nice_after)
+                (demoted, result, after)
             })
             .unwrap();
-        let (demoted, result, nice_after) = hog.join().unwrap();
+        let (demoted, result, after) = hog.join().unwrap();
         assert!(demoted, "{name}: the core was never handed off");
         assert_eq!(result, Ok(()), "{name}");
-        assert_eq!(nice_after, start_nice, "{name}: still on the old thread");
+        assert_eq!(after, start, "{name}: still on the old thread");
     }
     assert!(rt.stats().cores[0].handoffs >= 6);
 }
