@@ -197,7 +197,7 @@ fn settle(idle: usize) -> f64 {
     }
 }
 
-/// Per-hog progress counters, published every few thousand iterations so
+/// Per-hog progress counters, published every 256 iterations so
 /// the hogs do not share cache lines on every step.
 struct Progress {
     counts: Vec<AtomicU64>,
@@ -215,7 +215,7 @@ impl Progress {
         let mut n = 0u64;
         while !stop.load(Ordering::Relaxed) {
             n += 1;
-            if n % 4096 == 0 {
+            if n % 256 == 0 {
                 self.counts[hog].store(n, Ordering::Relaxed);
             }
             std::hint::spin_loop();

@@ -197,13 +197,13 @@ impl RuntimeBuilder {
     /// Whether threads left running hogs go into a cgroup of their own
     /// (default true), where the process may make one: the kernel then
     /// weighs all of them together as about one thread at nice 10 per core,
-    /// however many there are, and the cores' carriers keep their CPUs.
-    /// Otherwise (or with `false`) each such thread's priority drops with their
-    /// number on its core (nice 10 to 19, then the kernel's idle class): that
-    /// keeps their total weight small but not their effect on wake latency,
-    /// which grows with their number (see `Stats::hog_isolation` and the
-    /// README's section on hogs). The group is made at the first hog, in the
-    /// process's own cgroup of the v1 `cpu` controller, named
+    /// however many there are, and the cores' carriers keep their CPUs. In
+    /// any case each such thread's priority drops with their number on its
+    /// core (nice 10 to 19, then the kernel's idle class); without the group
+    /// that keeps their total weight small but not their effect on wake
+    /// latency, which grows with their number (see `Stats::hog_isolation`
+    /// and the README's section on hogs). The group is made at the first hog,
+    /// in the process's own cgroup of the v1 `cpu` controller, named
     /// `braid-hogs-<pid>-<runtime>`, and removed at shutdown.
     pub fn hog_cgroup(mut self, enabled: bool) -> Self {
         self.hog_cgroup = Some(enabled);

@@ -126,25 +126,31 @@ fn replace_carrier(rt: &Arc<RuntimeShared>, core: usize, epoch: u32, demote: boo
     let old = rt.cores[core].carrier_tid.load(Ordering::Relaxed);
     let mut carriers = rt.carriers.lock().unwrap_or_else(|e| e.into_inner());
     carriers.reap();
-    let demoted = (old != 0 && demote).then(|| {
-        if group_hog(rt, old) {
-            return Demoted::Grouped;
-        }
+    let mut demoted = (old != 0 && demote).then(|| {
         let to = demotion(u32::try_from(carriers.demoted_on(core) + 1).unwrap_or(u32::MAX));
         for retired in carriers.retired.iter_mut().filter(|r| r.core == core) {
-            if let Some(Demoted::Priority { base, to: was }) = retired.demoted {
-                if was < to {
-                    sys::demote_thread(retired.tid, base, to);
-                    retired.demoted = Some(Demoted::Priority { base, to });
+            if let Some(d) = retired.demoted.as_mut() {
+                if d.to < to {
+                    sys::demote_thread(retired.tid, d.base, to);
+                    d.to = to;
                 }
             }
         }
         let base = sys::thread_nice(old);
         sys::demote_thread(old, base, to);
-        Demoted::Priority { base, to }
+        Demoted {
+            base,
+            to,
+            grouped: false,
+        }
     });
     match rt.start_carrier(core, epoch) {
         Ok(handle) => {
+            // After the start: a move into the group may hold up thread
+            // starts in the whole process (see `HogMover`).
+            if let Some(d) = demoted.as_mut() {
+                d.grouped = group_hog(rt, old);
+            }
             if let Some(thread) = carriers
                 .active
                 .get_mut(core)
@@ -166,21 +172,78 @@ fn replace_carrier(rt: &Arc<RuntimeShared>, core: usize, epoch: u32, demote: boo
     }
 }
 
-/// Moves carrier `tid` into the runtime's hog group, making the group at the
-/// first hog; false where there is none.
+/// Has carrier `tid` moved into the runtime's hog group, making the group at
+/// the first hog; false where there is none.
 fn group_hog(rt: &RuntimeShared, tid: i32) -> bool {
     let mut state = rt.hog_group.lock().unwrap_or_else(|e| e.into_inner());
     if matches!(*state, HogGroupState::Untried) {
         *state = if rt.config.hog_cgroup {
             let shares = u64::from(DEMOTED_WEIGHT) * rt.cores.len() as u64;
             sys::HogGroup::create(rt.id, shares)
+                .and_then(HogMover::start)
                 .map_or(HogGroupState::Unavailable, HogGroupState::Made)
         } else {
             HogGroupState::Unavailable
         };
     }
     match &*state {
-        HogGroupState::Made(group) => group.adopt(tid).is_ok(),
+        HogGroupState::Made(mover) => mover.adopt(tid),
         _ => false,
+    }
+}
+
+/// The runtime's hog group and the thread that moves carriers into it. The
+/// kernel may make a move wait for an RCU grace period (the first move after
+/// a quiet spell took up to 13 ms here; moves in a burst take microseconds),
+/// and thread starts in the whole process wait with it: the monitor hands
+/// the move over instead of waiting, and asks for it only once the
+/// replacement carrier started. Until moved, the hog's carrier is already
+/// demoted by priority.
+#[derive(Debug)]
+pub(crate) struct HogMover {
+    dir: std::path::PathBuf,
+    moves: Option<std::sync::mpsc::Sender<i32>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HogMover {
+    fn start(group: sys::HogGroup) -> std::io::Result<HogMover> {
+        let dir = group.dir().to_path_buf();
+        let (moves, pending) = std::sync::mpsc::channel::<i32>();
+        let thread = std::thread::Builder::new()
+            .name("braid-hogs".into())
+            .spawn(move || {
+                // A carrier that ended before its move is simply not found.
+                for tid in pending {
+                    let _ = group.adopt(tid);
+                }
+                // Dropping the group removes it.
+            })?;
+        Ok(HogMover {
+            dir,
+            moves: Some(moves),
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks for carrier `tid` to be moved into the group.
+    fn adopt(&self, tid: i32) -> bool {
+        self.moves.as_ref().is_some_and(|m| m.send(tid).is_ok())
+    }
+
+    /// The group's directory.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for HogMover {
+    /// Ends the mover, which removes the group (the kernel keeps it while a
+    /// thread is in it: a carrier detached at shutdown).
+    fn drop(&mut self) {
+        drop(self.moves.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

@@ -88,14 +88,13 @@ pub(crate) struct Retired {
 
 /// How a carrier left running a hog was made to weigh little.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Demoted {
-    /// Moved into the runtime's hog group (`sys::HogGroup`).
-    Grouped,
-    /// From nice level `base` down to `to`.
-    Priority {
-        base: i32,
-        to: braid_core::sched::watchdog::Demotion,
-    },
+pub(crate) struct Demoted {
+    /// Its nice level before.
+    pub(crate) base: i32,
+    /// How far below `base` it went.
+    pub(crate) to: braid_core::sched::watchdog::Demotion,
+    /// Whether it was also handed to the hog group's mover.
+    pub(crate) grouped: bool,
 }
 
 /// Whether the runtime has a hog group.
@@ -104,7 +103,7 @@ pub(crate) enum HogGroupState {
     /// No hog was demoted yet.
     #[default]
     Untried,
-    Made(sys::HogGroup),
+    Made(crate::monitor::HogMover),
     /// The process may not make one (or the program said not to).
     Unavailable,
 }
@@ -122,11 +121,11 @@ impl Carriers {
         }
     }
 
-    /// Live carriers of `core` demoted by priority.
+    /// Live carriers of `core` left running a hog.
     pub(crate) fn demoted_on(&self, core: usize) -> usize {
         self.retired
             .iter()
-            .filter(|r| r.core == core && matches!(r.demoted, Some(Demoted::Priority { .. })))
+            .filter(|r| r.core == core && r.demoted.is_some())
             .count()
     }
 }

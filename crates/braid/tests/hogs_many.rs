@@ -81,9 +81,10 @@ fn a_thousand_hogs_keep_running_beside_a_sleeper_and_give_their_threads_back() {
     }
     assert!(all_ran, "{stalled} of {HOGS} hogs never ran");
     // Every hog that ran is on a thread of its own: a demoted carrier, or
-    // the carrier of a core with nothing else to run.
+    // the carrier of a core with nothing else to run; and the runtime may
+    // have started the thread that moves them into its hog group.
     assert!(
-        busy <= idle + HOGS,
+        busy <= idle + HOGS + 1,
         "{busy} threads for {HOGS} hogs beside {idle}"
     );
     assert!(
@@ -92,7 +93,7 @@ fn a_thousand_hogs_keep_running_beside_a_sleeper_and_give_their_threads_back() {
         stats.demoted_carriers
     );
     assert!(
-        within(Duration::from_secs(10), || threads() <= idle),
+        within(Duration::from_secs(10), || threads() <= idle + 1),
         "{} threads left after the hogs ended (idle: {idle})",
         threads()
     );
