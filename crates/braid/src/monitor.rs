@@ -1,20 +1,20 @@
 //! The monitor thread: the coarse clock, time slices, and rescuing the queue of a
 //! core whose strand never returns to the runtime.
 //!
-//! Every tick (1 ms while any core is awake) the monitor advances the coarse
-//! clock, against which strands check the end of their time slice (the
-//! policy's, given when the strand was dispatched) at their runtime calls.
-//! It also looks at each core's switch counter. A core whose counter has not
-//! moved while it runs strand code is running one strand for that long, and
-//! braid-core's watchdog (`braid_core::sched::watchdog::verdict`) says what
-//! follows; the monitor applies it:
-//! - past the hog threshold, with strands waiting behind it (ready, mail, or
-//!   sockets registered with its poller), the monitor takes the
-//!   core's local state from the stuck carrier (see `core::handshake` for the
-//!   handshake) and starts a replacement carrier on the same CPU. The kernel then
-//!   time-shares that CPU between the hog and the replacement, so the queued
-//!   strands run within about the threshold plus a tick. The old carrier hands its
-//!   strand back when it next returns to the runtime, then ends.
+//! Every tick (1 ms while any core is awake, 250 µs while a core is in a burst
+//! of hogs) the monitor advances the coarse clock, against which strands check
+//! the end of their time slice (the policy's, given when the strand was
+//! dispatched) at their runtime calls. It also reports each core's switch
+//! counter to the core's `braid_core::sched::watchdog::Watch`: a core whose
+//! counter has not moved while it runs strand code is running one strand for
+//! that long, and the watch says what follows; the monitor applies it:
+//! - past the hog threshold (halved by each hand-off of a burst), with strands
+//!   waiting behind it (ready, mail, or sockets registered with its poller),
+//!   the monitor takes the core's local state from the stuck carrier (see
+//!   `core::handshake` for the handshake) and starts a replacement carrier on
+//!   the same CPU. The old carrier keeps the hog, demoted so that it does not
+//!   slow the new one (`replace_carrier`; docs/ARCHITECTURE.md, "Hogs"), hands
+//!   its strand back when it next returns to the runtime, then ends.
 //!
 //! It also ends leases that expired, whose group exited, or that keep work
 //! waiting on every shared core (see `lease`).
