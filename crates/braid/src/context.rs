@@ -176,7 +176,7 @@ pub(crate) fn with_local_of<R>(c: *mut Carrier, f: impl FnOnce(&mut Local) -> R)
         if (*c).current.is_null() {
             return Some(f(&mut *(*c).local));
         }
-        if (*(*c).core).enter_scheduler((*c).epoch) {
+        if (*(*c).core).enter_scheduler(&mut (*c).epoch) {
             let result = f(&mut *(*c).local);
             (*(*c).core).leave_scheduler();
             Some(result)

@@ -58,6 +58,8 @@ mod stats;
 mod strand;
 pub mod sync;
 mod sys;
+#[doc(hidden)]
+pub mod testing;
 
 pub use api::{current, is_cancelled, is_shutdown_unwind, park, sleep, yield_now, Strand};
 pub use blocking::{blocking, KEEP_ALIVE};

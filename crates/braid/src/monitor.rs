@@ -26,7 +26,7 @@
 use crate::facade::Ordering;
 use crate::runtime::{Demoted, HogGroupState, Retired, RuntimeShared};
 use crate::sys;
-use braid_core::sched::watchdog::{demotion, Verdict, Watch, DEMOTED_WEIGHT};
+use braid_core::sched::watchdog::{demotion, restart_delay, Verdict, Watch, DEMOTED_WEIGHT};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -57,6 +57,8 @@ fn run(rt: &Arc<RuntimeShared>) {
         .iter()
         .map(|_| Watch::new(hog, BURST_TICK.as_nanos() as u64))
         .collect();
+    // Cores taken from their carrier whose replacement could not start yet.
+    let mut vacancies: Vec<Option<Vacancy>> = rt.cores.iter().map(|_| None).collect();
     loop {
         if rt.shutdown.load(Ordering::SeqCst) {
             crate::budget::let_go_all(rt);
@@ -65,7 +67,10 @@ fn run(rt: &Arc<RuntimeShared>) {
         let seq = rt.monitor_seq.load(Ordering::SeqCst);
         // Carriers held for their strand's CPU budget bump `seq` first.
         let now = rt.now_ns();
-        crate::budget::release_held(rt, now, |core, tid| take_from_held(rt, core, tid));
+        crate::budget::release_held(rt, now, |core, tid| {
+            take_from_held(rt, core, tid, &mut vacancies[core]);
+        });
+        retry_vacancies(rt, now, &mut vacancies);
         crate::lease::check(rt);
         if rt.awake_cores() == 0 {
             // Leases end by time and by their group's exit, which an idle
@@ -92,7 +97,7 @@ fn run(rt: &Arc<RuntimeShared>) {
             if watch.observe(now, switches, in_strand, waiting) == Verdict::HandOff {
                 let stuck = || core.counters.switches.load(Ordering::Relaxed) == switches;
                 if let Some(epoch) = core.try_revoke(stuck) {
-                    replace_carrier(rt, core.id, epoch, true);
+                    hand_off(rt, now, core.id, epoch, true, &mut vacancies[core.id]);
                     watch.handed_off(now);
                 }
             }
@@ -103,7 +108,7 @@ fn run(rt: &Arc<RuntimeShared>) {
 /// Gives core `core` to a new carrier if the carrier `tid`, held for its
 /// strand's CPU budget (see `budget`), still owns it: the core's other
 /// strands run while the held one waits for its refill.
-fn take_from_held(rt: &Arc<RuntimeShared>, core: usize, tid: i32) {
+fn take_from_held(rt: &Arc<RuntimeShared>, core: usize, tid: i32, vacancy: &mut Option<Vacancy>) {
     let shared = &rt.cores[core];
     if shared.carrier_tid.load(Ordering::Relaxed) != tid || !shared.in_strand() {
         return;
@@ -112,18 +117,103 @@ fn take_from_held(rt: &Arc<RuntimeShared>, core: usize, tid: i32) {
     let stuck = || shared.counters.switches.load(Ordering::Relaxed) == switches;
     if let Some(epoch) = shared.try_revoke(stuck) {
         // Not demoted: its budget, not its priority, limits what it gets.
-        replace_carrier(rt, core, epoch, false);
+        hand_off(rt, rt.now_ns(), core, epoch, false, vacancy);
+    }
+}
+
+/// A core taken from its carrier (ownership epoch `epoch`) whose new carrier
+/// could not be started: the monitor tries again with back-off
+/// (`braid_core::sched::watchdog::restart_delay`) until one starts or the old
+/// carrier takes the core back at its strand's next runtime call.
+#[derive(Debug)]
+struct Vacancy {
+    epoch: u32,
+    demote: bool,
+    failures: u32,
+    next_try: u64,
+}
+
+/// Starts a carrier for `core`, just taken from its carrier under `epoch`;
+/// if it cannot start, records the vacancy for [`retry_vacancies`] and says
+/// so once.
+fn hand_off(
+    rt: &Arc<RuntimeShared>,
+    now: u64,
+    core: usize,
+    epoch: u32,
+    demote: bool,
+    vacancy: &mut Option<Vacancy>,
+) {
+    if let Err(err) = replace_carrier(rt, core, epoch, demote) {
+        rt.warn(&format!(
+            "braid: cannot start a replacement carrier for core {core} ({err}); its strands wait \
+             until one starts (retrying, at least every second) or its running strand returns"
+        ));
+        *vacancy = Some(Vacancy {
+            epoch,
+            demote,
+            failures: 1,
+            next_try: now.saturating_add(restart_delay(1)),
+        });
+    }
+}
+
+/// Tries again to start the carriers that could not start, when their
+/// back-off allows.
+fn retry_vacancies(rt: &Arc<RuntimeShared>, now: u64, vacancies: &mut [Option<Vacancy>]) {
+    for (core, slot) in vacancies.iter_mut().enumerate() {
+        let Some(vacancy) = slot.as_mut() else {
+            continue;
+        };
+        if now < vacancy.next_try {
+            continue;
+        }
+        match replace_carrier(rt, core, vacancy.epoch, vacancy.demote) {
+            Ok(()) => *slot = None,
+            Err(_) => {
+                vacancy.failures = vacancy.failures.saturating_add(1);
+                vacancy.next_try = now.saturating_add(restart_delay(vacancy.failures));
+            }
+        }
     }
 }
 
 /// Starts a new carrier for `core`, which the carrier now running a strand
-/// there lost (ownership epoch `epoch`). With `demote`, that old carrier is
-/// running a hog: it goes into the runtime's hog group where there is one
-/// (`sys::HogGroup`), else its priority drops with the number of the core's
-/// carriers in that state (`braid_core::sched::watchdog::demotion`), those
-/// already there dropping with it.
-fn replace_carrier(rt: &Arc<RuntimeShared>, core: usize, epoch: u32, demote: bool) {
-    let old = rt.cores[core].carrier_tid.load(Ordering::Relaxed);
+/// there lost (ownership epoch `epoch`), unless that carrier took the core
+/// back meanwhile (see `core::handshake`, vacancy). With `demote`, the old
+/// carrier is running a hog: its priority drops with the number of the
+/// core's carriers in that state (`braid_core::sched::watchdog::demotion`),
+/// those already there dropping with it, and it goes into the runtime's hog
+/// group where there is one (`HogMover`). An error leaves the core vacant,
+/// its old carrier as it was.
+fn replace_carrier(
+    rt: &Arc<RuntimeShared>,
+    core: usize,
+    epoch: u32,
+    demote: bool,
+) -> std::io::Result<()> {
+    let shared = &rt.cores[core];
+    if !shared.take_vacant(epoch) {
+        return Ok(());
+    }
+    // Stable from here: the old carrier can no longer take the core back,
+    // and the new one has not started.
+    let old = shared.carrier_tid.load(Ordering::Relaxed);
+    let started = if crate::testing::carrier_start_fails() {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            "failed on purpose by braid::testing",
+        ))
+    } else {
+        rt.start_carrier(core, epoch)
+    };
+    let handle = match started {
+        Ok(handle) => handle,
+        Err(err) => {
+            shared.leave_vacant(epoch);
+            return Err(err);
+        }
+    };
     let mut carriers = rt.carriers.lock().unwrap_or_else(|e| e.into_inner());
     carriers.reap();
     let mut demoted = (old != 0 && demote).then(|| {
@@ -144,32 +234,24 @@ fn replace_carrier(rt: &Arc<RuntimeShared>, core: usize, epoch: u32, demote: boo
             grouped: false,
         }
     });
-    match rt.start_carrier(core, epoch) {
-        Ok(handle) => {
-            // After the start: a move into the group may hold up thread
-            // starts in the whole process (see `HogMover`).
-            if let Some(d) = demoted.as_mut() {
-                d.grouped = group_hog(rt, old);
-            }
-            if let Some(thread) = carriers
-                .active
-                .get_mut(core)
-                .and_then(|slot| slot.replace(handle))
-            {
-                carriers.retired.push(Retired {
-                    core,
-                    tid: old,
-                    demoted,
-                    thread,
-                });
-            }
-        }
-        Err(err) => {
-            rt.warn_once(&format!(
-                "braid: cannot start a replacement carrier for core {core}: {err}"
-            ));
-        }
+    // After the start: a move into the group may hold up thread starts in
+    // the whole process (see `HogMover`).
+    if let Some(d) = demoted.as_mut() {
+        d.grouped = group_hog(rt, old);
     }
+    if let Some(thread) = carriers
+        .active
+        .get_mut(core)
+        .and_then(|slot| slot.replace(handle))
+    {
+        carriers.retired.push(Retired {
+            core,
+            tid: old,
+            demoted,
+            thread,
+        });
+    }
+    Ok(())
 }
 
 /// Has carrier `tid` moved into the runtime's hog group, making the group at

@@ -232,6 +232,11 @@ impl RuntimeShared {
         kept.extend(names.into_iter().take(room));
     }
 
+    /// Writes a warning (each time).
+    pub(crate) fn warn(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
     pub(crate) fn warn_once(&self, message: &str) {
         if !self.warned.swap(true, Ordering::Relaxed) {
             eprintln!("{message}");

@@ -244,6 +244,9 @@ pub struct CoreStats {
     pub exited: u64,
     /// Times the core's queue moved to a replacement carrier (a hog was running).
     pub handoffs: u64,
+    /// Times a carrier that lost the core took it back because no
+    /// replacement could be started.
+    pub reclaims: u64,
     /// Strands sent off this core while it was leased to a group they are
     /// not in.
     pub evicted: u64,
@@ -280,6 +283,7 @@ impl CoreStats {
             spawned: load(&c.spawned),
             exited: load(&c.exited),
             handoffs: load(&c.handoffs),
+            reclaims: core.reclaims.load(Ordering::Relaxed),
             evicted: load(&c.evicted),
             leased: core.leased.load(Ordering::Relaxed),
             ready: core.ready_len.load(Ordering::Relaxed),

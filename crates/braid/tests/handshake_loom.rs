@@ -9,7 +9,9 @@
 //! and the new carrier without an order between them (loom reports any such
 //! access); a carrier that lost its core finds out at its next runtime call
 //! and never touches the state again; the monitor takes the core only from a
-//! carrier in strand code.
+//! carrier in strand code. With a replacement that fails to start once
+//! (`vacancy`): either the old carrier takes the core back or the retried
+//! replacement gets it, never both.
 
 mod facade {
     pub(crate) use loom::sync::atomic::{fence, AtomicU32, Ordering};
@@ -33,8 +35,9 @@ use loom::thread;
 /// What the carrier saw.
 #[derive(Debug, PartialEq)]
 enum Carrier {
-    /// It kept the core through every pass.
-    Kept,
+    /// It kept the core through every pass; `true` if it took it back from
+    /// a vacancy on the way.
+    Kept(bool),
     /// A runtime call found the core gone (after this many passes).
     Lost(usize),
 }
@@ -57,22 +60,25 @@ fn model(passes: usize) {
         let carrier = {
             let (own, local) = (own.clone(), local.clone());
             thread::spawn(move || {
+                let mut epoch = 0;
                 for pass in 0..passes {
                     // Scheduler code: this carrier owns the core.
                     touch(&local, 1);
                     own.leave_scheduler();
                     // A strand runs, then makes a runtime call.
-                    if !own.enter_scheduler(0) {
+                    if !own.enter_scheduler(&mut epoch) {
                         return Carrier::Lost(pass);
                     }
                 }
                 touch(&local, 1);
-                Carrier::Kept
+                Carrier::Kept(epoch != 0)
             })
         };
         // The monitor, sure the core made no progress.
         let taken = own.try_revoke(|| true, || unreachable!("fence variant"));
-        let new_carrier = taken.map(|epoch| {
+        // Before it starts the new carrier, the monitor claims the vacancy,
+        // which the old carrier may have taken back already.
+        let new_carrier = taken.filter(|&epoch| own.take_vacant(epoch)).map(|epoch| {
             assert_eq!(epoch, 1);
             // Starting a thread orders what the monitor saw before it, as
             // `monitor::replace_carrier` does.
@@ -80,25 +86,30 @@ fn model(passes: usize) {
             thread::spawn(move || {
                 touch(&local, 100);
                 own.leave_scheduler();
-                assert!(own.enter_scheduler(epoch), "the new carrier owns the core");
+                let mut mine = epoch;
+                assert!(
+                    own.enter_scheduler(&mut mine),
+                    "the new carrier owns the core"
+                );
                 touch(&local, 100);
             })
         });
         let saw = carrier.join().unwrap();
-        if let Some(new_carrier) = new_carrier {
-            new_carrier.join().unwrap();
-        }
+        let replaced = new_carrier.map(|t| t.join().unwrap()).is_some();
         let touched = touch(&local, 0);
-        match (taken, saw) {
-            (Some(_), Carrier::Lost(pass)) => {
+        match (taken, saw, replaced) {
+            (Some(_), Carrier::Lost(pass), true) => {
                 assert_eq!(
                     touched,
                     pass as u32 + 1 + 200,
                     "old carrier touched it after losing it"
                 );
             }
-            (None, Carrier::Kept) => assert_eq!(touched, passes as u32 + 1),
-            (taken, saw) => panic!("monitor took {taken:?} but the carrier saw {saw:?}"),
+            // Taken back before the monitor claimed the vacancy.
+            (Some(_), Carrier::Kept(true), false) | (None, Carrier::Kept(false), false) => {
+                assert_eq!(touched, passes as u32 + 1);
+            }
+            other => panic!("taken, carrier, replaced: {other:?}"),
         }
     });
 }
@@ -111,4 +122,60 @@ fn one_pass() {
 #[test]
 fn two_passes() {
     model(2);
+}
+
+/// The replacement fails to start once; the monitor tries again while the
+/// old carrier may come back from its strand.
+#[test]
+fn vacancy() {
+    loom::model(|| {
+        let own = Arc::new(Ownership::new(false));
+        let local = Arc::new(UnsafeCell::new(0u32));
+        // The carrier is in strand code; the monitor finds it stuck.
+        own.leave_scheduler();
+        let carrier = {
+            let (own, local) = (own.clone(), local.clone());
+            thread::spawn(move || {
+                let mut epoch = 0;
+                if own.enter_scheduler(&mut epoch) {
+                    // Took it back (or never lost it): the owner again, in
+                    // scheduler code.
+                    touch(&local, 1);
+                    Some(epoch)
+                } else {
+                    None
+                }
+            })
+        };
+        let taken = own.try_revoke(|| true, || unreachable!("fence variant"));
+        let retried = taken.and_then(|epoch| {
+            if !own.take_vacant(epoch) {
+                return None;
+            }
+            // The start failed: give the vacancy back, then try again.
+            own.leave_vacant(epoch);
+            own.take_vacant(epoch).then(|| {
+                let (own, local) = (own.clone(), local.clone());
+                thread::spawn(move || {
+                    touch(&local, 100);
+                    own.leave_scheduler();
+                    let mut mine = epoch;
+                    assert!(own.enter_scheduler(&mut mine));
+                    assert_eq!(mine, epoch);
+                })
+            })
+        });
+        let back = carrier.join().unwrap();
+        let replaced = retried.map(|t| t.join().unwrap()).is_some();
+        let touched = touch(&local, 0);
+        match (taken, back, replaced) {
+            (None, Some(0), false) => assert_eq!(touched, 1),
+            (Some(epoch), Some(e), false) => {
+                assert_eq!(e, epoch, "took the core back under the new epoch");
+                assert_eq!(touched, 1);
+            }
+            (Some(_), None, true) => assert_eq!(touched, 100),
+            other => panic!("taken, carrier, replaced: {other:?} (touched {touched})"),
+        }
+    });
 }

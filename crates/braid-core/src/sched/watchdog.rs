@@ -134,6 +134,17 @@ impl Watch {
     }
 }
 
+/// The longest wait between two tries to start a core's new carrier.
+pub const MAX_RESTART_DELAY: Nanos = 1_000_000_000;
+
+/// How long to wait before trying again to start a core's new carrier after
+/// `failures` failed tries: 1 ms, doubling, at most [`MAX_RESTART_DELAY`].
+#[must_use]
+pub fn restart_delay(failures: u32) -> Nanos {
+    let doublings = failures.saturating_sub(1).min(30);
+    (1_000_000u64 << doublings).min(MAX_RESTART_DELAY)
+}
+
 /// How low a carrier left running a hog goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Demotion {
@@ -254,6 +265,16 @@ mod tests {
         for t in 100..200 {
             assert_eq!(watch.observe(t * MS, 7, false, true), Verdict::Keep);
         }
+    }
+
+    #[test]
+    fn restarts_back_off_to_a_second() {
+        assert_eq!(restart_delay(0), MS);
+        assert_eq!(restart_delay(1), MS);
+        assert_eq!(restart_delay(2), 2 * MS);
+        assert_eq!(restart_delay(10), 512 * MS);
+        assert_eq!(restart_delay(11), MAX_RESTART_DELAY);
+        assert_eq!(restart_delay(u32::MAX), MAX_RESTART_DELAY);
     }
 
     #[test]

@@ -22,6 +22,14 @@
 //!    without the bit: its epoch means the monitor backed off (or will, because it
 //!    sees `in_scheduler == 1`); anything else means the core is gone for good.
 //!
+//! 5. **Vacancy.** From step 3 until a carrier with the new epoch starts, the
+//!    core is *vacant* (a flag under the `handoff` lock). The monitor claims the
+//!    vacancy before it starts that carrier (`take_vacant`) and gives it back
+//!    when the thread could not be started (`leave_vacant`), to try again
+//!    later. A carrier that lost the core and finds it vacant at step 4 takes
+//!    it back: it adopts the new epoch and carries on as the owner, so a core
+//!    whose replacement cannot start is run again as soon as its hog returns.
+//!
 //! The barrier in step 3 splits the carrier's execution: its store in step 2
 //! either happened before (the monitor sees `in_scheduler == 1` and backs off) or
 //! after (its load sees `REVOKING` and it takes the lock, which orders it with
@@ -44,7 +52,8 @@ pub(crate) struct Ownership {
     in_scheduler: AtomicU32,
     /// The owning carrier's epoch, with `REVOKING` while the monitor decides.
     owner: AtomicU32,
-    handoff: Mutex<()>,
+    /// Whether the owner's epoch has no carrier yet (step 5).
+    handoff: Mutex<bool>,
     /// Whether the fast path may use a compiler fence (the monitor has
     /// `membarrier`).
     light: bool,
@@ -56,7 +65,7 @@ impl Ownership {
         Ownership {
             in_scheduler: AtomicU32::new(1),
             owner: AtomicU32::new(0),
-            handoff: Mutex::new(()),
+            handoff: Mutex::new(false),
             light,
         }
     }
@@ -67,10 +76,12 @@ impl Ownership {
         self.in_scheduler.store(0, Ordering::Release);
     }
 
-    /// Step 2 (and 4): the carrier of `epoch` is about to touch local state
-    /// from strand context. Returns whether it still owns the core.
+    /// Step 2 (and 4, 5): the carrier of `*epoch` is about to touch local
+    /// state from strand context. Returns whether it owns the core; a carrier
+    /// that lost it to a vacancy takes it back, its `*epoch` becoming the
+    /// owner's.
     #[inline]
-    pub(crate) fn enter_scheduler(&self, epoch: u32) -> bool {
+    pub(crate) fn enter_scheduler(&self, epoch: &mut u32) -> bool {
         self.in_scheduler.store(1, Ordering::Relaxed);
         if self.light {
             // The monitor's membarrier supplies the hardware barrier.
@@ -79,16 +90,49 @@ impl Ownership {
             // StoreLoad ordering between our store and the load below.
             fence(Ordering::SeqCst);
         }
-        if self.owner.load(Ordering::Relaxed) == epoch {
+        if self.owner.load(Ordering::Relaxed) == *epoch {
             return true;
         }
         self.enter_slow(epoch)
     }
 
     #[cold]
-    fn enter_slow(&self, epoch: u32) -> bool {
-        let _guard = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
-        self.owner.load(Ordering::Relaxed) & !REVOKING == epoch
+    fn enter_slow(&self, epoch: &mut u32) -> bool {
+        let mut vacant = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
+        let owner = self.owner.load(Ordering::Relaxed) & !REVOKING;
+        if owner == *epoch {
+            return true;
+        }
+        if *vacant {
+            // No carrier took the core: it is ours again, under the new
+            // epoch (the lock orders this with the monitor's revocation).
+            *vacant = false;
+            *epoch = owner;
+            return true;
+        }
+        false
+    }
+
+    /// Step 5, the monitor: claims the vacancy of `epoch` before starting a
+    /// carrier for it. False if the core is not vacant under that epoch any
+    /// more (its old carrier took it back).
+    pub(crate) fn take_vacant(&self, epoch: u32) -> bool {
+        let mut vacant = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
+        if *vacant && self.owner.load(Ordering::Relaxed) & !REVOKING == epoch {
+            *vacant = false;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Step 5, the monitor: the carrier for `epoch` (claimed with
+    /// [`take_vacant`](Self::take_vacant)) could not be started.
+    pub(crate) fn leave_vacant(&self, epoch: u32) {
+        let mut vacant = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
+        if self.owner.load(Ordering::Relaxed) & !REVOKING == epoch {
+            *vacant = true;
+        }
     }
 
     /// Step 3: the monitor tries to take the core from a carrier stuck in
@@ -107,13 +151,14 @@ impl Ownership {
         } else {
             fence(Ordering::SeqCst);
         }
-        let _guard = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
+        let mut vacant = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.owner.load(Ordering::Relaxed) & !REVOKING;
-        if self.in_scheduler.load(Ordering::Acquire) == 0 && still_stuck() {
+        if !*vacant && self.in_scheduler.load(Ordering::Acquire) == 0 && still_stuck() {
             let next = current.wrapping_add(1) & !REVOKING;
             // The lock's release orders this before the new carrier's start.
             self.owner.store(next, Ordering::Relaxed);
             self.in_scheduler.store(1, Ordering::Relaxed);
+            *vacant = true;
             Some(next)
         } else {
             self.owner.store(current, Ordering::Relaxed);

@@ -69,6 +69,12 @@ pub(crate) struct CoreShared {
     /// Kernel thread id of the carrier that owns the core (0 before the first
     /// one starts).
     pub(crate) carrier_tid: crate::facade::AtomicI32,
+    /// The nice level carriers of this core start with (what a carrier that
+    /// takes its core back returns to).
+    pub(crate) carrier_nice: crate::facade::AtomicI32,
+    /// Times a carrier took this core back because its replacement could not
+    /// start.
+    pub(crate) reclaims: AtomicU64,
     local: UnsafeCell<Option<Box<Local>>>,
 }
 
@@ -90,6 +96,8 @@ impl CoreShared {
             cpu,
             ownership: Ownership::new(heavy_barrier_available()),
             carrier_tid: crate::facade::AtomicI32::new(0),
+            carrier_nice: crate::facade::AtomicI32::new(0),
+            reclaims: AtomicU64::new(0),
             parked: AtomicBool::new(false),
             leased: AtomicBool::new(false),
             ready_len: AtomicUsize::new(0),
@@ -132,17 +140,44 @@ impl CoreShared {
         self.ownership.leave_scheduler();
     }
 
-    /// The carrier of `epoch` is about to touch local state from strand
-    /// context. Returns whether it still owns the core.
+    /// The carrier of `*epoch` is about to touch local state from strand
+    /// context. Returns whether it owns the core (taking it back, under a new
+    /// `*epoch`, if no replacement could be started; see `handshake`).
     #[inline]
-    pub(crate) fn enter_scheduler(&self, epoch: u32) -> bool {
-        self.ownership.enter_scheduler(epoch)
+    pub(crate) fn enter_scheduler(&self, epoch: &mut u32) -> bool {
+        let was = *epoch;
+        let owned = self.ownership.enter_scheduler(epoch);
+        if *epoch != was {
+            self.took_back();
+        }
+        owned
+    }
+
+    /// The calling carrier took this core back (its replacement never
+    /// started): it owns it again, and undoes its demotion where it may.
+    #[cold]
+    fn took_back(&self) {
+        bump(&self.reclaims, 1);
+        self.carrier_tid.store(sys::thread_id(), Ordering::Relaxed);
+        sys::undemote_current_thread(self.carrier_nice.load(Ordering::Relaxed));
+    }
+
+    /// Claims the core, taken from its carrier under `epoch`, for a new
+    /// carrier about to start (see `handshake`, step 5).
+    pub(crate) fn take_vacant(&self, epoch: u32) -> bool {
+        self.ownership.take_vacant(epoch)
+    }
+
+    /// The carrier claimed with [`take_vacant`](Self::take_vacant) could not
+    /// start.
+    pub(crate) fn leave_vacant(&self, epoch: u32) {
+        self.ownership.leave_vacant(epoch);
     }
 
     /// The monitor tries to take the core from a carrier stuck in strand
     /// code. `still_stuck` re-checks the monitor's progress condition under the
     /// lock. Returns the new owner's epoch if the core was taken: the caller must
-    /// start a carrier with it.
+    /// claim it (`take_vacant`) and start a carrier with it.
     pub(crate) fn try_revoke(&self, still_stuck: impl FnOnce() -> bool) -> Option<u32> {
         let next = self.ownership.try_revoke(still_stuck, sys::heavy_barrier)?;
         bump(&self.counters.handoffs, 1);

@@ -29,6 +29,9 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
     shared
         .carrier_tid
         .store(sys::thread_id(), Ordering::Relaxed);
+    shared
+        .carrier_nice
+        .store(sys::thread_nice(sys::thread_id()), Ordering::Relaxed);
     if let Some(cpu) = shared.cpu {
         if let Err(err) = sys::pin_current_thread(cpu) {
             rt.warn_once(&format!(
@@ -302,7 +305,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         if let Some(context) = bound.as_ref() {
             started = stop_bound(rt, c, context, started);
         }
-        let owned = shared.enter_scheduler((*c).epoch) && !(*c).retired;
+        let owned = !(*c).retired && shared.enter_scheduler(&mut (*c).epoch);
         (*c).current = std::ptr::null();
         let ended = rt.clock_ns.load(Ordering::Relaxed);
         let counters = &(*header).counters;

@@ -186,6 +186,22 @@ pub(crate) fn demote_thread(tid: i32, base: i32, to: Demotion) {
     }
 }
 
+/// Undoes [`demote_thread`] and a move into a [`HogGroup`] for the calling
+/// thread, as far as the process may: back to the ordinary class at nice
+/// `nice` and into the cgroup it came from. Without privileges a raise is
+/// refused and the thread stays low.
+pub(crate) fn undemote_current_thread(nice: i32) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain system calls on the calling thread with a valid parameter.
+    unsafe {
+        let _ = libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
+        let _ = libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice);
+    }
+    if let Some(parent) = HOG_GROUP_PARENT.get() {
+        let _ = std::fs::write(parent.join("tasks"), format!("{}\n", thread_id()));
+    }
+}
+
 /// Puts the calling thread in the kernel's real-time class at its lowest
 /// priority, where the process may (`CAP_SYS_NICE`, or `RLIMIT_RTPRIO` above
 /// 0): its wakes then preempt ordinary threads at once instead of waiting for
@@ -408,6 +424,9 @@ pub(crate) struct HogGroup {
     tasks: std::fs::File,
 }
 
+/// The cgroup hog groups are made in (this process's own), once one was.
+static HOG_GROUP_PARENT: OnceLock<std::path::PathBuf> = OnceLock::new();
+
 /// The name prefix of hog groups: `braid-hogs-<pid>-<runtime id>`.
 const HOG_GROUP_PREFIX: &str = "braid-hogs-";
 
@@ -418,6 +437,7 @@ impl HogGroup {
     pub(crate) fn create(runtime: u64, shares: u64) -> io::Result<HogGroup> {
         let parent = own_cpu_cgroup()?;
         sweep_hog_groups(&parent);
+        let _ = HOG_GROUP_PARENT.set(parent.clone());
         let dir = parent.join(format!(
             "{HOG_GROUP_PREFIX}{}-{runtime}",
             std::process::id()
