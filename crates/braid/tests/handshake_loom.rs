@@ -66,7 +66,7 @@ fn model(passes: usize) {
                     touch(&local, 1);
                     own.leave_scheduler();
                     // A strand runs, then makes a runtime call.
-                    if !own.enter_scheduler(&mut epoch) {
+                    if !own.enter_scheduler(&mut epoch, || ()) {
                         return Carrier::Lost(pass);
                     }
                 }
@@ -88,7 +88,7 @@ fn model(passes: usize) {
                 own.leave_scheduler();
                 let mut mine = epoch;
                 assert!(
-                    own.enter_scheduler(&mut mine),
+                    own.enter_scheduler(&mut mine, || ()),
                     "the new carrier owns the core"
                 );
                 touch(&local, 100);
@@ -137,7 +137,7 @@ fn vacancy() {
             let (own, local) = (own.clone(), local.clone());
             thread::spawn(move || {
                 let mut epoch = 0;
-                if own.enter_scheduler(&mut epoch) {
+                if own.enter_scheduler(&mut epoch, || ()) {
                     // Took it back (or never lost it): the owner again, in
                     // scheduler code.
                     touch(&local, 1);
@@ -160,7 +160,7 @@ fn vacancy() {
                     touch(&local, 100);
                     own.leave_scheduler();
                     let mut mine = epoch;
-                    assert!(own.enter_scheduler(&mut mine));
+                    assert!(own.enter_scheduler(&mut mine, || ()));
                     assert_eq!(mine, epoch);
                 })
             })

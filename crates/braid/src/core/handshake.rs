@@ -79,9 +79,9 @@ impl Ownership {
     /// Step 2 (and 4, 5): the carrier of `*epoch` is about to touch local
     /// state from strand context. Returns whether it owns the core; a carrier
     /// that lost it to a vacancy takes it back, its `*epoch` becoming the
-    /// owner's.
+    /// owner's, and runs `took_back` (under the lock).
     #[inline]
-    pub(crate) fn enter_scheduler(&self, epoch: &mut u32) -> bool {
+    pub(crate) fn enter_scheduler(&self, epoch: &mut u32, took_back: impl FnOnce()) -> bool {
         self.in_scheduler.store(1, Ordering::Relaxed);
         if self.light {
             // The monitor's membarrier supplies the hardware barrier.
@@ -93,11 +93,11 @@ impl Ownership {
         if self.owner.load(Ordering::Relaxed) == *epoch {
             return true;
         }
-        self.enter_slow(epoch)
+        self.enter_slow(epoch, took_back)
     }
 
     #[cold]
-    fn enter_slow(&self, epoch: &mut u32) -> bool {
+    fn enter_slow(&self, epoch: &mut u32, took_back: impl FnOnce()) -> bool {
         let mut vacant = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
         let owner = self.owner.load(Ordering::Relaxed) & !REVOKING;
         if owner == *epoch {
@@ -108,6 +108,7 @@ impl Ownership {
             // epoch (the lock orders this with the monitor's revocation).
             *vacant = false;
             *epoch = owner;
+            took_back();
             return true;
         }
         false

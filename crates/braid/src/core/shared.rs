@@ -145,12 +145,7 @@ impl CoreShared {
     /// `*epoch`, if no replacement could be started; see `handshake`).
     #[inline]
     pub(crate) fn enter_scheduler(&self, epoch: &mut u32) -> bool {
-        let was = *epoch;
-        let owned = self.ownership.enter_scheduler(epoch);
-        if *epoch != was {
-            self.took_back();
-        }
-        owned
+        self.ownership.enter_scheduler(epoch, || self.took_back())
     }
 
     /// The calling carrier took this core back (its replacement never
