@@ -95,6 +95,7 @@ pub(crate) struct Config {
     pub(crate) lease_pool: Vec<usize>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) hog_cgroup: bool,
+    pub(crate) max_strands: u64,
 }
 
 /// The time slices a runtime or a strand may ask for.
@@ -125,6 +126,25 @@ pub struct RuntimeBuilder {
     lease_pool: Option<Vec<usize>>,
     shutdown_timeout: Option<Duration>,
     hog_cgroup: Option<bool>,
+    max_strands: Option<u64>,
+}
+
+/// The most [`RuntimeBuilder::max_strands`] accepted (2^27, as BEAM's `+P`).
+pub const MAX_STRANDS: u64 = 1 << 27;
+
+/// [`RuntimeBuilder::max_strands`] by default, where the address space is not
+/// limited (2^22; BEAM's default is 2^20).
+pub const DEFAULT_MAX_STRANDS: u64 = 1 << 22;
+
+/// The default live-strand limit: [`DEFAULT_MAX_STRANDS`], or fewer where the
+/// process's address space is limited (`RLIMIT_AS`): as many strands as half
+/// of it holds at `stack_size` plus 8 KiB each, so that a program under
+/// `ulimit -v` gets a spawn error rather than an allocation failure.
+fn default_max_strands(stack_size: usize) -> u64 {
+    let per_strand = stack_size as u64 + 8 * 1024;
+    crate::sys::address_space_limit().map_or(DEFAULT_MAX_STRANDS, |limit| {
+        (limit / 2 / per_strand).clamp(1, DEFAULT_MAX_STRANDS)
+    })
 }
 
 /// The longest [`RuntimeBuilder::shutdown_timeout`] accepted.
@@ -210,6 +230,18 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The most strands that may be alive at once (1 to [`MAX_STRANDS`]);
+    /// a spawn past it fails with a [`SpawnError`](crate::SpawnError) for
+    /// which [`too_many_strands_limit`](crate::SpawnError::too_many_strands_limit)
+    /// says so. Default [`DEFAULT_MAX_STRANDS`] (2^22), or fewer under an
+    /// address-space limit (`ulimit -v`): as many as half of it holds at the
+    /// default stack size plus 8 KiB each. The count is kept per core in
+    /// chunks, so a spawn may be refused up to 128 strands per core early.
+    pub fn max_strands(mut self, max: u64) -> Self {
+        self.max_strands = Some(max);
+        self
+    }
+
     /// Capacity of each inter-core ring (default 256; a power of two).
     pub fn ring_capacity(mut self, capacity: usize) -> Self {
         self.ring_capacity = Some(capacity);
@@ -287,6 +319,16 @@ impl RuntimeBuilder {
                 "1ms..=60s",
             ));
         }
+        let max_strands = self
+            .max_strands
+            .unwrap_or_else(|| default_max_strands(stack_size));
+        if !(1..=MAX_STRANDS).contains(&max_strands) {
+            return Err(ConfigError::new(
+                "max_strands",
+                max_strands,
+                format!("1..={MAX_STRANDS}"),
+            ));
+        }
         let ring_capacity = self.ring_capacity.unwrap_or(256);
         if !ring_capacity.is_power_of_two()
             || !(2..=braid_bus::MAX_RING_CAPACITY).contains(&ring_capacity)
@@ -336,6 +378,7 @@ impl RuntimeBuilder {
         Ok(Config {
             shutdown_timeout,
             hog_cgroup: self.hog_cgroup.unwrap_or(true),
+            max_strands,
             lease_pool,
             cores,
             cpus,
@@ -383,6 +426,11 @@ mod tests {
                 "ring_capacity",
             ),
             (RuntimeBuilder::default().ring_capacity(0), "ring_capacity"),
+            (RuntimeBuilder::default().max_strands(0), "max_strands"),
+            (
+                RuntimeBuilder::default().max_strands(MAX_STRANDS + 1),
+                "max_strands",
+            ),
             (
                 RuntimeBuilder::default().blocking_threads(0),
                 "blocking_threads",

@@ -148,6 +148,7 @@ enum SpawnErrorKind {
     ShuttingDown,
     Context(crate::budget::ContextError),
     Lease(crate::lease::LeaseError),
+    TooManyStrands(u64),
 }
 
 impl SpawnError {
@@ -170,6 +171,21 @@ impl SpawnError {
     pub(crate) fn context(err: crate::budget::ContextError) -> SpawnError {
         SpawnError {
             kind: SpawnErrorKind::Context(err),
+        }
+    }
+
+    pub(crate) fn too_many_strands(limit: u64) -> SpawnError {
+        SpawnError {
+            kind: SpawnErrorKind::TooManyStrands(limit),
+        }
+    }
+
+    /// The runtime's [`max_strands`](crate::RuntimeBuilder::max_strands), if
+    /// the spawn was refused because that many strands are alive.
+    pub fn too_many_strands_limit(&self) -> Option<u64> {
+        match self.kind {
+            SpawnErrorKind::TooManyStrands(limit) => Some(limit),
+            _ => None,
         }
     }
 
@@ -222,6 +238,13 @@ impl fmt::Display for SpawnError {
             SpawnErrorKind::ShuttingDown => f.write_str("the runtime is shutting down"),
             SpawnErrorKind::Context(err) => write!(f, "cannot spawn: {err}"),
             SpawnErrorKind::Lease(err) => write!(f, "cannot spawn: {err}"),
+            SpawnErrorKind::TooManyStrands(limit) => write!(
+                f,
+                "cannot spawn: the runtime has as many live strands as it may \
+                 (max_strands = {limit}); wait for some to end, or raise \
+                 RuntimeBuilder::max_strands (at most {})",
+                crate::config::MAX_STRANDS
+            ),
         }
     }
 }

@@ -64,8 +64,8 @@ pub mod testing;
 pub use api::{current, is_cancelled, is_shutdown_unwind, park, sleep, yield_now, Strand};
 pub use blocking::{blocking, KEEP_ALIVE};
 pub use config::{
-    ConfigError, RuntimeBuilder, DEFAULT_STACK_SIZE, MAX_BLOCKING_THREADS, MAX_CORES,
-    MAX_SHUTDOWN_TIMEOUT, MAX_STACK_SIZE, MIN_STACK_SIZE,
+    ConfigError, RuntimeBuilder, DEFAULT_MAX_STRANDS, DEFAULT_STACK_SIZE, MAX_BLOCKING_THREADS,
+    MAX_CORES, MAX_SHUTDOWN_TIMEOUT, MAX_STACK_SIZE, MAX_STRANDS, MIN_STACK_SIZE,
 };
 pub use error::{Cancelled, SpawnError, StrandError};
 pub use future::{block_on, spawn_future};

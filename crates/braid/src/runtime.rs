@@ -58,6 +58,9 @@ pub(crate) struct RuntimeShared {
     pub(crate) carriers: Mutex<Carriers>,
     /// The cgroup for carriers left running hogs (see `monitor`).
     pub(crate) hog_group: Mutex<HogGroupState>,
+    /// Permits for new strands not held by any core (see
+    /// `braid_core::sched::quota`).
+    pub(crate) strand_permits: AtomicU64,
     /// Budget timers of carrier threads that ran bound strands (see
     /// `budget::Hold`), for the monitor.
     pub(crate) holds: Mutex<Vec<Arc<crate::budget::Hold>>>,
@@ -237,6 +240,33 @@ impl RuntimeShared {
         eprintln!("{message}");
     }
 
+    /// Takes up to `want` permits for new strands from the pool; how many it
+    /// got (see `braid_core::sched::quota`).
+    pub(crate) fn draw_permits(&self, want: u64) -> u64 {
+        let mut granted = 0;
+        let _ = self
+            .strand_permits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                granted = braid_core::sched::quota::grant(left, want);
+                (granted > 0).then(|| left - granted)
+            });
+        granted
+    }
+
+    /// Returns `n` permits to the pool.
+    pub(crate) fn return_permits(&self, n: u64) {
+        self.strand_permits.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A permit for a strand spawned from outside the runtime, or the error.
+    pub(crate) fn admit_foreign(&self) -> Result<(), SpawnError> {
+        if self.draw_permits(1) == 1 {
+            Ok(())
+        } else {
+            Err(SpawnError::too_many_strands(self.config.max_strands))
+        }
+    }
+
     pub(crate) fn warn_once(&self, message: &str) {
         if !self.warned.swap(true, Ordering::Relaxed) {
             eprintln!("{message}");
@@ -381,6 +411,7 @@ impl Runtime {
             monitor_seq: AtomicU32::new(0),
             carriers: Mutex::default(),
             hog_group: Mutex::default(),
+            strand_permits: AtomicU64::new(config.max_strands),
             holds: Mutex::default(),
             leases: Mutex::default(),
             authority_taken: AtomicBool::new(false),

@@ -478,10 +478,16 @@ impl Builder {
                 }
             }
             let size = stack_size.unwrap_or(local.rt().config.stack_size);
+            if !local.admit() {
+                return Err(SpawnError::too_many_strands(local.rt().config.max_strands));
+            }
             // Counted in last: nothing after this fails before the strand
             // exists (its exit counts it out).
             if let Some(cell) = context.as_deref() {
-                cell.strand_started().map_err(SpawnError::context)?;
+                if let Err(err) = cell.strand_started() {
+                    local.release_permit();
+                    return Err(SpawnError::context(err));
+                }
             }
             let id = local.next_strand_id();
             let parent = Some(parent.clone());
@@ -619,10 +625,14 @@ where
             core: placement.core,
         }));
     }
+    rt.admit_foreign()?;
     if let Some(cell) = context.as_deref() {
         // Counted in last: nothing after this fails before the strand
         // exists (its exit counts it out).
-        cell.strand_started().map_err(SpawnError::context)?;
+        if let Err(err) = cell.strand_started() {
+            rt.return_permits(1);
+            return Err(SpawnError::context(err));
+        }
     }
     let size = stack_size.unwrap_or(rt.config.stack_size);
     let bound = crate::strand::Bound {
@@ -701,6 +711,7 @@ where
     if rt.shutdown.load(Ordering::Relaxed) {
         return Err(SpawnError::shutting_down());
     }
+    rt.admit_foreign()?;
     let size = stack_size.unwrap_or(rt.config.stack_size);
     let placement = Placement {
         core: rt.next_foreign_core(),

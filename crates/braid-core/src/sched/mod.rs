@@ -27,6 +27,7 @@ pub mod blocked;
 pub mod idle;
 pub mod ids;
 pub mod placement;
+pub mod quota;
 pub mod timers;
 pub mod watchdog;
 

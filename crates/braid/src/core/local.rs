@@ -142,6 +142,9 @@ pub(crate) struct Local {
     pub(crate) drain_closed: bool,
     /// The coarse clock as the scheduling loop last read it (once a pass).
     pub(crate) tick: Nanos,
+    /// Permits for new strands drawn from the runtime's pool (see
+    /// `braid_core::sched::quota`).
+    permits: braid_core::sched::quota::Reserve,
 }
 
 impl Local {
@@ -180,6 +183,7 @@ impl Local {
             shutdown: false,
             drain_closed: false,
             tick: 0,
+            permits: braid_core::sched::quota::Reserve::default(),
         }
     }
 
@@ -391,6 +395,7 @@ impl Local {
     pub(crate) fn finish(&mut self, task: Task) {
         let mut task = task;
         self.sched.exited(&mut task);
+        self.release_permit();
         if let Some(coroutine) = task.coroutine.take() {
             self.stacks.give_back(coroutine.into_stack());
         }
@@ -648,6 +653,28 @@ impl Local {
     /// end by its deadline cannot be unwound from here, so they are leaked
     /// (their stacks stay mapped). Returns their names (`#id` for unnamed
     /// ones).
+    /// Takes a permit for a new strand (`RuntimeBuilder::max_strands`):
+    /// false when the runtime has as many strands as it may.
+    #[inline]
+    pub(crate) fn admit(&mut self) -> bool {
+        if self.permits.take() {
+            return true;
+        }
+        let granted = self.rt().draw_permits(braid_core::sched::quota::CHUNK);
+        self.permits.fill(granted);
+        self.permits.take()
+    }
+
+    /// Gives back the permit of a strand that ended here (or was refused
+    /// after its permit was taken).
+    #[inline]
+    pub(crate) fn release_permit(&mut self) {
+        let surplus = self.permits.put_back();
+        if surplus > 0 {
+            self.rt().return_permits(surplus);
+        }
+    }
+
     pub(crate) fn abandon_all(&mut self) -> Vec<String> {
         let now = self.now();
         // Dropping a task leaks an unfinished coroutine (see `Task`'s Drop).

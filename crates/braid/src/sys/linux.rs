@@ -146,6 +146,17 @@ pub(crate) fn thread_id() -> i32 {
     unsafe { libc::gettid() }
 }
 
+/// The process's address-space limit (`RLIMIT_AS`) in bytes, if it has one.
+pub(crate) fn address_space_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the limit it is given a pointer to.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
 /// The nice level of thread `tid` (of this process); 0 if it cannot be read.
 pub(crate) fn thread_nice(tid: i32) -> i32 {
     // getpriority can return -1 as a value: clear errno to tell it apart.
