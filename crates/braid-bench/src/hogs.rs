@@ -267,28 +267,19 @@ fn braid_run(rt: &braid::Runtime, hogs: usize, window: Duration) -> Run {
             .collect();
         (handles, sleeper)
     });
-    std::thread::sleep(window / 2);
-    let half = progress.snapshot();
-    std::thread::sleep(window / 2);
-    let stalled = progress.stalled_since(&half);
-    stop.store(true, Ordering::Relaxed);
-    let mut delays = sleeper.join().unwrap_or_default();
-    for h in handles {
-        h.join().expect("hog");
-    }
-    sampling.store(true, Ordering::Relaxed);
-    let peak = sampler.join().unwrap_or(0);
-    delays.sort_by(f64::total_cmp);
-    if delays.is_empty() {
-        delays.push(window.as_secs_f64() * 1e6);
-    }
-    Run {
-        delays,
-        stalled,
-        // The sampler is this run's own thread.
-        extra_threads: peak as f64 - idle as f64 - hogs as f64 - 1.0,
-        left_threads: settle(idle),
-    }
+    // The sampler is this run's own thread.
+    let own = Own {
+        idle,
+        hogs,
+        threads: 1,
+    };
+    conclude(window, &progress, &stop, (sampling, sampler), own, || {
+        let delays = sleeper.join().unwrap_or_default();
+        for h in handles {
+            h.join().expect("hog");
+        }
+        delays
+    })
 }
 
 fn threads_run(hogs: usize, window: Duration) -> Run {
@@ -313,23 +304,56 @@ fn threads_run(hogs: usize, window: Duration) -> Run {
             std::thread::spawn(move || progress.spin(hog, &stop))
         })
         .collect();
+    // The sleeper and the sampler are this run's own threads.
+    let own = Own {
+        idle,
+        hogs,
+        threads: 2,
+    };
+    conclude(window, &progress, &stop, (sampling, sampler), own, || {
+        let delays = sleeper.join().unwrap_or_default();
+        for h in handles {
+            h.join().expect("hog");
+        }
+        delays
+    })
+}
+
+/// Thread counts a run's figures are taken against: the idle process, the
+/// hogs, and the run's own threads.
+struct Own {
+    idle: usize,
+    hogs: usize,
+    threads: usize,
+}
+
+/// The second half of a run whose sleeper and hogs started: watches the
+/// hogs' progress over `window`, stops them, gathers the sleeper's delays
+/// (`join`, which joins the hogs too) and counts the threads.
+fn conclude(
+    window: Duration,
+    progress: &Progress,
+    stop: &AtomicBool,
+    (sampling, sampler): (Arc<AtomicBool>, std::thread::JoinHandle<usize>),
+    own: Own,
+    join: impl FnOnce() -> Vec<f64>,
+) -> Run {
     std::thread::sleep(window / 2);
     let half = progress.snapshot();
     std::thread::sleep(window / 2);
     let stalled = progress.stalled_since(&half);
     stop.store(true, Ordering::Relaxed);
-    let mut delays = sleeper.join().unwrap_or_default();
-    for h in handles {
-        h.join().expect("hog");
-    }
+    let mut delays = join();
     sampling.store(true, Ordering::Relaxed);
     let peak = sampler.join().unwrap_or(0);
     delays.sort_by(f64::total_cmp);
+    if delays.is_empty() {
+        delays.push(window.as_secs_f64() * 1e6);
+    }
     Run {
         delays,
         stalled,
-        // The sleeper and the sampler are this run's own threads.
-        extra_threads: peak as f64 - idle as f64 - hogs as f64 - 2.0,
-        left_threads: settle(idle),
+        extra_threads: peak as f64 - (own.idle + own.hogs + own.threads) as f64,
+        left_threads: settle(own.idle),
     }
 }

@@ -208,7 +208,7 @@ impl RuntimeBuilder {
     /// core's new carrier (see [`hog_cgroup`](Self::hog_cgroup)), so that the
     /// core's other strands are not kept waiting by the kernel. While one hog
     /// follows another on a core, the threshold halves with each, down to
-    /// 1 ms.
+    /// 250 µs.
     pub fn hog_threshold(mut self, threshold: Duration) -> Self {
         self.hog_threshold = Some(threshold);
         self

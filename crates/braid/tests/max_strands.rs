@@ -2,6 +2,7 @@
 //! the limit holds however strands come and go, and under an address-space
 //! limit the default keeps a spawning program from an allocation failure.
 
+mod common;
 use braid::Runtime;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,15 +117,7 @@ fn the_limit_is_checked() {
 /// a child process, whose address space this test limits.
 #[test]
 fn under_an_address_space_limit_spawns_fail_instead_of_the_process() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "spawning_under_ulimit_v"])
-        .args(["--test-threads=1", "--nocapture"])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("1 passed"), "the child did not run: {text}");
+    let text = common::run_alone_in_a_child("spawning_under_ulimit_v");
     assert!(text.contains("refused after"), "{text}");
 }
 

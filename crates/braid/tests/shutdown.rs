@@ -4,6 +4,7 @@
 //! detached thread and a bounded wait, and a drop from inside the runtime
 //! neither deadlocks nor panics.
 
+mod common;
 use braid::sync::{channel, Mutex, Semaphore};
 use braid::{event, Runtime};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -218,15 +219,7 @@ fn held() -> Held {
 /// own: this test runs [`rounds_in_a_process_of_their_own`] alone.
 #[test]
 fn thirty_drops_of_a_thousand_blocked_strands_give_everything_back() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "rounds_in_a_process_of_their_own"])
-        .args(["--test-threads=1", "--nocapture"])
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("1 passed"), "the rounds did not run: {text}");
+    common::run_alone_in_a_child("rounds_in_a_process_of_their_own");
 }
 
 /// 30 rounds of build, about a thousand strands blocked every way, drop;

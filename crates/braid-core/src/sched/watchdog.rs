@@ -148,7 +148,7 @@ pub fn restart_delay(failures: u32) -> Nanos {
 /// How low a carrier left running a hog goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Demotion {
-    /// This nice level (10 to 19).
+    /// This many nice levels below the carrier's own (10 to 19; at most 19).
     Nice(i32),
     /// The kernel's idle class.
     Idle,

@@ -649,10 +649,6 @@ impl Local {
         self.send_outbox();
     }
 
-    /// Drops what is left at shutdown, after the drain: strands that did not
-    /// end by its deadline cannot be unwound from here, so they are leaked
-    /// (their stacks stay mapped). Returns their names (`#id` for unnamed
-    /// ones).
     /// Takes a permit for a new strand (`RuntimeBuilder::max_strands`):
     /// false when the runtime has as many strands as it may.
     #[inline]
@@ -675,6 +671,10 @@ impl Local {
         }
     }
 
+    /// Drops what is left at shutdown, after the drain: strands that did not
+    /// end by its deadline cannot be unwound from here, so they are leaked
+    /// (their stacks stay mapped). Returns their names (`#id` for unnamed
+    /// ones).
     pub(crate) fn abandon_all(&mut self) -> Vec<String> {
         let now = self.now();
         // Dropping a task leaks an unfinished coroutine (see `Task`'s Drop).

@@ -176,8 +176,8 @@ pub(crate) fn thread_nice(tid: i32) -> i32 {
 /// nice level was `base`, to `to`: that many nice levels below `base` (at
 /// most to 19), or the idle class. Best effort: an error leaves the thread as
 /// it was (it still runs, only competes harder with the others). Raising it
-/// back is not possible without privileges, and never needed: a demoted
-/// carrier ends when its strand returns.
+/// back is not possible without privileges: a demoted carrier normally ends
+/// when its strand returns (see `undemote_current_thread` for the exception).
 pub(crate) fn demote_thread(tid: i32, base: i32, to: Demotion) {
     // SAFETY: plain system calls on a thread id, with a valid parameter block.
     unsafe {
