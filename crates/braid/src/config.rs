@@ -235,8 +235,10 @@ impl RuntimeBuilder {
     /// which [`too_many_strands_limit`](crate::SpawnError::too_many_strands_limit)
     /// says so. Default [`DEFAULT_MAX_STRANDS`] (2^22), or fewer under an
     /// address-space limit (`ulimit -v`): as many as half of it holds at the
-    /// default stack size plus 8 KiB each. The count is kept per core in
-    /// chunks, so a spawn may be refused up to 128 strands per core early.
+    /// default stack size plus 8 KiB each. Busy cores keep small reserves of
+    /// permits, so a spawn may be refused while up to a sixteenth of the
+    /// limit sits in other cores' reserves (cores return theirs when they
+    /// idle); under 128 per core the limit is exact.
     pub fn max_strands(mut self, max: u64) -> Self {
         self.max_strands = Some(max);
         self

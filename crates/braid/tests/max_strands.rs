@@ -67,7 +67,7 @@ fn spawns_past_the_limit_are_refused_with_a_typed_error() {
     let (second_count, second_refused) = second;
     assert!(second_refused);
     assert!(
-        second_count as u64 >= LIMIT - 1 - 2 * braid_core::sched::quota::CHUNK
+        second_count as u64 >= LIMIT - 1 - 2 * braid_core::sched::quota::chunk_for(LIMIT, 2)
             && (second_count as u64) < LIMIT,
         "second wave: {second_count}"
     );
@@ -80,7 +80,7 @@ fn spawns_past_the_limit_are_refused_with_a_typed_error() {
             Ok(h) => extra.push(h),
             Err(err) => break err,
         }
-        assert!(extra.len() <= 2 * braid_core::sched::quota::CHUNK as usize);
+        assert!(extra.len() <= 2 * braid_core::sched::quota::chunk_for(LIMIT, 2) as usize);
     };
     assert_eq!(refused.too_many_strands_limit(), Some(LIMIT));
     gate.done();
@@ -101,7 +101,42 @@ fn spawns_past_the_limit_are_refused_with_a_typed_error() {
         }
         n
     });
-    assert!(again as u64 >= LIMIT - 1 - 2 * braid_core::sched::quota::CHUNK);
+    assert!(again as u64 >= LIMIT - 1 - 2 * braid_core::sched::quota::chunk_for(LIMIT, 2));
+}
+
+/// Under 128 permits per core no core keeps a reserve: the limit is exact
+/// both ways, whichever core a strand starts and ends on, and from outside
+/// the runtime as from inside.
+#[test]
+fn a_small_limit_is_exact() {
+    let rt = Runtime::builder().cores(2).max_strands(1).build().unwrap();
+    for round in 0..3 {
+        let inner = rt.block_on(|| braid::Builder::new().spawn(|| ()).map(|h| h.join()));
+        let err = inner.expect_err("the block_on strand holds the only permit");
+        assert_eq!(err.too_many_strands_limit(), Some(1), "round {round}");
+    }
+    drop(rt);
+    const LIMIT: u64 = 200;
+    let rt = Runtime::builder()
+        .cores(2)
+        .max_strands(LIMIT)
+        .build()
+        .unwrap();
+    for round in 0..3 {
+        let spawned = rt.block_on(|| {
+            let gate = Arc::new(braid::sync::WaitGroup::new());
+            gate.add(1);
+            let (handles, refused) = spawn_until_refused(&gate, 10 * LIMIT as usize);
+            assert!(refused.is_some());
+            gate.done();
+            let n = handles.len() as u64;
+            for h in handles {
+                h.join().unwrap();
+            }
+            n
+        });
+        assert_eq!(spawned, LIMIT - 1, "round {round}");
+    }
 }
 
 #[test]

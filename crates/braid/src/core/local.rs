@@ -183,7 +183,11 @@ impl Local {
             shutdown: false,
             drain_closed: false,
             tick: 0,
-            permits: braid_core::sched::quota::Reserve::default(),
+            // SAFETY: as for `shared` above.
+            permits: braid_core::sched::quota::Reserve::new(braid_core::sched::quota::chunk_for(
+                unsafe { (*rt).config.max_strands },
+                cores,
+            )),
         }
     }
 
@@ -656,7 +660,7 @@ impl Local {
         if self.permits.take() {
             return true;
         }
-        let granted = self.rt().draw_permits(braid_core::sched::quota::CHUNK);
+        let granted = self.rt().draw_permits(self.permits.want());
         self.permits.fill(granted);
         self.permits.take()
     }
@@ -668,6 +672,15 @@ impl Local {
         let surplus = self.permits.put_back();
         if surplus > 0 {
             self.rt().return_permits(surplus);
+        }
+    }
+
+    /// The core is about to idle: its reserve of permits goes back to the
+    /// pool, for cores that are spawning.
+    pub(crate) fn return_reserve(&mut self) {
+        let held = self.permits.drain();
+        if held > 0 {
+            self.rt().return_permits(held);
         }
     }
 

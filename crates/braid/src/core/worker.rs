@@ -492,6 +492,7 @@ unsafe fn stop_bound(
 /// `Carrier::wakes`), and no strand runs here, so `local` is the only
 /// reference to the core's state throughout.
 fn idle(rt: &RuntimeShared, local: &mut Local) {
+    local.return_reserve();
     let how = idle_wait(rt, local);
     // The core has work again from here: its busy spell starts now. After a
     // park the clock may be stale (the monitor sleeps while every core
