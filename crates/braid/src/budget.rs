@@ -580,6 +580,9 @@ pub(crate) struct Hold {
     /// The core the carrier was started for: a carrier that still owns it
     /// is not held inside runtime code (see the handler).
     core_state: *const crate::core::CoreShared,
+    /// The carrier's own scheduler-code flag (`core::handshake::Claim`):
+    /// the handler reads it, not the owner's behind the hand-off lock.
+    in_scheduler: Arc<crate::facade::AtomicU32>,
     /// The bound strand's context while it runs (kept alive by its task),
     /// and its run there ([`RunId`]'s bits).
     ctx: AtomicPtr<ContextCell>,
@@ -630,6 +633,7 @@ impl Hold {
     pub(crate) fn new(
         rt: &RuntimeShared,
         slice_end: &AtomicU64,
+        in_scheduler: Arc<crate::facade::AtomicU32>,
         core: usize,
     ) -> (Arc<Hold>, Option<std::io::Error>) {
         static HANDLER: OnceLock<Result<(), String>> = OnceLock::new();
@@ -659,6 +663,7 @@ impl Hold {
             rearm: AtomicU64::new(0),
             keep: AtomicBool::new(false),
             core_state: &rt.cores[core],
+            in_scheduler,
             tid: sys::thread_id(),
             core,
         });
@@ -825,7 +830,9 @@ impl Hold {
     fn wait_for_refill(&self, cpu: Nanos) -> bool {
         // SAFETY: the runtime, and so its cores, outlive its carriers.
         let core = unsafe { &*self.core_state };
-        if core.carrier_tid.load(Ordering::Relaxed) == self.tid && !core.in_strand() {
+        if core.carrier_tid.load(Ordering::Relaxed) == self.tid
+            && self.in_scheduler.load(Ordering::Relaxed) == 1
+        {
             // Inside runtime code (it holds the core's state): a hold here
             // could not hand the core on.
             self.arm(nanos(GRACE));

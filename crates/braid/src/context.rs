@@ -41,8 +41,8 @@ pub(crate) struct Carrier {
     pub(crate) slice_end: AtomicU64,
     /// Why the current strand suspended.
     pub(crate) reason: Suspend,
-    /// This carrier's ownership epoch (see `core::handshake`).
-    pub(crate) epoch: u32,
+    /// This carrier's ownership epoch and flag (see `core::handshake`).
+    pub(crate) claim: crate::core::Claim,
     /// Set when this carrier lost its core to a replacement (see the ownership
     /// handshake in `core::handshake`):
     /// from then on it must not touch `local`.
@@ -176,9 +176,9 @@ pub(crate) fn with_local_of<R>(c: *mut Carrier, f: impl FnOnce(&mut Local) -> R)
         if (*c).current.is_null() {
             return Some(f(&mut *(*c).local));
         }
-        if (*(*c).core).enter_scheduler(&mut (*c).epoch) {
+        if (*(*c).core).enter_scheduler(&mut (*c).claim) {
             let result = f(&mut *(*c).local);
-            (*(*c).core).leave_scheduler();
+            (*c).claim.leave_scheduler();
             Some(result)
         } else {
             (*c).retired = true;

@@ -14,7 +14,7 @@ pub(crate) use std::sync::atomic::{
     compiler_fence, fence, AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicU8,
     AtomicUsize, Ordering,
 };
-pub(crate) use std::sync::Mutex;
+pub(crate) use std::sync::{Arc, Condvar, Mutex};
 
 /// `std::cell::UnsafeCell` with loom's access API (`with_mut`), so a protocol
 /// file compiles against either.

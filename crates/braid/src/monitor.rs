@@ -88,7 +88,10 @@ fn run(rt: &Arc<RuntimeShared>) {
         let now = rt.advance_clock();
         for (core, watch) in rt.cores.iter().zip(watches.iter_mut()) {
             let switches = core.counters.switches.load(Ordering::Relaxed);
-            let in_strand = core.in_strand();
+            // A carrier holds the hand-off lock: look again next tick.
+            let Some(in_strand) = core.in_strand() else {
+                continue;
+            };
             // Sockets registered there may have readiness nobody polls.
             let waiting = in_strand
                 && (core.ready_len.load(Ordering::Relaxed) > 0
@@ -110,7 +113,7 @@ fn run(rt: &Arc<RuntimeShared>) {
 /// strands run while the held one waits for its refill.
 fn take_from_held(rt: &Arc<RuntimeShared>, core: usize, tid: i32, vacancy: &mut Option<Vacancy>) {
     let shared = &rt.cores[core];
-    if shared.carrier_tid.load(Ordering::Relaxed) != tid || !shared.in_strand() {
+    if shared.carrier_tid.load(Ordering::Relaxed) != tid || shared.in_strand() != Some(true) {
         return;
     }
     let switches = shared.counters.switches.load(Ordering::Relaxed);
@@ -193,9 +196,9 @@ fn replace_carrier(
     demote: bool,
 ) -> std::io::Result<()> {
     let shared = &rt.cores[core];
-    if !shared.take_vacant(epoch) {
+    let Some(claim) = shared.take_vacant(epoch) else {
         return Ok(());
-    }
+    };
     // Stable from here: the old carrier can no longer take the core back,
     // and the new one has not started.
     let old = shared.carrier_tid.load(Ordering::Relaxed);
@@ -205,10 +208,13 @@ fn replace_carrier(
             "failed on purpose by braid::testing",
         ))
     } else {
-        rt.start_carrier(core, epoch)
+        rt.start_carrier(core, claim)
     };
     let handle = match started {
-        Ok(handle) => handle,
+        Ok(handle) => {
+            shared.started(epoch);
+            handle
+        }
         Err(err) => {
             shared.leave_vacant(epoch);
             return Err(err);

@@ -290,16 +290,16 @@ impl RuntimeShared {
         self.awake_cores.load(Ordering::SeqCst)
     }
 
-    /// Starts a carrier thread for `core` with ownership epoch `epoch`.
+    /// Starts a carrier thread for `core` with ownership claim `claim`.
     pub(crate) fn start_carrier(
         self: &Arc<Self>,
         core: usize,
-        epoch: u32,
+        claim: crate::core::Claim,
     ) -> std::io::Result<ThreadHandle<()>> {
         let rt = self.clone();
         std::thread::Builder::new()
             .name(format!("braid-core-{core}"))
-            .spawn(move || worker::carrier_main(rt, core, epoch))
+            .spawn(move || worker::carrier_main(rt, core, claim))
     }
 }
 
@@ -444,7 +444,7 @@ impl Runtime {
             .push((id, Arc::downgrade(&shared)));
         let mut handles = Vec::with_capacity(cores);
         for core in 0..cores {
-            let handle = shared.start_carrier(core, 0).map_err(|e| {
+            let handle = shared.start_carrier(core, shared.cores[core].first_claim()).map_err(|e| {
                 ConfigError::new(
                     "cores",
                     cores,

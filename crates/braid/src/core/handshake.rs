@@ -7,28 +7,38 @@
 //! again, and must find out at its next runtime call. The fast path costs two
 //! plain stores and one plain load per switch:
 //!
-//! Every carrier of a core holds an epoch; `owner` holds the owning carrier's
-//! epoch, plus a `REVOKING` bit while the monitor considers taking the core.
+//! Every carrier of a core holds a [`Claim`]: an epoch, and an `in_scheduler`
+//! flag of its own; `owner` holds the owning carrier's epoch, plus a `REVOKING`
+//! bit while the monitor considers taking the core, and the `handoff` lock
+//! holds the owner's flag and the [`Seat`].
 //!
 //! 1. Carrier, leaving scheduler code to run strand code: `in_scheduler = 0`.
 //! 2. Carrier, entering scheduler code from strand code (`enter_scheduler`):
 //!    `in_scheduler = 1`, a compiler fence, then load `owner`; equal to its epoch
 //!    means it still owns the core.
 //! 3. Monitor, to take the core: set `REVOKING`, then a process-wide barrier
-//!    (`membarrier`), then under the `handoff` lock: if `in_scheduler` is still 0
-//!    and the core made no progress, store the next epoch in `owner` and give the
-//!    local state to a new carrier with that epoch; otherwise clear `REVOKING`.
+//!    (`membarrier`), then under the `handoff` lock: if the owner's flag is
+//!    still 0 and the core made no progress, store the next epoch in `owner`
+//!    and give the local state to a new carrier with that epoch; otherwise
+//!    clear `REVOKING`.
 //! 4. Carrier that saw `REVOKING`: takes the `handoff` lock and compares `owner`
 //!    without the bit: its epoch means the monitor backed off (or will, because it
-//!    sees `in_scheduler == 1`); anything else means the core is gone for good.
+//!    sees its flag at 1); anything else means the core is gone for good.
+//!
+//! Because the flags are per carrier, a carrier that lost the core long ago
+//! and comes back from its strand (step 2) sets only its own flag: it cannot
+//! make the monitor believe the current owner is in scheduler code.
 //!
 //! 5. **Vacancy.** From step 3 until a carrier with the new epoch starts, the
-//!    core is *vacant* (a flag under the `handoff` lock). The monitor claims the
-//!    vacancy before it starts that carrier (`take_vacant`) and gives it back
-//!    when the thread could not be started (`leave_vacant`), to try again
-//!    later. A carrier that lost the core and finds it vacant at step 4 takes
-//!    it back: it adopts the new epoch and carries on as the owner, so a core
-//!    whose replacement cannot start is run again as soon as its hog returns.
+//!    core is *vacant*. The monitor claims the vacancy before it starts that
+//!    carrier (`take_vacant`: the seat is `Starting`), and settles it after
+//!    (`started`, or `leave_vacant` when the thread could not be started, to
+//!    try again later). The carrier the core was taken from, finding it
+//!    vacant at step 4, takes it back: it adopts the new epoch and carries on
+//!    as the owner, so a core whose replacement cannot start is run again as
+//!    soon as its hog returns; finding it `Starting`, it waits for the seat
+//!    to settle. Older carriers never take a core back: they were demoted as
+//!    hogs (see `monitor`).
 //!
 //! The barrier in step 3 splits the carrier's execution: its store in step 2
 //! either happened before (the monitor sees `in_scheduler == 1` and backs off) or
@@ -40,20 +50,69 @@
 //! `membarrier` the monitor's barrier makes the carrier's compiler fence act
 //! as a full one, which reduces the light variant to the same orderings.
 
-use crate::facade::{compiler_fence, fence, AtomicU32, Mutex, Ordering};
+use crate::facade::{compiler_fence, fence, Arc, AtomicU32, Condvar, Mutex, Ordering};
 
 /// Set in `owner` while the monitor decides whether to take the core.
 const REVOKING: u32 = 1 << 31;
 
+/// What one carrier holds of the handshake: its epoch, and its own flag,
+/// 1 while it runs scheduler code and 0 while it runs a strand. Each carrier
+/// has a flag of its own, so one that lost the core writes nothing the
+/// monitor reads of the owner.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    epoch: u32,
+    in_scheduler: Arc<AtomicU32>,
+}
+
+impl Claim {
+    /// Step 1: about to run strand code.
+    #[inline]
+    pub(crate) fn leave_scheduler(&self) {
+        self.in_scheduler.store(0, Ordering::Release);
+    }
+
+    /// The epoch this carrier owns the core under (or last did).
+    #[allow(dead_code)] // read by the model (tests/handshake_loom.rs)
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// This carrier's flag, for code on its own thread that must tell
+    /// scheduler code from strand code without the lock (a signal handler).
+    pub(crate) fn flag(&self) -> Arc<AtomicU32> {
+        self.in_scheduler.clone()
+    }
+}
+
+/// Who has the core, under the `handoff` lock.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Seat {
+    /// The carrier of the current epoch runs it.
+    Owned,
+    /// Taken from the carrier of epoch `from`; no carrier for the current
+    /// epoch has started (step 5).
+    Vacant { from: u32 },
+    /// The monitor is starting the carrier for the current epoch.
+    Starting { from: u32 },
+}
+
+#[derive(Debug)]
+struct Handoff {
+    seat: Seat,
+    /// The flag of the current epoch's carrier (a fresh one, set, while the
+    /// seat is not `Owned`).
+    owner_flag: Arc<AtomicU32>,
+}
+
 /// The handshake's state for one core.
 #[derive(Debug)]
 pub(crate) struct Ownership {
-    /// 1 while the carrier runs scheduler code, 0 while it runs a strand.
-    in_scheduler: AtomicU32,
     /// The owning carrier's epoch, with `REVOKING` while the monitor decides.
     owner: AtomicU32,
-    /// Whether the owner's epoch has no carrier yet (step 5).
-    handoff: Mutex<bool>,
+    handoff: Mutex<Handoff>,
+    /// Signalled when a `Starting` seat settles.
+    settled: Condvar,
     /// Whether the fast path may use a compiler fence (the monitor has
     /// `membarrier`).
     light: bool,
@@ -63,26 +122,32 @@ impl Ownership {
     /// A core owned by the carrier of epoch 0, in scheduler code.
     pub(crate) fn new(light: bool) -> Ownership {
         Ownership {
-            in_scheduler: AtomicU32::new(1),
             owner: AtomicU32::new(0),
-            handoff: Mutex::new(false),
+            handoff: Mutex::new(Handoff {
+                seat: Seat::Owned,
+                owner_flag: Arc::new(AtomicU32::new(1)),
+            }),
+            settled: Condvar::new(),
             light,
         }
     }
 
-    /// Step 1: about to run strand code.
-    #[inline]
-    pub(crate) fn leave_scheduler(&self) {
-        self.in_scheduler.store(0, Ordering::Release);
+    /// The claim of the runtime's first carrier (epoch 0).
+    pub(crate) fn first_claim(&self) -> Claim {
+        let handoff = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
+        Claim {
+            epoch: 0,
+            in_scheduler: handoff.owner_flag.clone(),
+        }
     }
 
-    /// Step 2 (and 4, 5): the carrier of `*epoch` is about to touch local
-    /// state from strand context. Returns whether it owns the core; a carrier
-    /// that lost it to a vacancy takes it back, its `*epoch` becoming the
-    /// owner's, and runs `took_back` (under the lock).
+    /// Step 2 (and 4, 5): the carrier of `claim` is about to touch local
+    /// state from strand context. Returns whether it owns the core; the
+    /// carrier the core was taken from, finding it vacant, takes it back (its
+    /// epoch becoming the owner's) and runs `took_back` (under the lock).
     #[inline]
-    pub(crate) fn enter_scheduler(&self, epoch: &mut u32, took_back: impl FnOnce()) -> bool {
-        self.in_scheduler.store(1, Ordering::Relaxed);
+    pub(crate) fn enter_scheduler(&self, claim: &mut Claim, took_back: impl FnOnce()) -> bool {
+        claim.in_scheduler.store(1, Ordering::Relaxed);
         if self.light {
             // The monitor's membarrier supplies the hardware barrier.
             compiler_fence(Ordering::SeqCst);
@@ -90,49 +155,82 @@ impl Ownership {
             // StoreLoad ordering between our store and the load below.
             fence(Ordering::SeqCst);
         }
-        if self.owner.load(Ordering::Relaxed) == *epoch {
+        if self.owner.load(Ordering::Relaxed) == claim.epoch {
             return true;
         }
-        self.enter_slow(epoch, took_back)
+        self.enter_slow(claim, took_back)
     }
 
     #[cold]
-    fn enter_slow(&self, epoch: &mut u32, took_back: impl FnOnce()) -> bool {
-        let mut vacant = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
-        let owner = self.owner.load(Ordering::Relaxed) & !REVOKING;
-        if owner == *epoch {
-            return true;
+    fn enter_slow(&self, claim: &mut Claim, took_back: impl FnOnce()) -> bool {
+        let mut handoff = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let owner = self.owner.load(Ordering::Relaxed) & !REVOKING;
+            if owner == claim.epoch {
+                return true;
+            }
+            match handoff.seat {
+                // No carrier took the core: it is ours again, under the new
+                // epoch (the lock orders this with the revocation). Only the
+                // carrier it was taken from: an older one was demoted as a
+                // hog, and would run the core at its demoted priority.
+                Seat::Vacant { from } if from == claim.epoch => {
+                    handoff.seat = Seat::Owned;
+                    handoff.owner_flag = claim.in_scheduler.clone();
+                    claim.epoch = owner;
+                    took_back();
+                    return true;
+                }
+                // A replacement is starting: wait to see whether it does.
+                Seat::Starting { from } if from == claim.epoch => {
+                    handoff = self
+                        .settled
+                        .wait(handoff)
+                        .unwrap_or_else(|e| e.into_inner());
+                }
+                _ => return false,
+            }
         }
-        if *vacant {
-            // No carrier took the core: it is ours again, under the new
-            // epoch (the lock orders this with the monitor's revocation).
-            *vacant = false;
-            *epoch = owner;
-            took_back();
-            return true;
-        }
-        false
     }
 
     /// Step 5, the monitor: claims the vacancy of `epoch` before starting a
-    /// carrier for it. False if the core is not vacant under that epoch any
-    /// more (its old carrier took it back).
-    pub(crate) fn take_vacant(&self, epoch: u32) -> bool {
-        let mut vacant = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
-        if *vacant && self.owner.load(Ordering::Relaxed) & !REVOKING == epoch {
-            *vacant = false;
-            true
-        } else {
-            false
+    /// carrier for it, which gets the returned claim. `None` if the core is
+    /// not vacant under that epoch any more (its old carrier took it back).
+    /// The monitor must then call [`started`](Self::started) or
+    /// [`leave_vacant`](Self::leave_vacant).
+    pub(crate) fn take_vacant(&self, epoch: u32) -> Option<Claim> {
+        let mut handoff = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
+        match handoff.seat {
+            Seat::Vacant { from } if self.owner.load(Ordering::Relaxed) & !REVOKING == epoch => {
+                handoff.seat = Seat::Starting { from };
+                Some(Claim {
+                    epoch,
+                    in_scheduler: handoff.owner_flag.clone(),
+                })
+            }
+            _ => None,
         }
+    }
+
+    /// Step 5, the monitor: the carrier for `epoch` (claimed with
+    /// [`take_vacant`](Self::take_vacant)) started.
+    pub(crate) fn started(&self, epoch: u32) {
+        self.settle(epoch, |_| Seat::Owned);
     }
 
     /// Step 5, the monitor: the carrier for `epoch` (claimed with
     /// [`take_vacant`](Self::take_vacant)) could not be started.
     pub(crate) fn leave_vacant(&self, epoch: u32) {
-        let mut vacant = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
-        if self.owner.load(Ordering::Relaxed) & !REVOKING == epoch {
-            *vacant = true;
+        self.settle(epoch, |from| Seat::Vacant { from });
+    }
+
+    fn settle(&self, epoch: u32, to: impl FnOnce(u32) -> Seat) {
+        let mut handoff = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
+        if let Seat::Starting { from } = handoff.seat {
+            if self.owner.load(Ordering::Relaxed) & !REVOKING == epoch {
+                handoff.seat = to(from);
+                self.settled.notify_all();
+            }
         }
     }
 
@@ -140,7 +238,10 @@ impl Ownership {
     /// strand code; `heavy_barrier` is the process-wide barrier (used only
     /// when `light`). `still_stuck` re-checks the monitor's progress condition
     /// under the lock. Returns the new owner's epoch if the core was taken:
-    /// the caller must start a carrier with it.
+    /// the caller must start a carrier with it. Gives up at once when the
+    /// lock is held (a carrier that lost the core is checking; the monitor
+    /// tries again at its next tick rather than wait behind a carrier
+    /// demoted as a hog).
     pub(crate) fn try_revoke(
         &self,
         still_stuck: impl FnOnce() -> bool,
@@ -152,14 +253,22 @@ impl Ownership {
         } else {
             fence(Ordering::SeqCst);
         }
-        let mut vacant = self.handoff.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the monitor writes `owner`, so the bit can be cleared without
+        // the lock.
+        let Ok(mut handoff) = self.handoff.try_lock() else {
+            self.owner.fetch_and(!REVOKING, Ordering::Relaxed);
+            return None;
+        };
         let current = self.owner.load(Ordering::Relaxed) & !REVOKING;
-        if !*vacant && self.in_scheduler.load(Ordering::Acquire) == 0 && still_stuck() {
+        if handoff.seat == Seat::Owned
+            && handoff.owner_flag.load(Ordering::Acquire) == 0
+            && still_stuck()
+        {
             let next = current.wrapping_add(1) & !REVOKING;
             // The lock's release orders this before the new carrier's start.
             self.owner.store(next, Ordering::Relaxed);
-            self.in_scheduler.store(1, Ordering::Relaxed);
-            *vacant = true;
+            handoff.seat = Seat::Vacant { from: current };
+            handoff.owner_flag = Arc::new(AtomicU32::new(1));
             Some(next)
         } else {
             self.owner.store(current, Ordering::Relaxed);
@@ -167,8 +276,10 @@ impl Ownership {
         }
     }
 
-    /// Whether the carrier is currently in strand code (for the monitor).
-    pub(crate) fn in_strand(&self) -> bool {
-        self.in_scheduler.load(Ordering::Relaxed) == 0
+    /// Whether the owning carrier is in strand code (for the monitor); `None`
+    /// while the lock is held (ask again later).
+    pub(crate) fn in_strand(&self) -> Option<bool> {
+        let handoff = self.handoff.try_lock().ok()?;
+        Some(handoff.owner_flag.load(Ordering::Relaxed) == 0)
     }
 }

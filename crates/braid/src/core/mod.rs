@@ -20,6 +20,7 @@ pub(crate) mod shared;
 pub(crate) mod wake;
 pub(crate) mod worker;
 
+pub(crate) use handshake::Claim;
 pub(crate) use local::Local;
 pub(crate) use mail::Msg;
 pub(crate) use shared::CoreShared;

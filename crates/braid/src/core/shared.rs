@@ -3,7 +3,7 @@
 //! The ownership handshake between a core's carrier and the monitor is in
 //! `handshake`.
 
-use super::handshake::Ownership;
+use super::handshake::{Claim, Ownership};
 use crate::core::Local;
 use crate::facade::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sys;
@@ -69,9 +69,6 @@ pub(crate) struct CoreShared {
     /// Kernel thread id of the carrier that owns the core (0 before the first
     /// one starts).
     pub(crate) carrier_tid: crate::facade::AtomicI32,
-    /// The nice level carriers of this core start with (what a carrier that
-    /// takes its core back returns to).
-    pub(crate) carrier_nice: crate::facade::AtomicI32,
     /// Times a carrier took this core back because its replacement could not
     /// start.
     pub(crate) reclaims: AtomicU64,
@@ -96,7 +93,6 @@ impl CoreShared {
             cpu,
             ownership: Ownership::new(heavy_barrier_available()),
             carrier_tid: crate::facade::AtomicI32::new(0),
-            carrier_nice: crate::facade::AtomicI32::new(0),
             reclaims: AtomicU64::new(0),
             parked: AtomicBool::new(false),
             leased: AtomicBool::new(false),
@@ -134,33 +130,39 @@ impl CoreShared {
         unsafe { (*self.local.get()).take() }
     }
 
-    /// About to run strand code (see `handshake`).
-    #[inline]
-    pub(crate) fn leave_scheduler(&self) {
-        self.ownership.leave_scheduler();
-    }
-
-    /// The carrier of `*epoch` is about to touch local state from strand
+    /// The carrier of `claim` is about to touch local state from strand
     /// context. Returns whether it owns the core (taking it back, under a new
-    /// `*epoch`, if no replacement could be started; see `handshake`).
+    /// epoch, if no replacement could be started; see `handshake`).
     #[inline]
-    pub(crate) fn enter_scheduler(&self, epoch: &mut u32) -> bool {
-        self.ownership.enter_scheduler(epoch, || self.took_back())
+    pub(crate) fn enter_scheduler(&self, claim: &mut Claim) -> bool {
+        self.ownership.enter_scheduler(claim, || self.took_back())
     }
 
     /// The calling carrier took this core back (its replacement never
-    /// started): it owns it again, and undoes its demotion where it may.
+    /// started): it owns it again. It was never demoted (only carriers
+    /// replaced by a started one are).
     #[cold]
     fn took_back(&self) {
         bump(&self.reclaims, 1);
         self.carrier_tid.store(sys::thread_id(), Ordering::Relaxed);
-        sys::undemote_current_thread(self.carrier_nice.load(Ordering::Relaxed));
+    }
+
+    /// The claim of the runtime's first carrier for this core.
+    pub(crate) fn first_claim(&self) -> Claim {
+        self.ownership.first_claim()
     }
 
     /// Claims the core, taken from its carrier under `epoch`, for a new
-    /// carrier about to start (see `handshake`, step 5).
-    pub(crate) fn take_vacant(&self, epoch: u32) -> bool {
+    /// carrier about to start, which gets the claim (see `handshake`, step
+    /// 5); then [`started`](Self::started) or
+    /// [`leave_vacant`](Self::leave_vacant).
+    pub(crate) fn take_vacant(&self, epoch: u32) -> Option<Claim> {
         self.ownership.take_vacant(epoch)
+    }
+
+    /// The carrier claimed with [`take_vacant`](Self::take_vacant) started.
+    pub(crate) fn started(&self, epoch: u32) {
+        self.ownership.started(epoch);
     }
 
     /// The carrier claimed with [`take_vacant`](Self::take_vacant) could not
@@ -179,8 +181,9 @@ impl CoreShared {
         Some(next)
     }
 
-    /// Whether the carrier is currently in strand code (for the monitor).
-    pub(crate) fn in_strand(&self) -> bool {
+    /// Whether the owning carrier is in strand code (for the monitor);
+    /// `None` while a carrier holds the hand-off lock.
+    pub(crate) fn in_strand(&self) -> Option<bool> {
         self.ownership.in_strand()
     }
 }

@@ -23,15 +23,12 @@ use corosensei::CoroutineResult;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Body of a carrier thread for `core`, holding ownership epoch `epoch`.
-pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
+/// Body of a carrier thread for `core`, holding ownership claim `claim`.
+pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, claim: super::Claim) {
     let shared = &rt.cores[core];
     shared
         .carrier_tid
         .store(sys::thread_id(), Ordering::Relaxed);
-    shared
-        .carrier_nice
-        .store(sys::thread_nice(sys::thread_id()), Ordering::Relaxed);
     if let Some(cpu) = shared.cpu {
         if let Err(err) = sys::pin_current_thread(cpu) {
             rt.warn_once(&format!(
@@ -47,7 +44,7 @@ pub(crate) fn carrier_main(rt: Arc<RuntimeShared>, core: usize, epoch: u32) {
         clock: &rt.clock_ns,
         slice_end: crate::facade::AtomicU64::new(u64::MAX),
         reason: Suspend::Yield,
-        epoch,
+        claim,
         retired: false,
         deciding: false,
         wakes: Vec::new(),
@@ -286,7 +283,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         }
         (*header).set_state(StrandState::Running);
         (*c).current = header;
-        shared.leave_scheduler();
+        (*c).claim.leave_scheduler();
         if let Some(clock) = (*c).fine {
             // Back to back, a run starts when the last one ended: one
             // reading per switch. The pass between them — the last
@@ -305,7 +302,7 @@ unsafe fn run_task(rt: &RuntimeShared, c: *mut Carrier, mut task: Task) -> bool 
         if let Some(context) = bound.as_ref() {
             started = stop_bound(rt, c, context, started);
         }
-        let owned = !(*c).retired && shared.enter_scheduler(&mut (*c).epoch);
+        let owned = !(*c).retired && shared.enter_scheduler(&mut (*c).claim);
         (*c).current = std::ptr::null();
         let ended = rt.clock_ns.load(Ordering::Relaxed);
         let counters = &(*header).counters;
@@ -396,7 +393,7 @@ unsafe fn start_bound(
     // SAFETY: the caller's contract: `c` is this thread's live carrier.
     unsafe {
         let hold = (*c).hold.get_or_insert_with(|| {
-            let (hold, failed) = crate::budget::Hold::new(rt, &(*c).slice_end, (*(*c).core).id);
+            let (hold, failed) = crate::budget::Hold::new(rt, &(*c).slice_end, (*c).claim.flag(), (*(*c).core).id);
             if let Some(err) = failed {
                 rt.warn_once(&format!(
                     "braid: cannot arm a CPU budget timer ({err}); strands bound to \

@@ -176,8 +176,9 @@ pub(crate) fn thread_nice(tid: i32) -> i32 {
 /// nice level was `base`, to `to`: that many nice levels below `base` (at
 /// most to 19), or the idle class. Best effort: an error leaves the thread as
 /// it was (it still runs, only competes harder with the others). Raising it
-/// back is not possible without privileges: a demoted carrier normally ends
-/// when its strand returns (see `undemote_current_thread` for the exception).
+/// back is not needed: a demoted carrier ends when its strand returns (only
+/// the carrier a core was just taken from may take it back, and it is not
+/// demoted until its replacement started; see `core::handshake`).
 pub(crate) fn demote_thread(tid: i32, base: i32, to: Demotion) {
     // SAFETY: plain system calls on a thread id, with a valid parameter block.
     unsafe {
@@ -194,22 +195,6 @@ pub(crate) fn demote_thread(tid: i32, base: i32, to: Demotion) {
                 let _ = libc::sched_setscheduler(tid, libc::SCHED_IDLE, &param);
             }
         }
-    }
-}
-
-/// Undoes [`demote_thread`] and a move into a [`HogGroup`] for the calling
-/// thread, as far as the process may: back to the ordinary class at nice
-/// `nice` and into the cgroup it came from. Without privileges a raise is
-/// refused and the thread stays low.
-pub(crate) fn undemote_current_thread(nice: i32) {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: plain system calls on the calling thread with a valid parameter.
-    unsafe {
-        let _ = libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
-        let _ = libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice);
-    }
-    if let Some(parent) = HOG_GROUP_PARENT.get() {
-        let _ = std::fs::write(parent.join("tasks"), format!("{}\n", thread_id()));
     }
 }
 
@@ -435,9 +420,6 @@ pub(crate) struct HogGroup {
     tasks: std::fs::File,
 }
 
-/// The cgroup hog groups are made in (this process's own), once one was.
-static HOG_GROUP_PARENT: OnceLock<std::path::PathBuf> = OnceLock::new();
-
 /// The name prefix of hog groups: `braid-hogs-<pid>-<runtime id>`.
 const HOG_GROUP_PREFIX: &str = "braid-hogs-";
 
@@ -448,7 +430,6 @@ impl HogGroup {
     pub(crate) fn create(runtime: u64, shares: u64) -> io::Result<HogGroup> {
         let parent = own_cpu_cgroup()?;
         sweep_hog_groups(&parent);
-        let _ = HOG_GROUP_PARENT.set(parent.clone());
         let dir = parent.join(format!(
             "{HOG_GROUP_PREFIX}{}-{runtime}",
             std::process::id()
