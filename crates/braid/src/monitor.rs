@@ -59,9 +59,13 @@ fn run(rt: &Arc<RuntimeShared>) {
         .collect();
     // Cores taken from their carrier whose replacement could not start yet.
     let mut vacancies: Vec<Option<Vacancy>> = rt.cores.iter().map(|_| None).collect();
+    let mut next_reap = 0;
     loop {
         if rt.shutdown.load(Ordering::SeqCst) {
             crate::budget::let_go_all(rt);
+            // A vacant core needs a carrier to drain it: one last try,
+            // whatever the back-off says.
+            retry_vacancies(rt, u64::MAX, &mut vacancies);
             return;
         }
         let seq = rt.monitor_seq.load(Ordering::SeqCst);
@@ -71,6 +75,7 @@ fn run(rt: &Arc<RuntimeShared>) {
             take_from_held(rt, core, tid, &mut vacancies[core]);
         });
         retry_vacancies(rt, now, &mut vacancies);
+        reap_retired(rt, now, &mut next_reap);
         crate::lease::check(rt);
         if rt.awake_cores() == 0 {
             // Leases end by time and by their group's exit, which an idle
@@ -104,6 +109,23 @@ fn run(rt: &Arc<RuntimeShared>) {
                     watch.handed_off(now);
                 }
             }
+        }
+    }
+}
+
+/// How often ended retired carriers are joined between hand-offs.
+const REAP_EVERY_NS: u64 = 10_000_000;
+
+/// Joins retired carriers whose thread ended (their stacks stay mapped until
+/// then), at most every [`REAP_EVERY_NS`], not only at the next hand-off.
+fn reap_retired(rt: &RuntimeShared, now: u64, next_reap: &mut u64) {
+    if now < *next_reap {
+        return;
+    }
+    *next_reap = now.saturating_add(REAP_EVERY_NS);
+    if let Ok(mut carriers) = rt.carriers.try_lock() {
+        if !carriers.retired.is_empty() {
+            carriers.reap();
         }
     }
 }
