@@ -444,13 +444,15 @@ impl Runtime {
             .push((id, Arc::downgrade(&shared)));
         let mut handles = Vec::with_capacity(cores);
         for core in 0..cores {
-            let handle = shared.start_carrier(core, shared.cores[core].first_claim()).map_err(|e| {
-                ConfigError::new(
-                    "cores",
-                    cores,
-                    format!("as many as the system lets us start threads ({e})"),
-                )
-            })?;
+            let handle = shared
+                .start_carrier(core, shared.cores[core].first_claim())
+                .map_err(|e| {
+                    ConfigError::new(
+                        "cores",
+                        cores,
+                        format!("as many as the system lets us start threads ({e})"),
+                    )
+                })?;
             handles.push(Some(handle));
         }
         shared

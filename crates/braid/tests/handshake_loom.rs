@@ -204,8 +204,14 @@ fn failed_start_while_the_carrier_returns() {
             drop(claim);
             own.leave_vacant(epoch);
         }
-        assert!(carrier.join().unwrap(), "the old carrier took the core back");
-        assert!(own.take_vacant(epoch).is_none(), "and the core is not vacant");
+        assert!(
+            carrier.join().unwrap(),
+            "the old carrier took the core back"
+        );
+        assert!(
+            own.take_vacant(epoch).is_none(),
+            "and the core is not vacant"
+        );
     });
 }
 

@@ -393,7 +393,8 @@ unsafe fn start_bound(
     // SAFETY: the caller's contract: `c` is this thread's live carrier.
     unsafe {
         let hold = (*c).hold.get_or_insert_with(|| {
-            let (hold, failed) = crate::budget::Hold::new(rt, &(*c).slice_end, (*c).claim.flag(), (*(*c).core).id);
+            let (hold, failed) =
+                crate::budget::Hold::new(rt, &(*c).slice_end, (*c).claim.flag(), (*(*c).core).id);
             if let Some(err) = failed {
                 rt.warn_once(&format!(
                     "braid: cannot arm a CPU budget timer ({err}); strands bound to \
